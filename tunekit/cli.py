@@ -1,0 +1,319 @@
+"""The command line: parse, call the engine and the host layer, render, map errors to exit codes.
+
+Exit codes: 0 compliant/done, 1 not compliant, 2 bad input, 3 not permitted or unsupported
+environment, 4 apply failed and was rolled back. Set TUNEKIT_DEBUG=1 for tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tunekit.errors import TunekitError, UsageError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Audit, estimate and apply Linux kernel tuning for hosts that hold or open "
+         "millions of TCP connections.")
+profiles_app = typer.Typer(help="List the profiles, or show one's resolved targets.",
+                           invoke_without_command=True, rich_markup_mode=None)
+app.add_typer(profiles_app, name="profiles")
+
+ROLE_PROFILES = {"server": "server-1M", "client": "client-flood", "host": "host-conntrack"}
+_CONNS_RE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmM]?)\s*$")
+
+
+def handled(func):
+    """The one place where tunekit's errors become a line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except TunekitError as err:
+            if os.environ.get("TUNEKIT_DEBUG"):
+                raise
+            typer.echo(f"tunekit: error: {err.message}", err=True)
+            if err.hint:
+                typer.echo(f"  hint: {err.hint}", err=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("tunekit: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def parse_count(text: str | None, flag: str = "--conns") -> int | None:
+    """'1000000', '1_000_000', '1,000,000', '200k', '1.5M' -> int; anything else exits 2."""
+    if text is None:
+        return None
+    from tunekit.profiles import MAX_CONNECTIONS
+
+    m = _CONNS_RE.match(text)
+    if not m:
+        raise UsageError(f"{flag} {text!r}: not a number",
+                         "give a positive whole number, e.g. 1000000, 1_000_000, 200k or 1M")
+    value = float(m.group(1).replace("_", "").replace(",", "")) * {
+        "": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    if value != int(value) or value < 1:
+        raise UsageError(f"{flag} {text!r}: must be a whole number of at least 1")
+    if value > MAX_CONNECTIONS:
+        raise UsageError(f"{flag} {text!r}: more than {MAX_CONNECTIONS:,}",
+                         "no single host holds that many: ~4.4 KB of kernel memory each")
+    return int(value)
+
+
+def parse_consts(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+            if not sep or out[name.strip()] <= 0:
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--const {item!r}: expected NAME=POSITIVE_NUMBER") from None
+    return out
+
+
+def emit_json(doc: dict) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=_json_default))
+
+
+def _json_default(obj):
+    if isinstance(obj, (set, tuple)):
+        return sorted(obj) if isinstance(obj, set) else list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("TUNEKIT_STATE_DIR", "/var/lib/tunekit"))
+
+
+def choose_profile(ref: str | None) -> tuple[str, str]:
+    """The profile named, else the one last applied on this host, else server-1M; and why."""
+    if ref:
+        return ref, "named on the command line"
+    journal = state_dir() / "journal.toml"
+    if journal.is_file():
+        import tomllib
+
+        try:
+            last = tomllib.loads(journal.read_text()).get("profile")
+        except (OSError, tomllib.TOMLDecodeError):
+            last = None
+        if isinstance(last, str) and last:
+            return last, f"last applied on this host, from {journal}"
+    from tunekit.profiles import DEFAULT_PROFILE
+
+    return DEFAULT_PROFILE, "no profile named and none applied on this host: the default"
+
+
+def gather_facts(root: Path | None, snapshot: Path | None):
+    from tunekit import host
+
+    if root and snapshot:
+        raise UsageError("--root and --snapshot exclude each other")
+    if snapshot:
+        return host.read_snapshot(snapshot)
+    return host.read_facts(root or Path("/"))
+
+
+def _audit_process(facts, pid: int | None, process: str | None, unit: str | None) -> None:
+    from tunekit import host
+
+    chosen = [x for x in (pid, process, unit) if x is not None]
+    if len(chosen) > 1:
+        raise UsageError("--pid, --process and --unit exclude each other")
+    if pid is not None:
+        if pid <= 0:
+            raise UsageError(f"--pid {pid}: not a process id")
+        facts.nofile, facts.nofile_of = host.nofile_of_pid(pid)
+    elif process is not None:
+        facts.nofile, facts.nofile_of = host.nofile_of_process(process)
+    elif unit is not None:
+        facts.nofile, facts.nofile_of = host.nofile_of_unit(unit)
+
+
+ConnsOpt = Annotated[Optional[str], typer.Option(
+    "--conns", help="Connections to plan for (1000000, 1_000_000, 200k, 1M); rescales the profile.")]
+RootOpt = Annotated[Optional[Path], typer.Option(
+    "--root", help="Read the host under this directory instead of / (proc/sys, proc/meminfo, ...).")]
+SnapshotOpt = Annotated[Optional[Path], typer.Option(
+    "--snapshot", help="Audit a saved `sysctl -a` output instead of the live host.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema in the README).")]
+ConstOpt = Annotated[Optional[list[str]], typer.Option(
+    "--const", help="Override a capacity constant, NAME=VALUE (repeatable); names: see README.")]
+
+
+@app.command()
+@handled
+def check(
+    profile: Annotated[Optional[str], typer.Argument(
+        help="Profile name or path to a .toml; default: the last applied, else server-1M.")] = None,
+    conns: ConnsOpt = None,
+    pid: Annotated[Optional[int], typer.Option(help="Audit the open-files limit of this process.")] = None,
+    process: Annotated[Optional[str], typer.Option(
+        help="Audit the open-files limit of the process with this name.")] = None,
+    unit: Annotated[Optional[str], typer.Option(
+        help="Audit the LimitNOFILE of this systemd unit.")] = None,
+    root: RootOpt = None,
+    snapshot: SnapshotOpt = None,
+    json_out: JsonOpt = False,
+    const: ConstOpt = None,
+) -> None:
+    """Diff the live host against a profile's targets; exit 1 if any target fails."""
+    from tunekit import capacity, profiles, report
+    from tunekit.check import CheckReport, environment, run_check
+
+    count = parse_count(conns)
+    name, why = choose_profile(profile)
+    prof = capacity.with_connections(profiles.load(name), count)
+    c = capacity.constants(parse_consts(const))
+    facts = gather_facts(root, snapshot)
+    _audit_process(facts, pid, process, unit)
+    est = capacity.estimate(prof.workload, facts, c)
+    targets = capacity.resolve_targets(prof, facts, c)
+    result = CheckReport(profile=prof.name, profile_why=why,
+                         connections=prof.workload.connections, role=prof.workload.role,
+                         source=facts.source + (f", kernel {facts.kernel}" if facts.kernel else ""),
+                         findings=run_check(targets, facts, est), environment=environment(facts),
+                         estimate=est)
+    if json_out:
+        emit_json(result.to_dict())
+    else:
+        typer.echo(report.render_check(result, f"tunekit apply {prof.name} --dry-run"))
+    raise typer.Exit(0 if result.compliant else 1)
+
+
+@app.command()
+@handled
+def estimate(
+    conns: Annotated[str, typer.Option("--conns", help="Connections to hold or open (1000000, 200k, 1M).")],
+    role: Annotated[str, typer.Option(help="server, client or host (conntrack).")] = "server",
+    rate: Annotated[Optional[int], typer.Option(help="New connections per second.")] = None,
+    destinations: Annotated[Optional[int], typer.Option(
+        help="Distinct destination ip:port pairs (client).")] = None,
+    source_ips: Annotated[Optional[int], typer.Option(
+        help="Client source addresses; default: this host's.")] = None,
+    bytes_buffered: Annotated[Optional[int], typer.Option(
+        help="Bytes queued in kernel buffers per connection.")] = None,
+    app_bytes: Annotated[Optional[int], typer.Option(help="Application memory per connection.")] = None,
+    processes: Annotated[Optional[int], typer.Option(help="Processes sharing the connections.")] = None,
+    const: ConstOpt = None,
+    root: RootOpt = None,
+    snapshot: SnapshotOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """What N connections need, what the live settings allow, and which limit binds first.
+
+    Workload values not given come from the role's built-in profile (server-1M,
+    client-flood, host-conntrack)."""
+    from pydantic import ValidationError
+
+    from tunekit import capacity, profiles, report
+
+    if role not in ROLE_PROFILES:
+        raise UsageError(f"--role {role!r}: expected server, client or host")
+    base = profiles.load(ROLE_PROFILES[role]).workload.model_dump()
+    given = {"connections": parse_count(conns), "rate": rate, "destinations": destinations,
+             "source_ips": source_ips, "bytes_buffered": bytes_buffered, "app_bytes": app_bytes,
+             "processes": processes}
+    try:
+        workload = profiles.Workload.model_validate(
+            {**base, **{k: v for k, v in given.items() if v is not None}})
+    except ValidationError as err:
+        e = err.errors()[0]
+        flag = "--" + str(e["loc"][0]).replace("_", "-")
+        raise UsageError(f"{flag}: {e['msg']}") from None
+    facts = gather_facts(root, snapshot)
+    est = capacity.estimate(workload, facts, capacity.constants(parse_consts(const)))
+    if json_out:
+        doc = est.to_dict()
+        doc["workload"] = workload.model_dump()
+        doc["workload_defaults_from"] = ROLE_PROFILES[role]
+        doc["source"] = facts.source
+        doc["constant_sources"] = {k: v.source for k, v in capacity.CONSTANTS.items()}
+        emit_json(doc)
+    else:
+        typer.echo(f"(workload values not given come from profile {ROLE_PROFILES[role]})")
+        typer.echo(report.render_estimate(est, facts.source))
+
+
+@profiles_app.callback()
+@handled
+def profiles_list(
+    ctx: typer.Context,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the profiles found: built-ins, /etc/tunekit/profiles, ~/.config/tunekit/profiles."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tunekit import profiles
+
+    rows = []
+    for name, path in sorted(profiles.available().items()):
+        try:
+            p = profiles.load(str(path))
+            rows.append({"name": name, "role": p.workload.role,
+                         "connections": p.workload.connections,
+                         "description": p.description, "path": str(path), "error": None})
+        except TunekitError as err:
+            rows.append({"name": name, "role": None, "connections": None, "description": "",
+                         "path": str(path), "error": err.message})
+    if json_out:
+        emit_json({"profiles": rows, "search_path": [str(d) for d in profiles.search_path()]})
+        return
+    for r in rows:
+        if r["error"]:
+            typer.echo(f"{r['name']:16} INVALID: {r['error']}")
+        else:
+            typer.echo(f"{r['name']:16} {r['role']:7} {r['connections']:>11,}  {r['description']}")
+    typer.echo("\nSearch path (later wins): " + ", ".join(str(d) for d in profiles.search_path()))
+
+
+@profiles_app.command("show")
+@handled
+def profiles_show(
+    name: Annotated[str, typer.Argument(help="Profile name or path.")],
+    conns: ConnsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print a profile's workload and resolved targets, each with its reason and source."""
+    from tunekit import capacity, host, profiles
+    from tunekit.check import describe
+
+    prof = capacity.with_connections(profiles.load(name), parse_count(conns))
+    facts = host.read_facts()
+    pinned = {(t.key, t.index) for t in prof.targets}
+    targets = capacity.resolve_targets(prof, facts, capacity.constants())
+    if json_out:
+        emit_json({"name": prof.name, "description": prof.description, "path": prof.path,
+                   "extends": prof.extends, "workload": prof.workload.model_dump(),
+                   "targets": [{**t.model_dump(), "pinned": (t.key, t.index) in pinned}
+                               for t in targets]})
+        return
+    typer.echo(f"{prof.name}: {prof.description}\n  from {prof.path}")
+    typer.echo("  workload: " + ", ".join(f"{k}={v}" for k, v in prof.workload.model_dump().items()))
+    typer.echo("")
+    for t in targets:
+        tag = "pinned" if (t.key, t.index) in pinned else "derived"
+        typer.echo(f"  {t.label} {describe(t)}  [{tag}]\n      {t.reason} ({t.source})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,81 @@
+"""Turn findings and estimates into text a person reads at a glance."""
+
+from __future__ import annotations
+
+from tunekit.capacity import CONSTANTS, Estimate
+from tunekit.check import CheckReport, Finding
+
+
+def human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def _quantity(value: int, unit: str) -> str:
+    return human_bytes(value) if unit == "bytes" else f"{value:,} {unit}"
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _verdict(f: Finding) -> str:
+    return f.verdict.upper() if f.verdict == "fail" else f.verdict
+
+
+def render_check(r: CheckReport, next_command: str) -> str:
+    lines = [f"tunekit check: profile {r.profile} ({r.profile_why}); {r.connections:,} "
+             f"connections, role {r.role}; {r.source}", ""]
+    rows = [["VERDICT", "KEY", "EXPECTED", "ACTUAL"]]
+    rows += [[_verdict(f), f.key, f.expected, f.actual or "-"] for f in r.findings]
+    lines += _table(rows)
+    details = [f for f in r.findings if f.verdict not in ("pass",)]
+    if details:
+        lines += ["", "Why, and the fix:"]
+        for f in details:
+            lines.append(f"  {f.key} [{f.verdict}]: {f.reason}"
+                         + (f" ({f.source})" if f.source else ""))
+            if f.fix:
+                lines.append(f"      fix: {f.fix}")
+    if r.environment:
+        lines += ["", "Environment:"] + [f"  - {e}" for e in r.environment]
+    counts = r.counts()
+    parts = [f"{n} {v}" for v, n in counts.items() if n]
+    verdict = "COMPLIANT" if r.compliant else "NOT COMPLIANT"
+    lines += ["", f"{len(r.findings)} checks: {', '.join(parts)}. {verdict}."
+              + ("" if r.compliant else f" Next: {next_command}")]
+    return "\n".join(lines)
+
+
+def render_estimate(est: Estimate, source: str) -> str:
+    lines = [f"tunekit estimate: {est.connections:,} connections, role {est.role}, "
+             f"{est.rate:,} new/s; live limits from {source}", "", "What the workload needs:"]
+    lines += _table([[n.name, _quantity(n.value, n.unit), n.detail] for n in est.needs])
+    lines += ["", "What the live settings allow (lowest first; the first one binds):"]
+    if est.limits:
+        rows = [[f"{i}.", lim.name, f"{lim.allows:,}",
+                 "ok" if lim.allows >= est.connections else "BELOW", lim.detail]
+                for i, lim in enumerate(est.limits, 1)]
+        lines += _table(rows)
+        b = est.binding
+        verdict = ("holds" if b.allows >= est.connections else
+                   f"stops at {b.allows:,}: {b.name} bites first")
+        lines += ["", f"Binding constraint: {verdict}."]
+    else:
+        lines.append("  (no live limit could be read from this source)")
+    if est.rate_limits:
+        lines += ["", "Rates the live settings allow (per second):"]
+        lines += _table([[lim.name, f"{lim.allows:,}/s",
+                          "ok" if lim.allows >= est.rate else "BELOW", lim.detail]
+                         for lim in est.rate_limits])
+    for note in est.notes:
+        lines.append(f"Note: {note}")
+    changed = {k: v for k, v in est.constants.items() if v != CONSTANTS[k].value}
+    lines += ["", "Constants (override with --const NAME=VALUE; sources in --json and the README): "
+              + ", ".join(f"{k}={v:g}" for k, v in est.constants.items())]
+    if changed:
+        lines.append("Overridden: " + ", ".join(f"{k}={v:g}" for k, v in changed.items()))
+    return "\n".join(lines)
