@@ -7,7 +7,6 @@ environment, 4 apply failed and was rolled back. Set TUNEKIT_DEBUG=1 for traceba
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sys
@@ -86,6 +85,8 @@ def parse_consts(items: list[str] | None) -> dict[str, float]:
 
 
 def emit_json(doc: dict) -> None:
+    import json
+
     typer.echo(json.dumps(doc, indent=2, default=_json_default))
 
 
@@ -118,14 +119,19 @@ def choose_profile(ref: str | None) -> tuple[str, str]:
     return DEFAULT_PROFILE, "no profile named and none applied on this host: the default"
 
 
-def gather_facts(root: Path | None, snapshot: Path | None):
+def gather_facts(root: Path | None, snapshot: Path | None, addresses: bool = True):
     from tunekit import host
 
     if root and snapshot:
         raise UsageError("--root and --snapshot exclude each other")
     if snapshot:
         return host.read_snapshot(snapshot)
-    return host.read_facts(root or Path("/"))
+    return host.read_facts(root or Path("/"), addresses=addresses)
+
+
+def _needs_addresses(workload) -> bool:
+    """Only a client without a pinned source_ips counts this host's addresses."""
+    return workload.role == "client" and not workload.source_ips
 
 
 def _audit_process(facts, pid: int | None, process: str | None, unit: str | None) -> None:
@@ -179,7 +185,7 @@ def check(
     name, why = choose_profile(profile)
     prof = capacity.with_connections(profiles.load(name), count)
     c = capacity.constants(parse_consts(const))
-    facts = gather_facts(root, snapshot)
+    facts = gather_facts(root, snapshot, addresses=_needs_addresses(prof.workload))
     _audit_process(facts, pid, process, unit)
     est = capacity.estimate(prof.workload, facts, c)
     targets = capacity.resolve_targets(prof, facts, c)
@@ -235,7 +241,7 @@ def estimate(
         e = err.errors()[0]
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         raise UsageError(f"{flag}: {e['msg']}") from None
-    facts = gather_facts(root, snapshot)
+    facts = gather_facts(root, snapshot, addresses=_needs_addresses(workload))
     est = capacity.estimate(workload, facts, capacity.constants(parse_consts(const)))
     if json_out:
         doc = est.to_dict()

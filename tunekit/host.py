@@ -125,8 +125,9 @@ def _addresses() -> list[str]:
                    if a.family == socket.AF_INET and not a.address.startswith("127.")})
 
 
-def read_facts(root: Path = Path("/")) -> HostFacts:
-    """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /."""
+def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
+    """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
+    addresses=False skips the interface scan (and psutil's import) when no client needs it."""
     root = Path(root)
     live = root.resolve() == Path("/")
     if not live and not root.is_dir():
@@ -154,7 +155,7 @@ def read_facts(root: Path = Path("/")) -> HostFacts:
         facts.page_size = os.sysconf("SC_PAGE_SIZE")
         facts.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
         facts.nofile_of = f"this process (pid {os.getpid()})"
-        facts.addresses = _addresses()
+        facts.addresses = _addresses() if addresses else None
     else:
         facts.notes.append("rlimits and addresses are not read from a root directory")
     return facts

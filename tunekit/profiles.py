@@ -127,15 +127,15 @@ def available(dirs: list[Path] | None = None) -> dict[str, Path]:
 
 
 def locate(ref: str, dirs: list[Path] | None = None) -> Path:
-    """A profile name (looked up in the search path) or a path to a .toml file."""
-    if "/" in ref or ref.endswith(".toml"):
+    """A profile name (looked up in the search path) or a path ending in .toml."""
+    if ref.endswith(".toml"):
         path = Path(ref)
         if not path.is_file():
             raise UsageError(f"profile file not found: {ref}")
         return path
     if not _NAME_RE.match(ref) or ".." in ref:
-        raise UsageError(f"invalid profile name {ref!r}",
-                         "a name is letters, digits, '.', '_' and '-'; give a path to load a file")
+        raise UsageError(f"invalid profile name {ref!r}: a name is letters, digits, '.', '_' "
+                         "and '-' (no '/', no '..')", "to load a file, give its path ending in .toml")
     found = available(dirs)
     if ref not in found:
         raise UsageError(f"unknown profile {ref!r}",
