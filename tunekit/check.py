@@ -184,7 +184,10 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
 
 
 def _absent(f: Finding, key: registry.Key, facts: HostFacts) -> Finding:
-    if key.module and facts.modules is not None and key.module not in facts.modules:
+    if facts.source.startswith("snapshot"):
+        f.verdict = "missing"
+        f.actual = "not in the snapshot"
+    elif key.module and facts.modules is not None and key.module not in facts.modules:
         f.verdict = "missing"
         f.actual = f"module {key.module} not loaded"
         f.fix = f"modprobe {key.module} (if this host should track connections)"

@@ -1,0 +1,130 @@
+"""The capacity model over plain data: no files, no kernel."""
+
+import math
+
+import pytest
+
+from tunekit import capacity
+from tunekit.errors import UsageError
+from tunekit.facts import HostFacts
+from tunekit.profiles import Profile, Workload
+
+C = capacity.constants()
+
+
+def facts(**sysctls) -> HostFacts:
+    base = {"fs.file-max": "2466183", "fs.nr_open": "1048576",
+            "net.ipv4.ip_local_port_range": "32768 60999",
+            "net.ipv4.tcp_mem": "287901 383869 575802",
+            "net.ipv4.tcp_max_tw_buckets": "131072", "net.core.somaxconn": "4096",
+            "net.ipv4.tcp_max_syn_backlog": "2048"}
+    base.update({k.replace("__", "."): v for k, v in sysctls.items()})
+    return HostFacts(sysctls=base, nofile=(20000, 20000), nofile_of="test",
+                     mem_total=24 * 2**30, mem_available=23 * 2**30, addresses=["10.0.0.1"])
+
+
+def server(**kw) -> Workload:
+    return Workload(**{"role": "server", "connections": 1_000_000, "rate": 20_000,
+                       "bytes_buffered": 4096, "app_bytes": 8192, **kw})
+
+
+def test_server_needs_follow_the_named_constants():
+    est = capacity.estimate(server(), facts(), C)
+    assert est.need("fds_per_process") == 1_000_000 + C["fd_reserve"]
+    assert est.need("kernel_socket_bytes") == 1_000_000 * C["socket_bytes"]
+    assert est.need("tcp_mem_pages") == 1_000_000 * 4096 // 4096
+    assert est.need("time_wait_sockets") == 20_000 * 60
+    assert est.need("accept_backlog") == 20_000 * 500 // 1000
+    total = 1_000_000 * (C["socket_bytes"] + 4096 + 8192) + 20_000 * 60 * C["tw_bytes"]
+    assert est.need("memory_total") == math.ceil(total)
+
+
+def test_open_files_limit_binds_first_with_a_20000_hard_limit():
+    est = capacity.estimate(server(), facts(), C)
+    assert est.binding.key == "rlimit.nofile.soft"
+    assert est.capacity == 20000 - C["fd_reserve"]
+    assert [lim.allows for lim in est.limits] == sorted(lim.allows for lim in est.limits)
+
+
+def test_processes_multiply_the_per_process_limits():
+    est = capacity.estimate(server(processes=8), facts(), C)
+    assert est.capacity == (20000 - C["fd_reserve"]) * 8
+
+
+def test_client_ports_times_source_ips_times_destinations():
+    f = facts()
+    est = capacity.estimate(server(role="client", destinations=3), f, C)
+    ports = next(lim for lim in est.limits if lim.key == "net.ipv4.ip_local_port_range")
+    assert ports.allows == 28232 * 1 * 3
+    assert est.need("source_ips_needed") == math.ceil(1_000_000 / (28232 * 3))
+
+
+def test_reserved_ports_are_subtracted():
+    f = facts(net__ipv4__ip_local_reserved_ports="40000-40099,50000")
+    assert f.usable_ports() == 28232 - 101
+    f = facts(net__ipv4__ip_local_reserved_ports="80,443")  # outside the range: no effect
+    assert f.usable_ports() == 28232
+
+
+def test_tcp_mem_target_has_the_kernel_boot_shape():
+    targets = {t.label: t for t in capacity.derive_targets(server(), facts(), C)}
+    assert targets["net.ipv4.tcp_mem"].value == [750_000, 1_000_000, 1_500_000]
+
+
+def test_conns_rescales_every_derived_count():
+    prof = Profile(name="p", workload=server())
+    small = {t.label: t.value for t in capacity.resolve_targets(prof, facts(), C)}
+    big_prof = capacity.with_connections(prof, 2_000_000)
+    big = {t.label: t.value for t in capacity.resolve_targets(big_prof, facts(), C)}
+    assert big["fs.nr_open"] == 2_000_000 + C["fd_reserve"]
+    assert small["fs.nr_open"] == 1_000_000 + C["fd_reserve"]
+    assert big["net.ipv4.tcp_mem"][1] == 2 * small["net.ipv4.tcp_mem"][1]
+
+
+def test_pinned_target_wins_over_the_derived_one():
+    prof = Profile.model_validate({"name": "p", "workload": server().model_dump(), "targets": [
+        {"key": "net.core.somaxconn", "value": 123, "op": "exactly", "reason": "r", "source": "s"}]})
+    soma = [t for t in capacity.resolve_targets(prof, facts(), C) if t.key == "net.core.somaxconn"]
+    assert len(soma) == 1 and soma[0].value == 123 and soma[0].op == "exactly"
+
+
+@pytest.mark.parametrize("conns, ips, dests", [(1_000_000, 1, 1), (50_000, 1, 1), (100, 2, 1),
+                                                (3_000_000, 4, 2), (101, 1, 1), (49_999, 1, 1)])
+def test_port_range_target_has_ends_of_different_parity(conns, ips, dests):
+    w = server(role="client", connections=conns, source_ips=ips, destinations=dests)
+    t = next(t for t in capacity.derive_targets(w, facts(), C) if t.key.endswith("port_range"))
+    lo, hi = t.value
+    assert lo % 2 != hi % 2 and 1024 <= lo < hi == 65535
+    needed = math.ceil(conns / (ips * dests))
+    assert hi - lo + 1 >= min(needed, 65535 - 1024 + 1)
+
+
+def test_host_conntrack_entries_include_time_wait_churn():
+    w = Workload(role="host", connections=2_000_000, rate=10_000)
+    f = facts(net__netfilter__nf_conntrack_max="262144")
+    est = capacity.estimate(w, f, C)
+    assert est.need("conntrack_entries") == 2_000_000 + 10_000 * 120
+    assert est.binding.key == "net.netfilter.nf_conntrack_max"
+    targets = {t.key: t.value for t in capacity.derive_targets(w, f, C)}
+    ct_max = math.ceil(3_200_000 * C["headroom"])
+    assert targets["net.netfilter.nf_conntrack_max"] == ct_max
+    assert targets["net.netfilter.nf_conntrack_buckets"] == math.ceil(ct_max / 4)
+
+
+def test_live_conntrack_timeout_wins_over_the_constant():
+    w = Workload(role="host", connections=1000, rate=100)
+    f = facts(net__netfilter__nf_conntrack_tcp_timeout_time_wait="30")
+    assert capacity.estimate(w, f, C).need("conntrack_entries") == 1000 + 100 * 30
+
+
+def test_constant_override_and_unknown_constant():
+    c = capacity.constants({"socket_bytes": 1000})
+    assert capacity.estimate(server(), facts(), c).need("kernel_socket_bytes") == 1_000_000_000
+    with pytest.raises(UsageError, match="unknown constant"):
+        capacity.constants({"bogus": 1})
+
+
+def test_rate_limits_report_churn_caps():
+    est = capacity.estimate(server(), facts(), C)
+    tw = next(r for r in est.rate_limits if r.key == "net.ipv4.tcp_max_tw_buckets")
+    assert tw.allows == 131072 // 60

@@ -1,0 +1,100 @@
+"""On the real kernel: per-namespace keys inside a throw-away network namespace, and the
+open-files limit of a real child process. The host's own settings are never written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import require_privileges, run_tunekit
+
+PROFILE = """
+name = "ns-test"
+[workload]
+role = "server"
+connections = 1000
+bytes_buffered = 4096
+
+[[targets]]
+key = "net.core.somaxconn"
+value = 4096
+reason = "test"
+source = "test"
+
+[[targets]]
+key = "net.ipv4.ip_local_port_range"
+value = [40000, 49999]
+reason = "test: 10,000 ports"
+source = "test"
+"""
+
+HOST_KEYS = ("net/core/somaxconn", "net/ipv4/ip_local_port_range")
+
+
+def host_values() -> dict[str, str]:
+    return {k: Path("/proc/sys", k).read_text() for k in HOST_KEYS}
+
+
+def check_in_netns(profile: Path, somaxconn: str, port_range: str, tmp: Path) -> dict:
+    """Write the two keys inside a fresh network namespace, then run tunekit check there."""
+    out = tmp / f"check-{somaxconn}.json"
+    script = (f'echo {somaxconn} > /proc/sys/net/core/somaxconn && '
+              f'echo "{port_range}" > /proc/sys/net/ipv4/ip_local_port_range && '
+              f'"{sys.executable}" -m tunekit check "{profile}" --json > "{out}"; '
+              'test -s "$0"')
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script, str(out)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(out.read_text())
+
+
+def verdicts(doc: dict) -> dict[str, str]:
+    return {f["key"]: f["verdict"] for f in doc["findings"]}
+
+
+def test_namespace_keys_fail_when_lowered_and_pass_when_raised(tmp_path):
+    require_privileges()
+    profile = tmp_path / "ns-test.toml"
+    profile.write_text(PROFILE)
+    before = host_values()
+
+    low = check_in_netns(profile, "128", "50000 50099", tmp_path)
+    v = verdicts(low)
+    assert v["net.core.somaxconn"] == "fail" and v["net.ipv4.ip_local_port_range"] == "fail"
+    somax = next(f for f in low["findings"] if f["key"] == "net.core.somaxconn")
+    assert somax["actual"] == "128" and somax["proposed"] == 4096
+    # tcp_mem is global: hidden inside the namespace, and the report says so.
+    assert v["net.ipv4.tcp_mem"] == "not-applicable"
+    assert any("network namespace" in e for e in low["environment"])
+
+    high = check_in_netns(profile, "65535", "1024 65535", tmp_path)
+    v = verdicts(high)
+    assert v["net.core.somaxconn"] == "pass" and v["net.ipv4.ip_local_port_range"] == "pass"
+
+    assert host_values() == before, "the host's own settings must not change"
+
+
+def test_same_parity_range_warns_on_the_real_kernel(tmp_path):
+    require_privileges()
+    profile = tmp_path / "ns-test.toml"
+    profile.write_text(PROFILE)
+    doc = check_in_netns(profile, "4096", "2000 65000", tmp_path)
+    assert verdicts(doc)["net.ipv4.ip_local_port_range"] == "warn"
+
+
+def test_pid_reads_a_real_child_limit(tmp_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import resource, time;"
+         "resource.setrlimit(resource.RLIMIT_NOFILE, (500, 600)); print('ok', flush=True);"
+         "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ok"
+        r = run_tunekit("check", "server-1M", "--conns", "400", "--pid", str(child.pid), "--json")
+        findings = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
+        # 400 connections + 1024 reserve do not fit in a soft limit of 500.
+        assert findings["rlimit.nofile.soft"]["verdict"] == "fail"
+        assert findings["rlimit.nofile.soft"]["actual"].startswith("500 (pid ")
+        assert findings["rlimit.nofile.hard"]["actual"].startswith("600 (pid ")
+    finally:
+        child.kill()
+        child.wait()
