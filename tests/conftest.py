@@ -34,6 +34,16 @@ def require_privileges() -> None:
         pytest.skip(problem)
 
 
+def require_tool(name: str) -> str:
+    """A command the test needs; skipped with the reason locally, a failure in CI."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("TUNEKIT_REQUIRE_PRIVILEGED") == "1":
+            pytest.fail(f"{name} is not installed (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / rel

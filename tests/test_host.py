@@ -2,7 +2,6 @@
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from tunekit import host
 from tunekit.errors import NotPermitted, UsageError
 
-from conftest import TUNED, sysctl_files, write_tree
+from conftest import TUNED, require_tool, sysctl_files, write_tree
 
 
 def test_fake_root_is_read(tuned_root):
@@ -65,10 +64,10 @@ def test_live_host_matches_proc():
     assert f.kernel == os.uname().release
 
 
-@pytest.mark.skipif(not shutil.which("sysctl"), reason="procps sysctl not installed")
 def test_snapshot_of_a_real_sysctl_a(tmp_path):
+    sysctl = require_tool("sysctl")
     snap = tmp_path / "sysctl.txt"
-    snap.write_text(subprocess.run(["sysctl", "-a"], capture_output=True, text=True).stdout)
+    snap.write_text(subprocess.run([sysctl, "-a"], capture_output=True, text=True).stdout)
     f = host.read_snapshot(snap)
     for key in ("fs.file-max", "net.core.somaxconn", "net.ipv4.tcp_mem",
                 "net.ipv4.ip_local_port_range"):
