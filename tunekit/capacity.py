@@ -25,8 +25,9 @@ class Constant:
 CONSTANTS: dict[str, Constant] = {
     "socket_bytes": Constant(
         4400, "bytes",
-        "kernel slab per idle established TCP socket; measured 4,387 B on 6.18 x86-64 with "
-        "bench/socket_cost.py (TCP 2,368 + sock_inode_cache 832 + dentry, filp 192, epoll 128)"),
+        "kernel slab per idle established TCP socket: the upper end of 3,992 and 4,387 B "
+        "measured on 6.18 x86-64 with bench/socket_cost.py (TCP 2,368 + sock_inode_cache 832 "
+        "+ dentry 192 + filp 192 + epoll item 128 + LSM blobs)"),
     "conntrack_entry_bytes": Constant(
         256, "bytes", "nf_conntrack slab object size, /proc/slabinfo on 6.18 (older: 300-320)"),
     "conntrack_bucket_bytes": Constant(8, "bytes", "one hlist_nulls_head pointer per bucket"),
