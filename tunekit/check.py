@@ -151,6 +151,7 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
         if facts.nofile is None:
             f.verdict = "unreadable"
             f.reason = "open-files limits are read from a live process; " + facts.source
+            f.proposed = t.value if t.op != "range" else t.value[1]
             return f
         actual = [facts.nofile[0 if key.name.endswith("soft") else 1]]
         f.actual = f"{actual[0]:,} ({facts.nofile_of})"
@@ -160,7 +161,10 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
             return f
         values = facts.ints(t.key)
         if values is None:
-            return _absent(f, key, facts)
+            f = _absent(f, key, facts)
+            if t.index is None:  # what a drop-in for another root would carry
+                f.proposed = proposed_value(t, None)
+            return f
         actual = values
         f.actual = _fmt_actual(values)
     reserved = 0

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunekit.errors import TunekitError, UsageError
+from tunekit.errors import NotPermitted, TunekitError, UsageError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -96,15 +96,20 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def state_dir() -> Path:
-    return Path(os.environ.get("TUNEKIT_STATE_DIR", "/var/lib/tunekit"))
+def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
+    """--state-dir, else $TUNEKIT_STATE_DIR, else var/lib/tunekit under the root."""
+    if given:
+        return given
+    if os.environ.get("TUNEKIT_STATE_DIR"):
+        return Path(os.environ["TUNEKIT_STATE_DIR"])
+    return (root or Path("/")) / "var/lib/tunekit"
 
 
-def choose_profile(ref: str | None) -> tuple[str, str]:
+def choose_profile(ref: str | None, state: Path | None = None) -> tuple[str, str]:
     """The profile named, else the one last applied on this host, else server-1M; and why."""
     if ref:
         return ref, "named on the command line"
-    journal = state_dir() / "journal.toml"
+    journal = (state or state_dir()) / "journal.toml"
     if journal.is_file():
         import tomllib
 
@@ -182,7 +187,7 @@ def check(
     from tunekit.check import CheckReport, environment, run_check
 
     count = parse_count(conns)
-    name, why = choose_profile(profile)
+    name, why = choose_profile(profile, state_dir(None, root))
     prof = capacity.with_connections(profiles.load(name), count)
     c = capacity.constants(parse_consts(const))
     facts = gather_facts(root, snapshot, addresses=_needs_addresses(prof.workload))
@@ -199,6 +204,141 @@ def check(
     else:
         typer.echo(report.render_check(result, f"tunekit apply {prof.name} --dry-run"))
     raise typer.Exit(0 if result.compliant else 1)
+
+
+@app.command()
+@handled
+def apply(
+    profile: Annotated[Optional[str], typer.Argument(
+        help="Profile name or path; default: the last applied, else server-1M.")] = None,
+    conns: ConnsOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print every change and file that would be written; change nothing.")] = False,
+    no_persist: Annotated[bool, typer.Option(
+        "--no-persist", help="Change the running kernel only; write no drop-in files.")] = False,
+    scope: Annotated[str, typer.Option(
+        help="all, or namespace: only keys of this network namespace (what a container owns).")] = "all",
+    pid: Annotated[Optional[int], typer.Option(
+        help="Also raise the open-files limit of this running process (prlimit).")] = None,
+    unit: Annotated[Optional[str], typer.Option(
+        help="Also write a LimitNOFILE= drop-in for this systemd unit.")] = None,
+    root: RootOpt = None,
+    state_dir_opt: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Journal directory (default $TUNEKIT_STATE_DIR, else "
+                            "/var/lib/tunekit under --root).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make this host meet a profile: runtime writes, drop-in files, a journal to undo them.
+
+    Only failing targets are changed, and never lowered below what already satisfies them.
+    Exit 0 done (or already compliant), 2 invalid value (nothing written), 3 not root or
+    another apply running, 4 failed and rolled back."""
+    from tunekit import apply as applier
+    from tunekit import capacity, profiles, report
+    from tunekit.check import run_check
+    from tunekit.plan import (LIMITS_FILE, MODPROBE_FILE, SYSCTL_FILE, SYSTEMD_FILE, Options,
+                              boot_conflicts, build_plan, unit_name_ok)
+
+    if scope not in ("all", "namespace"):
+        raise UsageError(f"--scope {scope!r}: expected all or namespace")
+    if unit is not None and not unit_name_ok(unit):
+        raise UsageError(f"--unit {unit!r}: not a systemd unit name")
+    base = root or Path("/")
+    live = base.resolve() == Path("/")
+    state = state_dir(state_dir_opt, root)
+    count = parse_count(conns)
+
+    def make_plan():
+        name, why = choose_profile(profile, state)
+        prof = capacity.with_connections(profiles.load(name), count)
+        c = capacity.constants()
+        facts = gather_facts(root, None, addresses=_needs_addresses(prof.workload))
+        _audit_process(facts, pid, None, None)
+        est = capacity.estimate(prof.workload, facts, c)
+        findings = run_check(capacity.resolve_targets(prof, facts, c), facts, est)
+        paths = [SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE, MODPROBE_FILE]
+        if unit:
+            paths.append(f"etc/systemd/system/{unit if '.' in unit else unit + '.service'}"
+                         ".d/90-tunekit.conf")
+        opts = Options(scope=scope, pid=pid, unit=unit, persist=not no_persist)
+        plan = build_plan(findings, facts, prof.name, why, str(base), opts,
+                          applier.read_files(base, paths))
+        ours = {ch.key: ch.new for ch in plan.changes if ch.kind == "sysctl"}
+        if not no_persist:
+            plan.conflicts = boot_conflicts(applier.sysctl_search_path(base), ours)
+        return plan, facts
+
+    if dry_run:
+        plan, _ = make_plan()
+        if json_out:
+            emit_json({**plan.to_dict(), "dry_run": True, "applied": False})
+        else:
+            typer.echo(report.render_plan(plan, dry_run=True))
+            typer.echo("\nDry run: nothing was changed." if not plan.empty else
+                       "\nThis host already complies: nothing to change.")
+        return
+    if live and os.geteuid() != 0:
+        raise NotPermitted("apply changes the kernel: run it as root",
+                           "tunekit apply --dry-run shows the plan without root")
+    with applier.locked(state):
+        plan, facts = make_plan()
+        if plan.empty:
+            if json_out:
+                emit_json({**plan.to_dict(), "dry_run": False, "applied": False})
+            else:
+                typer.echo(f"This host already complies with {plan.profile}: nothing to change.")
+            return
+        if facts.proc_sys_writable is False and any(ch.kind == "sysctl" for ch in plan.changes):
+            raise NotPermitted("/proc/sys is read-only here: the kernel settings must be set "
+                               "by the host or the container runtime",
+                               "try --scope namespace, or apply on the host")
+        applier.execute(plan, base, state)
+    if json_out:
+        emit_json({**plan.to_dict(), "dry_run": False, "applied": True,
+                   "journal": str(state / applier.JOURNAL)})
+    else:
+        typer.echo(report.render_plan(plan, dry_run=False))
+        typer.echo(f"\nApplied. Journal: {state / applier.JOURNAL}. Undo: tunekit rollback"
+                   + (f" --root {root}" if root else ""))
+
+
+@app.command()
+@handled
+def rollback(
+    root: RootOpt = None,
+    state_dir_opt: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Journal directory (as for apply).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Undo the last apply: restore the previous runtime values and files."""
+    from tunekit import apply as applier
+
+    base = root or Path("/")
+    state = state_dir(state_dir_opt, root)
+    if base.resolve() == Path("/") and os.geteuid() != 0:
+        raise NotPermitted("rollback changes the kernel: run it as root")
+    if not state.is_dir():
+        doc, problems = None, []
+    else:
+        with applier.locked(state):
+            doc, problems = applier.rollback(base, state)
+    if json_out:
+        emit_json({"rolled_back": doc is not None, "profile": doc and doc.get("profile"),
+                   "runtime": doc and doc.get("runtime", []),
+                   "files": [f["path"] for f in (doc or {}).get("files", [])],
+                   "problems": problems})
+    elif doc is None:
+        typer.echo(f"Nothing to undo: no apply journal in {state}.")
+    else:
+        typer.echo(f"Rolled back the apply of {doc.get('profile')} from {doc.get('created')}:")
+        for r in doc.get("runtime", []):
+            typer.echo(f"  {r['key']}: {r['new']} -> {r['old']}")
+        for f in doc.get("files", []):
+            typer.echo(f"  /{f['path']}: " + ("restored" if f["existed"] else "removed"))
+        for p in problems:
+            typer.echo(f"  COULD NOT RESTORE: {p}")
+    if problems:
+        raise typer.Exit(4)
 
 
 @app.command()

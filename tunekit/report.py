@@ -79,3 +79,41 @@ def render_estimate(est: Estimate, source: str) -> str:
     if changed:
         lines.append("Overridden: " + ", ".join(f"{k}={v:g}" for k, v in changed.items()))
     return "\n".join(lines)
+
+
+def render_plan(plan, dry_run: bool) -> str:
+    import difflib
+
+    from tunekit.plan import Plan
+
+    assert isinstance(plan, Plan)
+    head = "tunekit apply --dry-run" if dry_run else "tunekit apply"
+    lines = [f"{head}: profile {plan.profile} ({plan.profile_why}); root {plan.root}", ""]
+    if plan.changes:
+        lines.append(f"Runtime changes ({len(plan.changes)}), in this order:")
+        for c in plan.changes:
+            where = f"/{c.path}" if c.kind != "rlimit" else c.path
+            lines.append(f"  {c.key}: {c.old or '(unset)'} -> {c.new}   [{where}]")
+            if c.reason:
+                lines.append(f"      why: {c.reason}")
+    else:
+        lines.append("Runtime changes: none")
+    changed = [f for f in plan.files if f.content != f.old]
+    if changed:
+        lines += ["", f"Files ({len(changed)}), each written atomically, mode 0644:"]
+        for f in changed:
+            if f.old is None:
+                lines.append(f"  /{f.path} (new file):")
+                lines += [f"    | {line}" for line in f.content.splitlines()]
+            else:
+                lines.append(f"  /{f.path} (changed):")
+                diff = difflib.unified_diff(f.old.splitlines(), f.content.splitlines(),
+                                            f"/{f.path} (now)", f"/{f.path} (after apply)",
+                                            lineterm="")
+                lines += [f"    {line}" for line in diff]
+    if plan.left_alone:
+        lines += ["", "Left alone:"] + [f"  - {x}" for x in plan.left_alone]
+    if plan.conflicts:
+        lines += ["", "Boot-time conflicts (these files are applied after tunekit's):"]
+        lines += [f"  - {x}" for x in plan.conflicts]
+    return "\n".join(lines)
