@@ -50,8 +50,8 @@ def read_files(root: Path, paths: list[str]) -> dict[str, str | None]:
     for rel in paths:
         try:
             out[rel] = (root / rel).read_text()
-        except FileNotFoundError:
-            out[rel] = None
+        except (FileNotFoundError, NotADirectoryError):
+            out[rel] = None  # writing it will fail, inside the transaction
     return out
 
 
@@ -181,16 +181,33 @@ def _do_change(root: Path, c: Change, value: str) -> None:
         raise OSError(errno.EINVAL, f"the kernel kept {kept!r} instead of {value!r}")
 
 
-def _undo_file(root: Path, path: str, existed: bool, old: str) -> None:
-    if existed:
-        atomic_write(root / path, old)
+def _missing_dirs(root: Path, rel: str) -> list[str]:
+    """Parent directories of `rel` that do not exist yet, deepest first."""
+    out = []
+    parent = Path(rel).parent
+    while str(parent) not in (".", "/") and not (root / parent).exists():
+        out.append(str(parent))
+        parent = parent.parent
+    return out
+
+
+def _undo_file(root: Path, f: dict) -> None:
+    if f["existed"]:
+        atomic_write(root / f["path"], f["old"])
     else:
-        (root / path).unlink(missing_ok=True)
+        (root / f["path"]).unlink(missing_ok=True)
+    for d in f.get("created_dirs", []):  # deepest first; only if still empty
+        try:
+            (root / d).rmdir()
+        except OSError:
+            break
 
 
 def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     """Journal, then change; on failure restore what changed and raise ApplyFailed."""
     doc = _journal_doc(plan)
+    for f in doc["files"]:  # recorded before anything is created, so undo can remove them
+        f["created_dirs"] = _missing_dirs(root, f["path"])
     previous = read_journal(state_dir)
     if previous is not None:  # keep the earlier apply's journal beside the new one
         stamp = str(previous.get("created", "earlier")).replace(":", "")
@@ -227,7 +244,7 @@ def _restore(root: Path, changes: list[Change], files: list[dict]) -> list[str]:
     problems = []
     for f in reversed(files):
         try:
-            _undo_file(root, f["path"], f["existed"], f["old"])
+            _undo_file(root, f)
         except OSError as err:
             problems.append(f"/{f['path']}: {err.strerror}")
     for c in reversed(changes):

@@ -280,7 +280,8 @@ def apply(
     if live and os.geteuid() != 0:
         raise NotPermitted("apply changes the kernel: run it as root",
                            "tunekit apply --dry-run shows the plan without root")
-    with applier.locked(state):
+    make_plan()  # validates: an invalid value exits 2 before the state directory is touched
+    with applier.locked(state):  # then again under the lock, against what is there now
         plan, facts = make_plan()
         if plan.empty:
             if json_out:
