@@ -98,3 +98,67 @@ def test_pid_reads_a_real_child_limit(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_apply_scope_namespace_round_trip(tmp_path):
+    """Lower two keys in a fresh namespace; apply raises them; check passes; a second apply
+    changes nothing; rollback restores the exact originals."""
+    require_privileges()
+    profile = tmp_path / "ns-test.toml"
+    profile.write_text(PROFILE)
+    state, out = tmp_path / "state", tmp_path / "out"
+    out.mkdir()
+    before = host_values()
+    tk = f'"{sys.executable}" -m tunekit'
+    common = f'"{profile}" --scope namespace --no-persist --state-dir "{state}"'
+    script = f"""
+        set -u
+        echo 128 > /proc/sys/net/core/somaxconn
+        echo "50000 50099" > /proc/sys/net/ipv4/ip_local_port_range
+        cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/orig
+        {tk} apply {common} --json > {out}/apply1.json; echo $? > {out}/apply1.rc
+        cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/applied
+        {tk} check "{profile}" --json > {out}/check.json; echo $? > {out}/check.rc
+        {tk} apply {common} > {out}/apply2.txt; echo $? > {out}/apply2.rc
+        {tk} rollback --state-dir "{state}" > {out}/rollback.txt; echo $? > {out}/rollback.rc
+        cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/after
+    """
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    read = lambda name: (out / name).read_text()  # noqa: E731
+
+    assert read("apply1.rc").strip() == "0", read("apply1.json")
+    applied = json.loads(read("apply1.json"))
+    assert applied["applied"] is True
+    assert {c["key"] for c in applied["changes"]} == {"net.core.somaxconn",
+                                                       "net.ipv4.ip_local_port_range"}
+    assert read("applied").split() == ["4096", "40000", "49999"]
+    found = {f["key"]: f["verdict"] for f in json.loads(read("check.json"))["findings"]}
+    assert found["net.core.somaxconn"] == "pass"
+    assert found["net.ipv4.ip_local_port_range"] == "pass"
+    assert read("apply2.rc").strip() == "0" and "already complies" in read("apply2.txt")
+    assert read("rollback.rc").strip() == "0"
+    assert read("after") == read("orig")
+    assert host_values() == before, "the host's own settings must not change"
+
+
+def test_procps_sysctl_accepts_the_written_file(tmp_path):
+    """procps `sysctl -p` loads the sysctl.d file apply writes (namespace keys, in a netns)."""
+    require_privileges()
+    from conftest import require_tool
+
+    sysctl = require_tool("sysctl")
+    profile = tmp_path / "ns-test.toml"
+    profile.write_text(PROFILE)
+    image = tmp_path / "image"
+    image.mkdir()
+    r = run_tunekit("apply", str(profile), "--scope", "namespace", "--root", str(image),
+                    "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    conf = image / "etc/sysctl.d/90-tunekit.conf"
+    assert "net.core.somaxconn = 4096" in conf.read_text()
+    r = subprocess.run(["unshare", "-n", "sh", "-c", f'"{sysctl}" -p "{conf}" >/dev/null && '
+                        "cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["4096", "40000", "49999"]
