@@ -162,3 +162,26 @@ def test_procps_sysctl_accepts_the_written_file(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["4096", "40000", "49999"]
+
+
+def test_login_session_sees_the_written_nofile_limit(tmp_path):
+    """A real `su` session (pam_limits) reads the limits.d file apply wrote, mounted over
+    /etc/security/limits.d in a private mount namespace: the host's /etc is untouched."""
+    require_privileges()
+    from conftest import require_tool
+
+    su = require_tool("su")
+    profile = tmp_path / "small.toml"
+    profile.write_text('[workload]\nrole = "server"\nconnections = 500\n')  # nofile 500 + 1024
+    image = tmp_path / "image"
+    image.mkdir()
+    r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
+                    str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    limits_d = image / "etc/security/limits.d"
+    assert "root hard nofile 1524" in (limits_d / "90-tunekit.conf").read_text()
+    script = (f'mount --bind "{limits_d}" /etc/security/limits.d && '
+              f'"{su}" -s /bin/sh nobody -c "ulimit -Sn; ulimit -Hn"')
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1524", "1524"]
