@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,21 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TUNEKIT_STATE_DIR", str(tmp_path / "state"))
     return home
+
+
+@contextmanager
+def child_with_nofile(soft: int, hard: int):
+    """A real running process whose RLIMIT_NOFILE is (soft, hard); killed afterwards."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import resource, time;"
+         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); print('ok', flush=True);"
+         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ok"
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait()
 
 
 def run_tunekit(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import pytest
 from tunekit import host
 from tunekit.errors import NotPermitted, UsageError
 
-from conftest import TUNED, require_tool, sysctl_files, write_tree
+from conftest import TUNED, child_with_nofile, require_tool, sysctl_files, write_tree
 
 
 def test_fake_root_is_read(tuned_root):
@@ -84,17 +84,9 @@ def test_malformed_snapshot_names_the_line(tmp_path):
 
 
 def test_rlimits_of_a_real_child_process():
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import resource, time;"
-         "resource.setrlimit(resource.RLIMIT_NOFILE, (333, 4444)); print('ok', flush=True);"
-         "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ok"
-        limits, who = host.nofile_of_pid(child.pid)
-        assert limits == (333, 4444) and str(child.pid) in who
-    finally:
-        child.kill()
-        child.wait()
+    with child_with_nofile(333, 4444) as pid:
+        limits, who = host.nofile_of_pid(pid)
+    assert limits == (333, 4444) and str(pid) in who
 
 
 def test_pid_that_does_not_exist():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require_privileges, run_tunekit
+from conftest import child_with_nofile, require_privileges, run_tunekit
 
 PROFILE = """
 name = "ns-test"
@@ -82,22 +82,14 @@ def test_same_parity_range_warns_on_the_real_kernel(tmp_path):
     assert verdicts(doc)["net.ipv4.ip_local_port_range"] == "warn"
 
 
-def test_pid_reads_a_real_child_limit(tmp_path):
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import resource, time;"
-         "resource.setrlimit(resource.RLIMIT_NOFILE, (500, 600)); print('ok', flush=True);"
-         "time.sleep(30)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ok"
-        r = run_tunekit("check", "server-1M", "--conns", "400", "--pid", str(child.pid), "--json")
-        findings = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
-        # 400 connections + 1024 reserve do not fit in a soft limit of 500.
-        assert findings["rlimit.nofile.soft"]["verdict"] == "fail"
-        assert findings["rlimit.nofile.soft"]["actual"].startswith("500 (pid ")
-        assert findings["rlimit.nofile.hard"]["actual"].startswith("600 (pid ")
-    finally:
-        child.kill()
-        child.wait()
+def test_pid_reads_a_real_child_limit():
+    with child_with_nofile(500, 600) as pid:
+        r = run_tunekit("check", "server-1M", "--conns", "400", "--pid", str(pid), "--json")
+    findings = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
+    # 400 connections + 1024 reserve do not fit in a soft limit of 500.
+    assert findings["rlimit.nofile.soft"]["verdict"] == "fail"
+    assert findings["rlimit.nofile.soft"]["actual"].startswith("500 (pid ")
+    assert findings["rlimit.nofile.hard"]["actual"].startswith("600 (pid ")
 
 
 def test_apply_scope_namespace_round_trip(tmp_path):

@@ -6,7 +6,6 @@ Reading decides nothing; the engine compares.
 
 from __future__ import annotations
 
-import errno
 import os
 import resource
 import shutil
@@ -232,7 +231,3 @@ def nofile_of_unit(unit: str, root: Path = Path("/")) -> tuple[tuple[int, int], 
                 f"unit {unit}")
     except (KeyError, ValueError) as err:
         raise UsageError(f"--unit {unit}: systemd reported no LimitNOFILE") from err
-
-
-def errno_name(err: OSError) -> str:
-    return errno.errorcode.get(err.errno or 0, "error")

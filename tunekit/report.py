@@ -84,9 +84,6 @@ def render_estimate(est: Estimate, source: str) -> str:
 def render_plan(plan, dry_run: bool) -> str:
     import difflib
 
-    from tunekit.plan import Plan
-
-    assert isinstance(plan, Plan)
     head = "tunekit apply --dry-run" if dry_run else "tunekit apply"
     lines = [f"{head}: profile {plan.profile} ({plan.profile_why}); root {plan.root}", ""]
     if plan.changes:
