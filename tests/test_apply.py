@@ -91,6 +91,9 @@ def test_apply_then_check_passes_then_rollback_restores_the_tree(host_root):
     assert tree(host_root) == before
     r = invoke("rollback", "--root", str(host_root))
     assert r.exit_code == 0 and "Nothing to undo" in r.stdout
+    doc = json.loads(invoke("rollback", "--root", str(host_root), "--json").stdout)
+    assert doc == {"rolled_back": False, "profile": None, "runtime": [], "files": [],
+                   "problems": []}
 
 
 def test_failure_half_way_restores_and_exits_4(host_root):
@@ -159,3 +162,21 @@ def test_bad_scope_and_unit(isolated_home):
     assert invoke("apply", "--scope", "galaxy", "--dry-run").exit_code == 2
     r = invoke("apply", "--unit", "../evil", "--dry-run")
     assert r.exit_code == 2 and "unit name" in r.stderr
+
+
+def test_failed_apply_keeps_the_earlier_apply_undoable(host_root, tmp_path):
+    assert invoke("apply", "server-1M", "--root", str(host_root)).exit_code == 0
+    # A second apply (more connections) fails half-way: limits.d cannot be created.
+    (host_root / "etc/security/limits.d/90-tunekit.conf").unlink()
+    (host_root / "etc/security/limits.d").rmdir()
+    (host_root / "etc/security/limits.d").write_text("not a directory\n")
+    r = invoke("apply", "server-1M", "--conns", "2M", "--root", str(host_root))
+    assert r.exit_code == 4, r.output
+    assert (host_root / "proc/sys/net/core/somaxconn").read_text().strip() == "10000"
+    # The first apply is still recorded: rollback undoes it (once the obstacle is gone).
+    (host_root / "etc/security/limits.d").unlink()
+    (host_root / "etc/security/limits.d").mkdir()
+    r = invoke("rollback", "--root", str(host_root))
+    assert r.exit_code == 0, r.output
+    assert "net.core.somaxconn: 10000 -> 128" in r.stdout
+    assert (host_root / "proc/sys/net/core/somaxconn").read_text().strip() == "128"

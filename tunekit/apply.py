@@ -209,9 +209,11 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     for f in doc["files"]:  # recorded before anything is created, so undo can remove them
         f["created_dirs"] = _missing_dirs(root, f["path"])
     previous = read_journal(state_dir)
+    archived = None
     if previous is not None:  # keep the earlier apply's journal beside the new one
         stamp = str(previous.get("created", "earlier")).replace(":", "")
-        (state_dir / JOURNAL).rename(state_dir / f"journal-{stamp}.toml")
+        archived = state_dir / f"journal-{stamp}.toml"
+        (state_dir / JOURNAL).rename(archived)
     atomic_write(state_dir / JOURNAL, tomli_w.dumps(doc))
     done_changes: list[Change] = []
     done_files: list[dict] = []
@@ -233,6 +235,8 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     except ApplyFailed as failure:
         problems = _restore(root, done_changes, done_files)
         (state_dir / JOURNAL).unlink(missing_ok=True)
+        if archived is not None:  # the earlier apply is still in effect: keep it undoable
+            archived.rename(state_dir / JOURNAL)
         failure.hint = ("everything already changed was restored" if not problems else
                         "could not restore: " + "; ".join(problems))
         raise

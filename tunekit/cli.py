@@ -324,8 +324,8 @@ def rollback(
         with applier.locked(state):
             doc, problems = applier.rollback(base, state)
     if json_out:
-        emit_json({"rolled_back": doc is not None, "profile": doc and doc.get("profile"),
-                   "runtime": doc and doc.get("runtime", []),
+        emit_json({"rolled_back": doc is not None, "profile": (doc or {}).get("profile"),
+                   "runtime": (doc or {}).get("runtime", []),
                    "files": [f["path"] for f in (doc or {}).get("files", [])],
                    "problems": problems})
     elif doc is None:

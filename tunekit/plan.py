@@ -127,8 +127,9 @@ def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str
     if absent:
         plan.left_alone.append(f"not present under {root}, so written to the drop-in only: "
                                + ", ".join(absent))
-    if nofile:
-        soft, hard = _nofile_pair(nofile, facts)
+    pair = _nofile_pair(nofile, facts) if nofile else None
+    if pair:
+        soft, hard = pair
         if opts.pid is not None:
             cur = facts.nofile or (0, 0)
             plan.changes.append(Change("rlimit.nofile", "rlimit", f"pid {opts.pid}",
@@ -140,8 +141,7 @@ def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str
                                    "services" + ("" if opts.persist else " (but --no-persist)"))
     validate(plan.changes, facts)
     if opts.persist:
-        plan.files = _files(sysctls, nofile and _nofile_pair(nofile, facts), profile, opts,
-                            existing)
+        plan.files = _files(sysctls, pair, profile, opts, existing)
     return plan
 
 
