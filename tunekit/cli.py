@@ -105,6 +105,16 @@ def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
     return (root or Path("/")) / "var/lib/tunekit"
 
 
+def load_constants(const: list[str] | None, facts, root: Path | None = None,
+                   state: Path | None = None):
+    """The capacity constants: --const, over the local calibration, over the built-ins.
+    Returns them and the calibration found (None if there is none)."""
+    from tunekit import calibration, capacity
+
+    cal = calibration.load(state or state_dir(None, root), facts.kernel or os.uname().release)
+    return capacity.constants({**(cal.active if cal else {}), **parse_consts(const)}), cal
+
+
 def choose_profile(ref: str | None, state: Path | None = None) -> tuple[str, str]:
     """The profile named, else the one last applied on this host, else server-1M; and why."""
     if ref:
@@ -189,8 +199,8 @@ def check(
     count = parse_count(conns)
     name, why = choose_profile(profile, state_dir(None, root))
     prof = capacity.with_connections(profiles.load(name), count)
-    c = capacity.constants(parse_consts(const))
     facts = gather_facts(root, snapshot, addresses=_needs_addresses(prof.workload))
+    c, cal = load_constants(const, facts, root)
     _audit_process(facts, pid, process, unit)
     est = capacity.estimate(prof.workload, facts, c)
     targets = capacity.resolve_targets(prof, facts, c)
@@ -200,8 +210,10 @@ def check(
                          findings=run_check(targets, facts, est), environment=environment(facts),
                          estimate=est)
     if json_out:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), "calibration": cal.to_dict() if cal else None})
     else:
+        if cal:
+            typer.echo(cal.describe())
         typer.echo(report.render_check(result, f"tunekit apply {prof.name} --dry-run"))
     raise typer.Exit(0 if result.compliant else 1)
 
@@ -251,8 +263,8 @@ def apply(
     def make_plan():
         name, why = choose_profile(profile, state)
         prof = capacity.with_connections(profiles.load(name), count)
-        c = capacity.constants()
         facts = gather_facts(root, None, addresses=_needs_addresses(prof.workload))
+        c, _ = load_constants(None, facts, root, state)
         _audit_process(facts, pid, None, None)
         est = capacity.estimate(prof.workload, facts, c)
         findings = run_check(capacity.resolve_targets(prof, facts, c), facts, est)
@@ -383,9 +395,11 @@ def estimate(
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         raise UsageError(f"{flag}: {e['msg']}") from None
     facts = gather_facts(root, snapshot, addresses=_needs_addresses(workload))
-    est = capacity.estimate(workload, facts, capacity.constants(parse_consts(const)))
+    c, cal = load_constants(const, facts, root)
+    est = capacity.estimate(workload, facts, c)
     if json_out:
         doc = est.to_dict()
+        doc["calibration"] = cal.to_dict() if cal else None
         doc["workload"] = workload.model_dump()
         doc["workload_defaults_from"] = ROLE_PROFILES[role]
         doc["source"] = facts.source
@@ -393,7 +407,133 @@ def estimate(
         emit_json(doc)
     else:
         typer.echo(f"(workload values not given come from profile {ROLE_PROFILES[role]})")
+        if cal:
+            typer.echo(f"({cal.describe()})")
         typer.echo(report.render_estimate(est, facts.source))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@app.command()
+@handled
+def probe(
+    conns: Annotated[str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")],
+    source_ips: Annotated[Optional[int], typer.Option(
+        help="Source addresses in 127.0.0.0/8; default: just enough for N with the live port "
+             "range.")] = None,
+    destinations: Annotated[Optional[int], typer.Option(
+        help="Listening ports (destinations) on 127.0.0.1; default 1.")] = None,
+    rate: Annotated[Optional[int], typer.Option(
+        help="New connections per second, all workers together; default: as fast as it can.")] = None,
+    hold: Annotated[float, typer.Option(help="Seconds to hold the connections open.")] = 2.0,
+    conntrack: Annotated[bool, typer.Option(
+        "--conntrack", help="Add a conntrack rule in the namespace, so every flow is tracked "
+                            "as on a firewall or hypervisor (needs nft).")] = False,
+    accept_pause: Annotated[int, typer.Option(
+        help="Milliseconds the acceptors wait before accepting: a stalled server whose accept "
+             "queue (somaxconn) must absorb the arrivals.")] = 0,
+    nofile: Annotated[Optional[int], typer.Option(
+        help="Open-files limit each worker sets (default: the hard limit, as a server that "
+             "raises its soft limit does).")] = None,
+    connect_timeout: Annotated[float, typer.Option(
+        help="Seconds one connect() may take before it counts as failed.")] = 5.0,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Write the measured bytes per socket (and per conntrack entry) "
+                            "to the local calibration that estimate and check use.")] = False,
+    const: ConstOpt = None,
+    state_dir_opt: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else "
+                            "/var/lib/tunekit).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Open N connections for real in a private network namespace and report what stopped it.
+
+    Listens on loopback, connects from worker processes that each stay within RLIMIT_NOFILE,
+    holds, and tears everything down (also on Ctrl-C). It copies the per-namespace sysctls
+    of the namespace it starts in, never changes the host's, and compares what each
+    connection cost in kernel memory with the estimate for the same settings.
+    Exit 0 all N held with no failure, 1 stopped short or a limit was hit, 2 bad input,
+    3 not permitted (needs root)."""
+    import resource
+
+    from tunekit import capacity, host, loadgen, probe as probing, report
+    from tunekit.profiles import Workload
+
+    count = parse_count(conns)
+    for flag, value in (("--hold", hold), ("--connect-timeout", connect_timeout)):
+        if not 0 <= value <= 86_400:
+            raise UsageError(f"{flag} {value:g}: expected 0 to 86400 seconds")
+    if connect_timeout <= 0:
+        raise UsageError("--connect-timeout must be more than 0")
+    if rate is not None and rate < 1:
+        raise UsageError(f"--rate {rate}: expected at least 1 connection per second")
+    if not 0 <= accept_pause <= 600_000:
+        raise UsageError(f"--accept-pause {accept_pause}: expected 0 to 600000 ms")
+    if os.geteuid() != 0:
+        raise NotPermitted("probe creates a network namespace: run it as root",
+                           "tunekit estimate gives the same answer from the model alone")
+    facts = host.read_facts(addresses=False)
+    state = state_dir(state_dir_opt)
+    c, cal = load_constants(const, facts, state=state)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]
+    lay = probing.layout(count, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
+                         facts.reserved_ports(), hard, nofile)
+    need = 2 * count * c["socket_bytes"] + lay.workers * probing.WORKER_BYTES
+    if facts.mem_available and need > 0.9 * facts.mem_available:
+        raise UsageError(f"--conns {count:,} needs ~{need / 2**30:.1f} GiB (both ends of each "
+                         f"connection and {lay.workers} workers), more than 90 % of the "
+                         f"{facts.mem_available / 2**30:.1f} GiB available",
+                         f"at most ~{int(0.9 * facts.mem_available / (2 * c['socket_bytes'])):,}"
+                         " here")
+    # the same settings, through the model: a client of K sources x D destinations in as many
+    # processes as there are connecting workers, each keeping the workers' reserve of fds
+    facts.nofile, facts.nofile_of = (lay.nofile, hard), "each probe worker"
+    model_c = {**c, "fd_reserve": probing.WORKER_RESERVE_FDS + len(lay.destinations)}
+    est = capacity.estimate(Workload(role="client", connections=count, rate=0,
+                                     source_ips=len(lay.sources),
+                                     destinations=len(lay.destinations),
+                                     processes=len(lay.connectors), accept_pause_ms=0),
+                            facts, model_c)
+    if conntrack:
+        import shutil
+
+        if not shutil.which("nft"):
+            raise NotPermitted("--conntrack needs the nft command to add its rule",
+                               "install nftables (Debian/Ubuntu: apt install nftables)")
+    import gc
+    import signal
+
+    gc.enable()  # a long-running command; entry.py turned it off for start-up speed
+    signal.signal(signal.SIGTERM, _interrupt)  # tear down on kill as on Ctrl-C
+    show = report.ProbeProgress(count, sys.stderr)
+    runner = loadgen.Coordinator(lay, rate or 0, connect_timeout, hold, accept_pause / 1000,
+                                 progress=show)
+    try:
+        outcome = runner.run(conntrack)
+    finally:
+        show.clear()
+    result = probing.result(lay, outcome, est, c, conntrack)
+    if calibrate:
+        from datetime import datetime, timezone
+
+        from tunekit import calibration
+
+        values = probing.calibration_values(outcome.memory, conntrack)
+        if not values:
+            raise UsageError("too few connections to calibrate from",
+                             f"--calibrate needs at least {probing.CALIBRATE_MIN:,} held")
+        result["calibration"] = str(calibration.save(
+            state, facts.kernel or os.uname().release,
+            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tunekit " + " ".join(sys.argv[1:]), outcome.established, values))
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(report.render_probe(result))
+    raise typer.Exit(0 if result["complete"] else 1)
 
 
 @profiles_app.callback()

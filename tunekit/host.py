@@ -50,7 +50,7 @@ def _read_sysctls(root: Path, facts: HostFacts) -> None:
             facts.unreadable[key] = err.strerror or str(err)
 
 
-def _meminfo(root: Path) -> dict[str, int]:
+def meminfo(root: Path = Path("/")) -> dict[str, int]:
     out = {}
     try:
         for line in _read(root / "proc/meminfo").splitlines():
@@ -63,8 +63,12 @@ def _meminfo(root: Path) -> dict[str, int]:
     return out
 
 
-def _netstat(root: Path) -> dict[str, int]:
-    """TcpExt counters from /proc/net/netstat (header line, then values line)."""
+SYMPTOM_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPMemoryPressures")
+
+
+def tcpext(root: Path = Path("/"), names=SYMPTOM_COUNTERS) -> dict[str, int]:
+    """TcpExt counters from /proc/net/netstat (header line, then values line); they are
+    per network namespace."""
     out = {}
     try:
         lines = _read(root / "proc/net/netstat").splitlines()
@@ -73,7 +77,7 @@ def _netstat(root: Path) -> dict[str, int]:
     for head, vals in zip(lines[::2], lines[1::2]):
         if head.startswith("TcpExt:"):
             for k, v in zip(head.split()[1:], vals.split()[1:]):
-                if k in ("ListenOverflows", "ListenDrops", "TCPMemoryPressures") and v.isdigit():
+                if k in names and v.isdigit():
                     out[k] = int(v)
     return out
 
@@ -134,7 +138,7 @@ def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
     facts = HostFacts(source="live" if live else f"root {root}")
     _read_sysctls(root, facts)
     facts.kernel = facts.sysctls.get("kernel.osrelease")
-    mem = _meminfo(root)
+    mem = meminfo(root)
     facts.mem_total, facts.mem_available = mem.get("MemTotal"), mem.get("MemAvailable")
     facts.modules = _modules(root)
     facts.cap_sys_resource = _cap_sys_resource(root)
@@ -143,7 +147,7 @@ def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
     # (measured on 6.18), so their absence next to a present net/ipv4 marks a child netns.
     if (root / "proc/sys/net/ipv4").is_dir():
         facts.child_netns = "net.ipv4.tcp_mem" not in facts.sysctls
-    facts.counters.update(_netstat(root))
+    facts.counters.update(tcpext(root))
     try:
         facts.counters["files_allocated"] = int(_read(root / "proc/sys/fs/file-nr").split()[0])
     except (OSError, ValueError, IndexError):

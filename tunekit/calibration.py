@@ -1,0 +1,80 @@
+"""The local calibration: capacity constants measured on this host by `probe --calibrate`.
+
+Stored as TOML in the state directory (calibration.toml). `estimate` and `check` use it
+in place of the built-in constants, and say so, when it was measured on the same kernel
+series (major.minor) as the one running; `--const` still wins over it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FILENAME = "calibration.toml"
+CALIBRATED = ("socket_bytes", "conntrack_entry_bytes")  # what a probe can measure
+
+
+@dataclass
+class Calibration:
+    path: Path
+    kernel: str
+    measured: str  # ISO 8601 UTC
+    command: str
+    connections: int
+    values: dict[str, float] = field(default_factory=dict)
+    ignored: str | None = None  # why it is not used here
+
+    @property
+    def active(self) -> dict[str, float]:
+        return {} if self.ignored else self.values
+
+    def describe(self) -> str:
+        what = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
+        if self.ignored:
+            return f"calibration {self.path} not used: {self.ignored}"
+        return (f"calibrated: {what} (measured by `{self.command}` on {self.measured}, "
+                f"kernel {self.kernel}; {self.path})")
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "kernel": self.kernel, "measured": self.measured,
+                "command": self.command, "connections": self.connections,
+                "values": self.values, "used": not self.ignored, "ignored": self.ignored}
+
+
+def _series(release: str | None) -> str:
+    return ".".join((release or "").split(".")[:2])
+
+
+def load(state: Path, kernel: str | None) -> Calibration | None:
+    """The calibration in `state`, or None. A broken file is reported, not fatal."""
+    path = state / FILENAME
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        return Calibration(path, "?", "?", "?", 0, ignored=f"unreadable: {err}")
+    values = {k: float(v) for k, v in (doc.get("constants") or {}).items()
+              if k in CALIBRATED and isinstance(v, (int, float)) and v > 0}
+    cal = Calibration(path, str(doc.get("kernel", "?")), str(doc.get("measured", "?")),
+                      str(doc.get("command", "?")), int(doc.get("connections", 0) or 0), values)
+    if kernel and _series(cal.kernel) != _series(kernel):
+        cal.ignored = f"measured on kernel {cal.kernel}, this is {kernel}"
+    elif not values:
+        cal.ignored = "no constants in it"
+    return cal
+
+
+def save(state: Path, kernel: str, measured: str, command: str, connections: int,
+         values: dict[str, float]) -> Path:
+    import tomli_w
+
+    from tunekit.apply import atomic_write
+
+    path = state / FILENAME
+    doc = {"kernel": kernel, "measured": measured, "command": command,
+           "connections": connections, "constants": {k: round(v, 1) for k, v in values.items()}}
+    atomic_write(path, "# written by tunekit probe --calibrate; delete it to use the "
+                       "built-in constants\n" + tomli_w.dumps(doc))
+    return path

@@ -1,0 +1,596 @@
+"""The probe's load generator: real connections in a private network namespace.
+
+The calling process unshares a network namespace of its own (anonymous: it vanishes
+with the last process in it, so nothing can be left behind by name), copies in the
+per-namespace sysctls of the namespace it started from, brings loopback up, listens on
+the layout's destination ports and forks worker processes:
+
+- connectors open their share of the connections, one after the other, each from a
+  source address bound with IP_BIND_ADDRESS_NO_PORT so that the port is chosen at
+  connect() per destination, as a load generator should;
+- acceptors accept from the shared listeners (EPOLLEXCLUSIVE) until they hold their
+  budget of sockets.
+
+Each worker talks to the coordinator over one SOCK_SEQPACKET socket pair: JSON messages
+up ("ready", progress, an error, "done"), "go" and "stop" down, and end-of-file means
+"close everything and exit". Workers also die with the coordinator (PR_SET_PDEATHSIG)
+and ignore Ctrl-C, which the coordinator handles by tearing everything down.
+
+Nothing here decides what a failure means: probe.py does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as errno_mod
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunekit import host, probe
+from tunekit.errors import NotPermitted, TunekitError
+
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+IP_BIND_ADDRESS_NO_PORT = 24  # linux/in.h, Linux 4.2+
+NETNS_SYSCTL_DIRS = ("core", "ipv4", "ipv6", "netfilter", "unix")
+COUNTERS = tuple(name for name in probe.COUNTER_LIMITS if name != "conntrack_drop")
+CONNTRACK_RULESET = """\
+table inet tunekit_probe {
+    chain output { type filter hook output priority 0; ct state new counter; }
+}
+"""
+SETTLE_SECONDS = 0.5
+# Slab caches that grow with the connections but are not their cost: a process that scans
+# /proc/PID/fd (lsof, ss -p, monitoring agents; on the development VMs, PID 1) makes one
+# proc inode per descriptor it looks at. Subtracted from the slab delta, and reported.
+NOT_CONNECTION_CACHES = ("proc_inode_cache",)
+TICK = 0.2
+
+
+class WorkerDied(TunekitError):
+    pass
+
+
+# --- the namespace ---------------------------------------------------------------------
+
+
+def netns_inode() -> int:
+    return os.stat("/proc/self/ns/net").st_ino
+
+
+def read_netns_sysctls() -> dict[str, str]:
+    """The sysctls a child namespace can have its own copy of, read in this namespace.
+    Keys that are global (fs.*, net.ipv4.tcp_mem, ...) are simply absent there later."""
+    out = {}
+    for d in NETNS_SYSCTL_DIRS:
+        base = Path("/proc/sys/net", d)
+        for path in sorted(base.iterdir()) if base.is_dir() else []:
+            try:
+                if path.is_file():
+                    out[str(path)] = path.read_text()
+            except OSError:
+                pass  # write-only (route flush) or not readable
+    return out
+
+
+def enter_private_netns(values: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Move this process into a new network namespace, bring lo up and write `values`
+    where the new namespace differs. Returns (keys copied, keys that could not be)."""
+    before = netns_inode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise NotPermitted(f"cannot create a network namespace: {os.strerror(err)}",
+                           "probe needs root (CAP_SYS_ADMIN); it never touches the host's "
+                           "own network")
+    if netns_inode() == before:  # never write a sysctl into the namespace we came from
+        raise NotPermitted("unshare(CLONE_NEWNET) left this process in its namespace")
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    copied, failed = [], {}
+    for name, value in values.items():
+        path = Path(name)
+        key = ".".join(path.relative_to("/proc/sys").parts)
+        try:
+            if path.read_text().split() == value.split() or not path.stat().st_mode & 0o222:
+                continue  # same already, or read-only here (nf_conntrack_max, *_entries)
+            path.write_text(value)
+            copied.append(key)
+        except FileNotFoundError:
+            continue  # global key: not in a child namespace
+        except OSError as err:
+            failed[key] = errno_mod.errorcode.get(err.errno, str(err))
+    return copied, failed
+
+
+def add_conntrack_rule() -> None:
+    if not shutil.which("nft"):
+        raise NotPermitted("--conntrack needs the nft command to add its rule",
+                           "install nftables (Debian/Ubuntu: apt install nftables)")
+    done = subprocess.run(["nft", "-f", "-"], input=CONNTRACK_RULESET, text=True,
+                          capture_output=True)
+    if done.returncode:
+        raise NotPermitted(f"nft could not add the conntrack rule: {done.stderr.strip()}")
+
+
+# --- what the kernel says ------------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def read_counters() -> dict[str, int]:
+    """Symptom counters of this namespace: TcpExt, and conntrack drops (table full)."""
+    out = host.tcpext(Path("/"), COUNTERS)
+    rows = _read("/proc/net/stat/nf_conntrack").splitlines()
+    if rows:
+        col = rows[0].split().index("drop")
+        out["conntrack_drop"] = sum(int(r.split()[col], 16) for r in rows[1:])
+    return out
+
+
+@dataclass
+class Reading:
+    slab: int  # /proc/meminfo Slab, bytes
+    caches: dict[str, int]  # slab cache -> bytes of active objects
+    conntrack_objects: int
+    tcp_inuse: int
+    tcp_mem_pages: int
+    conntrack_count: int
+
+
+def read_memory() -> Reading:
+    caches, ct_objects = {}, 0
+    for line in _read("/proc/slabinfo").splitlines()[2:]:
+        f = line.split()
+        caches[f[0]] = int(f[1]) * int(f[3])
+        if f[0] == "nf_conntrack":
+            ct_objects = int(f[1])
+    tcp = {}
+    for line in _read("/proc/net/sockstat").splitlines():
+        if line.startswith("TCP:"):
+            f = line.split()[1:]
+            tcp = dict(zip(f[::2], (int(v) for v in f[1::2])))
+    count = _read("/proc/sys/net/netfilter/nf_conntrack_count").strip()
+    return Reading(slab=host.meminfo().get("Slab", 0), caches=caches,
+                   conntrack_objects=ct_objects, tcp_inuse=tcp.get("inuse", 0),
+                   tcp_mem_pages=tcp.get("mem", 0),
+                   conntrack_count=int(count) if count.isdigit() else 0)
+
+
+def memory_delta(before: Reading, after: Reading, sockets: int) -> probe.Memory:
+    grown = {name: size - before.caches.get(name, 0) for name, size in after.caches.items()}
+    top = dict(sorted(((k, v) for k, v in grown.items()
+                       if v > 0 and k not in NOT_CONNECTION_CACHES), key=lambda kv: -kv[1])[:8])
+    excluded = {k: grown[k] for k in NOT_CONNECTION_CACHES if grown.get(k, 0) > 0}
+    return probe.Memory(
+        sockets=sockets, slab_bytes=after.slab - before.slab - sum(excluded.values()),
+        excluded=excluded,
+        conntrack_bytes=max(0, grown.get("nf_conntrack", 0)),
+        conntrack_entries=max(0, after.conntrack_count - before.conntrack_count),
+        tcp_mem_pages=after.tcp_mem_pages - before.tcp_mem_pages, caches=top)
+
+
+# --- workers -----------------------------------------------------------------------------
+
+
+@dataclass
+class Spec:
+    role: str  # "connect" or "accept"
+    count: int  # connections to open, or most sockets to accept
+    nofile: int
+    pairs: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
+    offset: int = 0  # where in the (source, destination) cycle this worker starts
+    rate: float = 0.0  # connections/s for this worker, 0: as fast as it can
+    timeout: float = 5.0
+    accept_pause: float = 0.0
+
+
+@dataclass
+class Worker:
+    pid: int
+    chan: socket.socket
+    spec: Spec
+    count: int = 0
+    state: str = "starting"  # ready, running, done, failed, dead
+    error: dict | None = None
+
+
+def _send(chan: socket.socket, **msg) -> None:
+    chan.send(json.dumps(msg).encode())
+
+
+def _errno_name(err: OSError) -> str:
+    if isinstance(err, TimeoutError) and err.errno is None:
+        return "timeout"
+    return errno_mod.errorcode.get(err.errno, str(err.errno))
+
+
+def _await_go(chan: socket.socket) -> None:
+    if chan.recv(64) != b"go":
+        os._exit(0)
+
+
+def _connect_loop(chan: socket.socket, spec: Spec) -> None:
+    _await_go(chan)
+    chan.setblocking(False)
+    held: list[socket.socket] = []
+    pairs, npairs = spec.pairs, len(spec.pairs)
+    start = last = time.monotonic()
+    for i in range(spec.count):
+        src, dst = pairs[(spec.offset + i) % npairs]
+        s = None
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s.bind((src, 0))
+            s.settimeout(spec.timeout)
+            s.connect(dst)
+        except OSError as err:
+            if s is not None:
+                s.close()
+            _send(chan, error=_errno_name(err), op="connect", n=len(held),
+                  limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            break
+        held.append(s)
+        if spec.rate:
+            ahead = start + (i + 1) / spec.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        if i & 63 == 0:
+            now = time.monotonic()
+            if now - last >= TICK:
+                last = now
+                _send(chan, n=len(held))
+                try:
+                    msg = chan.recv(64)
+                    if msg == b"stop":
+                        break
+                    if not msg:
+                        os._exit(0)
+                except BlockingIOError:
+                    pass
+    _send(chan, done=len(held))
+    chan.setblocking(True)
+    while chan.recv(64):  # hold until the coordinator closes the channel
+        pass
+
+
+def _accept_loop(chan: socket.socket, spec: Spec, listeners: list[socket.socket]) -> None:
+    _await_go(chan)
+    if spec.accept_pause:  # a server that stalls: the accept queue must absorb it
+        ready, _, _ = select.select([chan], [], [], spec.accept_pause)
+        if ready and not chan.recv(64):
+            os._exit(0)
+    ep = select.epoll()
+    by_fd = {}
+    for lsock in listeners:
+        lsock.setblocking(False)
+        ep.register(lsock.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
+        by_fd[lsock.fileno()] = lsock
+    ep.register(chan.fileno(), select.EPOLLIN)
+    held: list[socket.socket] = []
+    reported, failed = 0, False
+    while len(held) < spec.count and not failed:
+        for fd, _ in ep.poll(TICK):
+            if fd == chan.fileno():
+                if not chan.recv(64):
+                    os._exit(0)
+                continue
+            while len(held) < spec.count:
+                try:
+                    held.append(by_fd[fd].accept()[0])
+                except BlockingIOError:
+                    break
+                except OSError as err:
+                    _send(chan, error=_errno_name(err), op="accept", n=len(held),
+                          limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+                    failed = True
+                    break
+        if len(held) != reported:
+            reported = len(held)
+            _send(chan, n=reported)
+    for lsock in listeners:
+        ep.unregister(lsock.fileno())
+    _send(chan, done=len(held))
+    while chan.recv(64):
+        pass
+
+
+def _worker_main(chan: socket.socket, spec: Spec, listeners: list[socket.socket],
+                 parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the coordinator died before prctl took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    keep = {chan.fileno(), *(lsock.fileno() for lsock in listeners), 0, 1, 2}
+    for name in os.listdir("/proc/self/fd"):  # other workers' channels must not stay open
+        if int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (spec.nofile, hard))
+    _send(chan, ready=True)
+    if spec.role == "connect":
+        _connect_loop(chan, spec)
+    else:
+        _accept_loop(chan, spec, listeners)
+
+
+def spawn(spec: Spec, listeners: list[socket.socket]) -> Worker:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            ours.close()
+            _worker_main(theirs, spec, listeners if spec.role == "accept" else [], parent)
+        except BaseException:  # noqa: BLE001 - a worker must never return into the CLI
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    return Worker(pid, ours, spec)
+
+
+# --- the coordinator ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    connected: int = 0  # client ends established
+    accepted: int = 0  # server ends accepted
+    held: int = 0  # connections still established at the end of the hold
+    connect_seconds: float = 0.0
+    hold_seconds: float = 0.0
+    failure: probe.Failure | None = None
+    events: list[probe.Failure] = field(default_factory=list)
+    memory: probe.Memory | None = None
+    copied_sysctls: list[str] = field(default_factory=list)
+    not_copied: dict[str, str] = field(default_factory=dict)
+    workers: int = 0
+
+    @property
+    def established(self) -> int:
+        return min(self.connected, self.accepted)
+
+    @property
+    def rate(self) -> float:
+        return self.established / self.connect_seconds if self.connect_seconds else 0.0
+
+
+class Coordinator:
+    def __init__(self, layout: probe.Layout, rate: float, timeout: float, hold: float,
+                 accept_pause: float, progress=None):
+        self.layout, self.rate, self.timeout, self.hold = layout, rate, timeout, hold
+        self.accept_pause = accept_pause
+        self.progress = progress or (lambda outcome, phase, elapsed: None)
+        self.workers: list[Worker] = []
+        self.out = Outcome()
+        self.start = 0.0
+        self.last_gain = 0.0  # when the last connection was established
+        self.stopped = False
+
+    # workers
+    def _specs(self) -> list[Spec]:
+        lay = self.layout
+        pairs = [(s, d) for s in lay.sources for d in lay.destinations]
+        specs, offset = [], 0
+        per_rate = self.rate / len(lay.connectors) if self.rate else 0.0
+        for count in lay.connectors:
+            specs.append(Spec("connect", count, lay.nofile, pairs, offset, per_rate,
+                              self.timeout))
+            offset += count
+        specs += [Spec("accept", lay.per_worker, lay.nofile, accept_pause=self.accept_pause)
+                  for _ in range(lay.acceptors)]
+        return specs
+
+    def _on_message(self, w: Worker, raw: bytes) -> None:
+        if not raw:  # end of file: the worker is gone, and what it held with it
+            if w.state != "dead":
+                w.state = "dead"
+                self._fail(probe.Failure("worker_died", None,
+                                         f"{w.spec.role} worker {w.pid} died: "
+                                         f"{self._reap(w)}", self.out.established,
+                                         self._elapsed()))
+            return
+        msg = json.loads(raw)
+        if "ready" in msg:
+            w.state = "ready"
+        w.count = msg.get("done", msg.get("n", w.count))
+        established = self.out.established
+        self.out.connected = sum(x.count for x in self.workers if x.spec.role == "connect")
+        self.out.accepted = sum(x.count for x in self.workers if x.spec.role == "accept")
+        if self.out.established > established:
+            self.last_gain = self._elapsed()
+        if "error" in msg:
+            w.state, w.error = "failed", msg
+            self._connect_failed(w, msg)
+        if "done" in msg and w.state != "failed":
+            w.state = "done"
+
+    def _connect_failed(self, w: Worker, msg: dict) -> None:
+        at = self.out.connected if w.spec.role == "connect" else self.out.accepted
+        now = self._elapsed()
+        if msg["error"] == "timeout":
+            failure = probe.explain_timeout(self.out.events, at, now, self.timeout)
+        else:
+            failure = probe.from_errno(msg["error"], msg["op"], at, now, msg.get("limit"))
+        self._fail(failure)
+
+    def _fail(self, failure: probe.Failure, stop: bool = True) -> None:
+        """Record a failure. A hard one (an error, a dead worker) stops the connectors,
+        which keep what they hold; a symptom (a counter grew) does not: the kernel retries."""
+        self.out.events.append(failure)
+        if self.out.failure is None:
+            self.out.failure = failure
+        if stop and not self.stopped:
+            self.stopped = True
+            for w in self.workers:
+                if w.spec.role == "connect" and w.state == "running":
+                    try:
+                        w.chan.send(b"stop")
+                    except OSError:
+                        pass
+
+    def _reap(self, w: Worker) -> str:
+        try:
+            pid, status = os.waitpid(w.pid, 0)
+        except ChildProcessError:
+            return "already reaped"
+        if os.WIFSIGNALED(status):
+            sig = signal.Signals(os.WTERMSIG(status)).name
+            hint = " (the OOM killer? see dmesg)" if sig == "SIGKILL" else ""
+            return f"killed by {sig}{hint}"
+        return f"exit status {os.WEXITSTATUS(status)}"
+
+    def _pump(self, timeout: float) -> None:
+        live = [w for w in self.workers if w.state != "dead"]
+        if not live:
+            time.sleep(timeout)
+            return
+        ready, _, _ = select.select([w.chan for w in live], [], [], timeout)
+        for chan in ready:
+            w = next(x for x in live if x.chan is chan)
+            try:
+                raw = chan.recv(4096)
+            except ConnectionResetError:
+                raw = b""
+            self._on_message(w, raw)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.start if self.start else 0.0
+
+    def _watch_counters(self, base: dict[str, int], seen: set[str]) -> None:
+        now = read_counters()
+        for f in probe.from_counters(base, now, self.out.established, self._elapsed()):
+            if f.kind not in seen:
+                seen.add(f.kind)
+                self._fail(f, stop=False)
+            else:
+                next(e for e in self.out.events if e.kind == f.kind).count = f.count
+
+    # the run
+    def run(self, conntrack: bool) -> Outcome:
+        copy = read_netns_sysctls()
+        self.out.copied_sysctls, self.out.not_copied = enter_private_netns(copy)
+        if conntrack:
+            add_conntrack_rule()
+        listeners = []
+        for addr in self.layout.destinations:
+            lsock = socket.socket()
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lsock.bind(addr)
+            lsock.listen(65535)  # the kernel caps it to net.core.somaxconn
+            listeners.append(lsock)
+        try:
+            for spec in self._specs():
+                self.workers.append(spawn(spec, listeners))
+            for lsock in listeners:
+                lsock.close()
+            self.out.workers = len(self.workers)
+            self._connect_phase()
+            self._hold_phase()
+        finally:
+            self.teardown()
+        return self.out
+
+    def _connect_phase(self) -> None:
+        deadline = time.monotonic() + 30 + len(self.workers) * 0.1
+        while any(w.state == "starting" for w in self.workers):
+            if time.monotonic() > deadline:
+                raise WorkerDied("workers did not start within the deadline")
+            self._pump(TICK)
+            if self.out.failure:
+                return
+        self.base_memory, base_counters = read_memory(), read_counters()
+        self.start = time.monotonic()
+        for w in self.workers:
+            w.chan.send(b"go")
+            w.state = "running"
+        seen: set[str] = set()
+        connectors = [w for w in self.workers if w.spec.role == "connect"]
+        stalled_since, last_accepted = None, -1
+        next_watch = 0.0
+        while True:
+            self._pump(TICK)
+            if time.monotonic() >= next_watch:
+                self._watch_counters(base_counters, seen)
+                next_watch = time.monotonic() + 0.5
+                self.progress(self.out, "connecting", self._elapsed())
+            if any(w.state == "dead" for w in self.workers):
+                break
+            if all(w.state in ("done", "failed") for w in connectors):
+                accepting = any(w.state == "running" for w in self.workers
+                                if w.spec.role == "accept")
+                if self.out.accepted >= self.out.connected or not accepting:
+                    break
+                if self.out.accepted != last_accepted:  # still accepting: wait for it
+                    stalled_since, last_accepted = time.monotonic(), self.out.accepted
+                elif time.monotonic() - stalled_since > self.timeout:
+                    break
+        self.out.connect_seconds = self.last_gain or self._elapsed()
+        self._watch_counters(base_counters, seen)
+        time.sleep(SETTLE_SECONDS)
+        sockets = self.out.connected + self.out.accepted
+        self.out.memory = memory_delta(self.base_memory, read_memory(), sockets)
+
+    def _hold_phase(self) -> None:
+        if any(w.state == "dead" for w in self.workers):
+            return
+        start = time.monotonic()
+        while time.monotonic() - start < self.hold:
+            self.progress(self.out, "holding", time.monotonic() - start)
+            self._pump(min(0.5, max(0.0, self.hold - (time.monotonic() - start))))
+            if any(w.state == "dead" for w in self.workers):
+                break
+        self.out.hold_seconds = time.monotonic() - start
+        # both ends of an established connection are in the hash tables (TCP inuse)
+        self.out.held = max(0, read_memory().tcp_inuse - self.base_memory.tcp_inuse) // 2
+
+    def teardown(self) -> None:
+        """Close every channel (workers exit on end-of-file), then kill what is left.
+        Runs on success, on error and on Ctrl-C; the namespace dies with the last process."""
+        for w in self.workers:
+            try:
+                w.chan.close()
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        pending = {w.pid for w in self.workers if w.state != "dead"}
+        while pending and time.monotonic() < deadline:
+            for pid in list(pending):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    pending.discard(pid)
+            time.sleep(0.02)
+        for pid in pending:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass

@@ -1,0 +1,249 @@
+"""The probe's plan and its verdicts, as pure functions over data.
+
+loadgen.py opens the connections for real; this module decides how they are laid out
+(source addresses, destination ports, worker processes within RLIMIT_NOFILE), maps what
+went wrong to the limit that caused it, and compares the measured cost with the estimate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import asdict, dataclass, field
+
+from tunekit.errors import UsageError
+
+WORKER_RESERVE_FDS = 16  # stdio, the control channel, epoll, the interpreter's own
+FIRST_SOURCE = ipaddress.IPv4Address("127.1.0.1")  # all of 127.0.0.0/8 routes to lo
+DESTINATION_IP = "127.0.0.1"
+MAX_SOURCE_IPS = 65_000
+MAX_DESTINATIONS = 1_000
+WORKER_BYTES = 24 << 20  # a forked Python worker's own memory (RSS less what it shares)
+CALIBRATE_MIN = 1_000  # connections below which slab noise swamps the per-socket figure
+
+
+@dataclass
+class Layout:
+    conns: int
+    sources: list[str]
+    destinations: list[tuple[str, int]]
+    connectors: list[int]  # connections each connecting worker opens
+    acceptors: int  # workers that accept (each holds at most `per_worker`)
+    per_worker: int  # sockets one worker may hold within its open-files limit
+    nofile: int  # the open-files limit the workers set (soft = this, hard unchanged)
+
+    @property
+    def workers(self) -> int:
+        return len(self.connectors) + self.acceptors
+
+
+def listen_ports(count: int, port_range: tuple[int, int], reserved: set[int]) -> list[int]:
+    """Destination ports outside the ephemeral range, so that no listener takes a port
+    that connect() could have used: above the range first, then below it."""
+    lo, hi = port_range
+    candidates = [*range(hi + 1, 65536), *range(lo - 1, 0, -1)]
+    ports = [p for p in candidates if p not in reserved][:count]
+    if len(ports) < count:
+        raise UsageError(f"--destinations {count}: only {len(ports)} ports lie outside the "
+                         f"ephemeral range {lo}-{hi}")
+    return ports
+
+
+def layout(conns: int, source_ips: int | None, destinations: int | None,
+           usable_ports: int | None, port_range: tuple[int, int], reserved: set[int],
+           nofile_hard: int, nofile: int | None = None) -> Layout:
+    """How N connections are spread: K source addresses x D destinations, and enough
+    worker processes that none needs more descriptors than its hard limit allows.
+
+    Without --source-ips, K is just enough for N with the live port range (each
+    (source, destination) pair has its own `usable_ports` ports)."""
+    d = destinations or 1
+    if not 1 <= d <= MAX_DESTINATIONS:
+        raise UsageError(f"--destinations {d}: expected 1 to {MAX_DESTINATIONS}")
+    if source_ips is None:
+        source_ips = max(1, math.ceil(conns / (max(1, usable_ports or 1) * d)))
+    if not 1 <= source_ips <= MAX_SOURCE_IPS:
+        raise UsageError(f"--source-ips {source_ips}: expected 1 to {MAX_SOURCE_IPS:,}")
+    per_worker = nofile_hard - WORKER_RESERVE_FDS - d
+    if per_worker < 1:
+        raise UsageError(f"the open-files hard limit ({nofile_hard}) leaves no room for "
+                         f"connections in a worker", "raise it: ulimit -Hn, or run as root")
+    if nofile is not None and not WORKER_RESERVE_FDS + d < nofile <= nofile_hard:
+        raise UsageError(f"--nofile {nofile}: expected {WORKER_RESERVE_FDS + d + 1} to the "
+                         f"hard limit {nofile_hard}")
+    workers = math.ceil(conns / per_worker)
+    share, extra = divmod(conns, workers)
+    return Layout(
+        conns=conns,
+        sources=[str(FIRST_SOURCE + i) for i in range(source_ips)],
+        destinations=[(DESTINATION_IP, p) for p in listen_ports(d, port_range, reserved)],
+        connectors=[share + (1 if i < extra else 0) for i in range(workers)],
+        acceptors=workers,
+        per_worker=per_worker,
+        nofile=nofile or nofile_hard)
+
+
+# --- what stopped it ---------------------------------------------------------------
+
+# errno name -> (the key that sets the limit, what it means)
+ERRNO_LIMITS: dict[str, tuple[str, str]] = {
+    "EMFILE": ("rlimit.nofile.soft",
+               "the worker reached its open-files limit (RLIMIT_NOFILE)"),
+    "ENFILE": ("fs.file-max", "the system-wide open-files table is full (fs.file-max)"),
+    "EADDRNOTAVAIL": ("net.ipv4.ip_local_port_range",
+                      "no free ephemeral port for this source address and destination"),
+    "EADDRINUSE": ("net.ipv4.ip_local_port_range",
+                   "no free ephemeral port for this source address and destination"),
+    "ENOBUFS": ("memory", "the kernel could not allocate socket memory"),
+    "ENOMEM": ("memory", "the kernel could not allocate socket memory"),
+}
+
+# symptom counter -> (key, meaning). TcpExt counters are per network namespace
+# (/proc/net/netstat); conntrack_drop sums the drop column of /proc/net/stat/nf_conntrack.
+COUNTER_LIMITS: dict[str, tuple[str, str]] = {
+    "ListenOverflows": ("net.core.somaxconn",
+                        "the accept queue overflowed: the listen backlog, capped by "
+                        "net.core.somaxconn, was full while accepting lagged"),
+    "ListenDrops": ("net.core.somaxconn", "SYNs dropped at a full listen queue"),
+    "TCPReqQFullDrop": ("net.ipv4.tcp_max_syn_backlog",
+                        "SYNs dropped at a full SYN queue (tcp_max_syn_backlog)"),
+    "TCPMemoryPressures": ("net.ipv4.tcp_mem",
+                           "TCP buffer memory reached tcp_mem's pressure threshold"),
+    "conntrack_drop": ("net.netfilter.nf_conntrack_max",
+                       "the conntrack table was full: new flows were dropped"),
+}
+
+
+@dataclass
+class Failure:
+    kind: str  # an errno name, "timeout", a counter name, or "worker_died"
+    key: str | None  # the limit it maps to
+    detail: str
+    at_connections: int  # connections established when it was seen
+    seconds: float  # since the first connect
+    count: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def from_errno(name: str, op: str, at: int, seconds: float, limit: int | None = None) -> Failure:
+    key, meaning = ERRNO_LIMITS.get(name, (None, "unexpected error"))
+    detail = f"{op}() failed with {name}: {meaning}"
+    if limit is not None and name == "EMFILE":
+        detail += f" ({limit:,})"
+    return Failure(name, key, detail, at, seconds)
+
+
+def from_counters(before: dict[str, int], after: dict[str, int], at: int,
+                  seconds: float) -> list[Failure]:
+    """One failure per symptom counter that grew between two readings."""
+    out = []
+    for name, (key, meaning) in COUNTER_LIMITS.items():
+        grown = after.get(name, 0) - before.get(name, 0)
+        if grown > 0:
+            out.append(Failure(name, key, f"{name} +{grown:,}: {meaning}", at, seconds, grown))
+    return out
+
+
+def explain_timeout(events: list[Failure], at: int, seconds: float, timeout: float) -> Failure:
+    """A connect that timed out is blamed on the latest symptom seen, if any."""
+    causes = [e for e in events if e.kind in COUNTER_LIMITS]
+    cause = causes[-1] if causes else None
+    detail = f"connect() did not complete within {timeout:g} s"
+    detail += f"; cause: {cause.detail}" if cause else " (no symptom counter grew)"
+    return Failure("timeout", cause.key if cause else None, detail, at, seconds)
+
+
+# --- what it cost ------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    sockets: int  # sockets held at the measurement (both ends of every connection)
+    slab_bytes: int  # /proc/meminfo Slab delta
+    conntrack_bytes: int  # nf_conntrack slab growth, part of slab_bytes
+    conntrack_entries: int
+    tcp_mem_pages: int  # /proc/net/sockstat TCP mem delta (buffers, counted against tcp_mem)
+    caches: dict[str, int] = field(default_factory=dict)  # slab cache -> bytes grown
+    excluded: dict[str, int] = field(default_factory=dict)  # grown, but not the connections'
+
+    @property
+    def per_socket(self) -> float | None:
+        if self.sockets <= 0:
+            return None
+        return (self.slab_bytes - self.conntrack_bytes) / self.sockets
+
+    @property
+    def per_conntrack_entry(self) -> float | None:
+        if self.conntrack_entries <= 0:
+            return None
+        return self.conntrack_bytes / self.conntrack_entries
+
+
+def percent_diff(estimated: float, measured: float) -> float | None:
+    """How far the estimate is from the measurement, in percent of the measurement."""
+    if not measured:
+        return None
+    return round((estimated - measured) / measured * 100, 1)
+
+
+def calibration_values(memory: Memory | None, conntrack: bool) -> dict[str, float]:
+    """The constants a probe measured, for calibration.save; empty if too few to trust."""
+    if memory is None or memory.sockets < 2 * CALIBRATE_MIN or not memory.per_socket:
+        return {}
+    out = {"socket_bytes": memory.per_socket}
+    if conntrack and memory.conntrack_entries >= CALIBRATE_MIN and memory.per_conntrack_entry:
+        out["conntrack_entry_bytes"] = memory.per_conntrack_entry
+    return out
+
+
+def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool) -> dict:
+    """The probe's report as one JSON-ready document (schema in the README).
+    `out` is a loadgen.Outcome, `est` the capacity.Estimate for the same settings."""
+    mem = out.memory
+    binding = est.binding
+    predicted = binding.allows if binding and binding.allows < lay.conns else None
+    failure = out.failure
+    agrees = None  # did the probe stop where the model said it would?
+    if predicted is not None or (failure is not None and failure.key is not None):
+        agrees = bool(failure and predicted is not None and failure.key == binding.key)
+    memory = None
+    if mem is not None:
+        memory = {
+            "sockets": mem.sockets, "slab_bytes": mem.slab_bytes,
+            "per_socket": round(mem.per_socket, 1) if mem.per_socket else None,
+            "estimate_per_socket": c["socket_bytes"],
+            "diff_percent": percent_diff(c["socket_bytes"], mem.per_socket or 0),
+            "tcp_mem_pages": mem.tcp_mem_pages, "caches": mem.caches,
+            "excluded": mem.excluded,
+            "conntrack_entries": mem.conntrack_entries, "conntrack_bytes": mem.conntrack_bytes,
+            "per_conntrack_entry": (round(mem.per_conntrack_entry, 1)
+                                    if mem.per_conntrack_entry else None),
+            "estimate_per_conntrack_entry": c["conntrack_entry_bytes"] if conntrack else None,
+            "conntrack_diff_percent": (percent_diff(c["conntrack_entry_bytes"],
+                                                    mem.per_conntrack_entry or 0)
+                                       if conntrack else None),
+        }
+    return {
+        "connections": lay.conns,
+        "complete": (failure is None and out.established >= lay.conns
+                     and out.held >= lay.conns),
+        "established": out.established, "connected": out.connected, "accepted": out.accepted,
+        "held": out.held, "connect_seconds": round(out.connect_seconds, 3),
+        "rate": round(out.rate), "hold_seconds": round(out.hold_seconds, 1),
+        "layout": {"source_ips": len(lay.sources), "first_source": lay.sources[0],
+                   "destinations": [f"{ip}:{port}" for ip, port in lay.destinations],
+                   "connect_workers": len(lay.connectors), "accept_workers": lay.acceptors,
+                   "per_worker": lay.per_worker, "nofile": lay.nofile,
+                   "conntrack": conntrack},
+        "namespace": {"sysctls_copied": out.copied_sysctls, "not_copied": out.not_copied},
+        "failure": failure.to_dict() if failure else None,
+        "events": [e.to_dict() for e in out.events],
+        "memory": memory,
+        "estimate": {"binding": asdict(binding) if binding else None,
+                     "predicted_stop": predicted, "agrees": agrees,
+                     "limits": [asdict(lim) for lim in est.limits[:4]]},
+        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes")},
+        "calibration": None,
+    }
