@@ -57,7 +57,7 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
 
     Without --source-ips, K is just enough for N with the live port range (each
     (source, destination) pair has its own `usable_ports` ports)."""
-    d = destinations or 1
+    d = 1 if destinations is None else destinations
     if not 1 <= d <= MAX_DESTINATIONS:
         raise UsageError(f"--destinations {d}: expected 1 to {MAX_DESTINATIONS}")
     if source_ips is None:
