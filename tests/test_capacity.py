@@ -128,3 +128,12 @@ def test_rate_limits_report_churn_caps():
     est = capacity.estimate(server(), facts(), C)
     tw = next(r for r in est.rate_limits if r.key == "net.ipv4.tcp_max_tw_buckets")
     assert tw.allows == 131072 // 60
+
+
+def test_client_past_half_the_port_range_is_warned_that_connect_slows():
+    facts = HostFacts(sysctls={"net.ipv4.ip_local_port_range": "32768 60999"})
+    c = capacity.constants()
+    slow = capacity.estimate(Workload(role="client", connections=20_000, source_ips=1), facts, c)
+    assert any("over half" in n and "3 source IPs" in n for n in slow.notes)
+    fast = capacity.estimate(Workload(role="client", connections=10_000, source_ips=1), facts, c)
+    assert not any("over half" in n for n in fast.notes)

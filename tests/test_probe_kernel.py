@@ -184,3 +184,11 @@ def test_a_worker_that_dies_is_reported_and_everything_is_torn_down():
     assert proc.returncode == 1
     assert r["failure"]["kind"] == "worker_died" and "SIGKILL" in r["failure"]["detail"]
     _gone(proc, netns, workers)
+
+
+def test_rate_paces_the_connections():
+    res = run_tunekit("probe", "--conns", "2000", "--rate", "2000", "--hold", "0", "--json",
+                      timeout=180)
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)
+    assert r["connect_seconds"] >= 0.9 and r["rate"] <= 2_300, r

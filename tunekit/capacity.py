@@ -24,10 +24,11 @@ class Constant:
 # Every constant the model uses, with where it comes from. Override with --const NAME=VALUE.
 CONSTANTS: dict[str, Constant] = {
     "socket_bytes": Constant(
-        4400, "bytes",
-        "kernel slab per idle established TCP socket: the upper end of 3,992 and 4,387 B "
-        "measured on 6.18 x86-64 with bench/socket_cost.py (TCP 2,368 + sock_inode_cache 832 "
-        "+ dentry 192 + filp 192 + epoll item 128 + LSM blobs)"),
+        4200, "bytes",
+        "kernel slab per idle established TCP socket, measured with tunekit probe on 6.18 "
+        "x86-64 (python3 bench/probe.py): 3,983 B at 50k connections, 4,205 at 200k, "
+        "4,203-4,209 at 1M (TCP 2,368 + sock_inode_cache 832 + dentry 192 + filp 192 "
+        "+ bind buckets 128 + LSM blobs)"),
     "conntrack_entry_bytes": Constant(
         256, "bytes", "nf_conntrack slab object size, /proc/slabinfo on 6.18 (older: 300-320)"),
     "conntrack_bucket_bytes": Constant(8, "bytes", "one hlist_nulls_head pointer per bucket"),
@@ -165,6 +166,14 @@ def estimate(w: Workload, facts: HostFacts, c: dict[str, float]) -> Estimate:
                     f"with the live range ({usable:,} usable ports)")
             add("source_ips_needed_full_range", n / (full * w.destinations), "addresses",
                 f"with the widest range {FULL_PORT_RANGE[0]}-{FULL_PORT_RANGE[1]} ({full:,} ports)")
+            per_pair = n / (ips * w.destinations)
+            if usable and per_pair > usable / 2:
+                fast = math.ceil(n / (usable * 0.3 * w.destinations))
+                est.notes.append(
+                    f"{per_pair:,.0f} ports per source IP and destination is over half of the "
+                    f"{usable:,} usable: connect()'s port search slows sharply as they fill "
+                    f"(15x at 53 % with tunekit probe on 6.18); {fast} source IPs keep each "
+                    "under 30 %")
     add("conntrack_entries", ct_entries, "entries",
         f"{n:,} flows + {rate:,}/s x {ct_tw:.0f} s in TIME_WAIT"
         + ("" if w.role == "host" else " (only if a stateful firewall tracks them)"))

@@ -67,7 +67,7 @@ def parse_count(text: str | None, flag: str = "--conns") -> int | None:
         raise UsageError(f"{flag} {text!r}: must be a whole number of at least 1")
     if value > MAX_CONNECTIONS:
         raise UsageError(f"{flag} {text!r}: more than {MAX_CONNECTIONS:,}",
-                         "no single host holds that many: ~4.4 KB of kernel memory each")
+                         "no single host holds that many: ~4.2 KB of kernel memory each")
     return int(value)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tunekit import registry
 from tunekit.errors import UsageError
 
-MAX_CONNECTIONS = 100_000_000  # ~450 GB of kernel memory at 4.4 KB/socket: no single host
+MAX_CONNECTIONS = 100_000_000  # ~420 GB of kernel memory at 4.2 KB/socket: no single host
 DEFAULT_PROFILE = "server-1M"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

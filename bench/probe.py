@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Benchmark tunekit probe against a minimal C program doing the same connect/accept loop.
+
+    sudo python3 bench/probe.py [N ...]          (default: 50000 200000 1000000)
+
+For each N that this host's memory allows, in this order and one at a time:
+1. bench/connect_ref.c (compiled here with cc -O2) in a fresh `unshare -n` namespace, with
+   the same source addresses and the same sockets per process as the probe's layout;
+2. `tunekit probe --conns N --hold 2 --json`.
+It prints connections/s of both and their ratio, the peak held, and the measured kernel
+bytes per socket next to the estimate's. Both work in namespaces of their own, so the
+host's settings are never changed: there is nothing to restore.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tunekit import host, probe  # noqa: E402
+
+
+def c_reference(n: int, sources: int, per_worker: int, binary: Path) -> float:
+    done = subprocess.run(["unshare", "-n", "sh", "-ec",
+                           f"ip link set lo up\nexec {binary} {n} {sources} {per_worker}"],
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode:
+        raise SystemExit(f"connect_ref failed: {done.stderr.strip()}")
+    return float(done.stdout.split(": ")[1].split("/s")[0])
+
+
+def tunekit_probe(n: int) -> dict:
+    done = subprocess.run([sys.executable, "-m", "tunekit", "probe", "--conns", str(n),
+                           "--hold", "2", "--json"], capture_output=True, text=True,
+                          timeout=3600, cwd=HERE.parent)
+    if not done.stdout:
+        raise SystemExit(f"probe failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: both sides create a network namespace")
+    sizes = [int(a) for a in sys.argv[1:]] or [50_000, 200_000, 1_000_000]
+    facts = host.read_facts(addresses=False)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    rng = facts.ints("net.ipv4.ip_local_port_range")
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = Path(tmp, "connect_ref")
+        subprocess.run(["cc", "-O2", "-o", str(binary), str(HERE / "connect_ref.c")], check=True)
+        print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs, "
+              f"{(facts.mem_total or 0) / 2**30:.1f} GiB, RLIMIT_NOFILE hard {hard:,}")
+        head = ("N", "probe/s", "C/s", "ratio", "held", "B/socket", "estimate", "diff",
+                "first failure")
+        print("{:>9} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head), flush=True)
+        for n in sizes:
+            need = 2 * n * 4400 + math.ceil(n / 19_000) * 2 * probe.WORKER_BYTES
+            if facts.mem_available and need > 0.9 * facts.mem_available:
+                print(f"{n:>9,} skipped: needs ~{need / 2**30:.1f} GiB")
+                continue
+            lay = probe.layout(n, None, None, facts.usable_ports(), (rng[0], rng[1]),
+                               facts.reserved_ports(), hard)
+            c_rate = c_reference(n, len(lay.sources), lay.per_worker, binary)
+            r = tunekit_probe(n)
+            mem, fail = r["memory"], r["failure"]
+            print(f"{n:>9,} {r['rate']:>8,} {c_rate:>8,.0f} {r['rate'] / c_rate:>6.0%} "
+                  f"{r['held']:>9,} {mem['per_socket']:>9,.0f} {mem['estimate_per_socket']:>9,.0f} "
+                  f"{mem['diff_percent']:>+6.1f}%  "
+                  f"{fail['detail'][:60] if fail else 'none'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
