@@ -170,6 +170,7 @@ def test_calibration_from_another_kernel_series_is_named_and_ignored(tmp_path):
     (["--conns", "3000", "--destinations", "0"], "--destinations"),
     (["--conns", "3000", "--nofile", "3"], "--nofile"),
     (["--conns", "90M"], "GiB"),
+    (["--conns", "500", "--calibrate"], "at least 1,000"),
 ])
 def test_probe_bad_input_is_one_line_and_exit_2(args, message, monkeypatch, isolated_home):
     def never(*a, **kw):  # bad input must be refused before any namespace is made

@@ -421,8 +421,8 @@ def _interrupt(signum, frame):
 def probe(
     conns: Annotated[str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")],
     source_ips: Annotated[Optional[int], typer.Option(
-        help="Source addresses in 127.0.0.0/8; default: just enough for N with the live port "
-             "range.")] = None,
+        help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
+             "pair uses at most 30 % of the live port range.")] = None,
     destinations: Annotated[Optional[int], typer.Option(
         help="Listening ports (destinations) on 127.0.0.1; default 1.")] = None,
     rate: Annotated[Optional[int], typer.Option(
@@ -471,6 +471,9 @@ def probe(
         raise UsageError(f"--rate {rate}: expected at least 1 connection per second")
     if not 0 <= accept_pause <= 600_000:
         raise UsageError(f"--accept-pause {accept_pause}: expected 0 to 600000 ms")
+    if calibrate and count < probing.CALIBRATE_MIN:
+        raise UsageError(f"--calibrate needs --conns of at least {probing.CALIBRATE_MIN:,}",
+                         "below that, slab noise swamps the per-socket figure")
     if os.geteuid() != 0:
         raise NotPermitted("probe creates a network namespace: run it as root",
                            "tunekit estimate gives the same answer from the model alone")
