@@ -192,3 +192,12 @@ def test_rate_paces_the_connections():
     assert res.returncode == 0, res.stderr
     r = json.loads(res.stdout)
     assert r["connect_seconds"] >= 0.9 and r["rate"] <= 2_300, r
+
+
+def test_connections_never_accepted_time_out_and_are_blamed_on_the_symptom():
+    code, r = probe_in_netns("echo 16 > /proc/sys/net/core/somaxconn", "--conns", "200",
+                             "--accept-pause", "4000", "--connect-timeout", "1", "--hold", "0")
+    assert code == 1
+    timeouts = [e for e in r["events"] if e["kind"] == "timeout"]
+    assert timeouts and timeouts[0]["key"] == "net.core.somaxconn", r["events"]
+    assert r["failure"]["kind"] in ("ListenOverflows", "ListenDrops")

@@ -438,7 +438,7 @@ def probe(
         help="Open-files limit each worker sets (default: the hard limit, as a server that "
              "raises its soft limit does).")] = None,
     connect_timeout: Annotated[float, typer.Option(
-        help="Seconds one connect() may take before it counts as failed.")] = 5.0,
+        help="Seconds a connection may wait to be accepted before it counts as failed.")] = 5.0,
     calibrate: Annotated[bool, typer.Option(
         "--calibrate", help="Write the measured bytes per socket (and per conntrack entry) "
                             "to the local calibration that estimate and check use.")] = False,

@@ -152,13 +152,14 @@ def from_counters(before: dict[str, int], after: dict[str, int], at: int,
     return out
 
 
-def explain_timeout(events: list[Failure], at: int, seconds: float, timeout: float) -> Failure:
-    """A connect that timed out is blamed on the latest symptom seen, if any."""
+def explain_timeout(events: list[Failure], at: int, seconds: float, timeout: float,
+                    pending: int = 1) -> Failure:
+    """Connections that did not complete are blamed on the latest symptom seen, if any."""
     causes = [e for e in events if e.kind in COUNTER_LIMITS]
     cause = causes[-1] if causes else None
-    detail = f"connect() did not complete within {timeout:g} s"
+    detail = f"{pending:,} connection(s) not accepted within {timeout:g} s"
     detail += f"; cause: {cause.detail}" if cause else " (no symptom counter grew)"
-    return Failure("timeout", cause.key if cause else None, detail, at, seconds)
+    return Failure("timeout", cause.key if cause else None, detail, at, seconds, pending)
 
 
 # --- what it cost ------------------------------------------------------------------
