@@ -157,7 +157,7 @@ def explain_timeout(events: list[Failure], at: int, seconds: float, timeout: flo
     """Connections that did not complete are blamed on the latest symptom seen, if any."""
     causes = [e for e in events if e.kind in COUNTER_LIMITS]
     cause = causes[-1] if causes else None
-    detail = f"{pending:,} connection(s) not accepted within {timeout:g} s"
+    detail = f"{pending:,} connection(s) not established within {timeout:g} s"
     detail += f"; cause: {cause.detail}" if cause else " (no symptom counter grew)"
     return Failure("timeout", cause.key if cause else None, detail, at, seconds, pending)
 
