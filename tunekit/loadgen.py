@@ -5,9 +5,9 @@ with the last process in it, so nothing can be left behind by name), copies in t
 per-namespace sysctls of the namespace it started from, brings loopback up, listens on
 the layout's destination ports and forks worker processes:
 
-- connectors open their share of the connections, one after the other, each from a
-  source address bound with IP_BIND_ADDRESS_NO_PORT so that the port is chosen at
-  connect() per destination, as a load generator should;
+- connectors open their share of the connections in batches of non-blocking connect()s,
+  each from a source address bound with IP_BIND_ADDRESS_NO_PORT so that the port is
+  chosen at connect() per destination, as a load generator should;
 - acceptors accept from the shared listeners (EPOLLEXCLUSIVE) until they hold their
   budget of sockets.
 
