@@ -15,7 +15,6 @@ host's settings are never changed: there is nothing to restore.
 from __future__ import annotations
 
 import json
-import math
 import os
 import resource
 import subprocess
@@ -26,7 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tunekit import host, probe  # noqa: E402
+from tunekit import capacity, host, probe  # noqa: E402
+from tunekit.errors import UsageError  # noqa: E402
 
 
 def c_reference(n: int, sources: int, per_worker: int, binary: Path) -> float:
@@ -63,12 +63,14 @@ def main() -> None:
                 "first failure")
         print("{:>9} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head), flush=True)
         for n in sizes:
-            need = 2 * n * 4400 + math.ceil(n / 19_000) * 2 * probe.WORKER_BYTES
-            if facts.mem_available and need > 0.9 * facts.mem_available:
-                print(f"{n:>9,} skipped: needs ~{need / 2**30:.1f} GiB")
-                continue
             lay = probe.layout(n, None, None, facts.usable_ports(), (rng[0], rng[1]),
                                facts.reserved_ports(), hard)
+            try:
+                probe.check_memory(lay, capacity.CONSTANTS["socket_bytes"].value,
+                                   facts.mem_available)
+            except UsageError as err:
+                print(f"{n:>9,} skipped: {err.message}")
+                continue
             c_rate = c_reference(n, len(lay.sources), lay.per_worker, binary)
             r = tunekit_probe(n)
             mem, fail = r["memory"], r["failure"]

@@ -85,9 +85,11 @@ def test_memory_per_socket_leaves_conntrack_out():
 
 
 def test_slab_delta_excludes_caches_that_are_not_the_connections():
-    before = loadgen.Reading(1_000_000, {"TCP": 0, "proc_inode_cache": 0}, 0, 1, 0, 0)
-    after = loadgen.Reading(1_000_000 + 10_000 + 7_000, {"TCP": 10_000, "proc_inode_cache": 7_000},
-                            0, 3, 0, 0)
+    before = loadgen.Reading(slab=1_000_000, caches={"TCP": 0, "proc_inode_cache": 0},
+                             tcp_inuse=1, tcp_mem_pages=0, conntrack_count=0)
+    after = loadgen.Reading(slab=1_000_000 + 10_000 + 7_000,
+                            caches={"TCP": 10_000, "proc_inode_cache": 7_000},
+                            tcp_inuse=3, tcp_mem_pages=0, conntrack_count=0)
     m = loadgen.memory_delta(before, after, sockets=2)
     assert m.slab_bytes == 10_000 and m.excluded == {"proc_inode_cache": 7_000}
     assert "proc_inode_cache" not in m.caches

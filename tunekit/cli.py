@@ -458,8 +458,7 @@ def probe(
     3 not permitted (needs root)."""
     import resource
 
-    from tunekit import capacity, host, loadgen, probe as probing, report
-    from tunekit.profiles import Workload
+    from tunekit import host, loadgen, probe as probing, report
 
     count = parse_count(conns)
     for flag, value in (("--hold", hold), ("--connect-timeout", connect_timeout)):
@@ -477,35 +476,17 @@ def probe(
     if os.geteuid() != 0:
         raise NotPermitted("probe creates a network namespace: run it as root",
                            "tunekit estimate gives the same answer from the model alone")
+    if conntrack:
+        loadgen.require_nft()
     facts = host.read_facts(addresses=False)
     state = state_dir(state_dir_opt)
-    c, cal = load_constants(const, facts, state=state)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]
+    c, _ = load_constants(const, facts, state=state)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]  # kernel default
     lay = probing.layout(count, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
                          facts.reserved_ports(), hard, nofile)
-    need = 2 * count * c["socket_bytes"] + lay.workers * probing.WORKER_BYTES
-    if facts.mem_available and need > 0.9 * facts.mem_available:
-        raise UsageError(f"--conns {count:,} needs ~{need / 2**30:.1f} GiB (both ends of each "
-                         f"connection and {lay.workers} workers), more than 90 % of the "
-                         f"{facts.mem_available / 2**30:.1f} GiB available",
-                         f"at most ~{int(0.9 * facts.mem_available / (2 * c['socket_bytes'])):,}"
-                         " here")
-    # the same settings, through the model: a client of K sources x D destinations in as many
-    # processes as there are connecting workers, each keeping the workers' reserve of fds
-    facts.nofile, facts.nofile_of = (lay.nofile, hard), "each probe worker"
-    model_c = {**c, "fd_reserve": probing.WORKER_RESERVE_FDS + len(lay.destinations)}
-    est = capacity.estimate(Workload(role="client", connections=count, rate=0,
-                                     source_ips=len(lay.sources),
-                                     destinations=len(lay.destinations),
-                                     processes=len(lay.connectors), accept_pause_ms=0),
-                            facts, model_c)
-    if conntrack:
-        import shutil
-
-        if not shutil.which("nft"):
-            raise NotPermitted("--conntrack needs the nft command to add its rule",
-                               "install nftables (Debian/Ubuntu: apt install nftables)")
+    probing.check_memory(lay, c["socket_bytes"], facts.mem_available)
+    est = probing.same_settings_estimate(lay, facts, c, hard)
     import gc
     import signal
 
@@ -525,13 +506,14 @@ def probe(
         from tunekit import calibration
 
         values = probing.calibration_values(outcome.memory, conntrack)
-        if not values:
-            raise UsageError("too few connections to calibrate from",
-                             f"--calibrate needs at least {probing.CALIBRATE_MIN:,} held")
-        result["calibration"] = str(calibration.save(
-            state, facts.kernel or os.uname().release,
-            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "tunekit " + " ".join(sys.argv[1:]), outcome.established, values))
+        if not values:  # the run is still reported; only the calibration is not written
+            typer.echo(f"tunekit: not calibrated: fewer than {probing.CALIBRATE_MIN:,} "
+                       "connections were held", err=True)
+        else:
+            result["calibration"] = str(calibration.save(
+                state, facts.kernel or os.uname().release,
+                datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "tunekit " + " ".join(sys.argv[1:]), outcome.established, values))
     if json_out:
         emit_json(result)
     else:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunekit import host, probe
-from tunekit.errors import NotPermitted, TunekitError
+from tunekit.errors import NotPermitted
 
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
@@ -62,11 +62,11 @@ NOT_CONNECTION_CACHES = ("proc_inode_cache",)
 TICK = 0.2
 
 
-class WorkerDied(TunekitError):
-    pass
-
-
 # --- the namespace ---------------------------------------------------------------------
+
+
+def _errno_name(err: OSError) -> str:
+    return errno_mod.errorcode.get(err.errno, str(err.errno))
 
 
 def netns_inode() -> int:
@@ -116,14 +116,18 @@ def enter_private_netns(values: dict[str, str]) -> tuple[list[str], dict[str, st
         except FileNotFoundError:
             continue  # global key: not in a child namespace
         except OSError as err:
-            failed[key] = errno_mod.errorcode.get(err.errno, str(err))
+            failed[key] = _errno_name(err)
     return copied, failed
 
 
-def add_conntrack_rule() -> None:
+def require_nft() -> None:
     if not shutil.which("nft"):
         raise NotPermitted("--conntrack needs the nft command to add its rule",
                            "install nftables (Debian/Ubuntu: apt install nftables)")
+
+
+def add_conntrack_rule() -> None:
+    require_nft()
     done = subprocess.run(["nft", "-f", "-"], input=CONNTRACK_RULESET, text=True,
                           capture_output=True)
     if done.returncode:
@@ -155,19 +159,16 @@ def read_counters() -> dict[str, int]:
 class Reading:
     slab: int  # /proc/meminfo Slab, bytes
     caches: dict[str, int]  # slab cache -> bytes of active objects
-    conntrack_objects: int
     tcp_inuse: int
     tcp_mem_pages: int
     conntrack_count: int
 
 
 def read_memory() -> Reading:
-    caches, ct_objects = {}, 0
+    caches = {}
     for line in _read("/proc/slabinfo").splitlines()[2:]:
         f = line.split()
-        caches[f[0]] = int(f[1]) * int(f[3])
-        if f[0] == "nf_conntrack":
-            ct_objects = int(f[1])
+        caches[f[0]] = int(f[1]) * int(f[3])  # active objects x object size
     tcp = {}
     for line in _read("/proc/net/sockstat").splitlines():
         if line.startswith("TCP:"):
@@ -175,7 +176,7 @@ def read_memory() -> Reading:
             tcp = dict(zip(f[::2], (int(v) for v in f[1::2])))
     count = _read("/proc/sys/net/netfilter/nf_conntrack_count").strip()
     return Reading(slab=host.meminfo().get("Slab", 0), caches=caches,
-                   conntrack_objects=ct_objects, tcp_inuse=tcp.get("inuse", 0),
+                   tcp_inuse=tcp.get("inuse", 0),
                    tcp_mem_pages=tcp.get("mem", 0),
                    conntrack_count=int(count) if count.isdigit() else 0)
 
@@ -215,15 +216,10 @@ class Worker:
     spec: Spec
     count: int = 0
     state: str = "starting"  # ready, running, done, failed, dead
-    error: dict | None = None
 
 
 def _send(chan: socket.socket, **msg) -> None:
     chan.send(json.dumps(msg).encode())
-
-
-def _errno_name(err: OSError) -> str:
-    return errno_mod.errorcode.get(err.errno, str(err.errno))
 
 
 def _await_go(chan: socket.socket) -> None:
@@ -416,7 +412,6 @@ class Outcome:
     memory: probe.Memory | None = None
     copied_sysctls: list[str] = field(default_factory=list)
     not_copied: dict[str, str] = field(default_factory=dict)
-    workers: int = 0
 
     @property
     def established(self) -> int:
@@ -472,7 +467,7 @@ class Coordinator:
         if self.out.established > established:
             self.last_gain = self._elapsed()
         if "error" in msg:
-            w.state, w.error = "failed", msg
+            w.state = "failed"
             self._connect_failed(w, msg)
         if "done" in msg and w.state != "failed":
             w.state = "done"
@@ -556,7 +551,6 @@ class Coordinator:
                 self.workers.append(spawn(spec, listeners))
             for lsock in listeners:
                 lsock.close()
-            self.out.workers = len(self.workers)
             self._connect_phase()
             self._hold_phase()
         finally:
@@ -564,10 +558,11 @@ class Coordinator:
         return self.out
 
     def _connect_phase(self) -> None:
-        deadline = time.monotonic() + 30 + len(self.workers) * 0.1
+        wait = 30 + len(self.workers) * 0.1
+        deadline = time.monotonic() + wait
         while any(w.state == "starting" for w in self.workers):
             if time.monotonic() > deadline:
-                raise WorkerDied("workers did not start within the deadline")
+                raise NotPermitted(f"the probe's workers did not start within {wait:.0f} s")
             self._pump(TICK)
             if self.out.failure:
                 return

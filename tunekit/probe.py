@@ -89,6 +89,34 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
         nofile=nofile or nofile_hard)
 
 
+def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) -> None:
+    """Refuse a probe whose sockets (both ends of each connection are on this host) and
+    workers would not fit in 90 % of MemAvailable."""
+    need = 2 * lay.conns * socket_bytes + lay.workers * WORKER_BYTES
+    if mem_available and need > 0.9 * mem_available:
+        raise UsageError(f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB (both ends of "
+                         f"each connection and {lay.workers} workers), more than 90 % of the "
+                         f"{mem_available / 2**30:.1f} GiB available",
+                         f"at most ~{int(0.9 * mem_available / (2 * socket_bytes)):,} here")
+
+
+def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard: int):
+    """The capacity model's view of this probe: a client of K sources x D destinations in
+    as many processes as there are connecting workers, each with the workers' open-files
+    limit and reserve. `facts` is a HostFacts of the starting namespace (not changed)."""
+    from dataclasses import replace
+
+    from tunekit import capacity
+    from tunekit.profiles import Workload
+
+    facts = replace(facts, nofile=(lay.nofile, nofile_hard), nofile_of="each probe worker")
+    workload = Workload(role="client", connections=lay.conns, rate=0,
+                        source_ips=len(lay.sources), destinations=len(lay.destinations),
+                        processes=len(lay.connectors), accept_pause_ms=0)
+    return capacity.estimate(workload, facts, {
+        **c, "fd_reserve": WORKER_RESERVE_FDS + len(lay.destinations)})
+
+
 # --- what stopped it ---------------------------------------------------------------
 
 # errno name -> (the key that sets the limit, what it means)
