@@ -12,8 +12,10 @@ the layout's destination ports and forks worker processes:
   budget of sockets.
 
 Each worker talks to the coordinator over one SOCK_SEQPACKET socket pair: JSON messages
-up ("ready", progress, an error, "done"), "go" and "stop" down, and end-of-file means
-"close everything and exit". Workers also die with the coordinator (PR_SET_PDEATHSIG)
+up ("ready", progress at most every TICK, an error, "done"), "go" and "stop" down, and
+end-of-file means "close everything and exit". Progress carries the CLOCK_MONOTONIC time
+of the worker's latest connection ("at"), so the rate does not depend on how late the
+coordinator hears of it. Workers also die with the coordinator (PR_SET_PDEATHSIG)
 and ignore Ctrl-C, which the coordinator handles by tearing everything down.
 
 Nothing here decides what a failure means: probe.py does.
@@ -51,10 +53,10 @@ table inet tunekit_probe {
 """
 SETTLE_SECONDS = 0.5
 CONNECT_BATCH = 64  # connect()s a connector has in flight at most
-# Connectors yield the CPU to acceptors: with as many of each as cores allow, an accept
-# side that falls behind overflows the listen queue and every dropped SYN costs its
-# connector a 1 s retransmission. What is measured is the host, not the race.
-CONNECTOR_NICE = 5
+# Connectors and acceptors run at the same priority, as in bench/connect_ref.c. With the
+# connectors at nice 5, every acceptor woken by a connect() preempted the connector on the
+# other core: connect() cost 19 us instead of C's 15 (perf: the time went to waking the
+# acceptor, in sock_def_readable) and 50k connections ran at 55,000/s instead of 70-77,000.
 # Slab caches that grow with the connections but are not their cost: a process that scans
 # /proc/PID/fd (lsof, ss -p, monitoring agents; on the development VMs, PID 1) makes one
 # proc inode per descriptor it looks at. Subtracted from the slab delta, and reported.
@@ -215,6 +217,7 @@ class Worker:
     chan: socket.socket
     spec: Spec
     count: int = 0
+    at: float = 0.0  # time.monotonic() of its latest connection, as the worker saw it
     state: str = "starting"  # ready, running, done, failed, dead
 
 
@@ -259,15 +262,14 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
     batch: list[socket.socket] = []
     pairs, npairs, offset = spec.pairs, len(spec.pairs), spec.offset
     rate, count = spec.rate, spec.count
-    start = last = time.monotonic()
+    start = last = at = time.monotonic()
     for i in range(count):
         src, dst = pairs[(offset + i) % npairs]
         s = None
         try:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             s.bind((src, 0))
-            s.setblocking(False)
             err = s.connect_ex(dst)  # the port is picked and the SYN sent here
             if err not in (0, errno_mod.EINPROGRESS):
                 raise OSError(err, os.strerror(err))
@@ -276,6 +278,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
                 s.close()
             if batch and not _complete(batch, spec.timeout):
                 held += batch  # those issued before the error count
+                at = time.monotonic()
             _send(chan, error=_errno_name(err), op="connect", n=len(held),
                   limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             break
@@ -287,6 +290,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
                 break
             held += batch
             batch = []
+            at = time.monotonic()
         if rate:
             ahead = start + (i + 1) / rate - time.monotonic()
             if ahead > 0:
@@ -295,7 +299,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
             now = time.monotonic()
             if now - last >= TICK:
                 last = now
-                _send(chan, n=len(held))
+                _send(chan, n=len(held), at=at)
                 try:
                     msg = chan.recv(64)
                     if msg == b"stop":
@@ -304,7 +308,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
                         os._exit(0)
                 except BlockingIOError:
                     pass
-    _send(chan, done=len(held))
+    _send(chan, done=len(held), at=at)
     chan.setblocking(True)
     while chan.recv(64):  # hold until the coordinator closes the channel
         pass
@@ -327,7 +331,9 @@ def _accept_loop(chan: socket.socket, spec: Spec, listeners: list[socket.socket]
     # which doubled the acceptor's CPU time per connection (7 us -> 4 us without)
     held: list[tuple[int, tuple]] = []
     reported, failed = 0, False
+    at = last = time.monotonic()
     while len(held) < spec.count and not failed:
+        before = len(held)
         for fd, _ in ep.poll(TICK):
             if fd == chan.fileno():
                 if not chan.recv(64):
@@ -344,12 +350,16 @@ def _accept_loop(chan: socket.socket, spec: Spec, listeners: list[socket.socket]
                           limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
                     failed = True
                     break
-        if len(held) != reported:
-            reported = len(held)
-            _send(chan, n=reported)
+        now = time.monotonic()
+        if len(held) != before:
+            at = now
+        # a message per wake-up cost as much CPU as the accepts themselves, on both sides
+        if len(held) != reported and now - last >= TICK:
+            reported, last = len(held), now
+            _send(chan, n=reported, at=at)
     for lsock in listeners:
         ep.unregister(lsock.fileno())
-    _send(chan, done=len(held))
+    _send(chan, done=len(held), at=at)
     while chan.recv(64):
         pass
 
@@ -374,7 +384,6 @@ def _worker_main(chan: socket.socket, spec: Spec, listeners: list[socket.socket]
     resource.setrlimit(resource.RLIMIT_NOFILE, (spec.nofile, hard))
     _send(chan, ready=True)
     if spec.role == "connect":
-        os.nice(CONNECTOR_NICE)
         _connect_loop(chan, spec)
     else:
         _accept_loop(chan, spec, listeners)
@@ -431,7 +440,6 @@ class Coordinator:
         self.workers: list[Worker] = []
         self.out = Outcome()
         self.start = 0.0
-        self.last_gain = 0.0  # when the last connection was established
         self.stopped = False
 
     # workers
@@ -461,11 +469,9 @@ class Coordinator:
         if "ready" in msg:
             w.state = "ready"
         w.count = msg.get("done", msg.get("n", w.count))
-        established = self.out.established
+        w.at = msg.get("at", w.at)
         self.out.connected = sum(x.count for x in self.workers if x.spec.role == "connect")
         self.out.accepted = sum(x.count for x in self.workers if x.spec.role == "accept")
-        if self.out.established > established:
-            self.last_gain = self._elapsed()
         if "error" in msg:
             w.state = "failed"
             self._connect_failed(w, msg)
@@ -596,7 +602,8 @@ class Coordinator:
                     self._fail(probe.explain_timeout(self.out.events, self.out.accepted,
                                                      self._elapsed(), self.timeout, pending))
                     break
-        self.out.connect_seconds = self.last_gain or self._elapsed()
+        # from "go" to the latest connection any worker made (0 if none was)
+        self.out.connect_seconds = max(0.0, max(w.at for w in self.workers) - self.start)
         self._watch_counters(base_counters, seen)
         time.sleep(SETTLE_SECONDS)
         sockets = self.out.connected + self.out.accepted
