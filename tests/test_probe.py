@@ -26,6 +26,17 @@ def test_layout_fans_out_within_the_hard_limit_and_uses_enough_source_addresses(
     assert lay.nofile == 20_000
 
 
+def test_layout_gives_every_destination_acceptors_enough_for_its_share():
+    # 100,000 connections over 3 destinations: 33,334 on each, 2 acceptors of 19,981 each
+    lay = probe.layout(100_000, None, 3, 28_232, DEFAULT_RANGE, set(), 20_000)
+    assert lay.per_worker == 19_981 and len(lay.connectors) == 6
+    assert lay.acceptors == 6
+    # 10 destinations: 10,000 each, one acceptor each although 6 could hold them all
+    assert probe.layout(100_000, None, 10, 28_232, DEFAULT_RANGE, set(), 20_000).acceptors == 10
+    # fewer connections than destinations: every listener still has its acceptor
+    assert probe.layout(2, 1, 3, 28_232, DEFAULT_RANGE, set(), 1024).acceptors == 3
+
+
 def test_layout_listens_outside_the_ephemeral_range_and_skips_reserved_ports():
     lay = probe.layout(10, 1, 3, 28_232, DEFAULT_RANGE, {61001}, 1024)
     assert [p for _, p in lay.destinations] == [61000, 61002, 61003]

@@ -96,6 +96,17 @@ def test_a_low_hard_limit_is_met_by_more_workers_not_by_failing():
     assert r["held"] == 3000 and r["layout"]["connect_workers"] == 6  # 3000 / 583 per worker
 
 
+def test_every_destination_has_its_own_acceptors():
+    # 3000 over 4 listeners: 750 each; 580 sockets per worker, so 2 acceptors per listener
+    res = subprocess.run(["prlimit", "--nofile=600:600", sys.executable, "-m", "tunekit",
+                          "probe", "--conns", "3000", "--destinations", "4", "--hold", "0",
+                          "--json"], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)
+    assert r["layout"]["connect_workers"] == 6 and r["layout"]["accept_workers"] == 8
+    assert r["accepted"] == 3000 and r["held"] == 3000
+
+
 def test_low_somaxconn_with_accepting_paused_is_seen_and_attributed():
     code, r = probe_in_netns("echo 16 > /proc/sys/net/core/somaxconn",
                              "--conns", "200", "--accept-pause", "1500", "--hold", "0")

@@ -8,8 +8,8 @@ the layout's destination ports and forks worker processes:
 - connectors open their share of the connections in batches of non-blocking connect()s,
   each from a source address bound with IP_BIND_ADDRESS_NO_PORT so that the port is
   chosen at connect() per destination, as a load generator should;
-- acceptors accept from the shared listeners (EPOLLEXCLUSIVE) until they hold their
-  budget of sockets.
+- acceptors each accept from one listener, in a blocking accept() as a plain server does,
+  until they hold their budget of sockets.
 
 Each worker talks to the coordinator over one SOCK_SEQPACKET socket pair: JSON messages
 up ("ready", progress at most every TICK, an error, "done"), "go" and "stop" down, and
@@ -33,6 +33,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ class Spec:
     rate: float = 0.0  # connections/s for this worker, 0: as fast as it can
     timeout: float = 5.0  # for one batch of connect()s to complete
     accept_pause: float = 0.0
+    listener: int = 0  # the destination an acceptor accepts from
 
 
 @dataclass
@@ -228,6 +230,18 @@ def _send(chan: socket.socket, **msg) -> None:
 def _await_go(chan: socket.socket) -> None:
     if chan.recv(64) != b"go":
         os._exit(0)
+
+
+def _heard(chan: socket.socket) -> bytes:
+    """What the coordinator sent on the non-blocking `chan` (b"" if nothing); exits on
+    end of file: the coordinator has gone or is tearing down."""
+    try:
+        msg = chan.recv(64)
+    except BlockingIOError:
+        return b""
+    if not msg:
+        os._exit(0)
+    return msg
 
 
 def _complete(batch: list[socket.socket], timeout: float) -> str | None:
@@ -300,14 +314,8 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
             if now - last >= TICK:
                 last = now
                 _send(chan, n=len(held), at=at)
-                try:
-                    msg = chan.recv(64)
-                    if msg == b"stop":
-                        break
-                    if not msg:
-                        os._exit(0)
-                except BlockingIOError:
-                    pass
+                if _heard(chan) == b"stop":
+                    break
     _send(chan, done=len(held), at=at)
     chan.setblocking(True)
     while chan.recv(64):  # hold until the coordinator closes the channel
@@ -318,57 +326,47 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
     os._exit(0)
 
 
-def _accept_loop(chan: socket.socket, spec: Spec, listeners: list[socket.socket]) -> None:
+def _accept_loop(chan: socket.socket, spec: Spec, listener: socket.socket) -> None:
+    """Accept as bench/connect_ref.c does: a blocking accept() on one listener. The kernel
+    wakes exactly one of the acceptors waiting there per connection; with all of them on an
+    epoll of every listener (EPOLLEXCLUSIVE), each connection also woke busy ones into an
+    accept() that failed with EAGAIN, and at 1M the acceptors used twice the C program's
+    CPU time. The listener's SO_RCVTIMEO (TICK, set by the coordinator) makes an idle
+    accept() return, to report progress and to hear the coordinator."""
     _await_go(chan)
+    chan.setblocking(False)
     if spec.accept_pause:  # a server that stalls: the accept queue must absorb it
         ready, _, _ = select.select([chan], [], [], spec.accept_pause)
-        if ready and not chan.recv(64):
-            os._exit(0)
-    ep = select.epoll()
-    by_fd = {}
-    for lsock in listeners:
-        lsock.setblocking(False)
-        ep.register(lsock.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
-        by_fd[lsock.fileno()] = lsock
-    ep.register(chan.fileno(), select.EPOLLIN)
-    # descriptors, not socket objects: socket.accept() wraps each one in a Python object,
-    # which doubled the acceptor's CPU time per connection (7 us -> 4 us without)
-    held: list[tuple[int, tuple]] = []
-    reported, failed = 0, False
+        if ready:
+            _heard(chan)
+    accept = listener._accept  # (fd, address), no socket object: 7 us -> 4 us per accept
+    held: list[tuple[int, tuple]] = []  # the process's exit closes the descriptors
+    reported = 0
     at = last = time.monotonic()
-    while len(held) < spec.count and not failed:
-        before = len(held)
-        for fd, _ in ep.poll(TICK):
-            if fd == chan.fileno():
-                if not chan.recv(64):
-                    os._exit(0)
+    while len(held) < spec.count:
+        try:
+            held.append(accept())
+            at = time.monotonic()
+            if len(held) % 64:
                 continue
-            accept = by_fd[fd]._accept  # (fd, address); the process's exit closes them
-            while len(held) < spec.count:
-                try:
-                    held.append(accept())
-                except BlockingIOError:
-                    break
-                except OSError as err:
-                    _send(chan, error=_errno_name(err), op="accept", n=len(held),
-                          limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-                    failed = True
-                    break
+        except BlockingIOError:  # nothing for TICK
+            pass
+        except OSError as err:
+            _send(chan, error=_errno_name(err), op="accept", n=len(held),
+                  limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+            break
         now = time.monotonic()
-        if len(held) != before:
-            at = now
-        # a message per wake-up cost as much CPU as the accepts themselves, on both sides
         if len(held) != reported and now - last >= TICK:
             reported, last = len(held), now
             _send(chan, n=reported, at=at)
-    for lsock in listeners:
-        ep.unregister(lsock.fileno())
+        _heard(chan)
     _send(chan, done=len(held), at=at)
+    chan.setblocking(True)
     while chan.recv(64):
         pass
 
 
-def _worker_main(chan: socket.socket, spec: Spec, listeners: list[socket.socket],
+def _worker_main(chan: socket.socket, spec: Spec, listener: socket.socket | None,
                  parent: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -377,7 +375,7 @@ def _worker_main(chan: socket.socket, spec: Spec, listeners: list[socket.socket]
     gc.disable()  # a worker makes no cycles; collections would walk 20,000 sockets over and over
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    keep = {chan.fileno(), *(lsock.fileno() for lsock in listeners), 0, 1, 2}
+    keep = {chan.fileno(), *([listener.fileno()] if listener else []), 0, 1, 2}
     for name in os.listdir("/proc/self/fd"):  # other workers' channels must not stay open
         if int(name) not in keep:
             try:
@@ -390,7 +388,7 @@ def _worker_main(chan: socket.socket, spec: Spec, listeners: list[socket.socket]
     if spec.role == "connect":
         _connect_loop(chan, spec)
     else:
-        _accept_loop(chan, spec, listeners)
+        _accept_loop(chan, spec, listener)
 
 
 def spawn(spec: Spec, listeners: list[socket.socket]) -> Worker:
@@ -401,7 +399,8 @@ def spawn(spec: Spec, listeners: list[socket.socket]) -> Worker:
         code = 0
         try:
             ours.close()
-            _worker_main(theirs, spec, listeners if spec.role == "accept" else [], parent)
+            listener = listeners[spec.listener] if spec.role == "accept" else None
+            _worker_main(theirs, spec, listener, parent)
         except BaseException:  # noqa: BLE001 - a worker must never return into the CLI
             code = 1
         finally:
@@ -456,8 +455,8 @@ class Coordinator:
             specs.append(Spec("connect", count, lay.nofile, pairs, offset, per_rate,
                               self.timeout))
             offset += count
-        specs += [Spec("accept", lay.per_worker, lay.nofile, accept_pause=self.accept_pause)
-                  for _ in range(lay.acceptors)]
+        specs += [Spec("accept", lay.per_worker, lay.nofile, accept_pause=self.accept_pause,
+                       listener=i % len(lay.destinations)) for i in range(lay.acceptors)]
         return specs
 
     def _on_message(self, w: Worker, raw: bytes) -> None:
@@ -555,6 +554,9 @@ class Coordinator:
             lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             lsock.bind(addr)
             lsock.listen(65535)  # the kernel caps it to net.core.somaxconn
+            # an idle blocking accept() returns EAGAIN after TICK (see _accept_loop)
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                             struct.pack("ll", 0, int(TICK * 1e6)))
             listeners.append(lsock)
         try:
             for spec in self._specs():

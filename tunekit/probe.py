@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from tunekit.errors import UsageError
 
-WORKER_RESERVE_FDS = 16  # stdio, the control channel, epoll, the interpreter's own
+WORKER_RESERVE_FDS = 16  # stdio, the control channel, a poll, the interpreter's own
 FIRST_SOURCE = ipaddress.IPv4Address("127.1.0.1")  # all of 127.0.0.0/8 routes to lo
 DESTINATION_IP = "127.0.0.1"
 MAX_SOURCE_IPS = 65_000
@@ -33,7 +33,8 @@ class Layout:
     sources: list[str]
     destinations: list[tuple[str, int]]
     connectors: list[int]  # connections each connecting worker opens
-    acceptors: int  # workers that accept (each holds at most `per_worker`)
+    acceptors: int  # workers that accept, the same number on each destination
+                    # (each holds at most `per_worker`)
     per_worker: int  # sockets one worker may hold within its open-files limit
     nofile: int  # the open-files limit the workers set (soft = this, hard unchanged)
 
@@ -79,12 +80,14 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
                          f"hard limit {nofile_hard}")
     workers = math.ceil(conns / per_worker)
     share, extra = divmod(conns, workers)
+    # an acceptor serves one destination, which receives N/D of the connections
+    acceptors = d * math.ceil(math.ceil(conns / d) / per_worker)
     return Layout(
         conns=conns,
         sources=[str(FIRST_SOURCE + i) for i in range(source_ips)],
         destinations=[(DESTINATION_IP, p) for p in listen_ports(d, port_range, reserved)],
         connectors=[share + (1 if i < extra else 0) for i in range(workers)],
-        acceptors=workers,
+        acceptors=acceptors,
         per_worker=per_worker,
         nofile=nofile or nofile_hard)
 
