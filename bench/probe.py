@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark tunekit probe against a minimal C program doing the same connect/accept loop.
 
-    sudo python3 bench/probe.py [--rounds R] [N ...]   (default: 3 rounds of 50000 200000 1000000)
+    sudo python3 bench/probe.py [--rounds R] [N ...]
+                                  (default: 3 rounds of 50000 200000 1000000)
 
 For each N that this host's memory allows, R rounds of, one at a time:
 1. bench/connect_ref.c (compiled here with cc -O2) in a fresh `unshare -n` namespace, with

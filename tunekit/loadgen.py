@@ -57,7 +57,7 @@ CONNECT_BATCH = 64  # connect()s a connector has in flight at most
 # Connectors and acceptors run at the same priority, as in bench/connect_ref.c. With the
 # connectors at nice 5, every acceptor woken by a connect() preempted the connector on the
 # other core: connect() cost 19 us instead of C's 15 (perf: the time went to waking the
-# acceptor, in sock_def_readable) and 50k connections ran at 55,000/s instead of 70-77,000.
+# acceptor, in sock_def_readable) and 50k connections ran at 55,000/s instead of 66-77,000.
 # Slab caches that grow with the connections but are not their cost: a process that scans
 # /proc/PID/fd (lsof, ss -p, monitoring agents; on the development VMs, PID 1) makes one
 # proc inode per descriptor it looks at. Subtracted from the slab delta, and reported.
