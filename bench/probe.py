@@ -66,7 +66,6 @@ def main() -> None:
     args = parser.parse_args()
     facts = host.read_facts(addresses=False)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    rng = facts.ints("net.ipv4.ip_local_port_range")
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp, "connect_ref")
         subprocess.run(["cc", "-O2", "-o", str(binary), str(HERE / "connect_ref.c")], check=True)
@@ -78,8 +77,7 @@ def main() -> None:
         print("{:>9} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head),
               flush=True)
         for n in args.sizes:
-            lay = probe.layout(n, None, None, facts.usable_ports(), (rng[0], rng[1]),
-                               facts.reserved_ports(), hard)
+            lay = probe.layout_for(facts, n, hard)
             try:
                 probe.check_memory(lay, capacity.CONSTANTS["socket_bytes"].value,
                                    facts.mem_available)

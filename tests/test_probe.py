@@ -82,6 +82,20 @@ def test_counter_growth_is_a_failure_and_a_timeout_is_blamed_on_the_latest_sympt
     assert probe.explain_timeout([], 10, 6.0, 5).key is None
 
 
+def test_memory_refusal_says_what_does_not_fit():
+    lay = probe.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, set(), 20_000)
+    probe.check_memory(lay, 4200, 16 << 30)  # 8.4 GB of sockets + 102 workers: fits
+    with pytest.raises(UsageError) as err:
+        probe.check_memory(lay, 4200, 4 << 30)
+    assert "--conns 1,000,000" in err.value.message and "connections" in err.value.hint
+    # 1,000 destinations: 1,000 accepting workers, whatever the connections
+    many = probe.layout(3000, 1, 1000, 28_232, DEFAULT_RANGE, set(), 20_000)
+    assert many.acceptors == 1000
+    with pytest.raises(UsageError) as err:
+        probe.check_memory(many, 4200, 4 << 30)
+    assert "--destinations" in err.value.hint
+
+
 def test_memory_per_socket_leaves_conntrack_out():
     m = probe.Memory(sockets=2000, slab_bytes=2000 * 4000 + 1000 * 256,
                      conntrack_bytes=1000 * 256, conntrack_entries=1000, tcp_mem_pages=0)

@@ -107,6 +107,15 @@ def test_every_destination_has_its_own_acceptors():
     assert r["accepted"] == 3000 and r["held"] == 3000
 
 
+def test_more_workers_than_select_can_watch():
+    # 1,000 destinations: 1,000 acceptors, whose channels lie above select()'s 1,024 limit
+    res = run_tunekit("probe", "--conns", "1100", "--destinations", "1000", "--source-ips", "1",
+                      "--accept-pause", "100", "--hold", "0", "--json", timeout=180)
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)
+    assert r["layout"]["accept_workers"] == 1000 and r["held"] == 1100
+
+
 def test_low_somaxconn_with_accepting_paused_is_seen_and_attributed():
     code, r = probe_in_netns("echo 16 > /proc/sys/net/core/somaxconn",
                              "--conns", "200", "--accept-pause", "1500", "--hold", "0")

@@ -424,7 +424,8 @@ def probe(
         help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
              "pair uses at most 30 % of the live port range.")] = None,
     destinations: Annotated[Optional[int], typer.Option(
-        help="Listening ports (destinations) on 127.0.0.1; default 1.")] = None,
+        help="Listening ports (destinations) on 127.0.0.1, each with accepting workers of "
+             "its own; default 1.")] = None,
     rate: Annotated[Optional[int], typer.Option(
         help="New connections per second, all workers together; default: as fast as it can.")] = None,
     hold: Annotated[float, typer.Option(help="Seconds to hold the connections open.")] = 2.0,
@@ -456,7 +457,9 @@ def probe(
     connection cost in kernel memory with the estimate for the same settings.
     Exit 0 all N held with no failure, 1 stopped short or a limit was hit, 2 bad input,
     3 not permitted (needs root)."""
+    import gc
     import resource
+    import signal
 
     from tunekit import host, loadgen, probe as probing, report
 
@@ -482,14 +485,9 @@ def probe(
     state = state_dir(state_dir_opt)
     c, _ = load_constants(const, facts, state=state)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]  # kernel default
-    lay = probing.layout(count, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
-                         facts.reserved_ports(), hard, nofile)
+    lay = probing.layout_for(facts, count, hard, source_ips, destinations, nofile)
     probing.check_memory(lay, c["socket_bytes"], facts.mem_available)
     est = probing.same_settings_estimate(lay, facts, c, hard)
-    import gc
-    import signal
-
     gc.enable()  # a long-running command; entry.py turned it off for start-up speed
     signal.signal(signal.SIGTERM, _interrupt)  # tear down on kill as on Ctrl-C
     show = report.ProbeProgress(count, sys.stderr)

@@ -23,7 +23,9 @@ MAX_DESTINATIONS = 1_000
 # at 10,000 of 28,232 ports fell to 4,100/s by 15,000 (6.18). At 1M, 71 sources (50 % full)
 # gave 21,600/s and 119 sources (30 %) 31,200/s. So the default fills each pair to 30 %.
 PORT_FILL = 0.3
-WORKER_BYTES = 24 << 20  # a forked Python worker's own memory (RSS less what it shares)
+# a forked worker's own memory (Private_* of /proc/PID/smaps_rollup): 1.7 MiB idle, 3.5 MiB
+# for an acceptor holding 16,667 connections, 6.5 MiB for a connector; rounded up
+WORKER_BYTES = 8 << 20
 CALIBRATE_MIN = 1_000  # connections below which slab noise swamps the per-socket figure
 
 
@@ -92,15 +94,28 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
         nofile=nofile or nofile_hard)
 
 
+def layout_for(facts, conns: int, nofile_hard: int, source_ips: int | None = None,
+               destinations: int | None = None, nofile: int | None = None) -> Layout:
+    """layout() for the live port range and reserved ports of `facts` (a HostFacts)."""
+    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]  # kernel default
+    return layout(conns, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
+                  facts.reserved_ports(), nofile_hard, nofile)
+
+
 def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) -> None:
     """Refuse a probe whose sockets (both ends of each connection are on this host) and
     workers would not fit in 90 % of MemAvailable."""
     need = 2 * lay.conns * socket_bytes + lay.workers * WORKER_BYTES
     if mem_available and need > 0.9 * mem_available:
+        # a connection costs both its sockets and its share of the two workers holding them;
+        # each destination has at least one accepting worker whatever the connections
+        per_conn = 2 * socket_bytes + 2 * WORKER_BYTES / lay.per_worker
+        room = int((0.9 * mem_available - len(lay.destinations) * WORKER_BYTES) / per_conn)
         raise UsageError(f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB (both ends of "
                          f"each connection and {lay.workers} workers), more than 90 % of the "
                          f"{mem_available / 2**30:.1f} GiB available",
-                         f"at most ~{int(0.9 * mem_available / (2 * socket_bytes)):,} here")
+                         f"at most ~{room:,} connections here" if room > 0 else
+                         "fewer --destinations: each has accepting workers of its own")
 
 
 def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard: int):
