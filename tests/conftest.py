@@ -68,7 +68,7 @@ TUNED = {
     "net.core.netdev_max_backlog": "16384",
     "net.ipv4.ip_local_port_range": "1024\t65535",
     "net.ipv4.ip_local_reserved_ports": "",
-    "net.ipv4.tcp_mem": "2000000\t3000000\t4000000",
+    "net.ipv4.tcp_mem": "2500000\t3400000\t5000000",
     "net.ipv4.tcp_rmem": "4096\t131072\t33554432",
     "net.ipv4.tcp_wmem": "4096\t16384\t4194304",
     "net.ipv4.tcp_max_tw_buckets": "4000000",

@@ -68,8 +68,9 @@ def test_apply_then_check_passes_then_rollback_restores_the_tree(host_root):
     r = invoke("apply", "server-1M", "--root", str(host_root))
     assert r.exit_code == 0, r.output
     assert (host_root / "proc/sys/net/core/somaxconn").read_text().strip() == "10000"
+    # 1M x 4 KiB buffered = 2 pages each (skb truesize), x1.25 = min; the kernel's shape
     assert (host_root / "proc/sys/net/ipv4/tcp_mem").read_text().split() == [
-        "750000", "1000000", "1500000"]
+        "2500000", "3333334", "5000000"]
     sysctl_d = (host_root / "etc/sysctl.d/90-tunekit.conf").read_text()
     assert "net.core.somaxconn = 10000" in sysctl_d and "# " in sysctl_d
     assert oct((host_root / "etc/sysctl.d/90-tunekit.conf").stat().st_mode & 0o777) == "0o644"
@@ -111,17 +112,18 @@ def test_failure_half_way_restores_and_exits_4(host_root):
 
 
 def test_kernel_refusal_is_named_and_rolled_back(host_root):
-    # tcp_max_orphans is the last runtime write for server-1M. Point it at a real read-only
-    # sysctl (mode 0444): the kernel refuses the write even to root, and nothing is changed.
+    # Point tcp_max_orphans (a server-1M write) at a real read-only sysctl holding one number
+    # below its target (cap_last_cap, mode 0444): the kernel refuses the write even to root,
+    # and everything already written is restored.
     target = host_root / "proc/sys/net/ipv4/tcp_max_orphans"
     target.unlink()
-    target.symlink_to("/proc/sys/fs/inode-nr")
+    target.symlink_to("/proc/sys/kernel/cap_last_cap")
     before = tree(host_root)
     r = invoke("apply", "server-1M", "--root", str(host_root))
     assert r.exit_code == 4, r.output
     assert "net.ipv4.tcp_max_orphans" in r.stderr and "EACCES" in r.stderr
     assert "restored" in r.stderr
-    live_counter = "proc/sys/net/ipv4/tcp_max_orphans"  # inode-nr moves on its own
+    live_counter = "proc/sys/net/ipv4/tcp_max_orphans"  # a kernel file: compared apart
     after = tree(host_root)
     assert {k: v for k, v in after.items() if k != live_counter} == \
         {k: v for k, v in before.items() if k != live_counter}

@@ -20,7 +20,7 @@ def facts(**sysctls) -> HostFacts:
             "net.ipv4.tcp_max_syn_backlog": "2048"}
     base.update({k.replace("__", "."): v for k, v in sysctls.items()})
     return HostFacts(sysctls=base, nofile=(20000, 20000), nofile_of="test",
-                     mem_total=24 * 2**30, mem_available=23 * 2**30, addresses=["10.0.0.1"])
+                     mem_total=64 * 2**30, mem_available=60 * 2**30, addresses=["10.0.0.1"])
 
 
 def server(**kw) -> Workload:
@@ -32,17 +32,24 @@ def test_server_needs_follow_the_named_constants():
     est = capacity.estimate(server(), facts(), C)
     assert est.need("fds_per_process") == 1_000_000 + C["fd_reserve"]
     assert est.need("kernel_socket_bytes") == 1_000_000 * C["socket_bytes"]
-    assert est.need("tcp_mem_pages") == 1_000_000 * 4096 // 4096
+    # 4,096 B + one skb's overhead (896 B) is past one page: two pages per connection
+    assert est.need("tcp_mem_pages") == 1_000_000 * 2
     assert est.need("time_wait_sockets") == 20_000 * 60
     assert est.need("accept_backlog") == 20_000 * 500 // 1000
-    total = 1_000_000 * (C["socket_bytes"] + 4096 + 8192) + 20_000 * 60 * C["tw_bytes"]
+    total = (1_000_000 * (C["socket_bytes"] + 2 * 4096 + 8192) + 20_000 * 60 * C["tw_bytes"]
+             + 20_000 * C["syn_bytes"])
     assert est.need("memory_total") == math.ceil(total)
 
 
 def test_open_files_limit_binds_first_with_a_20000_hard_limit():
     est = capacity.estimate(server(), facts(), C)
-    assert est.binding.key == "rlimit.nofile.soft"
+    # tunekit's own soft limit says nothing of the workload's: the hard limit binds
+    assert est.binding.key == "rlimit.nofile.hard"
     assert est.capacity == 20000 - C["fd_reserve"]
+    workload = facts()
+    workload.nofile, workload.nofile_is_workload = (1024, 20000), True
+    est = capacity.estimate(server(), workload, C)
+    assert est.binding.key == "rlimit.nofile.soft" and est.capacity == 0
     assert [lim.allows for lim in est.limits] == sorted(lim.allows for lim in est.limits)
 
 
@@ -68,7 +75,10 @@ def test_reserved_ports_are_subtracted():
 
 def test_tcp_mem_target_has_the_kernel_boot_shape():
     targets = {t.label: t for t in capacity.derive_targets(server(), facts(), C)}
-    assert targets["net.ipv4.tcp_mem"].value == [750_000, 1_000_000, 1_500_000]
+    # need 2,000,000 pages, x1.25 = min; pressure 4/3 min; max 2 min (under 50 % of 64 GiB)
+    assert targets["net.ipv4.tcp_mem"].value == [2_500_000, 3_333_334, 5_000_000]
+    assert targets["net.ipv4.tcp_mem[2]"].op == "at_most"
+    assert targets["net.ipv4.tcp_mem[2]"].value == 64 * 2**30 // 2 // 4096
 
 
 def test_conns_rescales_every_derived_count():
@@ -78,7 +88,7 @@ def test_conns_rescales_every_derived_count():
     big = {t.label: t.value for t in capacity.resolve_targets(big_prof, facts(), C)}
     assert big["fs.nr_open"] == 2_000_000 + C["fd_reserve"]
     assert small["fs.nr_open"] == 1_000_000 + C["fd_reserve"]
-    assert big["net.ipv4.tcp_mem"][1] == 2 * small["net.ipv4.tcp_mem"][1]
+    assert big["net.ipv4.tcp_mem"][0] == 2 * small["net.ipv4.tcp_mem"][0]
 
 
 def test_pinned_target_wins_over_the_derived_one():
@@ -108,7 +118,8 @@ def test_host_conntrack_entries_include_time_wait_churn():
     targets = {t.key: t.value for t in capacity.derive_targets(w, f, C)}
     ct_max = math.ceil(3_200_000 * C["headroom"])
     assert targets["net.netfilter.nf_conntrack_max"] == ct_max
-    assert targets["net.netfilter.nf_conntrack_buckets"] == math.ceil(ct_max / 4)
+    # the kernel's own ratio: as many buckets as entries (chains of ~2, each hashed twice)
+    assert targets["net.netfilter.nf_conntrack_buckets"] == ct_max
 
 
 def test_live_conntrack_timeout_wins_over_the_constant():

@@ -97,7 +97,10 @@ def test_capacity_finding_names_the_binding_limit():
     w = Workload(role="server", connections=100_000)
     est = capacity.estimate(w, facts(nofile=(20000, 20000), nofile_of="t"), capacity.constants())
     f = capacity_finding(est)
-    assert f.verdict == "fail" and "RLIMIT_NOFILE soft" in f.actual
+    assert f.verdict == "fail" and "RLIMIT_NOFILE hard" in f.actual
+    est = capacity.estimate(w, facts(nofile=(1024, 200_000), nofile_is_workload=True),
+                            capacity.constants())
+    assert "RLIMIT_NOFILE soft" in capacity_finding(est).actual
     est = capacity.estimate(Workload(role="server", connections=1000),
                             facts(nofile=(20000, 20000)), capacity.constants())
     assert capacity_finding(est).verdict == "pass"

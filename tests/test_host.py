@@ -18,7 +18,7 @@ def test_fake_root_is_read(tuned_root):
     f = host.read_facts(tuned_root)
     assert f.source == f"root {tuned_root}"
     assert f.int_value("net.core.somaxconn") == 65535
-    assert f.ints("net.ipv4.tcp_mem") == [2000000, 3000000, 4000000]
+    assert f.ints("net.ipv4.tcp_mem") == [2500000, 3400000, 5000000]
     assert f.sysctls["net.ipv4.ip_local_port_range"] == "1024 65535"
     assert f.mem_available == 64000000 * 1024
     assert f.cap_sys_resource is True

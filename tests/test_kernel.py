@@ -156,15 +156,15 @@ def test_procps_sysctl_accepts_the_written_file(tmp_path):
     assert r.stdout.split() == ["4096", "40000", "49999"]
 
 
-def test_login_session_sees_the_written_nofile_limit(tmp_path):
-    """A real `su` session (pam_limits) reads the limits.d file apply wrote, mounted over
-    /etc/security/limits.d in a private mount namespace: the host's /etc is untouched."""
-    require_privileges()
+def _login_limits(tmp_path, profile_text: str) -> list[str]:
+    """apply a profile to an image, then read `ulimit -Sn; ulimit -Hn` in a real `su` session
+    (pam_limits) with the written limits.d mounted over /etc/security/limits.d in a private
+    mount namespace: the host's /etc is untouched."""
     from conftest import require_tool
 
     su = require_tool("su")
     profile = tmp_path / "small.toml"
-    profile.write_text('[workload]\nrole = "server"\nconnections = 500\n')  # nofile 500 + 1024
+    profile.write_text(profile_text)
     image = tmp_path / "image"
     image.mkdir()
     r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
@@ -176,4 +176,19 @@ def test_login_session_sees_the_written_nofile_limit(tmp_path):
               f'"{su}" -s /bin/sh nobody -c "ulimit -Sn; ulimit -Hn"')
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["1524", "1524"]
+    return r.stdout.split()
+
+
+def test_login_session_gets_the_hard_limit_and_keeps_soft_1024(tmp_path):
+    """The hard limit is raised for every login; the soft one stays 1024 (FD_SETSIZE), for
+    programs that use select(): the workload raises its own."""
+    require_privileges()
+    soft, hard = _login_limits(tmp_path, '[workload]\nrole = "server"\nconnections = 500\n')
+    assert (soft, hard) == ("1024", "1524")  # 500 connections + 1024 reserve
+
+
+def test_login_session_gets_the_soft_limit_when_the_profile_asks(tmp_path):
+    require_privileges()
+    soft, hard = _login_limits(tmp_path, '[workload]\nrole = "server"\nconnections = 500\n'
+                                         'soft_nofile_everywhere = true\n')
+    assert (soft, hard) == ("1524", "1524")

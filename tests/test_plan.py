@@ -9,9 +9,11 @@ from tunekit.plan import (SYSCTL_FILE, Change, Options, boot_conflicts, boot_ord
                           validate)
 
 
-def finding(key, proposed, verdict="fail", scope="netns"):
+def finding(key, proposed, verdict="fail", scope="netns", op="exactly"):
     return Finding(key=key, expected="", actual="", verdict=verdict, reason="why", source="src",
-                   scope=scope, proposed=proposed)
+                   scope=scope, proposed=proposed,
+                   target={"op": op, "value": proposed if proposed is not None else 1,
+                           "index": None})
 
 
 def facts(**kw):
@@ -36,7 +38,6 @@ def test_order_nr_open_first_buckets_before_max():
               finding("net.netfilter.nf_conntrack_buckets", 200), finding("fs.nr_open", 2**21)])
     assert [c.key for c in p.changes] == ["fs.nr_open", "net.netfilter.nf_conntrack_buckets",
                                           "net.netfilter.nf_conntrack_max", "net.core.somaxconn"]
-    assert p.changes[1].kind == "hashsize"
     assert p.changes[1].path == "sys/module/nf_conntrack/parameters/hashsize"
 
 
@@ -56,7 +57,9 @@ def test_rlimit_with_pid_is_a_runtime_change_and_persisted():
     contents = {f.path: f.content for f in p.files}
     limits = contents["etc/security/limits.d/90-tunekit.conf"]
     assert "*    hard nofile 5000" in limits and "root hard nofile 5000" in limits
-    assert "DefaultLimitNOFILE=5000:5000" in contents["etc/systemd/system.conf.d/90-tunekit.conf"]
+    # the hard limit for every service; the soft one stays 1024 but where the workload lives
+    assert "DefaultLimitNOFILE=1024:5000" in contents["etc/systemd/system.conf.d/90-tunekit.conf"]
+    assert "soft nofile" not in limits
     assert "LimitNOFILE=5000:5000" in contents["etc/systemd/system/web.service.d/90-tunekit.conf"]
 
 

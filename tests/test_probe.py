@@ -1,7 +1,6 @@
 """The probe's pure parts: layout, failure mapping, memory figures, the report, and the
 local calibration that estimate and check pick up. No kernel, no processes."""
 
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +15,7 @@ DEFAULT_RANGE = (32768, 60999)
 
 
 def test_layout_fans_out_within_the_hard_limit_and_uses_enough_source_addresses():
-    lay = probe.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, set(), 20_000)
+    lay = probe.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, [], 20_000)
     assert len(lay.sources) == 119  # ceil(1M / int(28,232 ports x PORT_FILL 0.3))
     assert lay.sources[0] == "127.1.0.1" and lay.sources[-1] == "127.1.0.119"
     assert lay.per_worker == 20_000 - probe.WORKER_RESERVE_FDS - 1
@@ -28,19 +27,19 @@ def test_layout_fans_out_within_the_hard_limit_and_uses_enough_source_addresses(
 
 def test_layout_gives_every_destination_acceptors_enough_for_its_share():
     # 100,000 connections over 3 destinations: 33,334 on each, 2 acceptors of 19,981 each
-    lay = probe.layout(100_000, None, 3, 28_232, DEFAULT_RANGE, set(), 20_000)
+    lay = probe.layout(100_000, None, 3, 28_232, DEFAULT_RANGE, [], 20_000)
     assert lay.per_worker == 19_981 and len(lay.connectors) == 6
     assert lay.acceptors == 6
     # 10 destinations: 10,000 each, one acceptor each although 6 could hold them all
-    assert probe.layout(100_000, None, 10, 28_232, DEFAULT_RANGE, set(), 20_000).acceptors == 10
+    assert probe.layout(100_000, None, 10, 28_232, DEFAULT_RANGE, [], 20_000).acceptors == 10
     # fewer connections than destinations: every listener still has its acceptor
-    assert probe.layout(2, 1, 3, 28_232, DEFAULT_RANGE, set(), 1024).acceptors == 3
+    assert probe.layout(2, 1, 3, 28_232, DEFAULT_RANGE, [], 1024).acceptors == 3
 
 
 def test_layout_listens_outside_the_ephemeral_range_and_skips_reserved_ports():
-    lay = probe.layout(10, 1, 3, 28_232, DEFAULT_RANGE, {61001}, 1024)
+    lay = probe.layout(10, 1, 3, 28_232, DEFAULT_RANGE, [(61001, 61001)], 1024)
     assert [p for _, p in lay.destinations] == [61000, 61002, 61003]
-    full = probe.layout(10, 1, 2, 64_512, (1024, 65535), set(), 1024)
+    full = probe.layout(10, 1, 2, 64_512, (1024, 65535), [], 1024)
     assert [p for _, p in full.destinations] == [1023, 1022]
 
 
@@ -53,7 +52,7 @@ def test_layout_listens_outside_the_ephemeral_range_and_skips_reserved_ports():
 ])
 def test_layout_refuses_what_cannot_work(kwargs, message):
     args = {"conns": 1000, "source_ips": None, "destinations": None, "usable_ports": 28_232,
-            "port_range": DEFAULT_RANGE, "reserved": set(), "nofile_hard": 20_000}
+            "port_range": DEFAULT_RANGE, "reserved": [], "nofile_hard": 20_000}
     with pytest.raises(UsageError, match=message.replace("-", r"\-")):
         probe.layout(**{**args, **kwargs})
 
@@ -83,13 +82,13 @@ def test_counter_growth_is_a_failure_and_a_timeout_is_blamed_on_the_latest_sympt
 
 
 def test_memory_refusal_says_what_does_not_fit():
-    lay = probe.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, set(), 20_000)
+    lay = probe.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, [], 20_000)
     probe.check_memory(lay, 4200, 16 << 30)  # 8.4 GB of sockets + 102 workers: fits
     with pytest.raises(UsageError) as err:
         probe.check_memory(lay, 4200, 4 << 30)
     assert "--conns 1,000,000" in err.value.message and "connections" in err.value.hint
     # 1,000 destinations: 1,000 accepting workers, whatever the connections
-    many = probe.layout(3000, 1, 1000, 28_232, DEFAULT_RANGE, set(), 20_000)
+    many = probe.layout(3000, 1, 1000, 28_232, DEFAULT_RANGE, [], 20_000)
     assert many.acceptors == 1000
     with pytest.raises(UsageError) as err:
         probe.check_memory(many, 4200, 4 << 30)
@@ -121,21 +120,19 @@ def test_slab_delta_excludes_caches_that_are_not_the_connections():
 
 
 def _outcome(**kw):
+    from tunekit.loadgen import Outcome
+
     base = dict(connected=500, accepted=500, held=500, connect_seconds=0.5, hold_seconds=1.0,
                 failure=None, events=[], copied_sysctls=["net.ipv4.ip_local_port_range"],
-                not_copied={}, workers=2,
-                memory=probe.Memory(1000, 4_000_000, 0, 0, 0))
+                not_copied={}, memory=probe.Memory(1000, 4_000_000, 0, 0, 0))
     base.update(kw)
-    out = SimpleNamespace(**base)
-    out.established = min(out.connected, out.accepted)
-    out.rate = out.established / out.connect_seconds
-    return out
+    return Outcome(**base)
 
 
 def test_result_says_whether_the_probe_stopped_where_the_estimate_said():
     facts = HostFacts(sysctls={"net.ipv4.ip_local_port_range": "40000 40499"}, nofile=(20000, 20000))
     c = capacity.constants()
-    lay = probe.layout(3000, 1, 1, 500, (40000, 40499), set(), 20_000)
+    lay = probe.layout(3000, 1, 1, 500, (40000, 40499), [], 20_000)
     est = capacity.estimate(Workload(role="client", connections=3000, source_ips=1,
                                      destinations=1), facts, c)
     port = probe.from_errno("EADDRNOTAVAIL", "connect", 500, 0.1)

@@ -66,12 +66,14 @@ def test_user_profiles_come_from_home(isolated_home):
     ('[workload]\nconnections = 0\n', "workload.connections"),
     ('[workload]\nconnections = 5\nrole = "router"\n', "workload.role"),
     ('[workload]\nconnections = 5\nbogus = 1\n', "workload.bogus"),
-    ('[workload]\nconnections = 5\n[[targets]]\nkey = "net.nope"\nvalue = 1\nreason = "r"\n'
-     'source = "s"\n', "unknown key 'net.nope'"),
+    ('[workload]\nconnections = 5\n[[targets]]\nkey = "net/../../etc/passwd"\nvalue = 1\n'
+     'reason = "r"\nsource = "s"\n', "is not a sysctl name"),
+    ('[workload]\nconnections = 5\n[[targets]]\nkey = "rlimit.stack"\nvalue = 1\n'
+     'reason = "r"\nsource = "s"\n', "unknown limit"),
     ('[workload]\nconnections = 5\n[[targets]]\nkey = "net.ipv4.tcp_mem"\nvalue = 1\n'
      'reason = "r"\nsource = "s"\n', "list of 3 integers"),
     ('[workload]\nconnections = 5\n[[targets]]\nkey = "fs.nr_open"\nvalue = 4294967296\n'
-     'reason = "r"\nsource = "s"\n', "at most 2147483584"),
+     'reason = "r"\nsource = "s"\n', "outside 1..2147483584"),
     ('[workload]\nconnections = 5\n[[targets]]\nkey = "fs.nr_open"\nvalue = 5\n', "reason"),
 ])
 def test_invalid_profiles_name_the_file_and_the_field(tmp_path, text, message):

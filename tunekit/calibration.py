@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FILENAME = "calibration.toml"
-CALIBRATED = ("socket_bytes", "conntrack_entry_bytes")  # what a probe can measure
+CALIBRATED = ("socket_bytes", "conntrack_entry_bytes", "buffer_factor")  # a probe measures
 
 
 @dataclass
@@ -74,7 +74,14 @@ def save(state: Path, kernel: str, measured: str, command: str, connections: int
 
     path = state / FILENAME
     doc = {"kernel": kernel, "measured": measured, "command": command,
-           "connections": connections, "constants": {k: round(v, 1) for k, v in values.items()}}
+           "connections": connections, "constants": {k: round(v, 3 if k == "buffer_factor" else 1)
+                         for k, v in values.items()}}
+    try:  # a run with --send keeps socket_bytes from an earlier run, and the reverse
+        earlier = tomllib.loads(path.read_text()).get("constants") or {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        earlier = {}
+    doc["constants"] = {**{k: v for k, v in earlier.items() if k in CALIBRATED
+                           and isinstance(v, (int, float))}, **doc["constants"]}
     atomic_write(path, "# written by tunekit probe --calibrate; delete it to use the "
                        "built-in constants\n" + tomli_w.dumps(doc))
     return path

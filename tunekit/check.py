@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tunekit import registry
+from tunekit import registry, values
 from tunekit.capacity import Estimate
 from tunekit.facts import HostFacts
 from tunekit.profiles import Target
@@ -63,10 +63,15 @@ def _sym(op: str) -> str:
 
 
 def describe(t: Target) -> str:
-    value = t.value
-    if registry.KEYS[t.key].shape == "range" and t.op == "at_least":
+    value, shape = t.value, t.entry.shape
+    if shape == "range" and t.op == "at_least":
         lo, hi = value
         return f">= {hi - lo + 1:,} ports ({lo}-{hi})"
+    if shape == "portset":
+        word = {"at_least": "reserves", "at_most": "reserves only", "exactly": "="}[t.op]
+        return f"{word} {values.portset_text(values.parse_portset(value))}"
+    if isinstance(value, str):
+        return f"= {value}"
     if isinstance(value, list):
         text = (f"[{value[0]:,}, {value[1]:,}]" if t.op == "range"
                 else " ".join(f"{v:,}" for v in value))
@@ -85,8 +90,19 @@ def _ok(op: str, actual: int, want) -> bool:
     return want[0] <= actual <= want[1]
 
 
-def satisfied(t: Target, actual: list[int], reserved: int = 0) -> bool:
-    shape = registry.KEYS[t.key].shape
+def satisfied(t: Target, actual, reserved: int = 0) -> bool:
+    """Does the live value (parsed by values.parse) meet the target?"""
+    shape = t.entry.shape
+    if shape == "string":
+        return actual == " ".join(t.value.split())
+    if shape == "portset":
+        want = values.parse_portset(t.value)
+        if t.op == "at_least":
+            return values.contains(actual, want)
+        if t.op == "at_most":
+            return values.contains(want, actual)
+        return actual == want
+    actual = actual if isinstance(actual, list) else [actual]
     if shape == "range":
         lo, hi = actual
         if t.op == "at_least":  # compares the usable width, reserved ports subtracted
@@ -95,25 +111,40 @@ def satisfied(t: Target, actual: list[int], reserved: int = 0) -> bool:
     if t.index is not None:
         return _ok(t.op, actual[t.index], t.value)
     if isinstance(t.value, list) and t.op != "range":
-        return all(_ok(t.op, a, w) for a, w in zip(actual, t.value))
-    return _ok(t.op, actual[0], t.value)
+        return len(actual) == len(t.value) and all(
+            _ok(t.op, a, w) for a, w in zip(actual, t.value))
+    return len(actual) == 1 and _ok(t.op, actual[0], t.value)
 
 
-def proposed_value(t: Target, actual: list[int] | None) -> int | list[int]:
-    """What apply writes to satisfy `t`: never lower than what already satisfies 'at least'."""
-    shape = registry.KEYS[t.key].shape
+def proposed_value(t: Target, actual):
+    """What apply writes to satisfy `t`, starting from `actual` (None: unknown): never lower
+    than what already satisfies 'at least', never higher than what satisfies 'at most'."""
+    shape = t.entry.shape
+    if shape == "string":
+        return " ".join(t.value.split())
+    if shape == "portset":
+        want = values.parse_portset(t.value)
+        if t.op == "at_least" and actual:
+            return values.merge(actual + want)
+        return want
     if shape == "range":
         return list(t.value)
+    if isinstance(actual, int):
+        actual = [actual]
     if shape == "triple":
         base = list(actual) if actual and len(actual) == 3 else None
         if t.index is not None:
             if base is None:
                 raise ValueError(f"{t.key}: current value needed to change element {t.index}")
             base[t.index] = _one(t.op, base[t.index], t.value)
-            return _ascending(base)
+            return _ascending(base, t.index)
         if base is None:
             return list(t.value)
         return _ascending([_one(t.op, a, w) for a, w in zip(base, t.value)])
+    if isinstance(t.value, list) and t.op != "range":
+        if not actual or len(actual) != len(t.value):
+            return list(t.value)
+        return [_one(t.op, a, w) for a, w in zip(actual, t.value)]
     return _one(t.op, actual[0] if actual else None, t.value)
 
 
@@ -128,58 +159,104 @@ def _one(op: str, actual: int | None, want):
     return lo if actual is None else min(max(actual, lo), hi)
 
 
-def _ascending(triple: list[int]) -> list[int]:
-    """min <= default <= max, as the kernel expects of tcp_mem, tcp_rmem and tcp_wmem."""
+def _ascending(triple: list[int], fixed: int | None = None) -> list[int]:
+    """min <= default <= max, as the kernel expects of tcp_mem, tcp_rmem and tcp_wmem. The
+    element a target set (`fixed`) stays; the others move to fit around it."""
     a, b, c = triple
+    if fixed == 2:
+        b, a = min(b, c), min(a, c)
+        return [min(a, b), b, c]
+    if fixed == 0:
+        b = max(a, b)
+        return [a, b, max(b, c)]
     b = max(a, b)
     return [a, b, max(b, c)]
 
 
-def _fmt_actual(values: list[int]) -> str:
-    return " ".join(f"{v:,}" for v in values)
+def _fmt_actual(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return values.portset_text(value) or "(none)"
+    if isinstance(value, list):
+        return " ".join(f"{v:,}" for v in value)
+    return f"{value:,}"
 
 
 # --- the check ----------------------------------------------------------------------
 
 
+def live_value(key: registry.Key, facts: HostFacts):
+    """The parsed live value of a sysctl, or None when absent; ValueError when it does not
+    parse (a snapshot line 'a b c' where numbers belong)."""
+    raw = facts.sysctls.get(key.name)
+    if raw is None:
+        return None
+    if not key.known:  # a generic key takes its shape from the live value
+        return raw if key.shape == "string" else values.parse_ints(raw)
+    return values.parse(key, raw)
+
+
 def check_target(t: Target, facts: HostFacts) -> Finding:
-    key = registry.KEYS[t.key]
+    key = t.entry
     f = Finding(key=t.label, expected=describe(t), actual=None, verdict="pass",
                 reason=t.reason, source=t.source, scope=key.scope,
                 target={"op": t.op, "value": t.value, "index": t.index})
     if key.kind == "rlimit":
-        if facts.nofile is None:
-            f.verdict = "unreadable"
-            f.reason = "open-files limits are read from a live process; " + facts.source
-            f.proposed = t.value if t.op != "range" else t.value[1]
-            return f
-        actual = [facts.nofile[0 if key.name.endswith("soft") else 1]]
-        f.actual = f"{actual[0]:,} ({facts.nofile_of})"
-    else:
-        if t.key in facts.unreadable:
-            f.verdict, f.actual = "unreadable", facts.unreadable[t.key]
-            return f
-        values = facts.ints(t.key)
-        if values is None:
-            f = _absent(f, key, facts)
-            if t.index is None:  # what a drop-in for another root would carry
-                f.proposed = proposed_value(t, None)
-            return f
-        actual = values
-        f.actual = _fmt_actual(values)
+        return _check_rlimit(t, key, f, facts)
+    if t.key in facts.unreadable:
+        f.verdict, f.actual = "unreadable", facts.unreadable[t.key]
+        return f
+    try:
+        actual = live_value(key, facts)
+    except ValueError as err:
+        f.verdict = "unreadable"
+        f.actual = f"invalid value {facts.sysctls[key.name][:40]!r}: {err}"
+        return f
+    if actual is None:
+        f = _absent(f, key, facts)
+        if t.index is None:  # what a drop-in for another root would carry
+            f.proposed = proposed_value(t, None)
+        return f
+    f.actual = _fmt_actual(actual)
     reserved = 0
     if key.shape == "range":
         lo, hi = actual
-        reserved = sum(1 for p in facts.reserved_ports() if lo <= p <= hi)
+        reserved = values.count_in(facts.reserved_ports(), lo, hi)
         f.actual = f"{hi - lo + 1 - reserved:,} ports ({lo}-{hi}" + (
             f", {reserved} reserved)" if reserved else ")")
     if satisfied(t, actual, reserved):
-        if key.shape == "range" and actual[0] % 2 == actual[1] % 2:
+        if key.parity and actual[0] % 2 == actual[1] % 2:
             f.verdict = "warn"
             f.reason = ("both ends have the same parity: since 4.6 connect() takes ports of the "
                         "low end's parity and bind(0) the others, so one side gets half the range")
             f.proposed = [actual[0] - 1 if actual[0] > 1024 else actual[0] + 1, actual[1]]
-            f.fix = _sysctl_fix(t.key, f.proposed)
+            f.fix = _fix(key, f.proposed, facts)
+        return f
+    f.verdict = "fail"
+    f.proposed = proposed_value(t, actual)
+    f.fix = _fix(key, f.proposed, facts)
+    return f
+
+
+def _check_rlimit(t: Target, key: registry.Key, f: Finding, facts: HostFacts) -> Finding:
+    hard = key is registry.NOFILE_HARD
+    if facts.nofile is None:
+        f.verdict = "unreadable"
+        f.reason = "open-files limits are read from a live process; " + facts.source
+        f.proposed = t.value if t.op != "range" else t.value[1]
+        return f
+    if not hard and not facts.nofile_is_workload:
+        f.verdict = "not-applicable"
+        f.actual = f"{facts.nofile[0]:,} ({facts.nofile_of})"
+        f.reason = ("the soft limit is the workload's own: a program raises it up to the hard "
+                    "limit itself (setrlimit), or its unit sets LimitNOFILE=; audit it with "
+                    "--pid, --process or --unit")
+        f.proposed = t.value if t.op != "range" else t.value[1]
+        return f
+    actual = facts.nofile[1 if hard else 0]
+    f.actual = f"{actual:,} ({facts.nofile_of})"
+    if satisfied(t, actual):
         return f
     f.verdict = "fail"
     f.proposed = proposed_value(t, actual)
@@ -195,32 +272,30 @@ def _absent(f: Finding, key: registry.Key, facts: HostFacts) -> Finding:
         f.verdict = "missing"
         f.actual = f"module {key.module} not loaded"
         f.fix = f"modprobe {key.module} (if this host should track connections)"
-    elif key.scope == "global" and facts.child_netns:
-        f.verdict = "not-applicable"
+    elif key.scope in ("global", "unknown") and facts.child_netns:
+        f.verdict = "not-applicable" if key.scope == "global" else "missing"
         f.actual = "not visible in this network namespace"
-        f.reason = "global key, hidden inside a non-initial network namespace: audit it on the host"
+        f.reason = ("global key, hidden inside a non-initial network namespace: audit it on the "
+                    "host" if key.scope == "global" else
+                    "absent here; a global key is hidden inside a non-initial network namespace")
     else:
         f.verdict = "missing"
         f.actual = f"absent on this kernel ({facts.kernel or 'version unknown'})"
     return f
 
 
-def _sysctl_fix(name: str, value) -> str:
-    text = " ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    return f'sysctl -w {name}="{text}"' if " " in text else f"sysctl -w {name}={text}"
-
-
 def _fix(key: registry.Key, value, facts: HostFacts) -> str:
     if key.kind == "rlimit":
         fix = (f"LimitNOFILE={value} in the service's unit (systemd), or nofile {value} in "
                "/etc/security/limits.d (login sessions)")
-        if key.name.endswith("hard") and facts.cap_sys_resource is False:
+        if key is registry.NOFILE_HARD and facts.cap_sys_resource is False:
             fix = ("cannot be raised from here: CAP_SYS_RESOURCE is missing (a container?); raise "
                    "it from outside, or spread connections over more processes; then " + fix)
         return fix
-    if key.name == "net.netfilter.nf_conntrack_buckets":
-        return f"echo {value} > /sys/module/nf_conntrack/parameters/hashsize"
-    return _sysctl_fix(key.name, value)
+    text = values.text(value)
+    if key.write_path:
+        return f"echo {text} > /{key.write_path}"
+    return f'sysctl -w {key.name}="{text}"' if " " in text else f"sysctl -w {key.name}={text}"
 
 
 def capacity_finding(est: Estimate) -> Finding:
@@ -239,6 +314,17 @@ def capacity_finding(est: Estimate) -> Finding:
     return f
 
 
+def fit_finding(est: Estimate) -> Finding | None:
+    """The workload against this host's memory: what no tuning can lift."""
+    if not est.unfit:
+        return None
+    return Finding(key="memory", expected=f"{est.connections:,} connections fit in RAM",
+                   actual="does not fit", verdict="fail", reason="; ".join(est.unfit),
+                   source="tunekit estimate", scope="host",
+                   fix="fewer connections per host, fewer buffered bytes per connection, or "
+                       "more memory")
+
+
 def environment(facts: HostFacts) -> list[str]:
     """What about this environment changes how the findings read."""
     out = list(facts.notes)
@@ -251,11 +337,25 @@ def environment(facts: HostFacts) -> list[str]:
     if facts.child_netns:
         out.append("read inside a non-initial network namespace: per-namespace keys are this "
                    "namespace's, not the host's; global keys such as tcp_mem are not visible")
+    if facts.mem_total is None:
+        out.append("physical memory unknown: tcp_mem max is not judged against it (give "
+                   "--mem-total with --snapshot)")
     for name, value in facts.counters.items():
-        if name in ("ListenOverflows", "ListenDrops", "TCPMemoryPressures") and value:
-            out.append(f"symptom: TcpExt {name} = {value:,} since boot")
+        if name in SYMPTOMS and value:
+            out.append(f"symptom: TcpExt {name} = {value:,} since boot: {SYMPTOMS[name]}")
     return out
 
 
+SYMPTOMS = {
+    "ListenOverflows": "a full accept queue dropped connections (min(backlog, somaxconn))",
+    "ListenDrops": "SYNs or handshakes dropped at a listener",
+    "TCPMemoryPressures": "TCP buffer memory entered tcp_mem pressure",
+    "TCPTimeWaitOverflow": "closing sockets skipped TIME_WAIT: tcp_max_tw_buckets was full",
+    "TCPReqQFullDrop": "SYNs dropped at a full SYN queue with syncookies off",
+}
+
+
 def run_check(targets: list[Target], facts: HostFacts, est: Estimate) -> list[Finding]:
-    return [check_target(t, facts) for t in targets] + [capacity_finding(est)]
+    fit = fit_finding(est)
+    return ([check_target(t, facts) for t in targets] + [capacity_finding(est)]
+            + ([fit] if fit else []))

@@ -96,73 +96,18 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
-    """--state-dir, else $TUNEKIT_STATE_DIR, else var/lib/tunekit under the root."""
-    if given:
-        return given
-    if os.environ.get("TUNEKIT_STATE_DIR"):
-        return Path(os.environ["TUNEKIT_STATE_DIR"])
-    return (root or Path("/")) / "var/lib/tunekit"
-
-
-def load_constants(const: list[str] | None, facts, root: Path | None = None,
-                   state: Path | None = None):
-    """The capacity constants: --const, over the local calibration, over the built-ins.
-    Returns them and the calibration found (None if there is none)."""
-    from tunekit import calibration, capacity
-
-    cal = calibration.load(state or state_dir(None, root), facts.kernel or os.uname().release)
-    return capacity.constants({**(cal.active if cal else {}), **parse_consts(const)}), cal
-
-
-def choose_profile(ref: str | None, state: Path | None = None) -> tuple[str, str]:
-    """The profile named, else the one last applied on this host, else server-1M; and why."""
-    if ref:
-        return ref, "named on the command line"
-    journal = (state or state_dir()) / "journal.toml"
-    if journal.is_file():
-        import tomllib
-
-        try:
-            last = tomllib.loads(journal.read_text()).get("profile")
-        except (OSError, tomllib.TOMLDecodeError):
-            last = None
-        if isinstance(last, str) and last:
-            return last, f"last applied on this host, from {journal}"
-    from tunekit.profiles import DEFAULT_PROFILE
-
-    return DEFAULT_PROFILE, "no profile named and none applied on this host: the default"
-
-
-def gather_facts(root: Path | None, snapshot: Path | None, addresses: bool = True):
-    from tunekit import host
-
-    if root and snapshot:
-        raise UsageError("--root and --snapshot exclude each other")
-    if snapshot:
-        return host.read_snapshot(snapshot)
-    return host.read_facts(root or Path("/"), addresses=addresses)
-
-
-def _needs_addresses(workload) -> bool:
-    """Only a client without a pinned source_ips counts this host's addresses."""
-    return workload.role == "client" and not workload.source_ips
-
-
-def _audit_process(facts, pid: int | None, process: str | None, unit: str | None) -> None:
-    from tunekit import host
-
-    chosen = [x for x in (pid, process, unit) if x is not None]
-    if len(chosen) > 1:
-        raise UsageError("--pid, --process and --unit exclude each other")
-    if pid is not None:
-        if pid <= 0:
-            raise UsageError(f"--pid {pid}: not a process id")
-        facts.nofile, facts.nofile_of = host.nofile_of_pid(pid)
-    elif process is not None:
-        facts.nofile, facts.nofile_of = host.nofile_of_process(process)
-    elif unit is not None:
-        facts.nofile, facts.nofile_of = host.nofile_of_unit(unit)
+def parse_size(text: str | None, flag: str = "--mem-total") -> int | None:
+    """'34359738368', '32G', '32GiB', '512M' -> bytes (binary units); else exits 2."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]{1,15})\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise UsageError(f"{flag} {text!r}: not a size", "give bytes, or a number with K, M, "
+                                                         "G or T (binary), e.g. 32G")
+    value = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+    if not 1 << 20 <= value <= 1 << 50:
+        raise UsageError(f"{flag} {text!r}: expected 1 MiB to 1 PiB")
+    return value
 
 
 ConnsOpt = Annotated[Optional[str], typer.Option(
@@ -174,6 +119,9 @@ SnapshotOpt = Annotated[Optional[Path], typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema in the README).")]
 ConstOpt = Annotated[Optional[list[str]], typer.Option(
     "--const", help="Override a capacity constant, NAME=VALUE (repeatable); names: see README.")]
+MemTotalOpt = Annotated[Optional[str], typer.Option(
+    "--mem-total", help="With --snapshot: the audited host's RAM (bytes, or 32G), so tcp_mem "
+                        "and memory needs can be judged.")]
 
 
 @app.command()
@@ -189,33 +137,32 @@ def check(
         help="Audit the LimitNOFILE of this systemd unit.")] = None,
     root: RootOpt = None,
     snapshot: SnapshotOpt = None,
+    mem_total: MemTotalOpt = None,
     json_out: JsonOpt = False,
     const: ConstOpt = None,
 ) -> None:
     """Diff the live host against a profile's targets; exit 1 if any target fails."""
-    from tunekit import capacity, profiles, report
-    from tunekit.check import CheckReport, environment, run_check
+    from tunekit import audit, report
+    from tunekit.check import CheckReport, environment
 
-    count = parse_count(conns)
-    name, why = choose_profile(profile, state_dir(None, root))
-    prof = capacity.with_connections(profiles.load(name), count)
-    facts = gather_facts(root, snapshot, addresses=_needs_addresses(prof.workload))
-    c, cal = load_constants(const, facts, root)
-    _audit_process(facts, pid, process, unit)
-    est = capacity.estimate(prof.workload, facts, c)
-    targets = capacity.resolve_targets(prof, facts, c)
-    result = CheckReport(profile=prof.name, profile_why=why,
-                         connections=prof.workload.connections, role=prof.workload.role,
-                         source=facts.source + (f", kernel {facts.kernel}" if facts.kernel else ""),
-                         findings=run_check(targets, facts, est), environment=environment(facts),
-                         estimate=est)
+    state = audit.state_dir(None, root)
+    prof, why = audit.load_profile(profile, parse_count(conns), state)
+    result = audit.run(prof, why, root=root, snapshot=snapshot, mem_total=parse_size(mem_total),
+                       const=parse_consts(const), state=state, pid=pid, process=process,
+                       unit=unit)
+    facts, cal = result.facts, result.calibration
+    doc = CheckReport(profile=prof.name, profile_why=why,
+                      connections=prof.workload.connections, role=prof.workload.role,
+                      source=facts.source + (f", kernel {facts.kernel}" if facts.kernel else ""),
+                      findings=result.findings, environment=environment(facts),
+                      estimate=result.estimate)
     if json_out:
-        emit_json({**result.to_dict(), "calibration": cal.to_dict() if cal else None})
+        emit_json({**doc.to_dict(), "calibration": cal.to_dict() if cal else None})
     else:
         if cal:
             typer.echo(cal.describe())
-        typer.echo(report.render_check(result, f"tunekit apply {prof.name} --dry-run"))
-    raise typer.Exit(0 if result.compliant else 1)
+        typer.echo(report.render_check(doc, f"tunekit apply {prof.name} --dry-run"))
+    raise typer.Exit(0 if doc.compliant else 1)
 
 
 @app.command()
@@ -246,10 +193,9 @@ def apply(
     Exit 0 done (or already compliant), 2 invalid value (nothing written), 3 not root or
     another apply running, 4 failed and rolled back."""
     from tunekit import apply as applier
-    from tunekit import capacity, profiles, report
-    from tunekit.check import run_check
-    from tunekit.plan import (LIMITS_FILE, MODPROBE_FILE, SYSCTL_FILE, SYSTEMD_FILE, Options,
-                              boot_conflicts, build_plan, unit_name_ok)
+    from tunekit import audit, registry, report
+    from tunekit.plan import (LIMITS_FILE, SYSCTL_FILE, SYSTEMD_FILE, Options, boot_conflicts,
+                              build_plan, modprobe_file, unit_file, unit_name_ok)
 
     if scope not in ("all", "namespace"):
         raise UsageError(f"--scope {scope!r}: expected all or namespace")
@@ -257,28 +203,28 @@ def apply(
         raise UsageError(f"--unit {unit!r}: not a systemd unit name")
     base = root or Path("/")
     live = base.resolve() == Path("/")
-    state = state_dir(state_dir_opt, root)
+    if not live and (pid is not None or unit is not None):
+        raise UsageError("--pid and --unit act on the live host: they make no sense with "
+                         f"--root {root}")
+    state = audit.state_dir(state_dir_opt, root)
     count = parse_count(conns)
 
     def make_plan():
-        name, why = choose_profile(profile, state)
-        prof = capacity.with_connections(profiles.load(name), count)
-        facts = gather_facts(root, None, addresses=_needs_addresses(prof.workload))
-        c, _ = load_constants(None, facts, root, state)
-        _audit_process(facts, pid, None, None)
-        est = capacity.estimate(prof.workload, facts, c)
-        findings = run_check(capacity.resolve_targets(prof, facts, c), facts, est)
-        paths = [SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE, MODPROBE_FILE]
+        prof, why = audit.load_profile(profile, count, state)
+        result = audit.run(prof, why, root=root, state=state, pid=pid)
+        modules = sorted({k.module for k in registry.KEYS.values() if k.module})
+        paths = [SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE] + [modprobe_file(m) for m in modules]
         if unit:
-            paths.append(f"etc/systemd/system/{unit if '.' in unit else unit + '.service'}"
-                         ".d/90-tunekit.conf")
-        opts = Options(scope=scope, pid=pid, unit=unit, persist=not no_persist)
-        plan = build_plan(findings, facts, prof.name, why, str(base), opts,
+            paths.append(unit_file(unit))
+        opts = Options(scope=scope, pid=pid, unit=unit, persist=not no_persist,
+                       soft_everywhere=prof.workload.soft_nofile_everywhere)
+        plan = build_plan(result.findings, result.facts, prof.name, why, str(base), opts,
                           applier.read_files(base, paths))
+        plan.unfit = list(result.estimate.unfit)
         ours = {ch.key: ch.new for ch in plan.changes if ch.kind == "sysctl"}
         if not no_persist:
             plan.conflicts = boot_conflicts(applier.sysctl_search_path(base), ours)
-        return plan, facts
+        return plan, result.facts
 
     if dry_run:
         plan, _ = make_plan()
@@ -326,6 +272,8 @@ def rollback(
     """Undo the last apply: restore the previous runtime values and files."""
     from tunekit import apply as applier
 
+    from tunekit.audit import state_dir
+
     base = root or Path("/")
     state = state_dir(state_dir_opt, root)
     if base.resolve() == Path("/") and os.geteuid() != 0:
@@ -368,9 +316,14 @@ def estimate(
         help="Bytes queued in kernel buffers per connection.")] = None,
     app_bytes: Annotated[Optional[int], typer.Option(help="Application memory per connection.")] = None,
     processes: Annotated[Optional[int], typer.Option(help="Processes sharing the connections.")] = None,
+    closes: Annotated[Optional[str], typer.Option(
+        help="Which side closes first and holds TIME_WAIT: local or remote.")] = None,
+    listen_backlog: Annotated[Optional[int], typer.Option(
+        help="Backlog the server passes to listen() (ss -lnt: Send-Q of the listener).")] = None,
     const: ConstOpt = None,
     root: RootOpt = None,
     snapshot: SnapshotOpt = None,
+    mem_total: MemTotalOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """What N connections need, what the live settings allow, and which limit binds first.
@@ -379,14 +332,14 @@ def estimate(
     client-flood, host-conntrack)."""
     from pydantic import ValidationError
 
-    from tunekit import capacity, profiles, report
+    from tunekit import audit, capacity, profiles, report
 
     if role not in ROLE_PROFILES:
         raise UsageError(f"--role {role!r}: expected server, client or host")
     base = profiles.load(ROLE_PROFILES[role]).workload.model_dump()
     given = {"connections": parse_count(conns), "rate": rate, "destinations": destinations,
              "source_ips": source_ips, "bytes_buffered": bytes_buffered, "app_bytes": app_bytes,
-             "processes": processes}
+             "processes": processes, "closes": closes, "listen_backlog": listen_backlog}
     try:
         workload = profiles.Workload.model_validate(
             {**base, **{k: v for k, v in given.items() if v is not None}})
@@ -394,9 +347,11 @@ def estimate(
         e = err.errors()[0]
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         raise UsageError(f"{flag}: {e['msg']}") from None
-    facts = gather_facts(root, snapshot, addresses=_needs_addresses(workload))
-    c, cal = load_constants(const, facts, root)
-    est = capacity.estimate(workload, facts, c)
+    prof = profiles.Profile(name=ROLE_PROFILES[role], workload=workload)
+    result = audit.run(prof, "--role " + role, root=root, snapshot=snapshot,
+                       mem_total=parse_size(mem_total), const=parse_consts(const),
+                       state=audit.state_dir(None, root))
+    est, cal, facts = result.estimate, result.calibration, result.facts
     if json_out:
         doc = est.to_dict()
         doc["calibration"] = cal.to_dict() if cal else None
@@ -440,9 +395,13 @@ def probe(
              "raises its soft limit does).")] = None,
     connect_timeout: Annotated[float, typer.Option(
         help="Seconds a connection may wait to be accepted before it counts as failed.")] = 5.0,
+    send: Annotated[int, typer.Option(
+        help="Bytes each connection sends that the other side never reads, so they sit in "
+             "receive queues: measures what buffered bytes cost (tcp_mem pages, slab).")] = 0,
     calibrate: Annotated[bool, typer.Option(
-        "--calibrate", help="Write the measured bytes per socket (and per conntrack entry) "
-                            "to the local calibration that estimate and check use.")] = False,
+        "--calibrate", help="Write the measured bytes per socket (and per conntrack entry, and "
+                            "with --send the buffer factor) to the local calibration that "
+                            "estimate and check use.")] = False,
     const: ConstOpt = None,
     state_dir_opt: Annotated[Optional[Path], typer.Option(
         "--state-dir", help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else "
@@ -461,7 +420,7 @@ def probe(
     import resource
     import signal
 
-    from tunekit import host, loadgen, probe as probing, report
+    from tunekit import audit, host, loadgen, probe as probing, report
 
     count = parse_count(conns)
     for flag, value in (("--hold", hold), ("--connect-timeout", connect_timeout)):
@@ -471,6 +430,8 @@ def probe(
         raise UsageError("--connect-timeout must be more than 0")
     if rate is not None and rate < 1:
         raise UsageError(f"--rate {rate}: expected at least 1 connection per second")
+    if not 0 <= send <= 1 << 20:
+        raise UsageError(f"--send {send}: expected 0 to 1048576 bytes")
     if not 0 <= accept_pause <= 600_000:
         raise UsageError(f"--accept-pause {accept_pause}: expected 0 to 600000 ms")
     if calibrate and count < probing.CALIBRATE_MIN:
@@ -482,28 +443,30 @@ def probe(
     if conntrack:
         loadgen.require_nft()
     facts = host.read_facts(addresses=False)
-    state = state_dir(state_dir_opt)
-    c, _ = load_constants(const, facts, state=state)
+    state = audit.state_dir(state_dir_opt)
+    c, _ = audit.load_constants(parse_consts(const), facts, state)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     lay = probing.layout_for(facts, count, hard, source_ips, destinations, nofile)
     probing.check_memory(lay, c["socket_bytes"], facts.mem_available)
-    est = probing.same_settings_estimate(lay, facts, c, hard)
+    probing.check_buffers(lay, send, c, facts)
+    est = probing.same_settings_estimate(lay, facts, c, hard, send)
     gc.enable()  # a long-running command; entry.py turned it off for start-up speed
     signal.signal(signal.SIGTERM, _interrupt)  # tear down on kill as on Ctrl-C
     show = report.ProbeProgress(count, sys.stderr)
     runner = loadgen.Coordinator(lay, rate or 0, connect_timeout, hold, accept_pause / 1000,
-                                 progress=show)
+                                 progress=show, send=send)
     try:
         outcome = runner.run(conntrack)
     finally:
         show.clear()
-    result = probing.result(lay, outcome, est, c, conntrack)
+    result = probing.result(lay, outcome, est, c, conntrack, send)
     if calibrate:
         from datetime import datetime, timezone
 
         from tunekit import calibration
 
-        values = probing.calibration_values(outcome.memory, conntrack)
+        modelled = (est.need("tcp_mem_pages") / c["buffer_factor"] / count) if send else 0.0
+        values = probing.calibration_values(outcome.memory, conntrack, send, modelled)
         if not values:  # the run is still reported; only the calibration is not written
             typer.echo(f"tunekit: not calibrated: fewer than {probing.CALIBRATE_MIN:,} "
                        "connections were held", err=True)
@@ -556,24 +519,29 @@ def profiles_list(
 def profiles_show(
     name: Annotated[str, typer.Argument(help="Profile name or path.")],
     conns: ConnsOpt = None,
+    root: RootOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a profile's workload and resolved targets, each with its reason and source."""
-    from tunekit import capacity, host, profiles
+    from tunekit import audit
     from tunekit.check import describe
 
-    prof = capacity.with_connections(profiles.load(name), parse_count(conns))
-    facts = host.read_facts()
+    state = audit.state_dir(None, root)
+    prof, why = audit.load_profile(name, parse_count(conns), state)
+    result = audit.run(prof, why, root=root, state=state)
     pinned = {(t.key, t.index) for t in prof.targets}
-    targets = capacity.resolve_targets(prof, facts, capacity.constants())
+    targets = result.targets
     if json_out:
         emit_json({"name": prof.name, "description": prof.description, "path": prof.path,
                    "extends": prof.extends, "workload": prof.workload.model_dump(),
+                   "calibration": result.calibration.to_dict() if result.calibration else None,
                    "targets": [{**t.model_dump(), "pinned": (t.key, t.index) in pinned}
                                for t in targets]})
         return
     typer.echo(f"{prof.name}: {prof.description}\n  from {prof.path}")
     typer.echo("  workload: " + ", ".join(f"{k}={v}" for k, v in prof.workload.model_dump().items()))
+    if result.calibration:
+        typer.echo(f"  {result.calibration.describe()}")
     typer.echo("")
     for t in targets:
         tag = "pinned" if (t.key, t.index) in pinned else "derived"
@@ -583,7 +551,3 @@ def profiles_show(
 def main() -> None:
     app()
 
-
-if __name__ == "__main__":
-    main()
-    sys.exit(0)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunekit import values
+from tunekit.registry import PORT_RANGE, RESERVED_PORTS
+
 
 @dataclass
 class HostFacts:
@@ -20,48 +23,39 @@ class HostFacts:
     mem_available: int | None = None
     nofile: tuple[int, int] | None = None  # (soft, hard) of the audited process
     nofile_of: str = "unknown"
+    nofile_is_workload: bool = False  # read from the workload's process or unit (--pid, ...)
     cap_sys_resource: bool | None = None
     proc_sys_writable: bool | None = None
     child_netns: bool | None = None  # read inside a non-initial network namespace
     addresses: list[str] | None = None  # non-loopback IPv4 addresses
+    listening: list[int] | None = None  # TCP ports in LISTEN (IPv4 and IPv6); None: unknown
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def int_value(self, key: str) -> int | None:
-        raw = self.sysctls.get(key)
-        if raw is None:
-            return None
-        try:
-            return int(raw.split()[0])
-        except (ValueError, IndexError):
-            return None
+        found = self.ints(key)
+        return found[0] if found else None
 
     def ints(self, key: str) -> list[int] | None:
         raw = self.sysctls.get(key)
         if raw is None:
             return None
         try:
-            return [int(x) for x in raw.split()]
+            return values.parse_ints(raw)
         except ValueError:
             return None
 
-    def reserved_ports(self) -> set[int]:
-        """ip_local_reserved_ports, '8080,9000-9010' form, expanded."""
-        out: set[int] = set()
-        for part in self.sysctls.get("net.ipv4.ip_local_reserved_ports", "").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            lo, _, hi = part.partition("-")
-            if lo.isdigit() and (not hi or hi.isdigit()):
-                out.update(range(int(lo), int(hi or lo) + 1))
-        return out
+    def reserved_ports(self) -> values.Intervals:
+        """ip_local_reserved_ports as port intervals ('8080,9000-9010'), never expanded."""
+        try:
+            return values.parse_portset(self.sysctls.get(RESERVED_PORTS.name, ""))
+        except ValueError:
+            return []
 
     def usable_ports(self) -> int | None:
         """Ports connect() can pick: the range width minus reserved ports inside it."""
-        rng = self.ints("net.ipv4.ip_local_port_range")
+        rng = self.ints(PORT_RANGE.name)
         if not rng or len(rng) != 2:
             return None
         lo, hi = rng
-        reserved = sum(1 for p in self.reserved_ports() if lo <= p <= hi)
-        return max(0, hi - lo + 1 - reserved)
+        return max(0, hi - lo + 1 - values.count_in(self.reserved_ports(), lo, hi))

@@ -6,9 +6,11 @@ Reading decides nothing; the engine compares.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -17,53 +19,80 @@ from tunekit.errors import NotPermitted, UsageError
 from tunekit.facts import HostFacts
 
 CAP_SYS_RESOURCE = 24  # include/uapi/linux/capability.h
-
-# Keys read besides the registry's: they feed the capacity model.
-EXTRA_KEYS = (
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_fin_timeout",
-    "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
-    "net.netfilter.nf_conntrack_count",
-    "kernel.osrelease",
-)
+READ_LIMIT = 1 << 20  # no file tunekit reads is larger; a bigger one is not what it seems
+TCP_LISTEN = "0A"  # include/net/tcp_states.h TCP_LISTEN, as /proc/net/tcp prints st
 
 
-def _read(path: Path) -> str:
-    with path.open() as f:
-        return f.read()
+def read_text(path: Path, limit: int = READ_LIMIT) -> str:
+    """A regular file's text. Opened non-blocking and checked with fstat, so a FIFO or a
+    device planted where a file should be is an error (EINVAL), never a hang."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return data.decode("utf-8", errors="replace")
 
 
-def read_sysctl(root: Path, key: str) -> str:
+_read = read_text
+
+
+def read_sysctl(root: Path, key: registry.Key) -> str:
     """Raw value of one key, whitespace-normalised; raises OSError as the kernel does."""
-    return " ".join(_read(root / "proc/sys" / key.replace(".", "/")).split())
+    return " ".join(_read(root / key.proc_path).split())
 
 
-def _read_sysctls(root: Path, facts: HostFacts) -> None:
-    for key in list(registry.KEYS) + list(EXTRA_KEYS):
-        if registry.KEYS.get(key) and registry.KEYS[key].kind != "sysctl":
-            continue
+def _read_sysctls(root: Path, facts: HostFacts, extra: list[registry.Key]) -> None:
+    for key in [k for k in registry.KEYS.values() if k.kind != "rlimit"] + extra:
         try:
-            facts.sysctls[key] = read_sysctl(root, key)
-        except FileNotFoundError:
+            facts.sysctls[key.name] = read_sysctl(root, key)
+        except (FileNotFoundError, NotADirectoryError):
             pass  # absent on this kernel, module not loaded, or global key in a child netns
         except OSError as err:
-            facts.unreadable[key] = err.strerror or str(err)
+            facts.unreadable[key.name] = err.strerror or str(err)
+
+
+def listening_ports(root: Path) -> list[int] | None:
+    """TCP ports in LISTEN on this host (IPv4 and IPv6), from /proc/net/tcp{,6}."""
+    ports: set[int] = set()
+    seen = False
+    for name in ("proc/net/tcp", "proc/net/tcp6"):
+        try:
+            lines = _read(root / name, limit=64 << 20).splitlines()[1:]
+        except OSError:
+            continue
+        seen = True
+        for line in lines:
+            f = line.split()
+            if len(f) > 3 and f[3] == TCP_LISTEN and ":" in f[1]:
+                try:
+                    ports.add(int(f[1].rsplit(":", 1)[1], 16))
+                except ValueError:
+                    continue
+    return sorted(ports) if seen else None
 
 
 def meminfo(root: Path = Path("/")) -> dict[str, int]:
+    """/proc/meminfo in bytes; lines that are not 'Name: N [kB]' are skipped."""
     out = {}
     try:
-        for line in _read(root / "proc/meminfo").splitlines():
-            name, _, rest = line.partition(":")
-            parts = rest.split()
-            if parts:
-                out[name] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
+        lines = _read(root / "proc/meminfo").splitlines()
     except OSError:
-        pass
+        return out
+    for line in lines:
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit() and len(parts[0]) < 20:
+            out[name] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
     return out
 
 
-SYMPTOM_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPMemoryPressures")
+SYMPTOM_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPMemoryPressures",
+                    "TCPTimeWaitOverflow", "TCPReqQFullDrop")
 
 
 def tcpext(root: Path = Path("/"), names=SYMPTOM_COUNTERS) -> dict[str, int]:
@@ -128,16 +157,19 @@ def _addresses() -> list[str]:
                    if a.family == socket.AF_INET and not a.address.startswith("127.")})
 
 
-def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
+def read_facts(root: Path = Path("/"), addresses: bool = True,
+               extra: list[registry.Key] | None = None) -> HostFacts:
     """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
-    addresses=False skips the interface scan (and psutil's import) when no client needs it."""
+    addresses=False skips the interface scan (and psutil's import) when no client needs it.
+    `extra`: keys a profile names besides the registry's own."""
     root = Path(root)
     live = root.resolve() == Path("/")
     if not live and not root.is_dir():
         raise UsageError(f"--root {root}: not a directory")
     facts = HostFacts(source="live" if live else f"root {root}")
-    _read_sysctls(root, facts)
-    facts.kernel = facts.sysctls.get("kernel.osrelease")
+    _read_sysctls(root, facts, [k for k in extra or [] if k.name not in registry.KEYS])
+    facts.kernel = facts.sysctls.get(registry.OSRELEASE.name)
+    facts.listening = listening_ports(root)
     mem = meminfo(root)
     facts.mem_total, facts.mem_available = mem.get("MemTotal"), mem.get("MemAvailable")
     facts.modules = _modules(root)
@@ -146,14 +178,15 @@ def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
     # Global keys such as tcp_mem are hidden inside a non-initial network namespace
     # (measured on 6.18), so their absence next to a present net/ipv4 marks a child netns.
     if (root / "proc/sys/net/ipv4").is_dir():
-        facts.child_netns = "net.ipv4.tcp_mem" not in facts.sysctls
+        facts.child_netns = registry.TCP_MEM.name not in facts.sysctls
     facts.counters.update(tcpext(root))
     try:
         facts.counters["files_allocated"] = int(_read(root / "proc/sys/fs/file-nr").split()[0])
     except (OSError, ValueError, IndexError):
         pass
-    if "net.netfilter.nf_conntrack_count" in facts.sysctls:
-        facts.counters["conntrack_count"] = facts.int_value("net.netfilter.nf_conntrack_count")
+    count = facts.int_value(registry.CONNTRACK_COUNT.name)
+    if count is not None:
+        facts.counters["conntrack_count"] = count
     if live:
         facts.page_size = os.sysconf("SC_PAGE_SIZE")
         facts.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -164,26 +197,33 @@ def read_facts(root: Path = Path("/"), addresses: bool = True) -> HostFacts:
     return facts
 
 
-def read_snapshot(path: Path) -> HostFacts:
-    """Facts from a saved `sysctl -a` (lines 'key = value'); nothing else is known."""
+def read_snapshot(path: Path, mem_total: int | None = None) -> HostFacts:
+    """Facts from a saved `sysctl -a` (lines 'key = value'); nothing else is known but the
+    memory size, when the caller gives it (--mem-total)."""
     try:
-        text = Path(path).read_text()
+        text = read_text(Path(path), limit=64 << 20)
     except OSError as err:
         raise UsageError(f"--snapshot {path}: cannot read: {err.strerror}") from err
-    facts = HostFacts(source=f"snapshot {path}", modules=None)
+    facts = HostFacts(source=f"snapshot {path}", modules=None, mem_total=mem_total)
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue
         key, sep, value = line.partition("=")
         if not sep:
             raise UsageError(f"--snapshot {path}: line {number} is not 'key = value': {line[:60]!r}")
-        facts.sysctls[key.strip()] = " ".join(value.split())
+        try:
+            name = registry.lookup(key.strip()).name
+        except registry.KeyError_:
+            raise UsageError(f"--snapshot {path}: line {number}: {key.strip()[:60]!r} is not a "
+                             "sysctl name") from None
+        facts.sysctls[name] = " ".join(value.split())
     if not facts.sysctls:
         raise UsageError(f"--snapshot {path}: no 'key = value' lines")
-    facts.kernel = facts.sysctls.get("kernel.osrelease")
-    if "net.ipv4.ip_local_port_range" in facts.sysctls:
-        facts.child_netns = "net.ipv4.tcp_mem" not in facts.sysctls
-    facts.notes.append("a sysctl snapshot holds no rlimits, memory or addresses")
+    facts.kernel = facts.sysctls.get(registry.OSRELEASE.name)
+    if registry.PORT_RANGE.name in facts.sysctls:
+        facts.child_netns = registry.TCP_MEM.name not in facts.sysctls
+    facts.notes.append("a sysctl snapshot holds no rlimits, addresses or listening ports"
+                       + ("" if mem_total else ", nor the memory size (--mem-total gives it)"))
     return facts
 
 

@@ -123,6 +123,21 @@ def enter_private_netns(values: dict[str, str]) -> tuple[list[str], dict[str, st
     return copied, failed
 
 
+def fit_buffers(send: int) -> dict[str, str]:
+    """Inside the private namespace only: default socket buffers large enough that `send`
+    bytes leave in one send() and sit unread in the receiver's queue (a socket that is not
+    read keeps its default receive buffer). tcp_rmem/tcp_wmem are per namespace (4.15+)."""
+    out = {}
+    for name, need in (("tcp_rmem", 4 * send + 65536), ("tcp_wmem", 2 * send + 65536)):
+        path = Path("/proc/sys/net/ipv4", name)
+        lo, default, hi = (int(v) for v in path.read_text().split())
+        if default < need:
+            value = f"{lo} {need} {max(hi, need)}"
+            path.write_text(value)
+            out[name] = value
+    return out
+
+
 def require_nft() -> None:
     if not shutil.which("nft"):
         raise NotPermitted("--conntrack needs the nft command to add its rule",
@@ -211,6 +226,7 @@ class Spec:
     timeout: float = 5.0  # for one batch of connect()s to complete
     accept_pause: float = 0.0
     listener: int = 0  # the destination an acceptor accepts from
+    send: int = 0  # bytes a connector writes on each connection (never read by the acceptor)
 
 
 @dataclass
@@ -265,6 +281,42 @@ def _complete(batch: list[socket.socket], timeout: float) -> str | None:
     return None
 
 
+def _send_all(batch: list[socket.socket], payload: bytes, timeout: float) -> str | None:
+    """Write `payload` on every socket of `batch` (non-blocking); the first error's name, or
+    "timeout" if some bytes are still unsent after `timeout` seconds. The acceptors never
+    read, so the bytes stay in their receive queues, charged to tcp_mem."""
+    poller, left = select.poll(), {}
+    for s in batch:
+        try:
+            sent = s.send(payload)
+        except BlockingIOError:
+            sent = 0
+        except OSError as err:
+            return _errno_name(err)
+        if sent < len(payload):
+            left[s.fileno()] = (s, sent)
+            poller.register(s, select.POLLOUT)
+    deadline = time.monotonic() + timeout
+    while left:
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            return "timeout"
+        for fd, _ in poller.poll(wait * 1000):
+            s, done = left[fd]
+            try:
+                done += s.send(payload[done:])
+            except BlockingIOError:
+                continue
+            except OSError as err:
+                return _errno_name(err)
+            if done >= len(payload):
+                del left[fd]
+                poller.unregister(fd)
+            else:
+                left[fd] = (s, done)
+    return None
+
+
 def _connect_loop(chan: socket.socket, spec: Spec) -> None:
     """Open the connections in batches of CONNECT_BATCH non-blocking connect()s, then wait
     for the batch: one poll() per batch instead of one per connection (settimeout() cost
@@ -276,6 +328,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
     batch: list[socket.socket] = []
     pairs, npairs, offset = spec.pairs, len(spec.pairs), spec.offset
     rate, count = spec.rate, spec.count
+    payload = b"x" * spec.send
     start = last = at = time.monotonic()
     for i in range(count):
         src, dst = pairs[(offset + i) % npairs]
@@ -299,8 +352,13 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
         batch.append(s)
         if len(batch) >= CONNECT_BATCH or i == count - 1:
             failed = _complete(batch, spec.timeout)
+            if not failed and payload:
+                failed = _send_all(batch, payload, spec.timeout)
+                op = "send"
+            else:
+                op = "connect"
             if failed:
-                _send(chan, error=failed, op="connect", n=len(held))
+                _send(chan, error=failed, op=op, n=len(held))
                 break
             held += batch
             batch = []
@@ -425,6 +483,7 @@ class Outcome:
     memory: probe.Memory | None = None
     copied_sysctls: list[str] = field(default_factory=list)
     not_copied: dict[str, str] = field(default_factory=dict)
+    buffers: dict[str, str] = field(default_factory=dict)  # tcp_rmem/wmem set for --send
 
     @property
     def established(self) -> int:
@@ -437,9 +496,10 @@ class Outcome:
 
 class Coordinator:
     def __init__(self, layout: probe.Layout, rate: float, timeout: float, hold: float,
-                 accept_pause: float, progress=None):
+                 accept_pause: float, progress=None, send: int = 0):
         self.layout, self.rate, self.timeout, self.hold = layout, rate, timeout, hold
         self.accept_pause = accept_pause
+        self.send = send
         self.progress = progress or (lambda outcome, phase, elapsed: None)
         self.workers: list[Worker] = []
         self.out = Outcome()
@@ -454,7 +514,7 @@ class Coordinator:
         per_rate = self.rate / len(lay.connectors) if self.rate else 0.0
         for count in lay.connectors:
             specs.append(Spec("connect", count, lay.nofile, pairs, offset, per_rate,
-                              self.timeout))
+                              self.timeout, send=self.send))
             offset += count
         specs += [Spec("accept", lay.per_worker, lay.nofile, accept_pause=self.accept_pause,
                        listener=i % len(lay.destinations)) for i in range(lay.acceptors)]
@@ -551,6 +611,8 @@ class Coordinator:
     def run(self, conntrack: bool) -> Outcome:
         copy = read_netns_sysctls()
         self.out.copied_sysctls, self.out.not_copied = enter_private_netns(copy)
+        if self.send:
+            self.out.buffers = fit_buffers(self.send)
         if conntrack:
             add_conntrack_rule()
         listeners = []

@@ -9,16 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from tunekit import registry
-from tunekit.check import Finding
+from tunekit import registry, values
+from tunekit.check import Finding, live_value, proposed_value, satisfied
 from tunekit.errors import UsageError
 from tunekit.facts import HostFacts
+from tunekit.profiles import Target
 
 SYSCTL_FILE = "etc/sysctl.d/90-tunekit.conf"
 LIMITS_FILE = "etc/security/limits.d/90-tunekit.conf"
 SYSTEMD_FILE = "etc/systemd/system.conf.d/90-tunekit.conf"
-MODPROBE_FILE = "etc/modprobe.d/tunekit.conf"
-HASHSIZE_PATH = "sys/module/nf_conntrack/parameters/hashsize"
+MODPROBE_DIR = "etc/modprobe.d"
+DEFAULT_SOFT = 1024  # FD_SETSIZE: the soft limit every process but the workload keeps
 
 # The boot applies these directories; a file name in an earlier directory shadows the same
 # name in later ones; all names are then applied in lexical order, /etc/sysctl.conf last
@@ -26,17 +27,25 @@ HASHSIZE_PATH = "sys/module/nf_conntrack/parameters/hashsize"
 SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d",
                "lib/sysctl.d")
 SYSCTL_CONF = "etc/sysctl.conf"
+_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+-]+( [A-Za-z0-9_.,:+-]+)*$")
 
-# Runtime order: the per-process ceiling before any rlimit that needs it; buckets before the
-# table size they hash (the kernel warns when max/buckets is large).
-_ORDER = ["fs.nr_open", "net.netfilter.nf_conntrack_buckets", "net.netfilter.nf_conntrack_max"]
-_VALUE_RE = re.compile(r"^[0-9]+( [0-9]+){0,2}$")
+
+def modprobe_file(module: str) -> str:
+    return f"{MODPROBE_DIR}/tunekit-{module}.conf"
+
+
+def unit_file(unit: str) -> str:
+    return f"etc/systemd/system/{unit_full_name(unit)}.d/90-tunekit.conf"
+
+
+def unit_full_name(unit: str) -> str:
+    return unit if "." in unit else unit + ".service"
 
 
 @dataclass
 class Change:
     key: str
-    kind: str  # "sysctl", "hashsize" or "rlimit"
+    kind: str  # "sysctl" (a /proc/sys or /sys/module file) or "rlimit"
     path: str  # relative to the root, or "pid N" for an rlimit
     old: str
     new: str
@@ -59,6 +68,7 @@ class Plan:
     files: list[FileWrite] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    unfit: list[str] = field(default_factory=list)  # why the workload cannot fit this host
 
     @property
     def empty(self) -> bool:
@@ -68,20 +78,12 @@ class Plan:
         return {"profile": self.profile, "profile_why": self.profile_why, "root": self.root,
                 "changes": [asdict(c) for c in self.changes],
                 "files": [{**asdict(f), "changed": f.content != f.old} for f in self.files],
-                "left_alone": self.left_alone, "conflicts": self.conflicts}
+                "left_alone": self.left_alone, "conflicts": self.conflicts,
+                "unfit": self.unfit}
 
 
 def text(value) -> str:
-    return " ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-
-
-def _sort_key(f: Finding) -> tuple[int, int]:
-    base = f.key.split("[")[0]
-    if base in _ORDER:
-        return (0, _ORDER.index(base))
-    if base.startswith("rlimit."):
-        return (2, 0 if base.endswith("hard") else 1)  # raise hard before soft
-    return (1, list(registry.KEYS).index(base))
+    return values.text(value)
 
 
 @dataclass
@@ -90,6 +92,57 @@ class Options:
     pid: int | None = None
     unit: str | None = None
     persist: bool = True
+    soft_everywhere: bool = False  # the profile asks for the soft limit everywhere
+
+
+@dataclass
+class _Write:
+    """What the plan decided for one key: its new value, and the findings behind it."""
+    key: registry.Key
+    value: object
+    findings: list[Finding]
+    runtime: bool  # False: the key is absent under the root, so only persisted
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f.reason for f in self.findings if f.verdict != "pass")
+
+    @property
+    def source(self) -> str:
+        return "; ".join(dict.fromkeys(f.source for f in self.findings if f.source))
+
+
+def _target(f: Finding, key: registry.Key) -> Target:
+    return Target.model_validate({**f.target, "key": key.name, "reason": f.reason or "-",
+                                  "source": f.source or "-"})
+
+
+def _decide(key: registry.Key, findings: list[Finding], facts: HostFacts) -> object:
+    """One value for `key` that meets every target on it, starting from the live value:
+    each target moves it as little as it must. Contradictory targets are refused."""
+    try:
+        value = live_value(key, facts)
+    except ValueError:
+        value = None
+    warn = [f for f in findings if f.verdict == "warn" and f.proposed is not None]
+    targets = [_target(f, key) for f in findings if f.target]
+    for t in targets:
+        if value is None or not satisfied(t, value, _reserved(key, value, facts)):
+            value = proposed_value(t, value)
+    if warn and not any(f.verdict == "fail" for f in findings):
+        value = warn[0].proposed  # same-parity port range: the one-port fix
+    broken = [t.label for t in targets if not satisfied(t, value, _reserved(key, value, facts))]
+    if broken:
+        raise UsageError(f"{key.name}: the targets contradict each other "
+                         f"({', '.join(f.expected for f in findings)}); no value meets them all",
+                         "pin one target for this key in the profile")
+    return value
+
+
+def _reserved(key: registry.Key, value, facts: HostFacts) -> int:
+    if key.shape != "range" or not isinstance(value, list):
+        return 0
+    return values.count_in(facts.reserved_ports(), value[0], value[1])
 
 
 def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str, root: str,
@@ -99,98 +152,133 @@ def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str
     live = facts.source == "live"
     # Under another root (an image, a chroot) a key absent there is still persisted.
     persist_only = {"missing", "unreadable"} if not live and opts.persist else set()
-    todo = sorted((f for f in findings if f.proposed is not None
-                   and (f.verdict == "fail" or f.verdict in persist_only)), key=_sort_key)
-    sysctls: list[tuple[Finding, registry.Key]] = []
-    nofile: dict[str, int] = {}
+    by_key: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.target is not None:
+            by_key.setdefault(f.key.split("[")[0], []).append(f)
+    writes: list[_Write] = []
+    nofile: dict[str, _Write] = {}
     absent: list[str] = []
-    for f in todo:
-        key = registry.KEYS[f.key.split("[")[0]]
+    for name, group in by_key.items():
+        key = registry.generic_shape(registry.lookup(name), group[0].target["value"])
+        acting = [f for f in group if f.verdict in ("fail", "warn") or (
+            f.verdict in persist_only and f.proposed is not None)]
+        if key.kind == "rlimit":
+            nofile[name] = _Write(key, max(int(f.proposed) for f in group
+                                           if f.proposed is not None) if any(
+                f.proposed is not None for f in group) else 0, acting, bool(acting))
+            continue
+        if not acting:
+            continue
         if opts.scope == "namespace" and key.scope != "netns":
             plan.left_alone.append(f"{key.name}: {key.scope} key, left to the host "
                                    "(--scope namespace)")
             continue
-        if key.kind == "rlimit":
-            nofile[key.name.rsplit(".", 1)[1]] = f.proposed
-            continue
-        sysctls.append((f, key))
-        if f.verdict != "fail":
+        runtime = any(f.verdict in ("fail", "warn") for f in acting)
+        writes.append(_Write(key, _decide(key, group, facts), acting, runtime))
+        if not runtime:
             absent.append(key.name)
-            continue
-        old = facts.sysctls.get(key.name, "")
-        if key.name == "net.netfilter.nf_conntrack_buckets":
-            plan.changes.append(Change(key.name, "hashsize", HASHSIZE_PATH, old, text(f.proposed),
-                                       f.reason))
-        else:
-            plan.changes.append(Change(key.name, "sysctl", key.proc_path, old, text(f.proposed),
-                                       f.reason))
+    writes.sort(key=lambda w: (w.key.order, list(by_key).index(w.key.name)))
+    for w in writes:
+        if w.runtime:
+            plan.changes.append(Change(w.key.name, "sysctl", w.key.runtime_path,
+                                       facts.sysctls.get(w.key.name, ""), text(w.value), w.reason))
     if absent:
         plan.left_alone.append(f"not present under {root}, so written to the drop-in only: "
                                + ", ".join(absent))
-    pair = _nofile_pair(nofile, facts) if nofile else None
-    if pair:
-        soft, hard = pair
-        if opts.pid is not None:
-            cur = facts.nofile or (0, 0)
-            plan.changes.append(Change("rlimit.nofile", "rlimit", f"pid {opts.pid}",
-                                       f"{cur[0]} {cur[1]}", f"{soft} {hard}",
-                                       "open files of the running process"))
-        else:
-            plan.left_alone.append("rlimit.nofile: no --pid given, so no running process is "
-                                   "changed; the limit is persisted for new sessions and "
-                                   "services" + ("" if opts.persist else " (but --no-persist)"))
-    validate(plan.changes, facts)
+    pair = _nofile(nofile, facts, opts, plan)
+    validate(plan.changes, facts, [(w.key, text(w.value)) for w in writes], pair)
     if opts.persist:
-        plan.files = _files(sysctls, pair, profile, opts, existing)
+        plan.files = _files(writes, pair, nofile, profile, opts, existing)
     return plan
 
 
-def _nofile_pair(nofile: dict[str, int], facts: HostFacts) -> tuple[int, int]:
+def _nofile(nofile: dict[str, _Write], facts: HostFacts, opts: Options,
+            plan: Plan) -> tuple[int, int] | None:
+    """(soft, hard) for the workload. The hard limit is raised for everyone; the soft one
+    only where the workload lives (--pid, --unit) unless the profile asks otherwise."""
+    if not nofile:
+        return None
+    hard_w, soft_w = nofile.get(registry.NOFILE_HARD.name), nofile.get(registry.NOFILE_SOFT.name)
     live = facts.nofile or (0, 0)
-    hard = max(nofile.get("hard", 0), live[1], nofile.get("soft", 0))
-    soft = max(nofile.get("soft", live[0]), live[0])
+    hard = max(hard_w.value if hard_w else 0, soft_w.value if soft_w else 0, live[1])
+    soft = max(soft_w.value if soft_w else 0, live[0] if facts.nofile_is_workload else 0)
+    if opts.pid is not None and (hard_w and hard_w.runtime or soft_w and soft_w.runtime):
+        plan.changes.append(Change("rlimit.nofile", "rlimit", f"pid {opts.pid}",
+                                   f"{live[0]} {live[1]}", f"{soft} {hard}",
+                                   "open files of the running process"))
+    elif opts.pid is None:
+        plan.left_alone.append("rlimit.nofile: no --pid given, so no running process is "
+                               "changed; the hard limit is persisted for new sessions and "
+                               "services" + ("" if opts.persist else " (but --no-persist)"))
     return soft, hard
 
 
-def validate(changes: list[Change], facts: HostFacts) -> None:
-    """Refuse, before anything is written, any value the kernel would reject or misread."""
+def validate(changes: list[Change], facts: HostFacts,
+             persisted: list[tuple[registry.Key, str]] | None = None,
+             nofile: tuple[int, int] | None = None) -> None:
+    """Refuse, before anything is written, any value the kernel would reject or misread:
+    runtime writes and every value a file will carry, checked against what will hold once
+    the plan is applied."""
     planned = {c.key: c.new for c in changes}
+    planned.update({k.name: v for k, v in persisted or []})
 
-    def num(key: str) -> int | None:
-        if key in planned:
-            return int(planned[key].split()[0])
-        return facts.int_value(key)
+    def num(key: registry.Key) -> int | None:
+        if key.name in planned:
+            return values.parse_ints(planned[key.name])[0]
+        return facts.int_value(key.name)
 
-    for c in changes:
-        if not _VALUE_RE.match(c.new):
-            raise UsageError(f"{c.key}: refusing value {c.new!r}: only digits separated by "
-                             "single spaces")
-        if c.kind != "rlimit" and (c.path.startswith("/") or ".." in c.path.split("/")
-                                   or not c.path.startswith(("proc/sys/", "sys/module/"))):
-            raise UsageError(f"{c.key}: refusing path {c.path!r}: outside /proc/sys")
-        values = [int(v) for v in c.new.split()]
-        key = registry.KEYS.get(c.key)
-        if key and key.maximum is not None and values[0] > key.maximum:
-            raise UsageError(f"{c.key} = {values[0]}: above the kernel's maximum {key.maximum}")
-        if c.key == "net.ipv4.ip_local_port_range":
-            lo, hi = values
-            if not 1 <= lo < hi <= 65535:
-                raise UsageError(f"ip_local_port_range {lo} {hi}: needs 1 <= low < high <= 65535")
-            if lo % 2 == hi % 2:
-                raise UsageError(f"ip_local_port_range {lo} {hi}: the ends must differ in parity "
-                                 "(the kernel warns otherwise, 4.6+)")
-        if key and key.shape == "triple" and values != sorted(values):
-            raise UsageError(f"{c.key} {c.new}: must be ascending (min <= default <= max)")
-        if c.kind == "hashsize" and values[0] <= 0:
-            raise UsageError("nf_conntrack hashsize must be > 0")
-        if c.kind == "rlimit":
-            soft, hard = values
-            nr_open = num("fs.nr_open")
-            if soft > hard:
-                raise UsageError(f"open-files soft limit {soft} above the hard limit {hard}")
-            if nr_open is not None and hard > nr_open:
-                raise UsageError(f"open-files hard limit {hard} above fs.nr_open {nr_open}",
-                                 "raise fs.nr_open in the same profile")
+    items = [(registry.lookup(c.key) if c.kind != "rlimit" else None, c.new, c)
+             for c in changes]
+    items += [(k, v, None) for k, v in persisted or []]
+    for key, new, change in items:
+        if "\n" in new or not _VALUE_RE.match(new):
+            raise UsageError(f"{key.name if key else 'rlimit.nofile'}: refusing value {new!r}: "
+                             "letters, digits and ,.:_+- separated by single spaces only")
+        if change is not None and change.kind != "rlimit":
+            path = change.path
+            if (path.startswith("/") or ".." in path.split("/")
+                    or not path.startswith(("proc/sys/", "sys/module/"))):
+                raise UsageError(f"{change.key}: refusing path {path!r}: outside /proc/sys")
+        if key is None:
+            continue
+        _check_bounds(key, new)
+    pairs = [nofile] if nofile else []
+    pairs += [tuple(int(v) for v in c.new.split()) for c in changes if c.kind == "rlimit"]
+    nr_open = num(registry.NR_OPEN)
+    for soft, hard in pairs:
+        if soft > hard:
+            raise UsageError(f"open-files soft limit {soft} above the hard limit {hard}")
+        if nr_open is not None and hard > nr_open:
+            raise UsageError(f"open-files hard limit {hard} above fs.nr_open {nr_open}: "
+                             "setrlimit would fail with EPERM at every login (pam_limits)",
+                             "raise fs.nr_open in the same profile")
+
+
+def _check_bounds(key: registry.Key, new: str) -> None:
+    if key.shape == "string":
+        return
+    try:
+        value = values.parse(key, new) if key.known else values.parse_ints(new)
+    except ValueError as err:
+        raise UsageError(f"{key.name} = {new!r}: {err}") from None
+    if key.shape == "portset":
+        return
+    nums = value if isinstance(value, list) else [value]
+    if key.maximum is not None and any(v > key.maximum for v in nums):
+        raise UsageError(f"{key.name} = {new}: above the kernel's maximum {key.maximum}")
+    if key.minimum is not None and any(v < key.minimum for v in nums):
+        raise UsageError(f"{key.name} = {new}: below {key.minimum}"
+                         + (" (the module parameter must be > 0)" if key.param else ""))
+    if key.shape == "range":
+        lo, hi = nums
+        if not lo < hi:
+            raise UsageError(f"{key.name} {lo} {hi}: needs low < high")
+        if key.parity and lo % 2 == hi % 2:
+            raise UsageError(f"{key.name} {lo} {hi}: the ends must differ in parity "
+                             "(the kernel warns otherwise, 4.6+)")
+    if key.shape == "triple" and nums != sorted(nums):
+        raise UsageError(f"{key.name} {new}: must be ascending (min <= default <= max)")
 
 
 def _header(profile: str, what: str) -> str:
@@ -198,47 +286,85 @@ def _header(profile: str, what: str) -> str:
             "# Undo with `tunekit rollback` (restores the previous file, or removes this one).\n")
 
 
-def _files(sysctls, nofile, profile: str, opts: Options, existing) -> list[FileWrite]:
+RELOAD = ("takes effect for services started after `systemctl daemon-reload` (systemd 223 "
+          "and later re-read system.conf.d on reload; running services keep their limit until "
+          "restarted)")
+
+
+def _files(writes: list[_Write], pair, nofile: dict[str, _Write], profile: str, opts: Options,
+           existing) -> list[FileWrite]:
     out: list[FileWrite] = []
     ns_only = opts.scope == "namespace"
-    body = []
-    for f, key in sysctls:
-        if key.name == "net.netfilter.nf_conntrack_buckets":
-            continue  # a module parameter: modprobe.d below
-        body.append(f"# {f.reason} ({f.source})\n{key.name} = {text(f.proposed)}\n")
+    body = [f"# {w.reason} ({w.source})\n{w.key.name} = {text(w.value)}\n"
+            for w in writes if w.key.persist == "sysctl.d"]
     if body:
         out.append(FileWrite(SYSCTL_FILE, _header(profile, "kernel settings, applied at boot "
                                                   "by systemd-sysctl or `sysctl --system`")
                              + "\n" + "\n".join(body)))
-    hashsize = next((f for f, k in sysctls if k.name == "net.netfilter.nf_conntrack_buckets"), None)
-    if hashsize is not None and not ns_only:
-        out.append(FileWrite(MODPROBE_FILE, _header(profile, "conntrack hash buckets, applied "
-                                                    "when nf_conntrack loads")
-                             + f"options nf_conntrack hashsize={text(hashsize.proposed)}\n"))
-    if nofile and not ns_only:
-        soft, hard = nofile
-        out.append(FileWrite(LIMITS_FILE, _header(
-            profile, "open files for login sessions (pam_limits; never reaches services; "
-                     "'*' skips root, so root has its own lines)") +
-            f"*    soft nofile {soft}\n*    hard nofile {hard}\n"
-            f"root soft nofile {soft}\nroot hard nofile {hard}\n"))
-        out.append(FileWrite(SYSTEMD_FILE, _header(
-            profile, "default open files for systemd services (takes effect after "
-                     "`systemctl daemon-reexec` or a reboot)") +
-            f"[Manager]\nDefaultLimitNOFILE={soft}:{hard}\n"))
+    if not ns_only:
+        out += _modprobe_files(writes, profile)
+    hard_w = nofile.get(registry.NOFILE_HARD.name)
+    if pair and not ns_only:
+        soft, hard = pair
+        everywhere = opts.soft_everywhere
+        if hard_w and hard_w.findings or everywhere:
+            lines = f"*    hard nofile {hard}\nroot hard nofile {hard}\n"
+            if everywhere:
+                lines = (f"*    soft nofile {soft}\n*    hard nofile {hard}\n"
+                         f"root soft nofile {soft}\nroot hard nofile {hard}\n")
+            out.append(FileWrite(LIMITS_FILE, _header(
+                profile, "open files for login sessions (pam_limits; never reaches services; "
+                         "'*' skips root, so root has its own lines)")
+                + ("# the soft limit too, as the profile asks (soft_nofile_everywhere): programs "
+                   "that use select() break past descriptor 1023\n" if everywhere else
+                   "# hard limit only: each program raises its soft limit itself; 1024 stays the "
+                   "default because select() breaks past descriptor 1023\n") + lines))
+            default_soft = soft if everywhere else DEFAULT_SOFT
+            out.append(FileWrite(SYSTEMD_FILE, _header(
+                profile, "default open files for systemd services; " + RELOAD) +
+                f"[Manager]\nDefaultLimitNOFILE={min(default_soft, hard)}:{hard}\n"))
         if opts.unit:
-            unit = opts.unit if "." in opts.unit else opts.unit + ".service"
-            out.append(FileWrite(f"etc/systemd/system/{unit}.d/90-tunekit.conf", _header(
-                profile, f"open files for {unit} (takes effect after `systemctl daemon-reload` "
-                         f"and a restart of {unit})") +
-                f"[Service]\nLimitNOFILE={soft}:{hard}\n"))
+            unit = unit_full_name(opts.unit)
+            out.append(FileWrite(unit_file(opts.unit), _header(
+                profile, f"open files for {unit}, soft and hard: the workload lives here; "
+                         f"takes effect after `systemctl daemon-reload` and a restart of {unit}")
+                + f"[Service]\nLimitNOFILE={soft}:{hard}\n"))
     for fw in out:
         fw.old = existing.get(fw.path)
     return out
 
 
+def _modprobe_files(writes: list[_Write], profile: str) -> list[FileWrite]:
+    """One modprobe.d file per module: its parameters (options), and an install command
+    that writes the module's own sysctls right after it loads. systemd-sysctl may run before
+    the module loads (then its keys do not exist yet), and a hashsize= given at load makes
+    the kernel set nf_conntrack_max to 8 x hashsize (nf_conntrack_init_start): the install
+    line puts the planned value back however and whenever the module loads."""
+    out = []
+    modules = dict.fromkeys(w.key.module for w in writes if w.key.module)
+    for module in modules:
+        mine = [w for w in writes if w.key.module == module]
+        params = [w for w in mine if w.key.persist == "modprobe"]
+        sysctls = [w for w in mine if w.key.persist == "sysctl.d"]
+        lines = []
+        if params:
+            lines.append(f"options {module} " + " ".join(f"{w.key.param}={text(w.value)}"
+                                                          for w in params))
+        if sysctls:
+            echo = " && ".join(f"echo {text(w.value)} > /{w.key.proc_path}" for w in sysctls)
+            lines.append(f"install {module} /sbin/modprobe --ignore-install {module} "
+                         f"$CMDLINE_OPTS && {echo}")
+        why = "".join(f"# {w.key.name}: {w.reason}\n" for w in mine)
+        out.append(FileWrite(modprobe_file(module), _header(
+            profile, f"{module} settings, applied when the module loads") + why
+            + "\n".join(lines) + "\n"))
+    return out
+
+
 def unit_name_ok(unit: str) -> bool:
-    return bool(re.match(r"^[A-Za-z0-9:_.@-]{1,200}$", unit)) and ".." not in unit
+    """A systemd unit name that is also one safe path component."""
+    return (re.fullmatch(r"[A-Za-z0-9:_.@-]{1,200}", unit) is not None and ".." not in unit
+            and not unit.startswith("."))
 
 
 # --- boot-time conflicts --------------------------------------------------------------
@@ -259,7 +385,7 @@ def boot_order(files: dict[str, str]) -> list[str]:
 
 
 def parse_sysctl_conf(content: str) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for line in content.splitlines():
         line = line.strip()
         if not line or line[0] in "#;":

@@ -11,6 +11,8 @@ import ipaddress
 import math
 from dataclasses import asdict, dataclass, field
 
+from tunekit import registry as R
+from tunekit import values
 from tunekit.errors import UsageError
 
 WORKER_RESERVE_FDS = 16  # stdio, the control channel, a poll, the interpreter's own
@@ -45,12 +47,13 @@ class Layout:
         return len(self.connectors) + self.acceptors
 
 
-def listen_ports(count: int, port_range: tuple[int, int], reserved: set[int]) -> list[int]:
+def listen_ports(count: int, port_range: tuple[int, int],
+                 reserved: values.Intervals) -> list[int]:
     """Destination ports outside the ephemeral range, so that no listener takes a port
     that connect() could have used: above the range first, then below it."""
     lo, hi = port_range
     candidates = [*range(hi + 1, 65536), *range(lo - 1, 0, -1)]
-    ports = [p for p in candidates if p not in reserved][:count]
+    ports = [p for p in candidates if not values.count_in(reserved, p, p)][:count]
     if len(ports) < count:
         raise UsageError(f"--destinations {count}: only {len(ports)} ports lie outside the "
                          f"ephemeral range {lo}-{hi}")
@@ -58,7 +61,7 @@ def listen_ports(count: int, port_range: tuple[int, int], reserved: set[int]) ->
 
 
 def layout(conns: int, source_ips: int | None, destinations: int | None,
-           usable_ports: int | None, port_range: tuple[int, int], reserved: set[int],
+           usable_ports: int | None, port_range: tuple[int, int], reserved: values.Intervals,
            nofile_hard: int, nofile: int | None = None) -> Layout:
     """How N connections are spread: K source addresses x D destinations, and enough
     worker processes that none needs more descriptors than its hard limit allows.
@@ -97,7 +100,7 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
 def layout_for(facts, conns: int, nofile_hard: int, source_ips: int | None = None,
                destinations: int | None = None, nofile: int | None = None) -> Layout:
     """layout() for the live port range and reserved ports of `facts` (a HostFacts)."""
-    rng = facts.ints("net.ipv4.ip_local_port_range") or [32768, 60999]  # kernel default
+    rng = facts.ints(R.PORT_RANGE.name) or [32768, 60999]  # kernel default
     return layout(conns, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
                   facts.reserved_ports(), nofile_hard, nofile)
 
@@ -118,7 +121,27 @@ def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) ->
                          "fewer --destinations: each has accepting workers of its own")
 
 
-def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard: int):
+def check_buffers(lay: Layout, send: int, c: dict[str, float], facts) -> None:
+    """Refuse a --send whose buffered bytes would push the host's TCP memory past tcp_mem
+    pressure (global: the probe must not squeeze the host's own connections)."""
+    from tunekit import capacity
+    from tunekit.profiles import Workload
+
+    tcp_mem = facts.ints(R.TCP_MEM.name)
+    if not send or not tcp_mem or len(tcp_mem) != 3:
+        return
+    pages = capacity.buffer_pages(Workload(connections=1, bytes_buffered=send), facts, c)
+    need = pages * lay.conns
+    if need > 0.8 * tcp_mem[1]:
+        room = int(0.8 * tcp_mem[1] // pages)
+        raise UsageError(f"--send {send:,} x {lay.conns:,} connections needs ~{need:,} pages of "
+                         f"TCP memory, more than 80 % of this host's tcp_mem pressure "
+                         f"({tcp_mem[1]:,} pages, a global setting the probe does not change)",
+                         f"at most ~{room:,} connections with --send {send}")
+
+
+def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard: int,
+                           send: int = 0):
     """The capacity model's view of this probe: a client of K sources x D destinations in
     as many processes as there are connecting workers, each with the workers' open-files
     limit and reserve. `facts` is a HostFacts of the starting namespace (not changed)."""
@@ -130,7 +153,7 @@ def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard:
     facts = replace(facts, nofile=(lay.nofile, nofile_hard), nofile_of="each probe worker")
     workload = Workload(role="client", connections=lay.conns, rate=0,
                         source_ips=len(lay.sources), destinations=len(lay.destinations),
-                        processes=len(lay.connectors), accept_pause_ms=0)
+                        processes=len(lay.connectors), accept_pause_ms=0, bytes_buffered=send)
     return capacity.estimate(workload, facts, {
         **c, "fd_reserve": WORKER_RESERVE_FDS + len(lay.destinations)})
 
@@ -139,12 +162,12 @@ def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard:
 
 # errno name -> (the key that sets the limit, what it means)
 ERRNO_LIMITS: dict[str, tuple[str, str]] = {
-    "EMFILE": ("rlimit.nofile.soft",
+    "EMFILE": (R.NOFILE_SOFT.name,
                "the worker reached its open-files limit (RLIMIT_NOFILE)"),
-    "ENFILE": ("fs.file-max", "the system-wide open-files table is full (fs.file-max)"),
-    "EADDRNOTAVAIL": ("net.ipv4.ip_local_port_range",
+    "ENFILE": (R.FILE_MAX.name, "the system-wide open-files table is full (fs.file-max)"),
+    "EADDRNOTAVAIL": (R.PORT_RANGE.name,
                       "no free ephemeral port for this source address and destination"),
-    "EADDRINUSE": ("net.ipv4.ip_local_port_range",
+    "EADDRINUSE": (R.PORT_RANGE.name,
                    "no free ephemeral port for this source address and destination"),
     "ENOBUFS": ("memory", "the kernel could not allocate socket memory"),
     "ENOMEM": ("memory", "the kernel could not allocate socket memory"),
@@ -153,15 +176,19 @@ ERRNO_LIMITS: dict[str, tuple[str, str]] = {
 # symptom counter -> (key, meaning). TcpExt counters are per network namespace
 # (/proc/net/netstat); conntrack_drop sums the drop column of /proc/net/stat/nf_conntrack.
 COUNTER_LIMITS: dict[str, tuple[str, str]] = {
-    "ListenOverflows": ("net.core.somaxconn",
+    "ListenOverflows": (R.SOMAXCONN.name,
                         "the accept queue overflowed: the listen backlog, capped by "
                         "net.core.somaxconn, was full while accepting lagged"),
-    "ListenDrops": ("net.core.somaxconn", "SYNs dropped at a full listen queue"),
-    "TCPReqQFullDrop": ("net.ipv4.tcp_max_syn_backlog",
-                        "SYNs dropped at a full SYN queue (tcp_max_syn_backlog)"),
-    "TCPMemoryPressures": ("net.ipv4.tcp_mem",
+    "ListenDrops": (R.SOMAXCONN.name, "SYNs dropped at a full listen queue"),
+    # The SYN queue is full past min(listen backlog, somaxconn) (inet_csk_reqsk_queue_is_full);
+    # the SYN is dropped instead of answered with a cookie only when tcp_syncookies = 0
+    # (net/ipv4/tcp_input.c tcp_conn_request). tcp_max_syn_backlog is not what filled.
+    "TCPReqQFullDrop": (R.SOMAXCONN.name,
+                        "SYNs dropped at a full SYN queue (min(listen backlog, somaxconn)) "
+                        "because tcp_syncookies is 0"),
+    "TCPMemoryPressures": (R.TCP_MEM.name,
                            "TCP buffer memory reached tcp_mem's pressure threshold"),
-    "conntrack_drop": ("net.netfilter.nf_conntrack_max",
+    "conntrack_drop": (R.CONNTRACK_MAX.name,
                        "the conntrack table was full: new flows were dropped"),
 }
 
@@ -241,17 +268,30 @@ def percent_diff(estimated: float, measured: float) -> float | None:
     return round((estimated - measured) / measured * 100, 1)
 
 
-def calibration_values(memory: Memory | None, conntrack: bool) -> dict[str, float]:
-    """The constants a probe measured, for calibration.save; empty if too few to trust."""
+def buffer_factor(memory: Memory, modelled_pages: float) -> float | None:
+    """Measured over modelled tcp_mem pages per connection: the calibrated correction."""
+    conns = memory.sockets // 2
+    if conns <= 0 or memory.tcp_mem_pages <= 0 or not modelled_pages:
+        return None
+    return memory.tcp_mem_pages / conns / modelled_pages
+
+
+def calibration_values(memory: Memory | None, conntrack: bool, send: int = 0,
+                       modelled_pages: float = 0.0) -> dict[str, float]:
+    """The constants a probe measured, for calibration.save; empty if too few to trust.
+    socket_bytes only from a run without --send (queued skbs would count as socket slab)."""
     if memory is None or memory.sockets < 2 * CALIBRATE_MIN or not memory.per_socket:
         return {}
-    out = {"socket_bytes": memory.per_socket}
+    out = {"socket_bytes": memory.per_socket} if not send else {}
+    factor = buffer_factor(memory, modelled_pages) if send else None
+    if factor:
+        out["buffer_factor"] = factor
     if conntrack and memory.conntrack_entries >= CALIBRATE_MIN and memory.per_conntrack_entry:
         out["conntrack_entry_bytes"] = memory.per_conntrack_entry
     return out
 
 
-def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool) -> dict:
+def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: int = 0) -> dict:
     """The probe's report as one JSON-ready document (schema in the README).
     `out` is a loadgen.Outcome, `est` the capacity.Estimate for the same settings."""
     mem = out.memory
@@ -269,6 +309,16 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool) -> dict:
             "estimate_per_socket": c["socket_bytes"],
             "diff_percent": percent_diff(c["socket_bytes"], mem.per_socket or 0),
             "tcp_mem_pages": mem.tcp_mem_pages, "caches": mem.caches,
+            "send": send,
+            "tcp_mem_pages_per_conn": (round(mem.tcp_mem_pages / (mem.sockets // 2), 3)
+                                       if mem.sockets >= 2 else None),
+            "estimate_tcp_mem_pages_per_conn": (
+                est.need("tcp_mem_pages") / lay.conns if lay.conns else None),
+            "buffer_diff_percent": (percent_diff(est.need("tcp_mem_pages") / lay.conns,
+                                                 mem.tcp_mem_pages / (mem.sockets // 2))
+                                    if send and mem.sockets >= 2 else None),
+            "slab_per_conn": (round(mem.slab_bytes / (mem.sockets // 2), 1)
+                              if mem.sockets >= 2 else None),
             "excluded": mem.excluded,
             "conntrack_entries": mem.conntrack_entries, "conntrack_bytes": mem.conntrack_bytes,
             "per_conntrack_entry": (round(mem.per_conntrack_entry, 1)
@@ -297,6 +347,8 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool) -> dict:
         "estimate": {"binding": asdict(binding) if binding else None,
                      "predicted_stop": predicted, "agrees": agrees,
                      "limits": [asdict(lim) for lim in est.limits[:4]]},
-        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes")},
+        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes",
+                                        "buffer_factor")},
+        "buffers_set": out.buffers,
         "calibration": None,
     }

@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
+                      model_validator)
 
-from tunekit import registry
+from tunekit import registry, values
 from tunekit.errors import UsageError
 
 MAX_CONNECTIONS = 100_000_000  # ~420 GB of kernel memory at 4.2 KB/socket: no single host
@@ -44,6 +45,16 @@ class Workload(BaseModel):
                            description="processes sharing the connections")
     accept_pause_ms: int = Field(500, ge=0, le=600_000,
                                  description="longest stall of the accept loop (GC, busy loop)")
+    listen_backlog: int | None = Field(
+        None, ge=1, le=2_147_483_647,
+        description="backlog the application passes to listen() (nginx 511, Java 50, Go: "
+                    "somaxconn); unknown if not given: `ss -lnt` shows it as Send-Q")
+    closes: Literal["local", "remote"] = Field(
+        "local", description="which side closes first and so holds TIME_WAIT: local (this "
+                             "host) or remote (the peer)")
+    soft_nofile_everywhere: bool = Field(
+        False, description="also raise the soft open-files limit for every login and service; "
+                           "off: programs using select() corrupt memory past descriptor 1023")
 
 
 class Target(BaseModel):
@@ -51,40 +62,81 @@ class Target(BaseModel):
 
     key: str
     op: Op = "at_least"
-    value: int | list[int]
+    value: StrictInt | list[StrictInt] | StrictStr
     index: int | None = Field(None, ge=0, le=2, description="compare one element of a triple")
     reason: str = Field(min_length=1)
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _fits_registry(self) -> "Target":
-        key = registry.KEYS.get(self.key)
-        if key is None:
-            raise ValueError(f"unknown key {self.key!r}; known keys: {', '.join(registry.KEYS)}")
-        width = {"int": 1, "triple": 3, "range": 2}[key.shape]
-        if self.index is not None:
-            if key.shape != "triple":
-                raise ValueError(f"index applies only to triples; {self.key} is {key.shape}")
-            width = 1
-        if self.op == "range":
-            if not (isinstance(self.value, list) and len(self.value) == 2 and width == 1):
-                raise ValueError("op 'range' takes value = [low, high] on a single number")
-            if self.value[0] > self.value[1]:
-                raise ValueError("op 'range' needs low <= high")
-        elif width == 1 and not isinstance(self.value, int):
-            raise ValueError(f"{self.key} takes one integer")
-        elif width > 1 and not (isinstance(self.value, list) and len(self.value) == width):
-            raise ValueError(f"{self.key} takes a list of {width} integers")
-        values = self.value if isinstance(self.value, list) else [self.value]
-        if any(v < 0 for v in values):
-            raise ValueError("values must not be negative")
-        if key.maximum is not None and any(v > key.maximum for v in values):
-            raise ValueError(f"{self.key} is at most {key.maximum} on this kernel family")
+        try:
+            key = registry.lookup(self.key)
+        except registry.KeyError_ as err:
+            raise ValueError(str(err)) from None
+        if key.kind == "input":
+            raise ValueError(f"{key.name} is read by tunekit, not a target")
+        self.key = key.name  # canonical: aliases and the slash form resolve
+        key = registry.generic_shape(key, self.value)
+        _check_value(key, self.op, self.value, self.index)
         return self
+
+    @property
+    def entry(self) -> registry.Key:
+        return registry.generic_shape(registry.lookup(self.key), self.value)
 
     @property
     def label(self) -> str:
         return self.key if self.index is None else f"{self.key}[{self.index}]"
+
+
+def _check_value(key: registry.Key, op: str, value, index: int | None) -> None:
+    """Refuse a value that does not fit the key's shape or the kernel's bounds."""
+    if key.shape == "string":
+        if not isinstance(value, str) or op != "exactly":
+            raise ValueError(f"{key.name} takes text compared with op = \"exactly\"")
+        if not value.strip() or len(value) > 256 or not value.isprintable():
+            raise ValueError(f"{key.name}: {value!r} is not a value a sysctl takes")
+        return
+    if key.shape == "portset":
+        if not isinstance(value, str) or op == "range" or index is not None:
+            raise ValueError(f"{key.name} takes ports as text, e.g. \"8080,9000-9010\"")
+        try:
+            values.parse_portset(value)
+        except ValueError as err:
+            raise ValueError(f"{key.name}: {err}") from None
+        return
+    if isinstance(value, str):
+        raise ValueError(f"{key.name} takes numbers, not text")
+    width = {"int": 1, "triple": 3, "range": 2}.get(key.shape, len(value) if isinstance(
+        value, list) else 1)
+    if index is not None:
+        if key.shape != "triple":
+            raise ValueError(f"index applies only to triples; {key.name} is {key.shape}")
+        width = 1
+    if op == "range":
+        if not (isinstance(value, list) and len(value) == 2 and width == 1):
+            raise ValueError("op 'range' takes value = [low, high] on a single number")
+        if value[0] > value[1]:
+            raise ValueError("op 'range' needs low <= high")
+    elif width == 1 and not isinstance(value, int):
+        raise ValueError(f"{key.name} takes one integer")
+    elif width > 1 and not (isinstance(value, list) and len(value) == width):
+        raise ValueError(f"{key.name} takes a list of {width} integers")
+    nums = value if isinstance(value, list) else [value]
+    if not nums:
+        raise ValueError(f"{key.name}: empty list")
+    low = key.minimum if key.minimum is not None else (0 if key.known else -2**31)
+    high = key.maximum if key.maximum is not None else 2**63 - 1
+    for v in nums:
+        if not low <= v <= high:
+            raise ValueError(f"{key.name}: {v} is outside {low}..{high}")
+    if key.shape == "range" and op != "range":
+        lo, hi = value
+        if lo >= hi:
+            raise ValueError(f"{key.name}: needs low < high, got {lo} {hi}")
+        if key.parity and lo % 2 == hi % 2:
+            raise ValueError(f"{key.name} {lo} {hi}: the ends must differ in parity (since 4.6 "
+                             "connect() takes the low end's parity, bind(0) the other)")
 
 
 class Profile(BaseModel):
@@ -96,6 +148,15 @@ class Profile(BaseModel):
     workload: Workload
     targets: list[Target] = []
     path: str = ""  # where it was loaded from (filled in by the loader)
+
+    @model_validator(mode="after")
+    def _one_target_per_key(self) -> "Profile":
+        seen: set[tuple[str, int | None]] = set()
+        for t in self.targets:
+            if (t.key, t.index) in seen:
+                raise ValueError(f"{t.label} has two targets: keep one")
+            seen.add((t.key, t.index))
+        return self
 
 
 # --- finding and loading -------------------------------------------------------------

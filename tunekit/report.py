@@ -73,6 +73,8 @@ def render_estimate(est: Estimate, source: str) -> str:
                          for lim in est.rate_limits])
     for note in est.notes:
         lines.append(f"Note: {note}")
+    for why in est.unfit:
+        lines.append(f"DOES NOT FIT: {why}")
     changed = {k: v for k, v in est.constants.items() if v != CONSTANTS[k].value}
     lines += ["", "Constants (override with --const NAME=VALUE; sources in --json and the README): "
               + ", ".join(f"{k}={v:g}" for k, v in est.constants.items())]
@@ -113,6 +115,9 @@ def render_plan(plan, dry_run: bool) -> str:
     if plan.conflicts:
         lines += ["", "Boot-time conflicts (these files are applied after tunekit's):"]
         lines += [f"  - {x}" for x in plan.conflicts]
+    if plan.unfit:
+        lines += ["", "DOES NOT FIT THIS HOST (no setting can fix it; tunekit writes no value "
+                      "the host cannot back):"] + [f"  - {x}" for x in plan.unfit]
     return "\n".join(lines)
 
 
@@ -182,7 +187,17 @@ def render_probe(r: dict) -> str:
                          f"({mem['conntrack_entries']:,} entries)",
                          f"estimate {mem['estimate_per_conntrack_entry']:,.0f} B",
                          _pct(mem["conntrack_diff_percent"])])
-        rows.append(["buffers (tcp_mem)", f"{mem['tcp_mem_pages']:+,} pages", "", ""])
+        if mem.get("send"):
+            rows.append(["buffers (tcp_mem)",
+                         f"{mem['tcp_mem_pages_per_conn']:.2f} pages per connection "
+                         f"({mem['tcp_mem_pages']:+,})",
+                         f"estimate {mem['estimate_tcp_mem_pages_per_conn']:.2f} "
+                         f"(--send {mem['send']:,} x buffer_factor)",
+                         _pct(mem["buffer_diff_percent"])])
+            rows.append(["slab per connection", f"{mem['slab_per_conn']:,.0f} B",
+                         "both sockets and the queued skb heads", ""])
+        else:
+            rows.append(["buffers (tcp_mem)", f"{mem['tcp_mem_pages']:+,} pages", "", ""])
         lines += _table(rows)
         lines.append("  grown: " + ", ".join(f"{k} {human_bytes(v)}"
                                              for k, v in mem["caches"].items()))
