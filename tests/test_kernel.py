@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import child_with_nofile, require_privileges, run_tunekit
 
 PROFILE = """
@@ -192,3 +194,96 @@ def test_login_session_gets_the_soft_limit_when_the_profile_asks(tmp_path):
     soft, hard = _login_limits(tmp_path, '[workload]\nrole = "server"\nconnections = 500\n'
                                          'soft_nofile_everywhere = true\n')
     assert (soft, hard) == ("1524", "1524")
+
+
+GENERIC = """
+name = "generic-keys"
+[workload]
+role = "server"
+connections = 100
+rate = 0
+
+[[targets]]
+key = "net.ipv4.tcp_fin_timeout"
+op = "at_most"
+value = 30
+reason = "test"
+source = "test"
+
+[[targets]]
+key = "net.ipv4.tcp_congestion_control"
+op = "exactly"
+value = "ALGORITHM"
+reason = "test"
+source = "test"
+
+[[targets]]
+key = "net/ipv4/ip_local_reserved_ports"
+value = "40000-40010,50000"
+reason = "test"
+source = "test"
+"""
+
+
+def test_any_sysctl_round_trips_through_check_apply_rollback(tmp_path):
+    """Keys tunekit has no entry for (an int compared at most, a string) and the reserved
+    ports set, in a fresh network namespace: check fails, apply sets them, check passes,
+    rollback restores the exact originals. The host's values never change."""
+    require_privileges()
+    # A child namespace may only choose an algorithm the host allows (tcp_allowed_congestion_
+    # control); others get EPERM (net/ipv4/tcp_cong.c). cubic where allowed, as the issue asks.
+    allowed = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control").read_text().split()
+    others = [a for a in allowed if a != "reno"]
+    algorithm = "cubic" if "cubic" in others else others[0] if others else None
+    if algorithm is None:
+        pytest.skip("the host allows only reno: nothing else to set in a namespace")
+    profile = tmp_path / "generic.toml"
+    profile.write_text(GENERIC.replace("ALGORITHM", algorithm))
+    state, out = tmp_path / "state", tmp_path / "out"
+    out.mkdir()
+    keys = ("net/ipv4/tcp_fin_timeout", "net/ipv4/tcp_congestion_control",
+            "net/ipv4/ip_local_reserved_ports")
+    host_before = {k: Path("/proc/sys", k).read_text() for k in keys}
+    tk = f'"{sys.executable}" -m tunekit'
+    read = " ".join(f"/proc/sys/{k}" for k in keys)
+    script = f"""
+        set -u
+        echo reno > /proc/sys/net/ipv4/tcp_congestion_control
+        echo 45 > /proc/sys/net/ipv4/tcp_fin_timeout
+        cat {read} > {out}/orig
+        {tk} check "{profile}" --json > {out}/check1.json; echo $? > {out}/check1.rc
+        {tk} apply "{profile}" --scope namespace --no-persist --state-dir "{state}" --json \\
+            > {out}/apply.json; echo $? > {out}/apply.rc
+        cat {read} > {out}/applied
+        {tk} check "{profile}" --json > {out}/check2.json; echo $? > {out}/check2.rc
+        {tk} rollback --state-dir "{state}" > {out}/rollback.txt; echo $? > {out}/rollback.rc
+        cat {read} > {out}/after
+    """
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    get = lambda name: (out / name).read_text()  # noqa: E731
+    first = {f["key"]: f["verdict"] for f in json.loads(get("check1.json"))["findings"]}
+    assert first["net.ipv4.tcp_fin_timeout"] == "fail"
+    assert first["net.ipv4.tcp_congestion_control"] == "fail"
+    assert first["net.ipv4.ip_local_reserved_ports"] == "fail"
+    assert get("apply.rc").strip() == "0", get("apply.json")
+    assert get("applied").split() == ["30", algorithm, "40000-40010,50000"]
+    second = {f["key"]: f["verdict"] for f in json.loads(get("check2.json"))["findings"]}
+    assert {second[k] for k in first if k.startswith("net.ipv4.tcp_f")
+            or k.endswith(("control", "ports"))} == {"pass"}
+    assert get("rollback.rc").strip() == "0", get("rollback.txt")
+    assert get("after") == get("orig")
+    assert {k: Path("/proc/sys", k).read_text() for k in keys} == host_before
+
+
+def test_a_key_that_leaves_proc_sys_is_refused_and_nothing_is_written(tmp_path):
+    profile = tmp_path / "escape.toml"
+    profile.write_text('[workload]\nconnections = 10\n[[targets]]\n'
+                       'key = "net/../../../etc/passwd"\nvalue = 1\nreason = "r"\nsource = "s"\n')
+    image = tmp_path / "image"
+    (image / "etc").mkdir(parents=True)
+    r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
+                    str(tmp_path / "state"))
+    assert r.returncode == 2 and "not a sysctl name" in r.stderr
+    assert r.stderr.count("\n") <= 2
+    assert [p.name for p in image.rglob("*")] == ["etc"] and not (tmp_path / "state").exists()

@@ -26,8 +26,8 @@ LOCK_WAIT_SECONDS = float(os.environ.get("TUNEKIT_LOCK_WAIT", "5"))
 
 _KERNEL_REASONS = {
     errno.EINVAL: "EINVAL: the kernel rejected the value (out of range or malformed)",
-    errno.EPERM: "EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
-                 "limit above fs.nr_open is refused)",
+    errno.EPERM: "EPERM: the kernel does not permit this value here (inside a child network "
+                 "namespace some values are the host's to choose) or the file is immutable",
     errno.EACCES: "EACCES: permission denied",
     errno.EROFS: "EROFS: read-only file system",
     errno.ENOENT: "ENOENT: the key does not exist on this kernel (or its module is not loaded)",
@@ -38,7 +38,13 @@ class ApplyFailed(TunekitError):
     exit_code = 4
 
 
-def kernel_reason(err: OSError) -> str:
+_RLIMIT_EPERM = ("EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
+                 "limit above fs.nr_open is refused)")
+
+
+def kernel_reason(err: OSError, rlimit: bool = False) -> str:
+    if rlimit and err.errno == errno.EPERM:
+        return _RLIMIT_EPERM
     return _KERNEL_REASONS.get(err.errno, f"{errno.errorcode.get(err.errno, '?')}: {err.strerror}")
 
 
@@ -222,7 +228,8 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
             try:
                 _do_change(root, c, c.new)
             except OSError as err:
-                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: {kernel_reason(err)}"
+                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: "
+                                  f"{kernel_reason(err, c.kind == 'rlimit')}"
                                   if err.errno in _KERNEL_REASONS else
                                   f"{c.key}: could not write {c.new!r}: {err.strerror or err}")
             done_changes.append(c)

@@ -170,7 +170,10 @@ def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str
             continue
         if not acting:
             continue
-        if opts.scope == "namespace" and key.scope != "netns":
+        # an unknown key that is visible inside this child namespace is the namespace's own
+        ours = key.scope == "netns" or (key.scope == "unknown" and bool(facts.child_netns)
+                                        and key.name in facts.sysctls)
+        if opts.scope == "namespace" and not ours:
             plan.left_alone.append(f"{key.name}: {key.scope} key, left to the host "
                                    "(--scope namespace)")
             continue
@@ -228,20 +231,21 @@ def validate(changes: list[Change], facts: HostFacts,
             return values.parse_ints(planned[key.name])[0]
         return facts.int_value(key.name)
 
-    items = [(registry.lookup(c.key) if c.kind != "rlimit" else None, c.new, c)
-             for c in changes]
-    items += [(k, v, None) for k, v in persisted or []]
-    for key, new, change in items:
+    for c in changes:
+        if "\n" in c.new or not _VALUE_RE.match(c.new):
+            raise UsageError(f"{c.key}: refusing value {c.new!r}: letters, digits and ,.:_+- "
+                             "separated by single spaces only")
+        if c.kind != "rlimit" and (c.path.startswith("/") or ".." in c.path.split("/")
+                                   or not c.path.startswith(("proc/sys/", "sys/module/"))):
+            raise UsageError(f"{c.key}: refusing path {c.path!r}: outside /proc/sys")
+    shaped = {k.name: k for k, _ in persisted or []}
+    items = [(k, v) for k, v in persisted or []]
+    items += [(shaped.get(c.key) or registry.lookup(c.key), c.new) for c in changes
+              if c.kind != "rlimit" and c.key not in shaped]
+    for key, new in items:
         if "\n" in new or not _VALUE_RE.match(new):
-            raise UsageError(f"{key.name if key else 'rlimit.nofile'}: refusing value {new!r}: "
-                             "letters, digits and ,.:_+- separated by single spaces only")
-        if change is not None and change.kind != "rlimit":
-            path = change.path
-            if (path.startswith("/") or ".." in path.split("/")
-                    or not path.startswith(("proc/sys/", "sys/module/"))):
-                raise UsageError(f"{change.key}: refusing path {path!r}: outside /proc/sys")
-        if key is None:
-            continue
+            raise UsageError(f"{key.name}: refusing value {new!r}: letters, digits and ,.:_+- "
+                             "separated by single spaces only")
         _check_bounds(key, new)
     pairs = [nofile] if nofile else []
     pairs += [tuple(int(v) for v in c.new.split()) for c in changes if c.kind == "rlimit"]

@@ -216,7 +216,10 @@ def lookup(name: str) -> Key:
         return KEYS[dotted]
     if dotted in ALIASES:
         return KEYS[ALIASES[dotted]]
-    return Key(dotted, "ints", "", "unknown", "set by the profile",
+    # fs, kernel, vm, dev and abi are never per network namespace; a net key's scope is
+    # known only where it is read (present inside a child namespace: per namespace).
+    scope: Scope = "unknown" if parts[0] == "net" else "global"
+    return Key(dotted, "ints", "", scope, "set by the profile",
                "the profile", known=False, path_parts=parts)
 
 
