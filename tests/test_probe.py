@@ -211,3 +211,20 @@ def test_probe_without_root_exits_3(monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     res = CliRunner().invoke(app, ["probe", "--conns", "100"])
     assert res.exit_code == 3 and "root" in res.output
+
+
+def test_send_that_would_squeeze_the_hosts_tcp_memory_is_refused():
+    facts = HostFacts(sysctls={"net.ipv4.tcp_mem": "1000 2000 3000"})
+    lay = probe.layout(1000, 1, 1, 28_232, DEFAULT_RANGE, [], 20_000)
+    with pytest.raises(UsageError, match="tcp_mem pressure") as err:
+        probe.check_buffers(lay, 65536, capacity.constants(), facts)
+    assert "at most ~94 connections" in err.value.hint  # 1,600 pages / 17 per connection
+    probe.check_buffers(lay, 0, capacity.constants(), facts)  # nothing sent: nothing to check
+
+
+def test_buffer_factor_is_measured_over_modelled_pages():
+    mem = probe.Memory(sockets=4000, slab_bytes=1, conntrack_bytes=0, conntrack_entries=0,
+                       tcp_mem_pages=4100)
+    assert probe.buffer_factor(mem, 2.0) == pytest.approx(1.025)
+    values = probe.calibration_values(mem, False, send=4096, modelled_pages=2.0)
+    assert values == {"buffer_factor": pytest.approx(1.025)}

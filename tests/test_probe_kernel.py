@@ -221,3 +221,24 @@ def test_connections_never_accepted_time_out_and_are_blamed_on_the_symptom():
     timeouts = [e for e in r["events"] if e["kind"] == "timeout"]
     assert timeouts and timeouts[0]["key"] == "net.core.somaxconn", r["events"]
     assert r["failure"]["kind"] in ("ListenOverflows", "ListenDrops")
+
+
+@pytest.mark.parametrize("send, pages", [(1024, 1), (4096, 2)])
+def test_sent_bytes_sit_in_receive_queues_and_cost_what_the_model_says(send, pages, tmp_path):
+    """Bytes never read are charged to tcp_mem in whole pages per socket (skb truesize):
+    1 KiB is one page, 4 KiB two. The probe's namespace gets default buffers that fit them;
+    the host's own settings stay as they were."""
+    before = net_sysctls()
+    res = run_tunekit("probe", "--conns", "3000", "--send", str(send), "--hold", "0",
+                      "--calibrate", "--state-dir", str(tmp_path), "--json", timeout=180)
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)
+    mem = r["memory"]
+    assert r["held"] == 3000 and mem["send"] == send
+    assert mem["estimate_tcp_mem_pages_per_conn"] == pages
+    assert abs(mem["tcp_mem_pages_per_conn"] - pages) / pages < 0.10, mem
+    assert abs(mem["buffer_diff_percent"]) < 10
+    assert r["buffers_set"]  # the namespace's tcp_wmem was raised to fit one send()
+    factor = (tmp_path / "calibration.toml").read_text()
+    assert "buffer_factor" in factor and "socket_bytes" not in factor
+    assert net_sysctls() == before

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunekit import host, probe
+from tunekit import host, probe, registry
 from tunekit.errors import NotPermitted
 
 CLONE_NEWNET = 0x40000000
@@ -128,13 +128,13 @@ def fit_buffers(send: int) -> dict[str, str]:
     bytes leave in one send() and sit unread in the receiver's queue (a socket that is not
     read keeps its default receive buffer). tcp_rmem/tcp_wmem are per namespace (4.15+)."""
     out = {}
-    for name, need in (("tcp_rmem", 4 * send + 65536), ("tcp_wmem", 2 * send + 65536)):
-        path = Path("/proc/sys/net/ipv4", name)
+    for key, need in ((registry.TCP_RMEM, 4 * send + 65536), (registry.TCP_WMEM, 2 * send + 65536)):
+        path = Path("/", key.proc_path)
         lo, default, hi = (int(v) for v in path.read_text().split())
         if default < need:
             value = f"{lo} {need} {max(hi, need)}"
             path.write_text(value)
-            out[name] = value
+            out[key.name] = value
     return out
 
 

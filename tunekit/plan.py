@@ -291,8 +291,8 @@ def _header(profile: str, what: str) -> str:
 
 
 RELOAD = ("takes effect for services started after `systemctl daemon-reload` (systemd 223 "
-          "and later re-read system.conf.d on reload; running services keep their limit until "
-          "restarted)")
+          "and later reload system.conf on daemon-reload, systemd NEWS v223; older ones need "
+          "daemon-reexec); running services keep their limit until restarted")
 
 
 def _files(writes: list[_Write], pair, nofile: dict[str, _Write], profile: str, opts: Options,
