@@ -60,9 +60,10 @@ def test_default_profile_is_named_and_explained(isolated_home):
 
 
 def test_default_profile_is_the_last_applied(isolated_home, tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "journal.toml").write_text('profile = "client-flood"\n')
+    journals = tmp_path / "state/journals"
+    journals.mkdir(parents=True)
+    (journals / "000001.applied.toml").write_text('profile = "client-flood"\n')
+    (journals / "000002.rolled-back.toml").write_text('profile = "host-conntrack"\n')
     doc = json.loads(invoke("check", "--json").stdout)
     assert doc["profile"] == "client-flood" and "last applied" in doc["profile_why"]
 

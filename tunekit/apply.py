@@ -1,15 +1,28 @@
 """Execute a Plan: journal first, then runtime writes and files; undo on failure; rollback.
 
-The journal (TOML) records the previous runtime values and the previous contents (or
-absence) of every file before anything changes, and is fsynced. A failure half-way restores
-what was already changed, newest first, and raises ApplyFailed (exit 4).
+The state directory holds one journal per apply in journals/, numbered in order and never
+overwritten. A journal is written, fsynced, with status "pending" before anything changes:
+the previous runtime value of every key and the previous state of every file (its bytes,
+mode and owner, or the symlink it was, or its absence), and each directory just before it
+is created. When everything is written the journal becomes "applied". A failure restores
+what was recorded, newest first, and raises ApplyFailed (exit 4). A pending journal found
+later is an apply that was killed: the next apply or rollback undoes it first. rollback
+undoes the newest applied journal, one apply at a time.
+
+Every path is written through rootfs.Root, so nothing can leave the root; a journal is
+checked before it is trusted (owner, permissions, the root it was written for, and paths
+that tunekit itself writes).
 """
 
 from __future__ import annotations
 
+import base64
 import errno
 import fcntl
 import os
+import re
+import signal
+import stat
 import time
 import tomllib
 from contextlib import contextmanager
@@ -18,11 +31,17 @@ from pathlib import Path
 
 import tomli_w
 
+from tunekit import registry
 from tunekit.errors import NotPermitted, TunekitError, UsageError
-from tunekit.plan import SYSCTL_CONF, SYSCTL_DIRS, Change, FileWrite, Plan
+from tunekit.plan import (LIMITS_FILE, SYSCTL_CONF, SYSCTL_DIRS, SYSTEMD_FILE, SYSCTL_FILE, Change,
+                          Plan, modprobe_file, unit_name_ok)
+from tunekit.rootfs import FileState, Root
 
-JOURNAL = "journal.toml"
-LOCK_WAIT_SECONDS = float(os.environ.get("TUNEKIT_LOCK_WAIT", "5"))
+JOURNALS = "journals"
+LOCK = "lock"
+JOURNAL_RE = re.compile(r"^(\d{6})\.(pending|applied|rolled-back)\.toml$")
+DEFAULT_LOCK_WAIT = 5.0
+CRASH_ENV = "TUNEKIT_CRASH_AT"  # test hook: SIGKILL this process at the Nth write step
 
 _KERNEL_REASONS = {
     errno.EINVAL: "EINVAL: the kernel rejected the value (out of range or malformed)",
@@ -32,14 +51,12 @@ _KERNEL_REASONS = {
     errno.EROFS: "EROFS: read-only file system",
     errno.ENOENT: "ENOENT: the key does not exist on this kernel (or its module is not loaded)",
 }
+_RLIMIT_EPERM = ("EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
+                 "limit above fs.nr_open is refused)")
 
 
 class ApplyFailed(TunekitError):
     exit_code = 4
-
-
-_RLIMIT_EPERM = ("EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
-                 "limit above fs.nr_open is refused)")
 
 
 def kernel_reason(err: OSError, rlimit: bool = False) -> str:
@@ -48,68 +65,84 @@ def kernel_reason(err: OSError, rlimit: bool = False) -> str:
     return _KERNEL_REASONS.get(err.errno, f"{errno.errorcode.get(err.errno, '?')}: {err.strerror}")
 
 
+# --- crash injection (tests) -------------------------------------------------------------
+
+_steps = 0
+
+
+def step() -> None:
+    """Count one write step; with TUNEKIT_CRASH_AT=N set, die by SIGKILL at step N. The
+    kill -9 battery uses it to stop apply between any two writes."""
+    global _steps
+    _steps += 1
+    at = os.environ.get(CRASH_ENV)
+    if at and at.isdigit() and int(at) == _steps:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Stepped(Root):
+    """A Root whose every write is a step (see step())."""
+
+    def open(self, rel, flags, mode=0o644):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            step()
+        return super().open(rel, flags, mode)
+
+    def put(self, rel, state):
+        step()
+        super().put(rel, state)
+        step()
+
+    def makedirs(self, rel_dir, on_create=None):
+        def record(sub):
+            if on_create:
+                on_create(sub)
+            step()
+        return super().makedirs(rel_dir, record)
+
+    def rmdir(self, rel):
+        step()
+        return super().rmdir(rel)
+
+
 # --- reading what is there -------------------------------------------------------------
 
 
 def read_files(root: Path, paths: list[str]) -> dict[str, str | None]:
+    """Current text of each path under the root (None: absent or not a regular file)."""
     out: dict[str, str | None] = {}
-    for rel in paths:
-        try:
-            out[rel] = (root / rel).read_text()
-        except (FileNotFoundError, NotADirectoryError):
-            out[rel] = None  # writing it will fail, inside the transaction
+    with Root(root) as r:
+        for rel in paths:
+            try:
+                out[rel] = r.read(rel)
+            except OSError:
+                out[rel] = None  # writing it will fail, inside the transaction
     return out
 
 
 def sysctl_search_path(root: Path) -> dict[str, str]:
-    """Every sysctl file the boot reads, relative path -> contents."""
+    """Every sysctl file the boot reads, relative path -> contents (regular files only)."""
     out = {}
-    for d in SYSCTL_DIRS:
-        base = root / d
-        if base.is_dir():
-            for p in sorted(base.glob("*.conf")):
+    with Root(root) as r:
+        for d in SYSCTL_DIRS:
+            try:
+                fd = r.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                names = sorted(n for n in os.listdir(fd) if n.endswith(".conf"))
+            finally:
+                os.close(fd)
+            for name in names:
                 try:
-                    out[f"{d}/{p.name}"] = p.read_text()
+                    out[f"{d}/{name}"] = r.read(f"{d}/{name}")
                 except OSError:
                     continue
-    try:
-        out[SYSCTL_CONF] = (root / SYSCTL_CONF).read_text()
-    except OSError:
-        pass
-    return out
-
-
-# --- writing ---------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, content: str, mode: int = 0o644) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tunekit-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
-            os.write(fd, content.encode())
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def write_kernel(path: Path, value: str) -> str:
-    """Write one /proc/sys or /sys/module value and read back what the kernel kept."""
-    with open(path, "w") as f:
-        f.write(value + "\n")
-    return " ".join(path.read_text().split())
+            out[SYSCTL_CONF] = r.read(SYSCTL_CONF)
+        except OSError:
+            pass
+    return out
 
 
 def set_nofile(pid: int, value: str) -> None:
@@ -124,15 +157,63 @@ def set_nofile(pid: int, value: str) -> None:
         raise OSError(errno.EPERM, "not permitted") from err
 
 
-# --- lock and journal ------------------------------------------------------------------
+# --- the state directory: lock and journals ---------------------------------------------
+
+
+def lock_wait() -> float:
+    raw = os.environ.get("TUNEKIT_LOCK_WAIT", "")
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise UsageError(f"TUNEKIT_LOCK_WAIT={raw!r}: expected seconds, 0 to 3600")
+    return value
+
+
+def _trusted_dir(path: Path) -> None:
+    """A state directory is ours: a real directory owned by us, writable by no one else."""
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        raise NotPermitted(f"state directory {path}: {err.strerror}") from err
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotPermitted(f"state directory {path} is not a directory"
+                           + (" (a symlink)" if stat.S_ISLNK(st.st_mode) else ""))
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise NotPermitted(f"state directory {path} is writable by others or not owned by "
+                           f"uid {os.geteuid()}: refusing its journals and lock",
+                           f"chown {os.geteuid()} {path} && chmod 700 {path}")
+
+
+def _ensure_state(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (path / JOURNALS).mkdir(mode=0o700, exist_ok=True)
+    except OSError as err:
+        raise NotPermitted(f"cannot create the state directory {path}: "
+                           f"{err.strerror or err}") from err
+    _trusted_dir(path)
+    _trusted_dir(path / JOURNALS)
 
 
 @contextmanager
-def locked(state_dir: Path, wait: float = LOCK_WAIT_SECONDS):
+def locked(state_dir: Path, wait: float | None = None):
     """One apply or rollback at a time: a second one waits briefly, then refuses."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    wait = lock_wait() if wait is None else wait
+    _ensure_state(state_dir)
     try:
+        fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                     | os.O_NONBLOCK, 0o600)
+    except OSError as err:
+        raise NotPermitted(f"lock {state_dir / LOCK}: {err.strerror}"
+                           + (" (a symlink: refused)" if err.errno == errno.ELOOP else "")) from err
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            raise NotPermitted(f"lock {state_dir / LOCK} is not a regular file of ours")
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -143,8 +224,8 @@ def locked(state_dir: Path, wait: float = LOCK_WAIT_SECONDS):
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                     raise NotPermitted(f"another tunekit apply or rollback is running (pid "
                                        f"{holder}); waited {wait:g} s",
-                                       f"try again when it ends; lock: {state_dir / 'lock'}")
-                time.sleep(0.1)
+                                       f"try again when it ends; lock: {state_dir / LOCK}")
+                time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
@@ -152,128 +233,303 @@ def locked(state_dir: Path, wait: float = LOCK_WAIT_SECONDS):
         os.close(fd)  # closing releases the lock
 
 
-def read_journal(state_dir: Path) -> dict | None:
-    path = state_dir / JOURNAL
+def _encode_state(s: FileState) -> dict:
+    return {"kind": s.kind, "data": base64.b64encode(s.data).decode(), "mode": s.mode,
+            "uid": s.uid, "gid": s.gid, "target": s.target}
+
+
+def _decode_state(d: dict) -> FileState:
+    kind = d.get("kind")
+    if kind not in ("absent", "file", "symlink"):
+        raise ValueError(f"unknown file kind {kind!r}")
+    target = d.get("target", "")
+    if not isinstance(target, str) or "\0" in target or len(target) > 4096:
+        raise ValueError("bad symlink target")
+    mode, uid, gid = d.get("mode", 0o644), d.get("uid", 0), d.get("gid", 0)
+    if not all(isinstance(x, int) and x >= 0 for x in (mode, uid, gid)) or mode > 0o7777:
+        raise ValueError("bad mode or owner")
+    return FileState(kind, base64.b64decode(d.get("data", ""), validate=True), mode, uid,
+                     gid, target)
+
+
+def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
+    """(number, status, path) of every journal, oldest first."""
     try:
-        return tomllib.loads(path.read_text())
+        names = os.listdir(state_dir / JOURNALS)
     except FileNotFoundError:
-        return None
-    except (OSError, tomllib.TOMLDecodeError) as err:
+        return []
+    out = []
+    for name in names:
+        m = JOURNAL_RE.match(name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), state_dir / JOURNALS / name))
+    return sorted(out)
+
+
+def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
+    """The profile of the newest applied journal (for `check` with no profile named)."""
+    for _, status, path in reversed(journals(state_dir)):
+        if status == "applied":
+            try:
+                doc = tomllib.loads(path.read_text(errors="replace"))
+            except (OSError, tomllib.TOMLDecodeError):
+                return None
+            profile = doc.get("profile")
+            return (profile, path) if isinstance(profile, str) and profile else None
+    return None
+
+
+def _allowed_files() -> set[str]:
+    modules = {k.module for k in registry.KEYS.values() if k.module}
+    return {SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE} | {modprobe_file(m) for m in modules}
+
+
+def _allowed_file(path: str) -> bool:
+    if path in _allowed_files():
+        return True
+    m = re.fullmatch(r"etc/systemd/system/([^/]+)\.d/90-tunekit\.conf", path)
+    return bool(m) and unit_name_ok(m.group(1))
+
+
+def _allowed_runtime(r: dict) -> bool:
+    kind, path = r.get("kind"), r.get("path")
+    if kind == "rlimit":
+        return bool(re.fullmatch(r"pid [1-9][0-9]{0,9}", str(path)))
+    if kind != "sysctl" or not isinstance(path, str):
+        return False
+    if any(path == k.runtime_path for k in registry.KEYS.values()):
+        return True
+    if not path.startswith("proc/sys/"):
+        return False
+    try:
+        registry.split_name(path[len("proc/sys/"):])  # slash form: plain components only
+        return True
+    except registry.KeyError_:
+        return False
+
+
+def read_journal(path: Path, root: Path) -> dict:
+    """A journal, checked before it is trusted: ours (owner, mode), written for this root,
+    and naming only what tunekit itself writes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise NotPermitted(f"{path}: not owned by uid {os.geteuid()}, or writable by "
+                                   "others: tunekit will not act on it")
+            data = os.read(fd, 16 << 20)
+        finally:
+            os.close(fd)
+        doc = tomllib.loads(data.decode("utf-8"))
+    except NotPermitted:
+        raise
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise UsageError(f"{path}: unreadable journal: {err}",
                          "inspect it by hand; tunekit will not guess what to undo") from err
-
-
-def _journal_doc(plan: Plan) -> dict:
-    return {
-        "profile": plan.profile,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "root": plan.root,
-        "runtime": [{"key": c.key, "kind": c.kind, "path": c.path, "old": c.old, "new": c.new}
-                    for c in plan.changes],
-        "files": [{"path": f.path, "existed": f.old is not None, "old": f.old or "",
-                   "new": f.content} for f in plan.files if f.content != f.old],
-    }
-
-
-# --- apply and undo --------------------------------------------------------------------
-
-
-def _do_change(root: Path, c: Change, value: str) -> None:
-    if c.kind == "rlimit":
-        set_nofile(int(c.path.split()[1]), value)
-        return
-    kept = write_kernel(root / c.path, value)
-    if kept != value:
-        raise OSError(errno.EINVAL, f"the kernel kept {kept!r} instead of {value!r}")
-
-
-def _missing_dirs(root: Path, rel: str) -> list[str]:
-    """Parent directories of `rel` that do not exist yet, deepest first."""
-    out = []
-    parent = Path(rel).parent
-    while str(parent) not in (".", "/") and not (root / parent).exists():
-        out.append(str(parent))
-        parent = parent.parent
-    return out
-
-
-def _undo_file(root: Path, f: dict) -> None:
-    if f["existed"]:
-        atomic_write(root / f["path"], f["old"])
-    else:
-        (root / f["path"]).unlink(missing_ok=True)
-    for d in f.get("created_dirs", []):  # deepest first; only if still empty
-        try:
-            (root / d).rmdir()
-        except OSError:
-            break
-
-
-def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
-    """Journal, then change; on failure restore what changed and raise ApplyFailed."""
-    doc = _journal_doc(plan)
-    for f in doc["files"]:  # recorded before anything is created, so undo can remove them
-        f["created_dirs"] = _missing_dirs(root, f["path"])
-    previous = read_journal(state_dir)
-    archived = None
-    if previous is not None:  # keep the earlier apply's journal beside the new one
-        stamp = str(previous.get("created", "earlier")).replace(":", "")
-        archived = state_dir / f"journal-{stamp}.toml"
-        (state_dir / JOURNAL).rename(archived)
-    atomic_write(state_dir / JOURNAL, tomli_w.dumps(doc))
-    done_changes: list[Change] = []
-    done_files: list[dict] = []
-    try:
-        for c in plan.changes:
-            try:
-                _do_change(root, c, c.new)
-            except OSError as err:
-                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: "
-                                  f"{kernel_reason(err, c.kind == 'rlimit')}"
-                                  if err.errno in _KERNEL_REASONS else
-                                  f"{c.key}: could not write {c.new!r}: {err.strerror or err}")
-            done_changes.append(c)
-        for f in doc["files"]:
-            try:
-                atomic_write(root / f["path"], f["new"])
-            except OSError as err:
-                raise ApplyFailed(f"/{f['path']}: could not write: {kernel_reason(err)}")
-            done_files.append(f)
-    except ApplyFailed as failure:
-        problems = _restore(root, done_changes, done_files)
-        (state_dir / JOURNAL).unlink(missing_ok=True)
-        if archived is not None:  # the earlier apply is still in effect: keep it undoable
-            archived.rename(state_dir / JOURNAL)
-        failure.hint = ("everything already changed was restored" if not problems else
-                        "could not restore: " + "; ".join(problems))
-        raise
+    problem = _journal_problem(doc, root)
+    if problem:
+        raise NotPermitted(f"{path}: {problem}: refusing to act on it",
+                           "inspect it by hand; tunekit only undoes what it wrote itself")
     return doc
 
 
-def _restore(root: Path, changes: list[Change], files: list[dict]) -> list[str]:
-    """Undo newest first; one item that cannot be restored is reported, the rest go on."""
+def _journal_problem(doc: dict, root: Path) -> str | None:
+    if doc.get("version") != 2:
+        return "not a journal of this tunekit (version 2)"
+    if doc.get("root") != str(Path(root).resolve()):
+        return f"written for root {doc.get('root')!r}, not {str(Path(root).resolve())!r}"
+    runtime, files = doc.get("runtime"), doc.get("files")
+    dirs = doc.get("created_dirs", [])
+    if not isinstance(runtime, list) or not isinstance(files, list) or not isinstance(dirs, list):
+        return "malformed"
+    for r in runtime:
+        if not isinstance(r, dict) or not _allowed_runtime(r):
+            return f"a runtime entry tunekit does not write: {r!r}"[:200]
+        for v in (r.get("old"), r.get("new")):
+            if not isinstance(v, str) or len(v) > 4096 or "\n" in v:
+                return "a runtime value that is not a sysctl value"
+    paths = []
+    for f in files:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str) \
+                or not _allowed_file(f["path"]):
+            return f"a file tunekit does not write: {f.get('path') if isinstance(f, dict) else f!r}"
+        try:
+            _decode_state(f.get("before", {}))
+        except (ValueError, TypeError) as err:
+            return f"{f['path']}: {err}"
+        paths.append(f["path"])
+    for d in dirs:
+        if not isinstance(d, str) or not any(p.startswith(d + "/") for p in paths):
+            return f"a directory that is not a parent of tunekit's files: {d!r}"[:200]
+    return None
+
+
+class _JournalWriter:
+    """The journal of one apply, rewritten atomically at each change of what it records."""
+
+    def __init__(self, state_dir: Path, doc: dict):
+        self.state = _Stepped(state_dir)
+        numbers = [n for n, _, _ in journals(state_dir)]
+        self.number = max(numbers, default=0) + 1
+        self.doc = doc
+        self.rel: str | None = None
+
+    def save(self, status: str) -> None:
+        rel = f"{JOURNALS}/{self.number:06d}.{status}.toml"
+        self.doc["status"] = status
+        self.state.put(rel, FileState("file", tomli_w.dumps(self.doc).encode(), 0o600,
+                                      os.geteuid(), os.getegid()))
+        if self.rel and self.rel != rel:
+            self.state.put(self.rel, FileState("absent"))
+        self.rel = rel
+
+    def discard(self) -> None:
+        if self.rel:
+            self.state.put(self.rel, FileState("absent"))
+            self.rel = None
+
+    def close(self) -> None:
+        self.state.close()
+
+
+# --- apply, undo, rollback -----------------------------------------------------------------
+
+
+def _runtime_entry(c: Change) -> dict:
+    return {"key": c.key, "kind": c.kind, "path": c.path, "old": c.old, "new": c.new}
+
+
+def _write_runtime(root: Root, r: dict, value: str) -> None:
+    if r["kind"] == "rlimit":
+        step()
+        set_nofile(int(r["path"].split()[1]), value)
+        return
+    kept = root.write_kernel(r["path"], value)
+    if kept != " ".join(value.split()):
+        raise OSError(errno.EINVAL, f"the kernel kept {kept!r} instead of {value!r}")
+
+
+def _undo(root: Root, doc: dict, upto_runtime: int | None = None) -> list[str]:
+    """Put back what the journal recorded, newest first; one item that cannot be restored
+    is reported and the rest go on. Temp files a killed apply left are removed."""
     problems = []
-    for f in reversed(files):
+    for f in reversed(doc.get("files", [])):
         try:
-            _undo_file(root, f)
+            root.put(f["path"], _decode_state(f["before"]))
         except OSError as err:
-            problems.append(f"/{f['path']}: {err.strerror}")
-    for c in reversed(changes):
+            problems.append(f"/{f['path']}: {err.strerror or err}")
+        parent = f["path"].rpartition("/")[0]
+        if parent:
+            root.clean_temps(parent)
+    for d in doc.get("created_dirs", []):  # deepest first; only if empty
+        root.rmdir(d)
+    runtime = doc.get("runtime", [])
+    for r in reversed(runtime[:upto_runtime] if upto_runtime is not None else runtime):
         try:
-            _do_change(root, c, c.old)
+            _write_runtime(root, r, r["old"])
         except OSError as err:
-            problems.append(f"{c.key} back to {c.old!r}: {err.strerror or err}")
+            problems.append(f"{r['key']} back to {r['old']!r}: {err.strerror or err}")
     return problems
 
 
-def rollback(root: Path, state_dir: Path) -> tuple[dict | None, list[str]]:
-    """Restore the last apply. Returns (journal or None when nothing to undo, problems)."""
-    doc = read_journal(state_dir)
-    if doc is None:
-        return None, []
-    changes = [Change(r["key"], r["kind"], r["path"], r["old"], r["new"], "")
-               for r in doc.get("runtime", [])]
-    problems = _restore(root, changes, doc.get("files", []))
-    stamp = str(doc.get("created", "unknown")).replace(":", "")
-    (state_dir / JOURNAL).rename(state_dir / f"rolled-back-{stamp}.toml")
-    return doc, problems
+def recover(root: Path, state_dir: Path) -> list[str]:
+    """Undo every apply that was killed before it finished (a pending journal). Returns what
+    was recovered, for the user to read."""
+    out = []
+    for number, status, path in reversed(journals(state_dir)):
+        if status != "pending":
+            continue
+        doc = read_journal(path, root)
+        with _Stepped(root) as r:
+            problems = _undo(r, doc)
+        _retire(state_dir, number, path)
+        out.append(f"undid an apply of {doc.get('profile')} from {doc.get('created')} that was "
+                   "interrupted" + (f" (could not restore: {'; '.join(problems)})"
+                                    if problems else ""))
+    with Root(state_dir) as s:
+        s.clean_temps(JOURNALS)
+    return out
+
+
+def _retire(state_dir: Path, number: int, path: Path) -> None:
+    step()
+    os.rename(path, state_dir / JOURNALS / f"{number:06d}.rolled-back.toml")
+    fd = os.open(state_dir / JOURNALS, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
+    """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
+    Call under locked(state_dir), after recover()."""
+    r = _Stepped(root)
+    doc = {
+        "version": 2, "profile": plan.profile,
+        "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "root": str(Path(root).resolve()),
+        "runtime": [_runtime_entry(c) for c in plan.changes],
+        "files": [], "created_dirs": [],
+    }
+    writes = [f for f in plan.files if f.content != f.old]
+    try:
+        for f in writes:
+            doc["files"].append({"path": f.path, "before": _encode_state(r.state(f.path)),
+                                 "new": f.content})
+    except OSError as err:
+        r.close()
+        raise ApplyFailed(f"{err.filename or '?'}: cannot read what is there: "
+                          f"{err.strerror}", "nothing was changed") from err
+    journal = _JournalWriter(state_dir, doc)
+    done = 0
+    try:
+        journal.save("pending")
+        for c in plan.changes:
+            try:
+                _write_runtime(r, _runtime_entry(c), c.new)
+            except OSError as err:
+                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: "
+                                  f"{kernel_reason(err, c.kind == 'rlimit')}")
+            done += 1
+        for f in writes:
+            parent = f.path.rpartition("/")[0]
+
+            def record(sub: str) -> None:
+                doc["created_dirs"].insert(0, sub)
+                journal.save("pending")
+
+            try:
+                r.makedirs(parent, record)
+                r.write(f.path, f.content)
+            except OSError as err:
+                raise ApplyFailed(f"/{f.path}: could not write: {kernel_reason(err)}")
+        journal.save("applied")
+    except ApplyFailed as failure:
+        problems = _undo(r, doc, upto_runtime=done)
+        journal.discard()
+        failure.hint = ("everything already changed was restored" if not problems else
+                        "could not restore: " + "; ".join(problems))
+        raise
+    finally:
+        journal.close()
+        r.close()
+    return doc
+
+
+def rollback(root: Path, state_dir: Path) -> tuple[dict | None, list[str], list[str]]:
+    """Undo the newest applied journal. Returns (journal or None when there is nothing to
+    undo, problems, what recovery did first). Call under locked(state_dir)."""
+    recovered = recover(root, state_dir)
+    applied = [(n, p) for n, status, p in journals(state_dir) if status == "applied"]
+    if not applied:
+        return None, [], recovered
+    number, path = applied[-1]
+    doc = read_journal(path, root)
+    with _Stepped(root) as r:
+        problems = _undo(r, doc)
+    _retire(state_dir, number, path)
+    return doc, problems, recovered

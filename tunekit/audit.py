@@ -15,7 +15,6 @@ from pathlib import Path
 from tunekit.errors import UsageError
 
 STATE_DIR = "var/lib/tunekit"
-JOURNAL = "journal.toml"
 
 
 @dataclass
@@ -47,18 +46,11 @@ def choose_profile(ref: str | None, state: Path) -> tuple[str, str]:
         if not ref.strip():
             raise UsageError("empty profile name", "name a profile, or omit it for the default")
         return ref, "named on the command line"
-    journal = state / JOURNAL
-    if journal.is_file():
-        import tomllib
+    from tunekit.apply import last_applied_profile
 
-        from tunekit.host import read_text
-
-        try:
-            last = tomllib.loads(read_text(journal)).get("profile")
-        except (OSError, tomllib.TOMLDecodeError):
-            last = None
-        if isinstance(last, str) and last:
-            return last, f"last applied on this host, from {journal}"
+    last = last_applied_profile(state)
+    if last:
+        return last[0], f"last applied on this host, from {last[1]}"
     return DEFAULT_PROFILE, "no profile named and none applied on this host: the default"
 
 

@@ -240,11 +240,15 @@ def apply(
                            "tunekit apply --dry-run shows the plan without root")
     make_plan()  # validates: an invalid value exits 2 before the state directory is touched
     with applier.locked(state):  # then again under the lock, against what is there now
+        recovered = applier.recover(base, state)
         plan, facts = make_plan()
         if plan.empty:
             if json_out:
-                emit_json({**plan.to_dict(), "dry_run": False, "applied": False})
+                emit_json({**plan.to_dict(), "dry_run": False, "applied": False,
+                           "recovered": recovered})
             else:
+                for line in recovered:
+                    typer.echo(f"Recovered: {line}")
                 typer.echo(f"This host already complies with {plan.profile}: nothing to change.")
             return
         if facts.proc_sys_writable is False and any(ch.kind == "sysctl" for ch in plan.changes):
@@ -254,11 +258,14 @@ def apply(
         applier.execute(plan, base, state)
     if json_out:
         emit_json({**plan.to_dict(), "dry_run": False, "applied": True,
-                   "journal": str(state / applier.JOURNAL)})
+                   "recovered": recovered, "state_dir": str(state)})
     else:
+        for line in recovered:
+            typer.echo(f"Recovered: {line}")
         typer.echo(report.render_plan(plan, dry_run=False))
-        typer.echo(f"\nApplied. Journal: {state / applier.JOURNAL}. Undo: tunekit rollback"
-                   + (f" --root {root}" if root else ""))
+        typer.echo(f"\nApplied. Journal in {state / applier.JOURNALS}. Undo: tunekit rollback"
+                   + (f" --root {root}" if root else "")
+                   + (f" --state-dir {state_dir_opt}" if state_dir_opt else ""))
 
 
 @app.command()
@@ -269,35 +276,42 @@ def rollback(
         "--state-dir", help="Journal directory (as for apply).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Undo the last apply: restore the previous runtime values and files."""
-    from tunekit import apply as applier
+    """Undo the last apply: restore the previous runtime values and files exactly.
 
+    Run it again to undo the apply before that, one at a time. An apply that was killed
+    half-way is found and undone first. Exit 0 done (or nothing to undo), 3 a journal that
+    is not ours or not for this root, 4 an item could not be restored."""
+    from tunekit import apply as applier
     from tunekit.audit import state_dir
 
     base = root or Path("/")
     state = state_dir(state_dir_opt, root)
     if base.resolve() == Path("/") and os.geteuid() != 0:
         raise NotPermitted("rollback changes the kernel: run it as root")
-    if not state.is_dir():
-        doc, problems = None, []
+    if not state.exists():
+        doc, problems, recovered = None, [], []
     else:
         with applier.locked(state):
-            doc, problems = applier.rollback(base, state)
+            doc, problems, recovered = applier.rollback(base, state)
     if json_out:
         emit_json({"rolled_back": doc is not None, "profile": (doc or {}).get("profile"),
                    "runtime": (doc or {}).get("runtime", []),
                    "files": [f["path"] for f in (doc or {}).get("files", [])],
-                   "problems": problems})
-    elif doc is None:
-        typer.echo(f"Nothing to undo: no apply journal in {state}.")
+                   "problems": problems, "recovered": recovered})
     else:
-        typer.echo(f"Rolled back the apply of {doc.get('profile')} from {doc.get('created')}:")
-        for r in doc.get("runtime", []):
-            typer.echo(f"  {r['key']}: {r['new']} -> {r['old']}")
-        for f in doc.get("files", []):
-            typer.echo(f"  /{f['path']}: " + ("restored" if f["existed"] else "removed"))
-        for p in problems:
-            typer.echo(f"  COULD NOT RESTORE: {p}")
+        for line in recovered:
+            typer.echo(f"Recovered: {line}")
+        if doc is None:
+            typer.echo(f"Nothing to undo: no applied journal in {state / applier.JOURNALS}.")
+        else:
+            typer.echo(f"Rolled back the apply of {doc.get('profile')} from {doc.get('created')}:")
+            for r in doc.get("runtime", []):
+                typer.echo(f"  {r['key']}: {r['new']} -> {r['old']}")
+            for f in doc.get("files", []):
+                kind = f["before"]["kind"]
+                typer.echo(f"  /{f['path']}: " + ("removed" if kind == "absent" else "restored"))
+            for p in problems:
+                typer.echo(f"  COULD NOT RESTORE: {p}")
     if problems:
         raise typer.Exit(4)
 
