@@ -7,6 +7,7 @@ series (major.minor) as the one running; `--const` still wins over it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,9 @@ def load(state: Path, kernel: str | None) -> Calibration | None:
     """The calibration in `state`, or None. A broken file is reported, not fatal."""
     path = state / FILENAME
     try:
-        doc = tomllib.loads(path.read_text())
+        from tunekit.host import read_text
+
+        doc = tomllib.loads(read_text(path))
     except FileNotFoundError:
         return None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
@@ -66,12 +69,26 @@ def load(state: Path, kernel: str | None) -> Calibration | None:
     return cal
 
 
+def prepare(state: Path) -> None:
+    """Make sure the calibration can be written, before a probe spends minutes measuring."""
+    from tunekit.errors import NotPermitted
+
+    try:
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise NotPermitted(f"--state-dir {state}: cannot create it: {err.strerror or err}") \
+            from err
+    if not state.is_dir() or not os.access(state, os.W_OK):
+        raise NotPermitted(f"--state-dir {state}: not a writable directory")
+
+
 def save(state: Path, kernel: str, measured: str, command: str, connections: int,
          values: dict[str, float]) -> Path:
     import tomli_w
 
-    from tunekit.apply import atomic_write
+    from tunekit.rootfs import Root
 
+    prepare(state)
     path = state / FILENAME
     doc = {"kernel": kernel, "measured": measured, "command": command,
            "connections": connections, "constants": {k: round(v, 3 if k == "buffer_factor" else 1)
@@ -82,6 +99,7 @@ def save(state: Path, kernel: str, measured: str, command: str, connections: int
         earlier = {}
     doc["constants"] = {**{k: v for k, v in earlier.items() if k in CALIBRATED
                            and isinstance(v, (int, float))}, **doc["constants"]}
-    atomic_write(path, "# written by tunekit probe --calibrate; delete it to use the "
-                       "built-in constants\n" + tomli_w.dumps(doc))
+    with Root(state) as r:
+        r.write(FILENAME, "# written by tunekit probe --calibrate; delete it to use the "
+                          "built-in constants\n" + tomli_w.dumps(doc))
     return path

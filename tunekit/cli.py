@@ -458,6 +458,10 @@ def probe(
         loadgen.require_nft()
     facts = host.read_facts(addresses=False)
     state = audit.state_dir(state_dir_opt)
+    if calibrate:
+        from tunekit import calibration
+
+        calibration.prepare(state)  # before the run, not after it: nothing measured is lost
     c, _ = audit.load_constants(parse_consts(const), facts, state)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     lay = probing.layout_for(facts, count, hard, source_ips, destinations, nofile)
