@@ -145,7 +145,7 @@ def test_procps_sysctl_accepts_the_written_file(tmp_path):
     profile = tmp_path / "ns-test.toml"
     profile.write_text(PROFILE)
     image = tmp_path / "image"
-    image.mkdir()
+    (image / "etc").mkdir(parents=True)  # a root filesystem has an etc
     r = run_tunekit("apply", str(profile), "--scope", "namespace", "--root", str(image),
                     "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 0, r.stderr
@@ -168,7 +168,7 @@ def _login_limits(tmp_path, profile_text: str) -> list[str]:
     profile = tmp_path / "small.toml"
     profile.write_text(profile_text)
     image = tmp_path / "image"
-    image.mkdir()
+    (image / "etc").mkdir(parents=True)  # a root filesystem has an etc
     r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
                     str(tmp_path / "state"))
     assert r.returncode == 0, r.stderr

@@ -263,7 +263,11 @@ def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
         m = JOURNAL_RE.match(name)
         if m:
             out.append((int(m.group(1)), m.group(2), state_dir / JOURNALS / name))
-    return sorted(out)
+    # A pending journal whose number also has a later status is stale: apply was killed
+    # after writing "applied" and before removing "pending". recover() removes it.
+    done = {n for n, status, _ in out if status != "pending"}
+    return sorted((n, "stale" if status == "pending" and n in done else status, p)
+                  for n, status, p in out)
 
 
 def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
@@ -440,6 +444,10 @@ def recover(root: Path, state_dir: Path) -> list[str]:
     was recovered, for the user to read."""
     out = []
     for number, status, path in reversed(journals(state_dir)):
+        if status == "stale":
+            step()
+            path.unlink(missing_ok=True)
+            continue
         if status != "pending":
             continue
         doc = read_journal(path, root)

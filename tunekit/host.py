@@ -38,12 +38,33 @@ def read_text(path: Path, limit: int = READ_LIMIT) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-_read = read_text
+def _read(root: Path, rel: str, limit: int = READ_LIMIT) -> str:
+    """A file under `root`, resolved as a chroot would (rootfs): an image's absolute link
+    such as proc/sys -> /proc/sys does not make tunekit read the live host instead."""
+    if Path(root) == Path("/"):
+        return read_text(Path("/", rel), limit)
+    from tunekit.rootfs import Root
+
+    with Root(root) as r:
+        return r.read(rel, limit)
+
+
+def _is_dir(root: Path, rel: str) -> bool:
+    if Path(root) == Path("/"):
+        return Path("/", rel).is_dir()
+    from tunekit.rootfs import Root
+
+    try:
+        with Root(root) as r:
+            os.close(r.open(rel, os.O_RDONLY | os.O_DIRECTORY))
+        return True
+    except (OSError, NotPermitted):
+        return False
 
 
 def read_sysctl(root: Path, key: registry.Key) -> str:
     """Raw value of one key, whitespace-normalised; raises OSError as the kernel does."""
-    return " ".join(_read(root / key.proc_path).split())
+    return " ".join(_read(root, key.proc_path).split())
 
 
 def _read_sysctls(root: Path, facts: HostFacts, extra: list[registry.Key]) -> None:
@@ -62,7 +83,7 @@ def listening_ports(root: Path) -> list[int] | None:
     seen = False
     for name in ("proc/net/tcp", "proc/net/tcp6"):
         try:
-            lines = _read(root / name, limit=64 << 20).splitlines()[1:]
+            lines = _read(root, name, limit=64 << 20).splitlines()[1:]
         except OSError:
             continue
         seen = True
@@ -80,7 +101,7 @@ def meminfo(root: Path = Path("/")) -> dict[str, int]:
     """/proc/meminfo in bytes; lines that are not 'Name: N [kB]' are skipped."""
     out = {}
     try:
-        lines = _read(root / "proc/meminfo").splitlines()
+        lines = _read(root, "proc/meminfo").splitlines()
     except OSError:
         return out
     for line in lines:
@@ -100,7 +121,7 @@ def tcpext(root: Path = Path("/"), names=SYMPTOM_COUNTERS) -> dict[str, int]:
     per network namespace."""
     out = {}
     try:
-        lines = _read(root / "proc/net/netstat").splitlines()
+        lines = _read(root, "proc/net/netstat").splitlines()
     except OSError:
         return out
     for head, vals in zip(lines[::2], lines[1::2]):
@@ -113,7 +134,7 @@ def tcpext(root: Path = Path("/"), names=SYMPTOM_COUNTERS) -> dict[str, int]:
 
 def _cap_sys_resource(root: Path) -> bool | None:
     try:
-        for line in _read(root / "proc/self/status").splitlines():
+        for line in _read(root, "proc/self/status").splitlines():
             if line.startswith("CapEff:"):
                 return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
     except (OSError, ValueError, IndexError):
@@ -138,12 +159,12 @@ def _modules(root: Path) -> set[str]:
     """Loaded modules: /proc/modules plus /sys/module (which also lists built-ins)."""
     mods: set[str] = set()
     try:
-        mods.update(line.split()[0] for line in _read(root / "proc/modules").splitlines() if line)
+        mods.update(line.split()[0] for line in _read(root, "proc/modules").splitlines() if line)
     except OSError:
         pass
-    sysmod = root / "sys/module"
-    if sysmod.is_dir():
-        mods.update(p.name for p in sysmod.iterdir())
+    if _is_dir(root, "sys/module"):
+        mods.update(p.name for p in (root / "sys/module").iterdir()
+                    if Path(root) == Path("/") or not p.is_symlink())
     return mods
 
 
@@ -157,15 +178,28 @@ def _addresses() -> list[str]:
                    if a.family == socket.AF_INET and not a.address.startswith("127.")})
 
 
+def check_root(root: Path) -> None:
+    """A --root must look like a root filesystem: an empty or mistyped directory would
+    otherwise read as a host with no settings at all (and pass)."""
+    if str(root) in ("", "."):
+        raise UsageError(f"--root {str(root)!r}: give the directory of a root filesystem")
+    if Path(root).resolve() == Path("/"):
+        return
+    if not Path(root).is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    if not (_is_dir(root, "proc") or _is_dir(root, "etc")):
+        raise UsageError(f"--root {root}: has neither proc nor etc: not a root filesystem",
+                         "point it at the top of an image or chroot")
+
+
 def read_facts(root: Path = Path("/"), addresses: bool = True,
                extra: list[registry.Key] | None = None) -> HostFacts:
     """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
     addresses=False skips the interface scan (and psutil's import) when no client needs it.
     `extra`: keys a profile names besides the registry's own."""
     root = Path(root)
+    check_root(root)
     live = root.resolve() == Path("/")
-    if not live and not root.is_dir():
-        raise UsageError(f"--root {root}: not a directory")
     facts = HostFacts(source="live" if live else f"root {root}")
     _read_sysctls(root, facts, [k for k in extra or [] if k.name not in registry.KEYS])
     facts.kernel = facts.sysctls.get(registry.OSRELEASE.name)
@@ -177,11 +211,11 @@ def read_facts(root: Path = Path("/"), addresses: bool = True,
     facts.proc_sys_writable = _proc_sys_writable(root)
     # Global keys such as tcp_mem are hidden inside a non-initial network namespace
     # (measured on 6.18), so their absence next to a present net/ipv4 marks a child netns.
-    if (root / "proc/sys/net/ipv4").is_dir():
+    if _is_dir(root, "proc/sys/net/ipv4"):
         facts.child_netns = registry.TCP_MEM.name not in facts.sysctls
     facts.counters.update(tcpext(root))
     try:
-        facts.counters["files_allocated"] = int(_read(root / "proc/sys/fs/file-nr").split()[0])
+        facts.counters["files_allocated"] = int(_read(root, "proc/sys/fs/file-nr").split()[0])
     except (OSError, ValueError, IndexError):
         pass
     count = facts.int_value(registry.CONNTRACK_COUNT.name)

@@ -163,10 +163,10 @@ def build_plan(findings: list[Finding], facts: HostFacts, profile: str, why: str
         key = registry.generic_shape(registry.lookup(name), group[0].target["value"])
         acting = [f for f in group if f.verdict in ("fail", "warn") or (
             f.verdict in persist_only and f.proposed is not None)]
-        if key.kind == "rlimit":
-            nofile[name] = _Write(key, max(int(f.proposed) for f in group
-                                           if f.proposed is not None) if any(
-                f.proposed is not None for f in group) else 0, acting, bool(acting))
+        if key.kind == "rlimit":  # the pair is decided from the targets' values: _nofile
+            values_ = [int(f.target["value"]) for f in group
+                       if isinstance(f.target["value"], int)]
+            nofile[name] = _Write(key, max(values_, default=0), acting, bool(acting))
             continue
         if not acting:
             continue
@@ -203,6 +203,10 @@ def _nofile(nofile: dict[str, _Write], facts: HostFacts, opts: Options,
     if not nofile:
         return None
     hard_w, soft_w = nofile.get(registry.NOFILE_HARD.name), nofile.get(registry.NOFILE_SOFT.name)
+    if hard_w and soft_w and soft_w.value > hard_w.value:
+        raise UsageError(f"open-files soft limit {soft_w.value} above the hard limit "
+                         f"{hard_w.value}: the kernel refuses it (EINVAL), and tunekit will not "
+                         "raise the hard limit silently", "make the soft target <= the hard one")
     live = facts.nofile or (0, 0)
     hard = max(hard_w.value if hard_w else 0, soft_w.value if soft_w else 0, live[1])
     soft = max(soft_w.value if soft_w else 0, live[0] if facts.nofile_is_workload else 0)

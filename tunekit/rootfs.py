@@ -230,7 +230,10 @@ class Root:
 
     def rmdir(self, rel: str) -> bool:
         """Remove an empty directory; False if it is not empty or not there."""
-        dfd, name = self._parent(rel)
+        try:
+            dfd, name = self._parent(rel)
+        except OSError:
+            return False
         try:
             os.rmdir(name, dir_fd=dfd)
             return True
