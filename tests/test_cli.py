@@ -129,7 +129,7 @@ def test_profiles_list_and_show(isolated_home):
     (["estimate", "--conns", "10", "--role", "router"], "--role"),
     (["estimate", "--conns", "10", "--rate", "-1"], "--rate"),
     (["estimate", "--conns", "10", "--const", "nope=1"], "unknown constant"),
-    (["estimate", "--conns", "10", "--const", "socket_bytes"], "NAME=POSITIVE_NUMBER"),
+    (["estimate", "--conns", "10", "--const", "socket_bytes"], "expected NAME=NUMBER"),
     (["profiles", "show", "nope"], "unknown profile"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, isolated_home):

@@ -496,6 +496,12 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     done = 0
     try:
         journal.save("pending")
+    except OSError as err:
+        journal.close()
+        r.close()
+        raise NotPermitted(f"cannot write the journal in {state_dir}: {err.strerror or err}",
+                           "nothing was changed") from err
+    try:
         for c in plan.changes:
             try:
                 _write_runtime(r, _runtime_entry(c), c.new)
@@ -516,12 +522,17 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
             except OSError as err:
                 raise ApplyFailed(f"/{f.path}: could not write: {kernel_reason(err)}")
         journal.save("applied")
-    except ApplyFailed as failure:
+    except (ApplyFailed, OSError) as err:
+        failure = err if isinstance(err, ApplyFailed) else ApplyFailed(
+            f"the journal in {state_dir} could not be updated: {err.strerror or err}")
         problems = _undo(r, doc, upto_runtime=done)
-        journal.discard()
+        try:
+            journal.discard()
+        except OSError as gone:
+            problems.append(f"journal {journal.rel}: {gone.strerror}")
         failure.hint = ("everything already changed was restored" if not problems else
                         "could not restore: " + "; ".join(problems))
-        raise
+        raise failure from None
     finally:
         journal.close()
         r.close()

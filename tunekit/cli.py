@@ -27,7 +27,9 @@ profiles_app = typer.Typer(help="List the profiles, or show one's resolved targe
 app.add_typer(profiles_app, name="profiles")
 
 ROLE_PROFILES = {"server": "server-1M", "client": "client-flood", "host": "host-conntrack"}
-_CONNS_RE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmM]?)\s*$")
+# 1000000, 1_000_000, 1,000,000 (groups of three), 1.5M, 200k
+_CONNS_RE = re.compile(r"^\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+|[0-9]{1,12})"
+                       r"(\.[0-9]{1,6})?\s*([kKmM]?)\s*$")
 
 
 def handled(func):
@@ -61,8 +63,8 @@ def parse_count(text: str | None, flag: str = "--conns") -> int | None:
     if not m:
         raise UsageError(f"{flag} {text!r}: not a number",
                          "give a positive whole number, e.g. 1000000, 1_000_000, 200k or 1M")
-    value = float(m.group(1).replace("_", "").replace(",", "")) * {
-        "": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    digits = m.group(1).replace("_", "").replace(",", "") + (m.group(2) or "")
+    value = float(digits) * {"": 1, "k": 1e3, "m": 1e6}[m.group(3).lower()]
     if value != int(value) or value < 1:
         raise UsageError(f"{flag} {text!r}: must be a whole number of at least 1")
     if value > MAX_CONNECTIONS:
@@ -72,15 +74,20 @@ def parse_count(text: str | None, flag: str = "--conns") -> int | None:
 
 
 def parse_consts(items: list[str] | None) -> dict[str, float]:
+    """NAME=VALUE pairs; a value is a finite number from 1e-6 to 1e12 (no nan, inf, 1e400)."""
+    import math
+
     out = {}
     for item in items or []:
         name, sep, value = item.partition("=")
         try:
-            out[name.strip()] = float(value)
-            if not sep or out[name.strip()] <= 0:
-                raise ValueError
+            number = float(value) if sep and len(value) <= 32 else math.nan
         except ValueError:
-            raise UsageError(f"--const {item!r}: expected NAME=POSITIVE_NUMBER") from None
+            number = math.nan
+        if not (math.isfinite(number) and 1e-6 <= number <= 1e12):
+            raise UsageError(f"--const {item[:60]!r}: expected NAME=NUMBER, a number from "
+                             "0.000001 to 1e12")
+        out[name.strip()] = number
     return out
 
 
@@ -567,5 +574,22 @@ def profiles_show(
 
 
 def main() -> None:
-    app()
+    """Run the CLI. Typer's own usage errors (an unknown option, a missing value, a bad
+    integer) become one `tunekit: error:` line and exit 2, like tunekit's own errors."""
+    from typer._click import exceptions as click_errors
+
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as err:
+        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+        code = 0
+    except click_errors.UsageError as err:
+        typer.echo(f"tunekit: error: {err.format_message()}", err=True)
+        if err.ctx is not None:
+            typer.echo(f"  hint: {err.ctx.command_path} --help", err=True)
+        code = 2
+    except click_errors.Abort:
+        typer.echo("tunekit: interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 

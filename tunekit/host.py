@@ -23,9 +23,10 @@ READ_LIMIT = 1 << 20  # no file tunekit reads is larger; a bigger one is not wha
 TCP_LISTEN = "0A"  # include/net/tcp_states.h TCP_LISTEN, as /proc/net/tcp prints st
 
 
-def read_text(path: Path, limit: int = READ_LIMIT) -> str:
+def read_text(path: Path, limit: int = READ_LIMIT, strict: bool = False) -> str:
     """A regular file's text. Opened non-blocking and checked with fstat, so a FIFO or a
-    device planted where a file should be is an error (EINVAL), never a hang."""
+    device planted where a file should be is an error (EINVAL), never a hang. Bytes that
+    are not UTF-8 are replaced, or raise UnicodeDecodeError when `strict`."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -35,7 +36,7 @@ def read_text(path: Path, limit: int = READ_LIMIT) -> str:
         os.close(fd)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="strict" if strict else "replace")
 
 
 def _read(root: Path, rel: str, limit: int = READ_LIMIT) -> str:

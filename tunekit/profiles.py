@@ -178,12 +178,16 @@ def search_path(root: Path | None = None) -> list[Path]:
 
 
 def available(dirs: list[Path] | None = None) -> dict[str, Path]:
-    """Every profile name found, mapped to the file that wins."""
+    """Every profile name found, mapped to the file that wins. A directory that cannot be
+    read is skipped (an unreadable ~/.config must not stop a root's audit)."""
     found: dict[str, Path] = {}
     for d in dirs or search_path():
-        if d.is_dir():
-            for p in sorted(d.glob("*.toml")):
-                found[p.stem] = p
+        try:
+            names = sorted(p for p in d.glob("*.toml")) if d.is_dir() else []
+        except OSError:
+            continue
+        for p in names:
+            found[p.stem] = p
     return found
 
 
@@ -204,12 +208,20 @@ def locate(ref: str, dirs: list[Path] | None = None) -> Path:
     return found[ref]
 
 
+MAX_EXTENDS = 32  # deeper inheritance is a mistake (or an attack), not a design
+
+
 def _read_toml(path: Path) -> dict:
+    from tunekit.host import read_text
+
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = read_text(path, strict=True)  # a regular file: a FIFO is an error, not a hang
+        return tomllib.loads(data)
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: invalid TOML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path}: not UTF-8 text (byte {err.start}): TOML files are UTF-8") \
+            from err
     except OSError as err:
         raise UsageError(f"{path}: cannot read: {err.strerror}") from err
 
@@ -226,14 +238,26 @@ def _merge(parent: dict, child: dict) -> dict:
     return merged
 
 
+def _shape_ok(path: Path, data: dict) -> None:
+    """Refuse, with the file named, what a merge could not even walk."""
+    if not isinstance(data.get("workload", {}), dict):
+        raise UsageError(f"{path}: workload must be a table ([workload])")
+    targets = data.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+        raise UsageError(f"{path}: targets must be tables ([[targets]])")
+
+
 def _raw(ref: str, dirs: list[Path] | None, seen: tuple[str, ...]) -> tuple[dict, Path]:
     path = locate(ref, dirs)
     data = _read_toml(path)
+    _shape_ok(path, data)
     data.setdefault("name", path.stem)
     parent = data.get("extends")
     if parent is not None:
         if not isinstance(parent, str):
             raise UsageError(f"{path}: extends must be a profile name")
+        if len(seen) > MAX_EXTENDS:
+            raise UsageError(f"{path}: extends is more than {MAX_EXTENDS} deep")
         if parent in seen:
             raise UsageError(f"{path}: extends cycle: {' -> '.join(seen + (parent,))}")
         parent_data, _ = _raw(parent, dirs, seen + (parent,))
