@@ -183,7 +183,7 @@ def check_root(root: Path) -> None:
     """A --root must look like a root filesystem: an empty or mistyped directory would
     otherwise read as a host with no settings at all (and pass)."""
     if str(root) in ("", "."):
-        raise UsageError(f"--root {str(root)!r}: give the directory of a root filesystem")
+        raise UsageError("--root is empty or '.': give the directory of a root filesystem")
     if Path(root).resolve() == Path("/"):
         return
     if not Path(root).is_dir():
