@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark tunekit probe against a minimal C program doing the same connect/accept loop.
 
-    sudo python3 bench/probe.py [--rounds R] [N ...]
+    sudo .venv/bin/python bench/probe.py [--rounds R] [N ...]
                                   (default: 3 rounds of 50000 200000 1000000)
 
 For each N that this host's memory allows, R rounds of, one at a time:
@@ -27,26 +27,38 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from tunekit import capacity, host, probe
+from tunekit.errors import UsageError
 
-from tunekit import capacity, host, probe  # noqa: E402
-from tunekit.errors import UsageError  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def c_reference(n: int, sources: int, per_worker: int, binary: Path) -> float:
-    done = subprocess.run(["unshare", "-n", "sh", "-ec",
-                           f"ip link set lo up\nexec {binary} {n} {sources} {per_worker}"],
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-ec",
+            f"ip link set lo up\nexec {binary} {n} {sources} {per_worker}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode:
         raise SystemExit(f"connect_ref failed: {done.stderr.strip()}")
     return float(done.stdout.split(": ")[1].split("/s")[0])
 
 
 def tunekit_probe(n: int) -> dict:
-    done = subprocess.run([sys.executable, "-m", "tunekit", "probe", "--conns", str(n),
-                           "--hold", "2", "--json"], capture_output=True, text=True,
-                          timeout=3600, cwd=HERE.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "tunekit", "probe", "--conns", str(n), "--hold", "2", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=HERE.parent,
+    )
     if not done.stdout:
         raise SystemExit(f"probe failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
@@ -69,18 +81,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp, "connect_ref")
         subprocess.run(["cc", "-O2", "-o", str(binary), str(HERE / "connect_ref.c")], check=True)
-        print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs, "
-              f"{(facts.mem_total or 0) / 2**30:.1f} GiB, RLIMIT_NOFILE hard {hard:,}")
+        print(
+            f"kernel {os.uname().release}, {os.cpu_count()} CPUs, "
+            f"{(facts.mem_total or 0) / 2**30:.1f} GiB, RLIMIT_NOFILE hard {hard:,}"
+        )
         print(f"median of {args.rounds} interleaved round(s) each; range in brackets")
-        head = ("N", "probe/s", "C/s", "ratio", "held", "B/socket", "estimate", "diff",
-                "failures")
-        print("{:>9} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head),
-              flush=True)
+        head = ("N", "probe/s", "C/s", "ratio", "held", "B/socket", "estimate", "diff", "failures")
+        print("{:>9} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head), flush=True)
         for n in args.sizes:
             lay = probe.layout_for(facts, n, hard)
             try:
-                probe.check_memory(lay, capacity.CONSTANTS["socket_bytes"].value,
-                                   facts.mem_available)
+                probe.check_memory(
+                    lay, capacity.CONSTANTS["socket_bytes"].value, facts.mem_available
+                )
             except UsageError as err:
                 print(f"{n:>9,} skipped: {err.message}")
                 continue
@@ -92,11 +105,14 @@ def main() -> None:
             per_socket = statistics.median(r["memory"]["per_socket"] for r in runs)
             estimate = runs[0]["memory"]["estimate_per_socket"]
             failures = sorted({r["failure"]["kind"] for r in runs if r["failure"]})
-            print(f"{n:>9,} {spread(rates):>24} {spread(c_rates):>24} "
-                  f"{statistics.median(rates) / statistics.median(c_rates):>6.0%} "
-                  f"{min(r['held'] for r in runs):>9,} {per_socket:>9,.0f} {estimate:>9,.0f} "
-                  f"{probe.percent_diff(estimate, per_socket):>+6.1f}%  "
-                  f"{', '.join(failures) or 'none'}", flush=True)
+            print(
+                f"{n:>9,} {spread(rates):>24} {spread(c_rates):>24} "
+                f"{statistics.median(rates) / statistics.median(c_rates):>6.0%} "
+                f"{min(r['held'] for r in runs):>9,} {per_socket:>9,.0f} {estimate:>9,.0f} "
+                f"{probe.percent_diff(estimate, per_socket):>+6.1f}%  "
+                f"{', '.join(failures) or 'none'}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

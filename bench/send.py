@@ -37,8 +37,19 @@ def fitting_conns(conns: int, send: int, c: dict[str, float], facts) -> int:
 
 
 def run(conns: int, send: int) -> dict:
-    cmd = [sys.executable, "-m", "tunekit", "probe", "--conns", str(conns), "--send", str(send),
-           "--hold", "0", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tunekit",
+        "probe",
+        "--conns",
+        str(conns),
+        "--send",
+        str(send),
+        "--hold",
+        "0",
+        "--json",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if not done.stdout.strip():
         raise SystemExit(f"probe failed: {done.stderr.strip()}")
@@ -52,11 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     facts = host.read_facts(Path("/"), addresses=False)
     c = capacity.constants()
-    print(f"kernel {facts.kernel}; tcp_mem {facts.sysctls.get(registry.TCP_MEM.name)}; "
-          f"constants skb_overhead_bytes={c['skb_overhead_bytes']:g} "
-          f"skb_payload_bytes={c['skb_payload_bytes']:g} buffer_factor={c['buffer_factor']:g}")
-    print(f"{'send B':>7} {'conns':>7} {'held':>7} {'pages/conn':>10} {'estimate':>8} "
-          f"{'diff':>7} {'buf B/conn':>10} {'est B':>7} {'slab B/conn':>11}")
+    print(
+        f"kernel {facts.kernel}; tcp_mem {facts.sysctls.get(registry.TCP_MEM.name)}; "
+        f"constants skb_overhead_bytes={c['skb_overhead_bytes']:g} "
+        f"skb_payload_bytes={c['skb_payload_bytes']:g} buffer_factor={c['buffer_factor']:g}"
+    )
+    print(
+        f"{'send B':>7} {'conns':>7} {'held':>7} {'pages/conn':>10} {'estimate':>8} "
+        f"{'diff':>7} {'buf B/conn':>10} {'est B':>7} {'slab B/conn':>11}"
+    )
     worst = 0.0
     for send in args.sizes:
         n = fitting_conns(args.conns, send, c, facts)
@@ -68,10 +83,12 @@ def main() -> None:
         if send:
             worst = max(worst, abs(diff))
         page = facts.page_size
-        print(f"{send:>7,} {n:>7,} {r['held']:>7,} {measured:>10.3f} {est:>8.2f} "
-              f"{diff:>+6.1f}% {measured * page:>10,.0f} {est * page:>7,.0f} "
-              f"{m['slab_per_conn']:>11,.0f}" + ("" if n == args.conns else
-                                                  "   (fewer: tcp_mem pressure is global)"))
+        print(
+            f"{send:>7,} {n:>7,} {r['held']:>7,} {measured:>10.3f} {est:>8.2f} "
+            f"{diff:>+6.1f}% {measured * page:>10,.0f} {est * page:>7,.0f} "
+            f"{m['slab_per_conn']:>11,.0f}"
+            + ("" if n == args.conns else "   (fewer: tcp_mem pressure is global)")
+        )
     print(f"largest |diff| of the page estimate: {worst:.1f} % (target 10 %)")
 
 

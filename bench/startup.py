@@ -33,8 +33,10 @@ def once(cmd: list[str]) -> tuple[float, float]:
 def show(label: str, runs: list[tuple[float, float]]) -> None:
     wall = [w for w, _ in runs]
     cpu = [c for _, c in runs]
-    print(f"{label:34s} wall median {statistics.median(wall):6.1f} ms  min {min(wall):6.1f}  "
-          f"max {max(wall):6.1f}  | cpu median {statistics.median(cpu):6.1f} ms  ({len(runs)} runs)")
+    print(
+        f"{label:34s} wall median {statistics.median(wall):6.1f} ms  min {min(wall):6.1f}  "
+        f"max {max(wall):6.1f}  | cpu median {statistics.median(cpu):6.1f} ms  ({len(runs)} runs)"
+    )
 
 
 def main() -> None:
@@ -49,8 +51,9 @@ def main() -> None:
     # VMs drifts by +-30 % from minute to minute.
     # The dependency floor: what typer 0.29 loads to parse any command line (it builds a
     # pydantic TypeAdapter per parameter, which loads pydantic's plugin entry points).
-    deps = ("import gc; gc.disable(); import typer, typer._adapters, pydantic.plugin._loader, "
-            "tomllib")
+    deps = (
+        "import gc; gc.disable(); import typer, typer._adapters, pydantic.plugin._loader, tomllib"
+    )
     floor, dep_floor, target = [], [], []
     for _ in range(ns.runs):
         floor.append(once([sys.executable, "-c", "pass"]))
@@ -59,9 +62,17 @@ def main() -> None:
     show("python -c pass", floor)
     show("typer + pydantic (dependency floor)", dep_floor)
     show("tunekit " + " ".join(ns.args), target)
-    res = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sys; sys.argv="
-                          f"['tunekit', *{ns.args!r}]; from tunekit.cli import main; main()"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            f"import sys; sys.argv=['tunekit', *{ns.args!r}]; from tunekit.cli import main; main()",
+        ],
+        capture_output=True,
+        text=True,
+    )
     rows = []
     for line in res.stderr.splitlines():
         parts = line.split("|")

@@ -103,9 +103,16 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def child_with_nofile(soft: int, hard: int):
     """A real running process whose RLIMIT_NOFILE is (soft, hard); killed afterwards."""
     child = subprocess.Popen(
-        [sys.executable, "-c", "import resource, time;"
-         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); print('ok', flush=True);"
-         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import resource, time;"
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); print('ok', flush=True);"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "ok"
         yield child.pid
@@ -116,5 +123,6 @@ def child_with_nofile(soft: int, hard: int):
 
 def run_tunekit(*args: str, **kw) -> subprocess.CompletedProcess:
     """tunekit as a user runs it: a whole process (python -m tunekit)."""
-    return subprocess.run([sys.executable, "-m", "tunekit", *args], capture_output=True,
-                          text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tunekit", *args], capture_output=True, text=True, **kw
+    )

@@ -9,16 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import MEMINFO, TUNED, require_privileges, sysctl_files, write_tree
 from typer.testing import CliRunner
 
 from tunekit.cli import app
 
-from conftest import TUNED, MEMINFO, require_privileges, sysctl_files, write_tree
-
 runner = CliRunner()
 
-LOWERED = {**TUNED, "net.core.somaxconn": "128", "fs.nr_open": "1000000",
-           "net.ipv4.tcp_mem": "1000 2000 3000", "net.ipv4.tcp_max_orphans": "4096"}
+LOWERED = {
+    **TUNED,
+    "net.core.somaxconn": "128",
+    "fs.nr_open": "1000000",
+    "net.ipv4.tcp_mem": "1000 2000 3000",
+    "net.ipv4.tcp_max_orphans": "4096",
+}
 
 
 @pytest.fixture
@@ -57,8 +61,9 @@ def test_dry_run_changes_nothing_byte_for_byte(host_root):
 
 
 def test_dry_run_json_is_the_plan(host_root):
-    doc = json.loads(invoke("apply", "server-1M", "--root", str(host_root), "--dry-run",
-                            "--json").stdout)
+    doc = json.loads(
+        invoke("apply", "server-1M", "--root", str(host_root), "--dry-run", "--json").stdout
+    )
     assert doc["dry_run"] is True and doc["applied"] is False
     keys = [c["key"] for c in doc["changes"]]
     assert keys[0] == "fs.nr_open" and "net.core.somaxconn" in keys
@@ -72,7 +77,10 @@ def test_apply_then_check_passes_then_rollback_restores_the_tree(host_root):
     assert (host_root / "proc/sys/net/core/somaxconn").read_text().strip() == "10000"
     # 1M x 4 KiB buffered = 2 pages each (skb truesize), x1.25 = min; the kernel's shape
     assert (host_root / "proc/sys/net/ipv4/tcp_mem").read_text().split() == [
-        "2500000", "3333334", "5000000"]
+        "2500000",
+        "3333334",
+        "5000000",
+    ]
     sysctl_d = (host_root / "etc/sysctl.d/90-tunekit.conf").read_text()
     assert "net.core.somaxconn = 10000" in sysctl_d and "# " in sysctl_d
     assert oct((host_root / "etc/sysctl.d/90-tunekit.conf").stat().st_mode & 0o777) == "0o644"
@@ -95,8 +103,14 @@ def test_apply_then_check_passes_then_rollback_restores_the_tree(host_root):
     r = invoke("rollback", "--root", str(host_root))
     assert r.exit_code == 0 and "Nothing to undo" in r.stdout
     doc = json.loads(invoke("rollback", "--root", str(host_root), "--json").stdout)
-    assert doc == {"rolled_back": False, "profile": None, "runtime": [], "files": [],
-                   "problems": [], "recovered": []}
+    assert doc == {
+        "rolled_back": False,
+        "profile": None,
+        "runtime": [],
+        "files": [],
+        "problems": [],
+        "recovered": [],
+    }
 
 
 def test_failure_half_way_restores_and_exits_4(host_root):
@@ -121,10 +135,16 @@ def test_kernel_refusal_is_named_and_rolled_back(host_root):
     require_privileges()
     target = host_root / "proc/sys/net/ipv4/tcp_max_orphans"
     before = tree(host_root)
-    script = (f'mount --bind /proc/sys/kernel/cap_last_cap "{target}" && '
-              f'exec "{sys.executable}" -m tunekit apply server-1M --root "{host_root}"')
-    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
-                       env={**os.environ, "HOME": str(host_root.parent / "home")})
+    script = (
+        f'mount --bind /proc/sys/kernel/cap_last_cap "{target}" && '
+        f'exec "{sys.executable}" -m tunekit apply server-1M --root "{host_root}"'
+    )
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(host_root.parent / "home")},
+    )
     assert r.returncode == 4, r.stdout + r.stderr
     assert "net.ipv4.tcp_max_orphans" in r.stderr and "EACCES" in r.stderr
     assert "restored" in r.stderr
@@ -134,8 +154,10 @@ def test_kernel_refusal_is_named_and_rolled_back(host_root):
 
 def test_invalid_value_exits_2_and_writes_nothing(host_root, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[workload]\nconnections = 10\n[[targets]]\nkey = "net.ipv4.ip_local_port_range"\n'
-                   'op = "exactly"\nvalue = [2000, 65000]\nreason = "r"\nsource = "s"\n')
+    bad.write_text(
+        '[workload]\nconnections = 10\n[[targets]]\nkey = "net.ipv4.ip_local_port_range"\n'
+        'op = "exactly"\nvalue = [2000, 65000]\nreason = "r"\nsource = "s"\n'
+    )
     before = tree(host_root)
     r = invoke("apply", str(bad), "--root", str(host_root))
     assert r.exit_code == 2 and "parity" in r.stderr

@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import MEMINFO, TUNED, run_tunekit, sysctl_files, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tunekit.cli import app
-
-from conftest import MEMINFO, TUNED, run_tunekit, sysctl_files, write_tree
 
 runner = CliRunner()
 
@@ -42,23 +41,32 @@ def profile(tmp_path: Path, text: str | bytes, name="p.toml") -> Path:
     return p
 
 
-W = '[workload]\nconnections = 10\n'
+W = "[workload]\nconnections = 10\n"
 T = '[[targets]]\nreason = "r"\nsource = "s"\n'
 
 
-@pytest.mark.parametrize("text, message", [
-    (b'# caf\xe9\n' + W.encode(), "not UTF-8"),
-    (W + 'rate =\n', "invalid TOML"),
-    (W + T + 'key = "net.ipv4.ip_local_port_range"\nvalue = [2000]\n', "list of 2"),
-    (W + T + 'key = "net.ipv4.tcp_rmem"\nvalue = [1, 2]\n', "list of 3"),
-    (W + T + 'key = "net.core.somaxconn"\nvalue = ""\n', "numbers, not text"),
-    (W + T + 'key = "net.core.somaxconn"\nvalue = true\n', "value"),
-    ('workload = 5\n', "workload must be a table"),
-    ('targets = 5\n' + W, "targets must be tables"),
-    ('targets = ["a"]\n' + W, "targets must be tables"),
-    (W + T + 'key = "net.core.somaxconn"\nvalue = 100000\n' + T +
-     'key = "net.core.somaxconn"\nop = "at_most"\nvalue = 50\n', "two targets"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (b"# caf\xe9\n" + W.encode(), "not UTF-8"),
+        (W + "rate =\n", "invalid TOML"),
+        (W + T + 'key = "net.ipv4.ip_local_port_range"\nvalue = [2000]\n', "list of 2"),
+        (W + T + 'key = "net.ipv4.tcp_rmem"\nvalue = [1, 2]\n', "list of 3"),
+        (W + T + 'key = "net.core.somaxconn"\nvalue = ""\n', "numbers, not text"),
+        (W + T + 'key = "net.core.somaxconn"\nvalue = true\n', "value"),
+        ("workload = 5\n", "workload must be a table"),
+        ("targets = 5\n" + W, "targets must be tables"),
+        ('targets = ["a"]\n' + W, "targets must be tables"),
+        (
+            W
+            + T
+            + 'key = "net.core.somaxconn"\nvalue = 100000\n'
+            + T
+            + 'key = "net.core.somaxconn"\nop = "at_most"\nvalue = 50\n',
+            "two targets",
+        ),
+    ],
+)
 def test_bad_profiles(tmp_path, isolated_home, text, message):
     r = invoke("check", profile(tmp_path, text))
     one_line(r, 2)
@@ -67,10 +75,12 @@ def test_bad_profiles(tmp_path, isolated_home, text, message):
 
 def test_bad_shapes_are_caught_through_extends_too(tmp_path, isolated_home):
     parent = profile(tmp_path, W, "parent.toml")
-    r = invoke("check", profile(tmp_path, f'extends = "{parent.stem}"\ntargets = 5\n'
-                                          f'[workload]\nrate = 1\n'))
+    r = invoke(
+        "check",
+        profile(tmp_path, f'extends = "{parent.stem}"\ntargets = 5\n[workload]\nrate = 1\n'),
+    )
     one_line(r, 2)  # the child is found by path; its parent by name in the search path
-    deep = [profile(tmp_path, W, "d0.toml")]
+    profile(tmp_path, W, "d0.toml")
     home = Path(os.environ["HOME"]) / ".config/tunekit/profiles"
     home.mkdir(parents=True)
     for i in range(1, 1500):
@@ -81,18 +91,21 @@ def test_bad_shapes_are_caught_through_extends_too(tmp_path, isolated_home):
     assert "deep" in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["estimate", "--conns", "9" * 400], "not a number"),
-    (["estimate", "--conns", "1,,,,0"], "not a number"),
-    (["estimate", "--conns", "1000", "--const", "socket_bytes=nan"], "NAME=NUMBER"),
-    (["estimate", "--conns", "1000", "--const", "socket_bytes=inf"], "NAME=NUMBER"),
-    (["estimate", "--conns", "1000", "--const", "socket_bytes=1e400"], "NAME=NUMBER"),
-    (["estimate", "--conns", "1000", "--const", "socket_bytes=1e-310"], "NAME=NUMBER"),
-    (["apply", "", "--dry-run"], "empty profile name"),
-    (["apply", "--unit", "nginx\n", "--dry-run"], "unit name"),
-    (["apply", "--unit", ".", "--dry-run"], "unit name"),
-    (["check", "--root", ""], "give the directory of a root filesystem"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["estimate", "--conns", "9" * 400], "not a number"),
+        (["estimate", "--conns", "1,,,,0"], "not a number"),
+        (["estimate", "--conns", "1000", "--const", "socket_bytes=nan"], "NAME=NUMBER"),
+        (["estimate", "--conns", "1000", "--const", "socket_bytes=inf"], "NAME=NUMBER"),
+        (["estimate", "--conns", "1000", "--const", "socket_bytes=1e400"], "NAME=NUMBER"),
+        (["estimate", "--conns", "1000", "--const", "socket_bytes=1e-310"], "NAME=NUMBER"),
+        (["apply", "", "--dry-run"], "empty profile name"),
+        (["apply", "--unit", "nginx\n", "--dry-run"], "unit name"),
+        (["apply", "--unit", ".", "--dry-run"], "unit name"),
+        (["check", "--root", ""], "give the directory of a root filesystem"),
+    ],
+)
 def test_bad_options(isolated_home, args, message):
     r = invoke(*args)
     one_line(r, 2)
@@ -136,12 +149,15 @@ def test_a_journal_that_is_not_utf8_is_one_line(root):
 
 def test_snapshot_values_that_do_not_parse_are_invalid_not_absent(tmp_path, isolated_home):
     snap = tmp_path / "snap.txt"
-    snap.write_text("net.core.somaxconn = a b c\nfs.file-max = 0x1000\n"
-                    "net.ipv4.ip_local_reserved_ports = 1-20000000\n")
+    snap.write_text(
+        "net.core.somaxconn = a b c\nfs.file-max = 0x1000\n"
+        "net.ipv4.ip_local_reserved_ports = 1-20000000\n"
+    )
     start = time.monotonic()
     r = invoke("check", "server-1M", "--snapshot", snap, "--json")
     assert time.monotonic() - start < 5  # the port range is never expanded
     import json
+
     found = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
     assert found["net.core.somaxconn"]["verdict"] == "unreadable"
     assert "invalid value" in found["net.core.somaxconn"]["actual"]
@@ -158,8 +174,10 @@ def test_a_drop_in_path_that_is_a_directory_fails_cleanly(root):
 # --- special files: no hang ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["proc/sys/net/core/somaxconn", "etc/sysctl.d/10-fifo.conf",
-                                   "etc/sysctl.d/90-tunekit.conf"])
+@pytest.mark.parametrize(
+    "where",
+    ["proc/sys/net/core/somaxconn", "etc/sysctl.d/10-fifo.conf", "etc/sysctl.d/90-tunekit.conf"],
+)
 def test_a_fifo_never_hangs(tmp_path, where):
     files = sysctl_files({**TUNED, "net.core.somaxconn": "128"})
     files["proc/meminfo"] = MEMINFO
@@ -170,8 +188,10 @@ def test_a_fifo_never_hangs(tmp_path, where):
         fifo.unlink()
     os.mkfifo(fifo)
     env = {**os.environ, "TUNEKIT_STATE_DIR": str(tmp_path / "state")}
-    for args in (["check", "server-1M", "--root", str(root)],
-                 ["apply", "server-1M", "--root", str(root)]):
+    for args in (
+        ["check", "server-1M", "--root", str(root)],
+        ["apply", "server-1M", "--root", str(root)],
+    ):
         r = run_tunekit(*args, timeout=30, env=env)  # a hang would raise TimeoutExpired
         assert r.returncode in (0, 1, 2, 3, 4) and "Traceback" not in r.stderr, r.stderr
 
@@ -179,8 +199,10 @@ def test_a_fifo_never_hangs(tmp_path, where):
 def test_a_fifo_as_snapshot_or_profile_never_hangs(tmp_path):
     os.mkfifo(tmp_path / "snap")
     os.mkfifo(tmp_path / "p.toml")
-    for args in (["check", "server-1M", "--snapshot", str(tmp_path / "snap")],
-                 ["check", str(tmp_path / "p.toml")]):
+    for args in (
+        ["check", "server-1M", "--snapshot", str(tmp_path / "snap")],
+        ["check", str(tmp_path / "p.toml")],
+    ):
         r = run_tunekit(*args, timeout=30)
         assert r.returncode == 2 and r.stderr.startswith("tunekit: error:"), r.stderr
 
@@ -194,12 +216,29 @@ def test_typer_usage_errors_are_one_tunekit_line():
 
 # --- fuzz ------------------------------------------------------------------------------------
 
-KEYS = ["net.core.somaxconn", "net.ipv4.tcp_mem", "net.ipv4.ip_local_port_range",
-        "net.ipv4.ip_local_reserved_ports", "fs.nr_open", "rlimit.nofile.hard",
-        "rlimit.nofile.soft", "net.netfilter.nf_conntrack_buckets", "net.ipv4.tcp_fin_timeout",
-        "net.ipv4.tcp_congestion_control", "net/../x", "kernel.osrelease", "a", ""]
-SCALARS = st.one_of(st.integers(-2**70, 2**70), st.text(max_size=12), st.booleans(),
-                    st.floats(allow_nan=True), st.lists(st.integers(-10, 2**40), max_size=4))
+KEYS = [
+    "net.core.somaxconn",
+    "net.ipv4.tcp_mem",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "fs.nr_open",
+    "rlimit.nofile.hard",
+    "rlimit.nofile.soft",
+    "net.netfilter.nf_conntrack_buckets",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_congestion_control",
+    "net/../x",
+    "kernel.osrelease",
+    "a",
+    "",
+]
+SCALARS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.text(max_size=12),
+    st.booleans(),
+    st.floats(allow_nan=True),
+    st.lists(st.integers(-10, 2**40), max_size=4),
+)
 
 
 def _toml_value(v) -> str:
@@ -208,25 +247,49 @@ def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return "nan" if v != v else ("inf" if v == float("inf") else
-                                     "-inf" if v == float("-inf") else repr(v))
+        return (
+            "nan"
+            if v != v
+            else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+        )
     return json.dumps(v)
 
 
 @st.composite
 def profiles(draw):
     lines = ["[workload]"]
-    for field in draw(st.lists(st.sampled_from(
-            ["role", "connections", "rate", "destinations", "bytes_buffered", "closes",
-             "processes", "listen_backlog", "soft_nofile_everywhere", "bogus"]), max_size=5,
-            unique=True)):
+    for field in draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "role",
+                    "connections",
+                    "rate",
+                    "destinations",
+                    "bytes_buffered",
+                    "closes",
+                    "processes",
+                    "listen_backlog",
+                    "soft_nofile_everywhere",
+                    "bogus",
+                ]
+            ),
+            max_size=5,
+            unique=True,
+        )
+    ):
         lines.append(f"{field} = {_toml_value(draw(SCALARS))}")
     if draw(st.booleans()):
         lines.append("connections = " + str(draw(st.integers(1, 3_000_000))))
     for _ in range(draw(st.integers(0, 3))):
-        lines += ["[[targets]]", f'key = {_toml_value(draw(st.sampled_from(KEYS)))}',
-                  f'op = {_toml_value(draw(st.sampled_from(["at_least", "at_most", "exactly", "range", "x"])))}',
-                  f"value = {_toml_value(draw(SCALARS))}", 'reason = "r"', 'source = "s"']
+        lines += [
+            "[[targets]]",
+            f"key = {_toml_value(draw(st.sampled_from(KEYS)))}",
+            f"op = {_toml_value(draw(st.sampled_from(['at_least', 'at_most', 'exactly', 'range', 'x'])))}",
+            f"value = {_toml_value(draw(SCALARS))}",
+            'reason = "r"',
+            'source = "s"',
+        ]
         if draw(st.booleans()):
             lines.append(f"index = {draw(st.integers(-1, 3))}")
     return "\n".join(lines) + "\n"
@@ -237,26 +300,42 @@ def snapshots(draw):
     lines = []
     for _ in range(draw(st.integers(0, 6))):
         key = draw(st.sampled_from(KEYS[:-3] + ["kernel.osrelease", "x.y"]))
-        value = draw(st.one_of(st.text(max_size=20).filter(lambda s: "\n" not in s and "\r" not in s),
-                               st.integers(-2**40, 2**70).map(str)))
+        value = draw(
+            st.one_of(
+                st.text(max_size=20).filter(lambda s: "\n" not in s and "\r" not in s),
+                st.integers(-(2**40), 2**70).map(str),
+            )
+        )
         lines.append(f"{key} = {value}")
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(text=profiles(), snap=snapshots(), conns=st.one_of(
-    st.none(), st.text(max_size=8), st.integers(-5, 10**9).map(str)))
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    text=profiles(),
+    snap=snapshots(),
+    conns=st.one_of(st.none(), st.text(max_size=8), st.integers(-5, 10**9).map(str)),
+)
 def test_fuzz_no_traceback_and_a_known_exit_code(tmp_path, isolated_home, text, snap, conns):
     p = tmp_path / "fuzz.toml"
     p.write_text(text)
     s = tmp_path / "snap.txt"
     s.write_text(snap)
     extra = [] if conns is None else ["--conns", conns]
-    for args in (["check", str(p), "--snapshot", str(s), *extra],
-                 ["estimate", "--conns", conns or "1000", "--snapshot", str(s)],
-                 ["apply", str(p), "--dry-run", *extra]):
+    for args in (
+        ["check", str(p), "--snapshot", str(s), *extra],
+        ["estimate", "--conns", conns or "1000", "--snapshot", str(s)],
+        ["apply", str(p), "--dry-run", *extra],
+    ):
         r = runner.invoke(app, args)
         assert r.exception is None or isinstance(r.exception, SystemExit), (
-            args, text, snap, repr(r.exception))
+            args,
+            text,
+            snap,
+            repr(r.exception),
+        )
         assert r.exit_code in (0, 1, 2, 3), (args, r.output)

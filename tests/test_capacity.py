@@ -13,19 +13,37 @@ C = capacity.constants()
 
 
 def facts(**sysctls) -> HostFacts:
-    base = {"fs.file-max": "2466183", "fs.nr_open": "1048576",
-            "net.ipv4.ip_local_port_range": "32768 60999",
-            "net.ipv4.tcp_mem": "287901 383869 575802",
-            "net.ipv4.tcp_max_tw_buckets": "131072", "net.core.somaxconn": "4096",
-            "net.ipv4.tcp_max_syn_backlog": "2048"}
+    base = {
+        "fs.file-max": "2466183",
+        "fs.nr_open": "1048576",
+        "net.ipv4.ip_local_port_range": "32768 60999",
+        "net.ipv4.tcp_mem": "287901 383869 575802",
+        "net.ipv4.tcp_max_tw_buckets": "131072",
+        "net.core.somaxconn": "4096",
+        "net.ipv4.tcp_max_syn_backlog": "2048",
+    }
     base.update({k.replace("__", "."): v for k, v in sysctls.items()})
-    return HostFacts(sysctls=base, nofile=(20000, 20000), nofile_of="test",
-                     mem_total=64 * 2**30, mem_available=60 * 2**30, addresses=["10.0.0.1"])
+    return HostFacts(
+        sysctls=base,
+        nofile=(20000, 20000),
+        nofile_of="test",
+        mem_total=64 * 2**30,
+        mem_available=60 * 2**30,
+        addresses=["10.0.0.1"],
+    )
 
 
 def server(**kw) -> Workload:
-    return Workload(**{"role": "server", "connections": 1_000_000, "rate": 20_000,
-                       "bytes_buffered": 4096, "app_bytes": 8192, **kw})
+    return Workload(
+        **{
+            "role": "server",
+            "connections": 1_000_000,
+            "rate": 20_000,
+            "bytes_buffered": 4096,
+            "app_bytes": 8192,
+            **kw,
+        }
+    )
 
 
 def test_server_needs_follow_the_named_constants():
@@ -36,8 +54,11 @@ def test_server_needs_follow_the_named_constants():
     assert est.need("tcp_mem_pages") == 1_000_000 * 2
     assert est.need("time_wait_sockets") == 20_000 * 60
     assert est.need("accept_backlog") == 20_000 * 500 // 1000
-    total = (1_000_000 * (C["socket_bytes"] + 2 * 4096 + 8192) + 20_000 * 60 * C["tw_bytes"]
-             + 20_000 * C["syn_bytes"])
+    total = (
+        1_000_000 * (C["socket_bytes"] + 2 * 4096 + 8192)
+        + 20_000 * 60 * C["tw_bytes"]
+        + 20_000 * C["syn_bytes"]
+    )
     assert est.need("memory_total") == math.ceil(total)
 
 
@@ -92,14 +113,36 @@ def test_conns_rescales_every_derived_count():
 
 
 def test_pinned_target_wins_over_the_derived_one():
-    prof = Profile.model_validate({"name": "p", "workload": server().model_dump(), "targets": [
-        {"key": "net.core.somaxconn", "value": 123, "op": "exactly", "reason": "r", "source": "s"}]})
+    prof = Profile.model_validate(
+        {
+            "name": "p",
+            "workload": server().model_dump(),
+            "targets": [
+                {
+                    "key": "net.core.somaxconn",
+                    "value": 123,
+                    "op": "exactly",
+                    "reason": "r",
+                    "source": "s",
+                }
+            ],
+        }
+    )
     soma = [t for t in capacity.resolve_targets(prof, facts(), C) if t.key == "net.core.somaxconn"]
     assert len(soma) == 1 and soma[0].value == 123 and soma[0].op == "exactly"
 
 
-@pytest.mark.parametrize("conns, ips, dests", [(1_000_000, 1, 1), (50_000, 1, 1), (100, 2, 1),
-                                                (3_000_000, 4, 2), (101, 1, 1), (49_999, 1, 1)])
+@pytest.mark.parametrize(
+    "conns, ips, dests",
+    [
+        (1_000_000, 1, 1),
+        (50_000, 1, 1),
+        (100, 2, 1),
+        (3_000_000, 4, 2),
+        (101, 1, 1),
+        (49_999, 1, 1),
+    ],
+)
 def test_port_range_target_has_ends_of_different_parity(conns, ips, dests):
     w = server(role="client", connections=conns, source_ips=ips, destinations=dests)
     t = next(t for t in capacity.derive_targets(w, facts(), C) if t.key.endswith("port_range"))

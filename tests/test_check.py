@@ -17,11 +17,20 @@ def facts(**kw) -> HostFacts:
     return HostFacts(sysctls=sysctls, **kw)
 
 
-@pytest.mark.parametrize("op, want, actual, ok", [
-    ("at_least", 4096, 65535, True), ("at_least", 4096, 4096, True), ("at_least", 4096, 128, False),
-    ("at_most", 100, 99, True), ("at_most", 100, 101, False),
-    ("exactly", 1, 1, True), ("exactly", 1, 2, False),
-    ("range", [10, 20], 15, True), ("range", [10, 20], 21, False)])
+@pytest.mark.parametrize(
+    "op, want, actual, ok",
+    [
+        ("at_least", 4096, 65535, True),
+        ("at_least", 4096, 4096, True),
+        ("at_least", 4096, 128, False),
+        ("at_most", 100, 99, True),
+        ("at_most", 100, 101, False),
+        ("exactly", 1, 1, True),
+        ("exactly", 1, 2, False),
+        ("range", [10, 20], 15, True),
+        ("range", [10, 20], 21, False),
+    ],
+)
 def test_comparisons(op, want, actual, ok):
     assert satisfied(target("net.core.somaxconn", want, op), [actual]) is ok
 
@@ -34,7 +43,9 @@ def test_at_least_passes_when_the_host_is_higher_and_is_never_lowered():
 
 
 def test_fail_carries_the_fix_command():
-    f = check_target(target("net.core.somaxconn", 4096), facts(sysctls={"net.core.somaxconn": "128"}))
+    f = check_target(
+        target("net.core.somaxconn", 4096), facts(sysctls={"net.core.somaxconn": "128"})
+    )
     assert f.verdict == "fail" and f.proposed == 4096
     assert f.fix == "sysctl -w net.core.somaxconn=4096"
 
@@ -50,8 +61,12 @@ def test_port_range_compares_usable_width_minus_reserved():
     t = target("net.ipv4.ip_local_port_range", [40000, 40999])  # 1000 ports
     ok = facts(sysctls={"net.ipv4.ip_local_port_range": "32768 60999"})
     assert check_target(t, ok).verdict == "pass"
-    narrow = facts(sysctls={"net.ipv4.ip_local_port_range": "50000 50999",
-                            "net.ipv4.ip_local_reserved_ports": "50100-50109"})
+    narrow = facts(
+        sysctls={
+            "net.ipv4.ip_local_port_range": "50000 50999",
+            "net.ipv4.ip_local_reserved_ports": "50100-50109",
+        }
+    )
     f = check_target(t, narrow)
     assert f.verdict == "fail" and "990 ports" in f.actual and f.proposed == [40000, 40999]
 
@@ -83,13 +98,16 @@ def test_rlimits_unknown_from_a_snapshot_are_unreadable():
 
 
 def test_hard_limit_fix_names_the_missing_capability():
-    f = check_target(target("rlimit.nofile.hard", 100_000),
-                     facts(nofile=(20000, 20000), cap_sys_resource=False))
+    f = check_target(
+        target("rlimit.nofile.hard", 100_000), facts(nofile=(20000, 20000), cap_sys_resource=False)
+    )
     assert f.verdict == "fail" and "CAP_SYS_RESOURCE" in f.fix
 
 
 def test_unreadable_key():
-    f = check_target(target("net.core.somaxconn", 1), facts(unreadable={"net.core.somaxconn": "EACCES"}))
+    f = check_target(
+        target("net.core.somaxconn", 1), facts(unreadable={"net.core.somaxconn": "EACCES"})
+    )
     assert f.verdict == "unreadable"
 
 
@@ -98,18 +116,28 @@ def test_capacity_finding_names_the_binding_limit():
     est = capacity.estimate(w, facts(nofile=(20000, 20000), nofile_of="t"), capacity.constants())
     f = capacity_finding(est)
     assert f.verdict == "fail" and "RLIMIT_NOFILE hard" in f.actual
-    est = capacity.estimate(w, facts(nofile=(1024, 200_000), nofile_is_workload=True),
-                            capacity.constants())
+    est = capacity.estimate(
+        w, facts(nofile=(1024, 200_000), nofile_is_workload=True), capacity.constants()
+    )
     assert "RLIMIT_NOFILE soft" in capacity_finding(est).actual
-    est = capacity.estimate(Workload(role="server", connections=1000),
-                            facts(nofile=(20000, 20000)), capacity.constants())
+    est = capacity.estimate(
+        Workload(role="server", connections=1000),
+        facts(nofile=(20000, 20000)),
+        capacity.constants(),
+    )
     assert capacity_finding(est).verdict == "pass"
 
 
 def test_environment_reports_containers():
-    notes = environment(facts(cap_sys_resource=False, nofile=(20000, 20000),
-                              proc_sys_writable=False, child_netns=True,
-                              counters={"ListenOverflows": 5}))
+    notes = environment(
+        facts(
+            cap_sys_resource=False,
+            nofile=(20000, 20000),
+            proc_sys_writable=False,
+            child_netns=True,
+            counters={"ListenOverflows": 5},
+        )
+    )
     text = "\n".join(notes)
     assert "CAP_SYS_RESOURCE" in text and "20,000" in text and "read-only" in text
     assert "network namespace" in text and "ListenOverflows = 5" in text

@@ -4,11 +4,10 @@ import json
 import os
 
 import pytest
+from conftest import run_tunekit
 from typer.testing import CliRunner
 
 from tunekit.cli import app
-
-from conftest import run_tunekit
 
 runner = CliRunner()
 
@@ -31,8 +30,15 @@ def test_check_json_is_one_document(isolated_home):
     assert doc["profile"] == "server-1M" and doc["compliant"] is False
     assert set(doc["counts"]) == {"pass", "fail", "warn", "missing", "unreadable", "not-applicable"}
     keys = {f["key"] for f in doc["findings"]}
-    assert {"fs.file-max", "fs.nr_open", "rlimit.nofile.soft", "rlimit.nofile.hard",
-            "net.core.somaxconn", "net.ipv4.tcp_mem", "capacity"} <= keys
+    assert {
+        "fs.file-max",
+        "fs.nr_open",
+        "rlimit.nofile.soft",
+        "rlimit.nofile.hard",
+        "net.core.somaxconn",
+        "net.ipv4.tcp_mem",
+        "capacity",
+    } <= keys
     for f in doc["findings"]:
         assert f["verdict"] in doc["counts"] and f["reason"]
     assert doc["estimate"]["binding"]["name"]
@@ -46,8 +52,9 @@ def test_tuned_root_is_compliant(tuned_root, isolated_home):
 
 
 def test_conns_rescales_the_profile(tuned_root, isolated_home):
-    doc = json.loads(invoke("check", "server-1M", "--conns", "3M", "--root", str(tuned_root),
-                            "--json").stdout)
+    doc = json.loads(
+        invoke("check", "server-1M", "--conns", "3M", "--root", str(tuned_root), "--json").stdout
+    )
     nr_open = next(f for f in doc["findings"] if f["key"] == "fs.nr_open")
     assert doc["connections"] == 3_000_000 and nr_open["target"]["value"] == 3_001_024
     assert nr_open["verdict"] == "fail"
@@ -70,12 +77,17 @@ def test_default_profile_is_the_last_applied(isolated_home, tmp_path):
 
 def test_snapshot_mode(tmp_path, isolated_home):
     snap = tmp_path / "s.txt"
-    snap.write_text("net.core.somaxconn = 128\nfs.file-max = 100\nfs.nr_open = 1048576\n"
-                    "net.ipv4.tcp_mem = 1\t2\t3\n")
+    snap.write_text(
+        "net.core.somaxconn = 128\nfs.file-max = 100\nfs.nr_open = 1048576\n"
+        "net.ipv4.tcp_mem = 1\t2\t3\n"
+    )
     r = invoke("check", "server-1M", "--snapshot", str(snap))
     assert r.exit_code == 1
-    rows = {line.split()[1]: line.split()[0] for line in r.stdout.splitlines()
-            if line.startswith("  ") and len(line.split()) > 2}
+    rows = {
+        line.split()[1]: line.split()[0]
+        for line in r.stdout.splitlines()
+        if line.startswith("  ") and len(line.split()) > 2
+    }
     assert rows["net.core.somaxconn"] == "FAIL" and rows["fs.nr_open"] == "pass"
     assert "not in the snapshot" in r.stdout
 
@@ -97,8 +109,9 @@ def test_estimate_server_and_client(isolated_home):
 
 
 def test_estimate_constant_override(isolated_home):
-    doc = json.loads(invoke("estimate", "--conns", "1000", "--const", "socket_bytes=1000",
-                            "--json").stdout)
+    doc = json.loads(
+        invoke("estimate", "--conns", "1000", "--const", "socket_bytes=1000", "--json").stdout
+    )
     kernel = next(n for n in doc["needs"] if n["name"] == "kernel_socket_bytes")
     assert kernel["value"] == 1_000_000
 
@@ -112,26 +125,29 @@ def test_profiles_list_and_show(isolated_home):
     assert any(t["pinned"] for t in doc["targets"]) and all(t["reason"] for t in doc["targets"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["check", "nope"], "unknown profile 'nope'"),
-    (["check", "../../etc/passwd"], "invalid profile name"),
-    (["check", "server-1M", "--conns", "0"], "at least 1"),
-    (["check", "server-1M", "--conns", "-5"], "not a number"),
-    (["check", "server-1M", "--conns", "abc"], "not a number"),
-    (["check", "server-1M", "--conns", "1e12"], "not a number"),
-    (["check", "server-1M", "--conns", "99999999999"], "more than 100,000,000"),
-    (["check", "server-1M", "--pid", "999999999"], "no such process"),
-    (["check", "server-1M", "--pid", "-3"], "not a process id"),
-    (["check", "server-1M", "--root", "/nonexistent"], "not a directory"),
-    (["check", "server-1M", "--snapshot", "/nonexistent"], "cannot read"),
-    (["check", "server-1M", "--root", "/", "--snapshot", "/x"], "exclude each other"),
-    (["estimate", "--conns", "0"], "at least 1"),
-    (["estimate", "--conns", "10", "--role", "router"], "--role"),
-    (["estimate", "--conns", "10", "--rate", "-1"], "--rate"),
-    (["estimate", "--conns", "10", "--const", "nope=1"], "unknown constant"),
-    (["estimate", "--conns", "10", "--const", "socket_bytes"], "expected NAME=NUMBER"),
-    (["profiles", "show", "nope"], "unknown profile"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "nope"], "unknown profile 'nope'"),
+        (["check", "../../etc/passwd"], "invalid profile name"),
+        (["check", "server-1M", "--conns", "0"], "at least 1"),
+        (["check", "server-1M", "--conns", "-5"], "not a number"),
+        (["check", "server-1M", "--conns", "abc"], "not a number"),
+        (["check", "server-1M", "--conns", "1e12"], "not a number"),
+        (["check", "server-1M", "--conns", "99999999999"], "more than 100,000,000"),
+        (["check", "server-1M", "--pid", "999999999"], "no such process"),
+        (["check", "server-1M", "--pid", "-3"], "not a process id"),
+        (["check", "server-1M", "--root", "/nonexistent"], "not a directory"),
+        (["check", "server-1M", "--snapshot", "/nonexistent"], "cannot read"),
+        (["check", "server-1M", "--root", "/", "--snapshot", "/x"], "exclude each other"),
+        (["estimate", "--conns", "0"], "at least 1"),
+        (["estimate", "--conns", "10", "--role", "router"], "--role"),
+        (["estimate", "--conns", "10", "--rate", "-1"], "--rate"),
+        (["estimate", "--conns", "10", "--const", "nope=1"], "unknown constant"),
+        (["estimate", "--conns", "10", "--const", "socket_bytes"], "expected NAME=NUMBER"),
+        (["profiles", "show", "nope"], "unknown profile"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, isolated_home):
     r = invoke(*args)
     assert r.exit_code == 2, r.output

@@ -11,23 +11,29 @@ import shutil
 import signal
 
 import pytest
+from conftest import MEMINFO, TUNED, sysctl_files, write_tree
+from test_safety import snapshot
 from typer.testing import CliRunner
 
 from tunekit import apply as applier
 from tunekit.cli import app
 
-from conftest import MEMINFO, TUNED, sysctl_files, write_tree
-from test_safety import snapshot
-
 runner = CliRunner()
-LOWERED = {**TUNED, "net.core.somaxconn": "128", "fs.nr_open": "1000000",
-           "net.ipv4.tcp_max_orphans": "4096"}
+LOWERED = {
+    **TUNED,
+    "net.core.somaxconn": "128",
+    "fs.nr_open": "1000000",
+    "net.ipv4.tcp_max_orphans": "4096",
+}
 STATE = "var/lib/tunekit"
 
 
 def tree(root):
-    return {k: v for k, v in snapshot(root).items()
-            if not (k == STATE or k.startswith(STATE + "/") or k in ("var", "var/lib"))}
+    return {
+        k: v
+        for k, v in snapshot(root).items()
+        if not (k == STATE or k.startswith(STATE + "/") or k in ("var", "var/lib"))
+    }
 
 
 def killed_at(k: int, *args: str) -> bool:

@@ -3,15 +3,13 @@
 import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import TUNED, child_with_nofile, require_tool, sysctl_files, write_tree
 
 from tunekit import host
 from tunekit.errors import NotPermitted, UsageError
-
-from conftest import TUNED, child_with_nofile, require_tool, sysctl_files, write_tree
 
 
 def test_fake_root_is_read(tuned_root):
@@ -35,18 +33,27 @@ def test_child_netns_is_inferred_from_hidden_global_keys(tmp_path):
 
 
 def test_capability_bits_and_modules(tmp_path):
-    root = write_tree(tmp_path, {"proc/self/status": "CapEff:\t000001fffeffffff\n",
-                                 "proc/modules": "nf_conntrack 1 0 - Live 0x0\n",
-                                 "sys/module/tcp_cubic/parameters/x": ""})
+    root = write_tree(
+        tmp_path,
+        {
+            "proc/self/status": "CapEff:\t000001fffeffffff\n",
+            "proc/modules": "nf_conntrack 1 0 - Live 0x0\n",
+            "sys/module/tcp_cubic/parameters/x": "",
+        },
+    )
     f = host.read_facts(root)
     assert f.cap_sys_resource is False  # bit 24 clear, as on this project's VMs
     assert {"nf_conntrack", "tcp_cubic"} <= f.modules
 
 
 def test_netstat_symptom_counters(tmp_path):
-    root = write_tree(tmp_path, {"proc/net/netstat":
-                                 "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n"
-                                 "TcpExt: 0 7 9\nIpExt: InNoRoutes\nIpExt: 0\n"})
+    root = write_tree(
+        tmp_path,
+        {
+            "proc/net/netstat": "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n"
+            "TcpExt: 0 7 9\nIpExt: InNoRoutes\nIpExt: 0\n"
+        },
+    )
     f = host.read_facts(root)
     assert f.counters["ListenOverflows"] == 7 and f.counters["ListenDrops"] == 9
 
@@ -69,8 +76,12 @@ def test_snapshot_of_a_real_sysctl_a(tmp_path):
     snap = tmp_path / "sysctl.txt"
     snap.write_text(subprocess.run([sysctl, "-a"], capture_output=True, text=True).stdout)
     f = host.read_snapshot(snap)
-    for key in ("fs.file-max", "net.core.somaxconn", "net.ipv4.tcp_mem",
-                "net.ipv4.ip_local_port_range"):
+    for key in (
+        "fs.file-max",
+        "net.core.somaxconn",
+        "net.ipv4.tcp_mem",
+        "net.ipv4.ip_local_port_range",
+    ):
         live = " ".join(Path("/proc/sys/" + key.replace(".", "/")).read_text().split())
         assert f.sysctls[key] == live
     assert f.nofile is None and f.source.startswith("snapshot")

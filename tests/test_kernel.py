@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import child_with_nofile, require_privileges, run_tunekit
 
 PROFILE = """
@@ -40,12 +39,15 @@ def host_values() -> dict[str, str]:
 def check_in_netns(profile: Path, somaxconn: str, port_range: str, tmp: Path) -> dict:
     """Write the two keys inside a fresh network namespace, then run tunekit check there."""
     out = tmp / f"check-{somaxconn}.json"
-    script = (f'echo {somaxconn} > /proc/sys/net/core/somaxconn && '
-              f'echo "{port_range}" > /proc/sys/net/ipv4/ip_local_port_range && '
-              f'"{sys.executable}" -m tunekit check "{profile}" --json > "{out}"; '
-              'test -s "$0"')
-    r = subprocess.run(["unshare", "-n", "sh", "-c", script, str(out)], capture_output=True,
-                       text=True)
+    script = (
+        f"echo {somaxconn} > /proc/sys/net/core/somaxconn && "
+        f'echo "{port_range}" > /proc/sys/net/ipv4/ip_local_port_range && '
+        f'"{sys.executable}" -m tunekit check "{profile}" --json > "{out}"; '
+        'test -s "$0"'
+    )
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, str(out)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(out.read_text())
 
@@ -124,8 +126,10 @@ def test_apply_scope_namespace_round_trip(tmp_path):
     assert read("apply1.rc").strip() == "0", read("apply1.json")
     applied = json.loads(read("apply1.json"))
     assert applied["applied"] is True
-    assert {c["key"] for c in applied["changes"]} == {"net.core.somaxconn",
-                                                       "net.ipv4.ip_local_port_range"}
+    assert {c["key"] for c in applied["changes"]} == {
+        "net.core.somaxconn",
+        "net.ipv4.ip_local_port_range",
+    }
     assert read("applied").split() == ["4096", "40000", "49999"]
     found = {f["key"]: f["verdict"] for f in json.loads(read("check.json"))["findings"]}
     assert found["net.core.somaxconn"] == "pass"
@@ -146,14 +150,31 @@ def test_procps_sysctl_accepts_the_written_file(tmp_path):
     profile.write_text(PROFILE)
     image = tmp_path / "image"
     (image / "etc").mkdir(parents=True)  # a root filesystem has an etc
-    r = run_tunekit("apply", str(profile), "--scope", "namespace", "--root", str(image),
-                    "--state-dir", str(tmp_path / "state"))
+    r = run_tunekit(
+        "apply",
+        str(profile),
+        "--scope",
+        "namespace",
+        "--root",
+        str(image),
+        "--state-dir",
+        str(tmp_path / "state"),
+    )
     assert r.returncode == 0, r.stderr
     conf = image / "etc/sysctl.d/90-tunekit.conf"
     assert "net.core.somaxconn = 4096" in conf.read_text()
-    r = subprocess.run(["unshare", "-n", "sh", "-c", f'"{sysctl}" -p "{conf}" >/dev/null && '
-                        "cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            f'"{sysctl}" -p "{conf}" >/dev/null && '
+            "cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["4096", "40000", "49999"]
 
@@ -169,13 +190,16 @@ def _login_limits(tmp_path, profile_text: str) -> list[str]:
     profile.write_text(profile_text)
     image = tmp_path / "image"
     (image / "etc").mkdir(parents=True)  # a root filesystem has an etc
-    r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
-                    str(tmp_path / "state"))
+    r = run_tunekit(
+        "apply", str(profile), "--root", str(image), "--state-dir", str(tmp_path / "state")
+    )
     assert r.returncode == 0, r.stderr
     limits_d = image / "etc/security/limits.d"
     assert "root hard nofile 1524" in (limits_d / "90-tunekit.conf").read_text()
-    script = (f'mount --bind "{limits_d}" /etc/security/limits.d && '
-              f'"{su}" -s /bin/sh nobody -c "ulimit -Sn; ulimit -Hn"')
+    script = (
+        f'mount --bind "{limits_d}" /etc/security/limits.d && '
+        f'"{su}" -s /bin/sh nobody -c "ulimit -Sn; ulimit -Hn"'
+    )
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
@@ -191,8 +215,9 @@ def test_login_session_gets_the_hard_limit_and_keeps_soft_1024(tmp_path):
 
 def test_login_session_gets_the_soft_limit_when_the_profile_asks(tmp_path):
     require_privileges()
-    soft, hard = _login_limits(tmp_path, '[workload]\nrole = "server"\nconnections = 500\n'
-                                         'soft_nofile_everywhere = true\n')
+    soft, hard = _login_limits(
+        tmp_path, '[workload]\nrole = "server"\nconnections = 500\nsoft_nofile_everywhere = true\n'
+    )
     assert (soft, hard) == ("1524", "1524")
 
 
@@ -241,8 +266,11 @@ def test_any_sysctl_round_trips_through_check_apply_rollback(tmp_path):
     profile.write_text(GENERIC.replace("ALGORITHM", algorithm))
     state, out = tmp_path / "state", tmp_path / "out"
     out.mkdir()
-    keys = ("net/ipv4/tcp_fin_timeout", "net/ipv4/tcp_congestion_control",
-            "net/ipv4/ip_local_reserved_ports")
+    keys = (
+        "net/ipv4/tcp_fin_timeout",
+        "net/ipv4/tcp_congestion_control",
+        "net/ipv4/ip_local_reserved_ports",
+    )
     host_before = {k: Path("/proc/sys", k).read_text() for k in keys}
     tk = f'"{sys.executable}" -m tunekit'
     read = " ".join(f"/proc/sys/{k}" for k in keys)
@@ -269,8 +297,11 @@ def test_any_sysctl_round_trips_through_check_apply_rollback(tmp_path):
     assert get("apply.rc").strip() == "0", get("apply.json")
     assert get("applied").split() == ["30", algorithm, "40000-40010,50000"]
     second = {f["key"]: f["verdict"] for f in json.loads(get("check2.json"))["findings"]}
-    assert {second[k] for k in first if k.startswith("net.ipv4.tcp_f")
-            or k.endswith(("control", "ports"))} == {"pass"}
+    assert {
+        second[k]
+        for k in first
+        if k.startswith("net.ipv4.tcp_f") or k.endswith(("control", "ports"))
+    } == {"pass"}
     assert get("rollback.rc").strip() == "0", get("rollback.txt")
     assert get("after") == get("orig")
     assert {k: Path("/proc/sys", k).read_text() for k in keys} == host_before
@@ -278,12 +309,15 @@ def test_any_sysctl_round_trips_through_check_apply_rollback(tmp_path):
 
 def test_a_key_that_leaves_proc_sys_is_refused_and_nothing_is_written(tmp_path):
     profile = tmp_path / "escape.toml"
-    profile.write_text('[workload]\nconnections = 10\n[[targets]]\n'
-                       'key = "net/../../../etc/passwd"\nvalue = 1\nreason = "r"\nsource = "s"\n')
+    profile.write_text(
+        "[workload]\nconnections = 10\n[[targets]]\n"
+        'key = "net/../../../etc/passwd"\nvalue = 1\nreason = "r"\nsource = "s"\n'
+    )
     image = tmp_path / "image"
     (image / "etc").mkdir(parents=True)
-    r = run_tunekit("apply", str(profile), "--root", str(image), "--state-dir",
-                    str(tmp_path / "state"))
+    r = run_tunekit(
+        "apply", str(profile), "--root", str(image), "--state-dir", str(tmp_path / "state")
+    )
     assert r.returncode == 2 and "not a sysctl name" in r.stderr
     assert r.stderr.count("\n") <= 2
     assert [p.name for p in image.rglob("*")] == ["etc"] and not (tmp_path / "state").exists()

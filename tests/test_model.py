@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+from conftest import TUNED, sysctl_files, write_tree
 from typer.testing import CliRunner
 
 from tunekit import capacity, probe, registry
@@ -14,26 +15,43 @@ from tunekit.facts import HostFacts
 from tunekit.plan import Options, build_plan
 from tunekit.profiles import Profile, Target, Workload
 
-from conftest import TUNED, sysctl_files, write_tree
-
 C = capacity.constants()
 GIB = 2**30
 runner = CliRunner()
 
 
 def facts(mem_gib=24, **sysctls) -> HostFacts:
-    base = {"fs.nr_open": "1048576", "net.ipv4.tcp_mem": "287898 383866 575796",
-            "net.ipv4.tcp_syncookies": "1", "net.core.somaxconn": "4096",
-            "net.ipv4.ip_local_port_range": "32768 60999", "net.ipv4.tcp_max_tw_buckets": "131072",
-            "net.ipv4.tcp_fin_timeout": "60", "net.ipv4.tcp_max_syn_backlog": "1024"}
+    base = {
+        "fs.nr_open": "1048576",
+        "net.ipv4.tcp_mem": "287898 383866 575796",
+        "net.ipv4.tcp_syncookies": "1",
+        "net.core.somaxconn": "4096",
+        "net.ipv4.ip_local_port_range": "32768 60999",
+        "net.ipv4.tcp_max_tw_buckets": "131072",
+        "net.ipv4.tcp_fin_timeout": "60",
+        "net.ipv4.tcp_max_syn_backlog": "1024",
+    }
     base.update({k.replace("__", "."): v for k, v in sysctls.items()})
-    return HostFacts(sysctls=base, nofile=(20000, 20000), mem_total=mem_gib * GIB,
-                     mem_available=(mem_gib - 1) * GIB, addresses=["10.0.0.1"])
+    return HostFacts(
+        sysctls=base,
+        nofile=(20000, 20000),
+        mem_total=mem_gib * GIB,
+        mem_available=(mem_gib - 1) * GIB,
+        addresses=["10.0.0.1"],
+    )
 
 
 def server(**kw) -> Workload:
-    return Workload(**{"role": "server", "connections": 1_000_000, "rate": 20_000,
-                       "bytes_buffered": 4096, "app_bytes": 8192, **kw})
+    return Workload(
+        **{
+            "role": "server",
+            "connections": 1_000_000,
+            "rate": 20_000,
+            "bytes_buffered": 4096,
+            "app_bytes": 8192,
+            **kw,
+        }
+    )
 
 
 def targets(w, f=None, c=C, **kw) -> dict:
@@ -42,8 +60,9 @@ def targets(w, f=None, c=C, **kw) -> dict:
 
 def fake_root(tmp_path, mem_gib: int, **overrides):
     files = sysctl_files({**TUNED, **overrides})
-    files["proc/meminfo"] = (f"MemTotal: {mem_gib * 2**20} kB\n"
-                             f"MemAvailable: {(mem_gib - 1) * 2**20} kB\n")
+    files["proc/meminfo"] = (
+        f"MemTotal: {mem_gib * 2**20} kB\nMemAvailable: {(mem_gib - 1) * 2**20} kB\n"
+    )
     return write_tree(tmp_path / "root", files)
 
 
@@ -77,8 +96,11 @@ def test_a_workload_that_fits_keeps_its_need_under_min():
 def test_check_fails_a_tcp_mem_max_above_what_the_host_can_back():
     # from a tuning guide: 32 GiB of max on a 32 GB machine
     f = facts(30, net__ipv4__tcp_mem="786432 4194304 8388608")
-    cap = next(t for t in capacity.derive_targets(server(connections=1000), f, C)
-               if t.label == "net.ipv4.tcp_mem[2]")
+    cap = next(
+        t
+        for t in capacity.derive_targets(server(connections=1000), f, C)
+        if t.label == "net.ipv4.tcp_mem[2]"
+    )
     finding = check_target(cap, f)
     assert finding.verdict == "fail" and finding.proposed[2] == 30 * GIB // 2 // 4096
 
@@ -90,8 +112,9 @@ def test_snapshot_tcp_mem_is_judged_with_mem_total_and_says_so_without(tmp_path,
     doc = json.loads(r.stdout)
     assert not any(f["key"] == "net.ipv4.tcp_mem[2]" for f in doc["findings"])
     assert any("physical memory unknown" in e for e in doc["environment"])
-    r = runner.invoke(app, ["check", "server-1M", "--snapshot", str(snap), "--mem-total", "32G",
-                            "--json"])
+    r = runner.invoke(
+        app, ["check", "server-1M", "--snapshot", str(snap), "--mem-total", "32G", "--json"]
+    )
     found = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
     assert found["net.ipv4.tcp_mem[2]"]["verdict"] == "fail"
     r = runner.invoke(app, ["check", "server-1M", "--mem-total", "32G"])
@@ -100,15 +123,17 @@ def test_snapshot_tcp_mem_is_judged_with_mem_total_and_says_so_without(tmp_path,
 
 def test_apply_10m_on_24_gib_proposes_no_tcp_mem_the_host_cannot_back(tmp_path, isolated_home):
     root = fake_root(tmp_path, 24)
-    r = runner.invoke(app, ["apply", "server-1M", "--conns", "10M", "--root", str(root),
-                            "--dry-run", "--json"])
+    r = runner.invoke(
+        app, ["apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run", "--json"]
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     tcp_mem = next(c["new"] for c in doc["changes"] if c["key"] == "net.ipv4.tcp_mem")
     assert int(tcp_mem.split()[2]) <= 24 * GIB // 2 // 4096
     assert doc["unfit"]
-    text = runner.invoke(app, ["apply", "server-1M", "--conns", "10M", "--root", str(root),
-                               "--dry-run"]).stdout
+    text = runner.invoke(
+        app, ["apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run"]
+    ).stdout
     assert "DOES NOT FIT THIS HOST" in text
 
 
@@ -118,8 +143,10 @@ def test_apply_10m_on_24_gib_proposes_no_tcp_mem_the_host_cannot_back(tmp_path, 
 def _nofile_plan(**opts):
     f = facts()
     findings = [check_target(t, f) for t in capacity.derive_targets(server(), f, C)]
-    return {fw.path: fw.content for fw in build_plan(findings, f, "p", "", "/", Options(**opts),
-                                                     {}).files}
+    return {
+        fw.path: fw.content
+        for fw in build_plan(findings, f, "p", "", "/", Options(**opts), {}).files
+    }
 
 
 def test_hard_limit_everywhere_soft_only_in_the_unit():
@@ -129,13 +156,17 @@ def test_hard_limit_everywhere_soft_only_in_the_unit():
     systemd = files["etc/systemd/system.conf.d/90-tunekit.conf"]
     assert "DefaultLimitNOFILE=1024:1001024" in systemd
     assert "systemd 223" in systemd and "daemon-reload" in systemd
-    assert "LimitNOFILE=1001024:1001024" in files["etc/systemd/system/push.service.d/90-tunekit.conf"]
+    assert (
+        "LimitNOFILE=1001024:1001024" in files["etc/systemd/system/push.service.d/90-tunekit.conf"]
+    )
 
 
 def test_soft_everywhere_only_when_the_profile_asks():
     files = _nofile_plan(soft_everywhere=True)
     assert "*    soft nofile 1001024" in files["etc/security/limits.d/90-tunekit.conf"]
-    assert "DefaultLimitNOFILE=1001024:1001024" in files["etc/systemd/system.conf.d/90-tunekit.conf"]
+    assert (
+        "DefaultLimitNOFILE=1001024:1001024" in files["etc/systemd/system.conf.d/90-tunekit.conf"]
+    )
 
 
 def test_own_soft_limit_is_not_judged_without_a_workload_process():
@@ -151,8 +182,9 @@ def test_own_soft_limit_is_not_judged_without_a_workload_process():
 
 def test_conntrack_buckets_follow_the_kernel_ratio_and_the_modprobe_file_restores_max():
     w = Workload(role="host", connections=2_000_000, rate=10_000)
-    f = facts(net__netfilter__nf_conntrack_max="262144",
-              net__netfilter__nf_conntrack_buckets="262144")
+    f = facts(
+        net__netfilter__nf_conntrack_max="262144", net__netfilter__nf_conntrack_buckets="262144"
+    )
     t = targets(w, f)
     ct_max = t["net.netfilter.nf_conntrack_max"].value
     assert t["net.netfilter.nf_conntrack_buckets"].value == ct_max
@@ -160,8 +192,10 @@ def test_conntrack_buckets_follow_the_kernel_ratio_and_the_modprobe_file_restore
     plan = build_plan(findings, f, "p", "", "/", Options(), {})
     modprobe = next(fw.content for fw in plan.files if "modprobe.d" in fw.path)
     assert f"options nf_conntrack hashsize={ct_max}\n" in modprobe
-    assert (f"install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack $CMDLINE_OPTS "
-            f"&& echo {ct_max} > /proc/sys/net/netfilter/nf_conntrack_max") in modprobe
+    assert (
+        f"install nf_conntrack /sbin/modprobe --ignore-install nf_conntrack $CMDLINE_OPTS "
+        f"&& echo {ct_max} > /proc/sys/net/netfilter/nf_conntrack_max"
+    ) in modprobe
     sysctl_d = next(fw.content for fw in plan.files if "sysctl.d" in fw.path)
     assert f"net.netfilter.nf_conntrack_max = {ct_max}" in sysctl_d
 
@@ -182,8 +216,13 @@ def test_no_syn_backlog_target_or_rate_limit_while_syncookies_are_on():
 
 
 def test_syn_backlog_is_a_target_when_the_profile_turns_cookies_off():
-    prof = Profile(name="p", workload=server(), targets=[Target(
-        key="net.ipv4.tcp_syncookies", op="exactly", value=0, reason="r", source="s")])
+    prof = Profile(
+        name="p",
+        workload=server(),
+        targets=[
+            Target(key="net.ipv4.tcp_syncookies", op="exactly", value=0, reason="r", source="s")
+        ],
+    )
     found = {t.label for t in capacity.resolve_targets(prof, facts(), C)}
     assert "net.ipv4.tcp_max_syn_backlog" in found
     est = capacity.estimate(server(), facts(net__ipv4__tcp_syncookies="0"), C)
@@ -228,9 +267,21 @@ def test_receive_buffer_target_means_something():
 
 
 def test_syncookies_two_is_not_one():
-    prof = Profile.model_validate({"name": "p", "workload": server().model_dump(), "targets": [
-        {"key": "net.ipv4.tcp_syncookies", "op": "exactly", "value": 1, "reason": "r",
-         "source": "s"}]})
+    prof = Profile.model_validate(
+        {
+            "name": "p",
+            "workload": server().model_dump(),
+            "targets": [
+                {
+                    "key": "net.ipv4.tcp_syncookies",
+                    "op": "exactly",
+                    "value": 1,
+                    "reason": "r",
+                    "source": "s",
+                }
+            ],
+        }
+    )
     assert check_target(prof.targets[0], facts(net__ipv4__tcp_syncookies="2")).verdict == "fail"
 
 
@@ -253,40 +304,63 @@ def test_reason_follows_the_time_wait_constant_and_syn_bytes_counts():
 # --- any sysctl in a profile ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, canonical", [
-    ("net.nf_conntrack_max", "net.netfilter.nf_conntrack_max"),
-    ("net/core/somaxconn", "net.core.somaxconn"),
-    ("net/ipv4/conf/eth0.100/rp_filter", "net/ipv4/conf/eth0.100/rp_filter"),
-    ("net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_time")])
+@pytest.mark.parametrize(
+    "name, canonical",
+    [
+        ("net.nf_conntrack_max", "net.netfilter.nf_conntrack_max"),
+        ("net/core/somaxconn", "net.core.somaxconn"),
+        ("net/ipv4/conf/eth0.100/rp_filter", "net/ipv4/conf/eth0.100/rp_filter"),
+        ("net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_time"),
+    ],
+)
 def test_names_resolve(name, canonical):
     assert registry.lookup(name).name == canonical
 
 
-@pytest.mark.parametrize("name", ["net/../../etc/passwd", "net..core", "/", "net.core.",
-                                  "a", "net/core/some maxconn", "net/core/\x00"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "net/../../etc/passwd",
+        "net..core",
+        "/",
+        "net.core.",
+        "a",
+        "net/core/some maxconn",
+        "net/core/\x00",
+    ],
+)
 def test_names_that_are_not_paths_are_refused(name):
     with pytest.raises(registry.KeyError_):
         registry.lookup(name)
 
 
 def test_generic_key_shape_comes_from_the_values():
-    t = Target(key="net.ipv4.tcp_congestion_control", op="exactly", value="bbr", reason="r",
-               source="s")
+    t = Target(
+        key="net.ipv4.tcp_congestion_control", op="exactly", value="bbr", reason="r", source="s"
+    )
     f = HostFacts(sysctls={"net.ipv4.tcp_congestion_control": "cubic"})
     finding = check_target(t, f)
     assert finding.verdict == "fail" and finding.proposed == "bbr"
     assert finding.fix == "sysctl -w net.ipv4.tcp_congestion_control=bbr"
     with pytest.raises(ValueError, match="exactly"):
-        Target(key="net.ipv4.tcp_congestion_control", op="at_least", value="bbr", reason="r",
-               source="s")
-    absent = check_target(Target(key="net.ipv4.no_such_key", value=1, reason="r", source="s"),
-                          HostFacts(kernel="6.18"))
+        Target(
+            key="net.ipv4.tcp_congestion_control",
+            op="at_least",
+            value="bbr",
+            reason="r",
+            source="s",
+        )
+    absent = check_target(
+        Target(key="net.ipv4.no_such_key", value=1, reason="r", source="s"),
+        HostFacts(kernel="6.18"),
+    )
     assert absent.verdict == "missing" and "6.18" in absent.actual
 
 
 def test_reserved_ports_compare_as_sets_and_never_expand():
-    t = Target(key="net.ipv4.ip_local_reserved_ports", value="8080,9000-9010", reason="r",
-               source="s")
+    t = Target(
+        key="net.ipv4.ip_local_reserved_ports", value="8080,9000-9010", reason="r", source="s"
+    )
     f = HostFacts(sysctls={"net.ipv4.ip_local_reserved_ports": "22,9000-9005"})
     finding = check_target(t, f)
     assert finding.verdict == "fail"
@@ -299,7 +373,9 @@ def test_contradictory_targets_on_one_key_are_refused():
     from tunekit.errors import UsageError
 
     f = facts()
-    ts = [Target(key="net.ipv4.tcp_mem", value=[10, 20, 30], reason="r", source="s"),
-          Target(key="net.ipv4.tcp_mem", op="at_most", value=5, index=2, reason="r", source="s")]
+    ts = [
+        Target(key="net.ipv4.tcp_mem", value=[10, 20, 30], reason="r", source="s"),
+        Target(key="net.ipv4.tcp_mem", op="at_most", value=5, index=2, reason="r", source="s"),
+    ]
     with pytest.raises(UsageError, match="contradict"):
         build_plan([check_target(t, f) for t in ts], f, "p", "", "/", Options(), {})

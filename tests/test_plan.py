@@ -5,22 +5,42 @@ import pytest
 from tunekit.check import Finding
 from tunekit.errors import UsageError
 from tunekit.facts import HostFacts
-from tunekit.plan import (SYSCTL_FILE, Change, Options, boot_conflicts, boot_order, build_plan,
-                          validate)
+from tunekit.plan import (
+    SYSCTL_FILE,
+    Change,
+    Options,
+    boot_conflicts,
+    boot_order,
+    build_plan,
+    validate,
+)
 
 
 def finding(key, proposed, verdict="fail", scope="netns", op="exactly"):
-    return Finding(key=key, expected="", actual="", verdict=verdict, reason="why", source="src",
-                   scope=scope, proposed=proposed,
-                   target={"op": op, "value": proposed if proposed is not None else 1,
-                           "index": None})
+    return Finding(
+        key=key,
+        expected="",
+        actual="",
+        verdict=verdict,
+        reason="why",
+        source="src",
+        scope=scope,
+        proposed=proposed,
+        target={"op": op, "value": proposed if proposed is not None else 1, "index": None},
+    )
 
 
 def facts(**kw):
-    return HostFacts(sysctls={"net.core.somaxconn": "128", "fs.nr_open": "1048576",
-                              "net.netfilter.nf_conntrack_max": "100",
-                              "net.netfilter.nf_conntrack_buckets": "100"},
-                     nofile=(1024, 4096), **kw)
+    return HostFacts(
+        sysctls={
+            "net.core.somaxconn": "128",
+            "fs.nr_open": "1048576",
+            "net.netfilter.nf_conntrack_max": "100",
+            "net.netfilter.nf_conntrack_buckets": "100",
+        },
+        nofile=(1024, 4096),
+        **kw,
+    )
 
 
 def plan(findings, **opts):
@@ -28,32 +48,55 @@ def plan(findings, **opts):
 
 
 def test_only_failing_findings_change():
-    p = plan([finding("net.core.somaxconn", 4096),
-              finding("net.ipv4.tcp_max_syn_backlog", None, verdict="pass")])
+    p = plan(
+        [
+            finding("net.core.somaxconn", 4096),
+            finding("net.ipv4.tcp_max_syn_backlog", None, verdict="pass"),
+        ]
+    )
     assert [(c.key, c.old, c.new) for c in p.changes] == [("net.core.somaxconn", "128", "4096")]
 
 
 def test_order_nr_open_first_buckets_before_max():
-    p = plan([finding("net.netfilter.nf_conntrack_max", 800), finding("net.core.somaxconn", 9),
-              finding("net.netfilter.nf_conntrack_buckets", 200), finding("fs.nr_open", 2**21)])
-    assert [c.key for c in p.changes] == ["fs.nr_open", "net.netfilter.nf_conntrack_buckets",
-                                          "net.netfilter.nf_conntrack_max", "net.core.somaxconn"]
+    p = plan(
+        [
+            finding("net.netfilter.nf_conntrack_max", 800),
+            finding("net.core.somaxconn", 9),
+            finding("net.netfilter.nf_conntrack_buckets", 200),
+            finding("fs.nr_open", 2**21),
+        ]
+    )
+    assert [c.key for c in p.changes] == [
+        "fs.nr_open",
+        "net.netfilter.nf_conntrack_buckets",
+        "net.netfilter.nf_conntrack_max",
+        "net.core.somaxconn",
+    ]
     assert p.changes[1].path == "sys/module/nf_conntrack/parameters/hashsize"
 
 
 def test_scope_namespace_leaves_global_keys_to_the_host():
-    p = plan([finding("fs.nr_open", 2**21, scope="global"), finding("net.core.somaxconn", 4096)],
-             scope="namespace")
+    p = plan(
+        [finding("fs.nr_open", 2**21, scope="global"), finding("net.core.somaxconn", 4096)],
+        scope="namespace",
+    )
     assert [c.key for c in p.changes] == ["net.core.somaxconn"]
     assert any("fs.nr_open" in x and "left to the host" in x for x in p.left_alone)
     assert [f.path for f in p.files] == [SYSCTL_FILE]
 
 
 def test_rlimit_with_pid_is_a_runtime_change_and_persisted():
-    p = plan([finding("rlimit.nofile.soft", 5000, scope="process"),
-              finding("rlimit.nofile.hard", 5000, scope="process")], pid=42, unit="web")
+    p = plan(
+        [
+            finding("rlimit.nofile.soft", 5000, scope="process"),
+            finding("rlimit.nofile.hard", 5000, scope="process"),
+        ],
+        pid=42,
+        unit="web",
+    )
     assert [(c.kind, c.path, c.old, c.new) for c in p.changes] == [
-        ("rlimit", "pid 42", "1024 4096", "5000 5000")]
+        ("rlimit", "pid 42", "1024 4096", "5000 5000")
+    ]
     contents = {f.path: f.content for f in p.files}
     limits = contents["etc/security/limits.d/90-tunekit.conf"]
     assert "*    hard nofile 5000" in limits and "root hard nofile 5000" in limits
@@ -74,42 +117,99 @@ def test_no_persist_writes_no_files():
     assert plan([finding("net.core.somaxconn", 4096)], persist=False).files == []
 
 
-@pytest.mark.parametrize("change, message", [
-    (Change("net.ipv4.ip_local_port_range", "sysctl", "proc/sys/net/ipv4/ip_local_port_range",
-            "", "2000 65000", ""), "parity"),
-    (Change("net.ipv4.ip_local_port_range", "sysctl", "proc/sys/net/ipv4/ip_local_port_range",
-            "", "6001 6000", ""), "low < high"),
-    (Change("net.ipv4.tcp_mem", "sysctl", "proc/sys/net/ipv4/tcp_mem", "", "3 2 1", ""), "ascending"),
-    (Change("fs.nr_open", "sysctl", "proc/sys/fs/nr_open", "", "2147483585", ""), "maximum"),
-    (Change("net.netfilter.nf_conntrack_buckets", "hashsize",
-            "sys/module/nf_conntrack/parameters/hashsize", "", "0", ""), "> 0"),
-    (Change("rlimit.nofile", "rlimit", "pid 1", "", "10 5", ""), "above the hard limit"),
-    (Change("rlimit.nofile", "rlimit", "pid 1", "", "5 2000000", ""), "above fs.nr_open"),
-    (Change("net.core.somaxconn", "sysctl", "proc/sys/net/core/somaxconn", "", "1\n2", ""), "digits"),
-    (Change("net.core.somaxconn", "sysctl", "proc/sys/../../etc/passwd", "", "1", ""), "outside"),
-    (Change("net.core.somaxconn", "sysctl", "/proc/sys/net/core/somaxconn", "", "1", ""), "outside"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            Change(
+                "net.ipv4.ip_local_port_range",
+                "sysctl",
+                "proc/sys/net/ipv4/ip_local_port_range",
+                "",
+                "2000 65000",
+                "",
+            ),
+            "parity",
+        ),
+        (
+            Change(
+                "net.ipv4.ip_local_port_range",
+                "sysctl",
+                "proc/sys/net/ipv4/ip_local_port_range",
+                "",
+                "6001 6000",
+                "",
+            ),
+            "low < high",
+        ),
+        (
+            Change("net.ipv4.tcp_mem", "sysctl", "proc/sys/net/ipv4/tcp_mem", "", "3 2 1", ""),
+            "ascending",
+        ),
+        (Change("fs.nr_open", "sysctl", "proc/sys/fs/nr_open", "", "2147483585", ""), "maximum"),
+        (
+            Change(
+                "net.netfilter.nf_conntrack_buckets",
+                "hashsize",
+                "sys/module/nf_conntrack/parameters/hashsize",
+                "",
+                "0",
+                "",
+            ),
+            "> 0",
+        ),
+        (Change("rlimit.nofile", "rlimit", "pid 1", "", "10 5", ""), "above the hard limit"),
+        (Change("rlimit.nofile", "rlimit", "pid 1", "", "5 2000000", ""), "above fs.nr_open"),
+        (
+            Change("net.core.somaxconn", "sysctl", "proc/sys/net/core/somaxconn", "", "1\n2", ""),
+            "digits",
+        ),
+        (
+            Change("net.core.somaxconn", "sysctl", "proc/sys/../../etc/passwd", "", "1", ""),
+            "outside",
+        ),
+        (
+            Change("net.core.somaxconn", "sysctl", "/proc/sys/net/core/somaxconn", "", "1", ""),
+            "outside",
+        ),
+    ],
+)
 def test_validation_refuses_before_writing(change, message):
     with pytest.raises(UsageError, match=message):
         validate([change], facts())
 
 
 def test_planned_nr_open_allows_a_higher_hard_limit():
-    validate([Change("fs.nr_open", "sysctl", "proc/sys/fs/nr_open", "", "3000000", ""),
-              Change("rlimit.nofile", "rlimit", "pid 1", "", "5 2000000", "")], facts())
+    validate(
+        [
+            Change("fs.nr_open", "sysctl", "proc/sys/fs/nr_open", "", "3000000", ""),
+            Change("rlimit.nofile", "rlimit", "pid 1", "", "5 2000000", ""),
+        ],
+        facts(),
+    )
 
 
 def test_boot_order_follows_sysctl_d():
-    files = {"usr/lib/sysctl.d/50-default.conf": "", "etc/sysctl.d/99-sysctl.conf": "",
-             "run/sysctl.d/50-default.conf": "", "lib/sysctl.d/95-x.conf": "",
-             "etc/sysctl.conf": ""}
-    assert boot_order(files) == ["run/sysctl.d/50-default.conf", "lib/sysctl.d/95-x.conf",
-                                 "etc/sysctl.d/99-sysctl.conf", "etc/sysctl.conf"]
+    files = {
+        "usr/lib/sysctl.d/50-default.conf": "",
+        "etc/sysctl.d/99-sysctl.conf": "",
+        "run/sysctl.d/50-default.conf": "",
+        "lib/sysctl.d/95-x.conf": "",
+        "etc/sysctl.conf": "",
+    }
+    assert boot_order(files) == [
+        "run/sysctl.d/50-default.conf",
+        "lib/sysctl.d/95-x.conf",
+        "etc/sysctl.d/99-sysctl.conf",
+        "etc/sysctl.conf",
+    ]
 
 
 def test_boot_conflicts_only_after_our_file_and_only_different_values():
-    files = {"usr/lib/sysctl.d/50-default.conf": "net.core.somaxconn = 1\n",  # before: ours wins
-             "etc/sysctl.d/99-local.conf": "net.core.somaxconn=128\nfs.file-max = 7\n",
-             "etc/sysctl.conf": "# net.core.somaxconn = 5\nnet.core.somaxconn = 4096\n"}
+    files = {
+        "usr/lib/sysctl.d/50-default.conf": "net.core.somaxconn = 1\n",  # before: ours wins
+        "etc/sysctl.d/99-local.conf": "net.core.somaxconn=128\nfs.file-max = 7\n",
+        "etc/sysctl.conf": "# net.core.somaxconn = 5\nnet.core.somaxconn = 4096\n",
+    }
     out = boot_conflicts(files, {"net.core.somaxconn": "4096"})
     assert len(out) == 1 and "/etc/sysctl.d/99-local.conf sets net.core.somaxconn = 128" in out[0]

@@ -1,7 +1,6 @@
 """The probe's pure parts: layout, failure mapping, memory figures, the report, and the
 local calibration that estimate and check pick up. No kernel, no processes."""
 
-
 import pytest
 from typer.testing import CliRunner
 
@@ -43,27 +42,40 @@ def test_layout_listens_outside_the_ephemeral_range_and_skips_reserved_ports():
     assert [p for _, p in full.destinations] == [1023, 1022]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"nofile_hard": 16}, "leaves no room"),
-    ({"nofile": 5}, "--nofile 5"),
-    ({"nofile": 30_000}, "--nofile 30000"),
-    ({"source_ips": 0}, "--source-ips 0"),
-    ({"destinations": 5000}, "--destinations 5000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"nofile_hard": 16}, "leaves no room"),
+        ({"nofile": 5}, "--nofile 5"),
+        ({"nofile": 30_000}, "--nofile 30000"),
+        ({"source_ips": 0}, "--source-ips 0"),
+        ({"destinations": 5000}, "--destinations 5000"),
+    ],
+)
 def test_layout_refuses_what_cannot_work(kwargs, message):
-    args = {"conns": 1000, "source_ips": None, "destinations": None, "usable_ports": 28_232,
-            "port_range": DEFAULT_RANGE, "reserved": [], "nofile_hard": 20_000}
+    args = {
+        "conns": 1000,
+        "source_ips": None,
+        "destinations": None,
+        "usable_ports": 28_232,
+        "port_range": DEFAULT_RANGE,
+        "reserved": [],
+        "nofile_hard": 20_000,
+    }
     with pytest.raises(UsageError, match=message.replace("-", r"\-")):
         probe.layout(**{**args, **kwargs})
 
 
-@pytest.mark.parametrize("name, key", [
-    ("EMFILE", "rlimit.nofile.soft"),
-    ("ENFILE", "fs.file-max"),
-    ("EADDRNOTAVAIL", "net.ipv4.ip_local_port_range"),
-    ("EADDRINUSE", "net.ipv4.ip_local_port_range"),
-    ("ECONNRESET", None),
-])
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("EMFILE", "rlimit.nofile.soft"),
+        ("ENFILE", "fs.file-max"),
+        ("EADDRNOTAVAIL", "net.ipv4.ip_local_port_range"),
+        ("EADDRINUSE", "net.ipv4.ip_local_port_range"),
+        ("ECONNRESET", None),
+    ],
+)
 def test_errors_map_to_the_limit_that_sets_them(name, key):
     f = probe.from_errno(name, "connect", 500, 1.5, 1024)
     assert (f.kind, f.key, f.at_connections) == (name, key, 500)
@@ -75,7 +87,8 @@ def test_counter_growth_is_a_failure_and_a_timeout_is_blamed_on_the_latest_sympt
     assert probe.from_counters(before, dict(before), 10, 1.0) == []
     grown = probe.from_counters(before, {**before, "conntrack_drop": 7}, 10, 1.0)
     assert [(f.kind, f.key, f.count) for f in grown] == [
-        ("conntrack_drop", "net.netfilter.nf_conntrack_max", 7)]
+        ("conntrack_drop", "net.netfilter.nf_conntrack_max", 7)
+    ]
     t = probe.explain_timeout(grown, 10, 6.0, 5)
     assert (t.kind, t.key) == ("timeout", "net.netfilter.nf_conntrack_max")
     assert probe.explain_timeout([], 10, 6.0, 5).key is None
@@ -96,24 +109,41 @@ def test_memory_refusal_says_what_does_not_fit():
 
 
 def test_memory_per_socket_leaves_conntrack_out():
-    m = probe.Memory(sockets=2000, slab_bytes=2000 * 4000 + 1000 * 256,
-                     conntrack_bytes=1000 * 256, conntrack_entries=1000, tcp_mem_pages=0)
+    m = probe.Memory(
+        sockets=2000,
+        slab_bytes=2000 * 4000 + 1000 * 256,
+        conntrack_bytes=1000 * 256,
+        conntrack_entries=1000,
+        tcp_mem_pages=0,
+    )
     assert m.per_socket == 4000
     assert m.per_conntrack_entry == 256
     assert probe.percent_diff(4400, 4000) == 10.0
     assert probe.calibration_values(m, conntrack=True) == {
-        "socket_bytes": 4000, "conntrack_entry_bytes": 256}
-    small = probe.Memory(sockets=100, slab_bytes=400_000, conntrack_bytes=0,
-                         conntrack_entries=0, tcp_mem_pages=0)
+        "socket_bytes": 4000,
+        "conntrack_entry_bytes": 256,
+    }
+    small = probe.Memory(
+        sockets=100, slab_bytes=400_000, conntrack_bytes=0, conntrack_entries=0, tcp_mem_pages=0
+    )
     assert probe.calibration_values(small, conntrack=False) == {}
 
 
 def test_slab_delta_excludes_caches_that_are_not_the_connections():
-    before = loadgen.Reading(slab=1_000_000, caches={"TCP": 0, "proc_inode_cache": 0},
-                             tcp_inuse=1, tcp_mem_pages=0, conntrack_count=0)
-    after = loadgen.Reading(slab=1_000_000 + 10_000 + 7_000,
-                            caches={"TCP": 10_000, "proc_inode_cache": 7_000},
-                            tcp_inuse=3, tcp_mem_pages=0, conntrack_count=0)
+    before = loadgen.Reading(
+        slab=1_000_000,
+        caches={"TCP": 0, "proc_inode_cache": 0},
+        tcp_inuse=1,
+        tcp_mem_pages=0,
+        conntrack_count=0,
+    )
+    after = loadgen.Reading(
+        slab=1_000_000 + 10_000 + 7_000,
+        caches={"TCP": 10_000, "proc_inode_cache": 7_000},
+        tcp_inuse=3,
+        tcp_mem_pages=0,
+        conntrack_count=0,
+    )
     m = loadgen.memory_delta(before, after, sockets=2)
     assert m.slab_bytes == 10_000 and m.excluded == {"proc_inode_cache": 7_000}
     assert "proc_inode_cache" not in m.caches
@@ -122,19 +152,31 @@ def test_slab_delta_excludes_caches_that_are_not_the_connections():
 def _outcome(**kw):
     from tunekit.loadgen import Outcome
 
-    base = dict(connected=500, accepted=500, held=500, connect_seconds=0.5, hold_seconds=1.0,
-                failure=None, events=[], copied_sysctls=["net.ipv4.ip_local_port_range"],
-                not_copied={}, memory=probe.Memory(1000, 4_000_000, 0, 0, 0))
+    base = dict(
+        connected=500,
+        accepted=500,
+        held=500,
+        connect_seconds=0.5,
+        hold_seconds=1.0,
+        failure=None,
+        events=[],
+        copied_sysctls=["net.ipv4.ip_local_port_range"],
+        not_copied={},
+        memory=probe.Memory(1000, 4_000_000, 0, 0, 0),
+    )
     base.update(kw)
     return Outcome(**base)
 
 
 def test_result_says_whether_the_probe_stopped_where_the_estimate_said():
-    facts = HostFacts(sysctls={"net.ipv4.ip_local_port_range": "40000 40499"}, nofile=(20000, 20000))
+    facts = HostFacts(
+        sysctls={"net.ipv4.ip_local_port_range": "40000 40499"}, nofile=(20000, 20000)
+    )
     c = capacity.constants()
     lay = probe.layout(3000, 1, 1, 500, (40000, 40499), [], 20_000)
-    est = capacity.estimate(Workload(role="client", connections=3000, source_ips=1,
-                                     destinations=1), facts, c)
+    est = capacity.estimate(
+        Workload(role="client", connections=3000, source_ips=1, destinations=1), facts, c
+    )
     port = probe.from_errno("EADDRNOTAVAIL", "connect", 500, 0.1)
     r = probe.result(lay, _outcome(failure=port, events=[port]), est, c, conntrack=False)
     assert r["estimate"]["predicted_stop"] == 500 and r["estimate"]["agrees"] is True
@@ -149,14 +191,21 @@ def test_result_says_whether_the_probe_stopped_where_the_estimate_said():
     assert "STOPPED SHORT at 500" in text and "agrees" in text
 
 
-def test_calibration_is_used_by_estimate_and_check_and_they_say_so(tmp_path, isolated_home,
-                                                                     tuned_root):
+def test_calibration_is_used_by_estimate_and_check_and_they_say_so(
+    tmp_path, isolated_home, tuned_root
+):
     import os
 
     state = tmp_path / "state"
     kernel = os.uname().release
-    calibration.save(state, kernel, "2026-11-21T00:00:00Z", "tunekit probe --calibrate",
-                     200_000, {"socket_bytes": 3977.4})
+    calibration.save(
+        state,
+        kernel,
+        "2026-11-21T00:00:00Z",
+        "tunekit probe --calibrate",
+        200_000,
+        {"socket_bytes": 3977.4},
+    )
     runner = CliRunner()
     res = runner.invoke(app, ["estimate", "--conns", "1000", "--json"])
     assert res.exit_code == 0, res.output
@@ -168,16 +217,18 @@ def test_calibration_is_used_by_estimate_and_check_and_they_say_so(tmp_path, iso
     text = runner.invoke(app, ["estimate", "--conns", "1000"]).output
     assert "calibrated: socket_bytes=3977.4" in text
     # --const still wins over the calibration
-    res = runner.invoke(app, ["estimate", "--conns", "1000", "--json", "--const",
-                              "socket_bytes=5000"])
+    res = runner.invoke(
+        app, ["estimate", "--conns", "1000", "--json", "--const", "socket_bytes=5000"]
+    )
     assert json.loads(res.output)["constants"]["socket_bytes"] == 5000
     res = runner.invoke(app, ["check", "server-1M", "--json"])
     assert json.loads(res.output)["calibration"]["values"] == {"socket_bytes": 3977.4}
 
 
 def test_calibration_from_another_kernel_series_is_named_and_ignored(tmp_path):
-    calibration.save(tmp_path, "5.10.0-old", "2026-01-01T00:00:00Z", "x", 5000,
-                     {"socket_bytes": 3000})
+    calibration.save(
+        tmp_path, "5.10.0-old", "2026-01-01T00:00:00Z", "x", 5000, {"socket_bytes": 3000}
+    )
     cal = calibration.load(tmp_path, "6.18.44")
     assert cal.active == {} and "5.10.0-old" in cal.describe()
     (tmp_path / calibration.FILENAME).write_text("not = [toml")
@@ -185,17 +236,20 @@ def test_calibration_from_another_kernel_series_is_named_and_ignored(tmp_path):
     assert calibration.load(tmp_path / "none", "6.18.44") is None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--conns", "0"], "--conns"),
-    (["--conns", "3000", "--hold", "-1"], "--hold"),
-    (["--conns", "3000", "--connect-timeout", "0"], "--connect-timeout"),
-    (["--conns", "3000", "--rate", "0"], "--rate"),
-    (["--conns", "3000", "--accept-pause", "-5"], "--accept-pause"),
-    (["--conns", "3000", "--destinations", "0"], "--destinations"),
-    (["--conns", "3000", "--nofile", "3"], "--nofile"),
-    (["--conns", "90M"], "GiB"),
-    (["--conns", "500", "--calibrate"], "at least 1,000"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--conns", "0"], "--conns"),
+        (["--conns", "3000", "--hold", "-1"], "--hold"),
+        (["--conns", "3000", "--connect-timeout", "0"], "--connect-timeout"),
+        (["--conns", "3000", "--rate", "0"], "--rate"),
+        (["--conns", "3000", "--accept-pause", "-5"], "--accept-pause"),
+        (["--conns", "3000", "--destinations", "0"], "--destinations"),
+        (["--conns", "3000", "--nofile", "3"], "--nofile"),
+        (["--conns", "90M"], "GiB"),
+        (["--conns", "500", "--calibrate"], "at least 1,000"),
+    ],
+)
 def test_probe_bad_input_is_one_line_and_exit_2(args, message, monkeypatch, isolated_home):
     def never(*a, **kw):  # bad input must be refused before any namespace is made
         raise AssertionError("the probe ran")
@@ -223,8 +277,9 @@ def test_send_that_would_squeeze_the_hosts_tcp_memory_is_refused():
 
 
 def test_buffer_factor_is_measured_over_modelled_pages():
-    mem = probe.Memory(sockets=4000, slab_bytes=1, conntrack_bytes=0, conntrack_entries=0,
-                       tcp_mem_pages=4100)
+    mem = probe.Memory(
+        sockets=4000, slab_bytes=1, conntrack_bytes=0, conntrack_entries=0, tcp_mem_pages=4100
+    )
     assert probe.buffer_factor(mem, 2.0) == pytest.approx(1.025)
     values = probe.calibration_values(mem, False, send=4096, modelled_pages=2.0)
     assert values == {"buffer_factor": pytest.approx(1.025)}

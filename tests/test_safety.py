@@ -10,11 +10,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import MEMINFO, TUNED, sysctl_files, write_tree
 from typer.testing import CliRunner
 
 from tunekit.cli import app
-
-from conftest import MEMINFO, TUNED, sysctl_files, write_tree
 
 runner = CliRunner()
 LOWERED = {**TUNED, "net.core.somaxconn": "128", "net.ipv4.tcp_max_orphans": "4096"}
@@ -35,8 +34,12 @@ def snapshot(top: Path) -> dict:
         elif stat.S_ISDIR(st.st_mode):
             out[rel] = ("dir", stat.S_IMODE(st.st_mode))
         else:
-            out[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_uid,
-                        hashlib.sha256(p.read_bytes()).hexdigest())
+            out[rel] = (
+                "file",
+                stat.S_IMODE(st.st_mode),
+                st.st_uid,
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+            )
     return out
 
 
@@ -63,12 +66,14 @@ def state(root: Path) -> Path:
 # --- 1. writes cannot escape --root -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("link", ["etc/sysctl.d", "etc", "etc/security", "proc/sys",
-                                  "proc/sys/net/core/somaxconn"])
+@pytest.mark.parametrize(
+    "link", ["etc/sysctl.d", "etc", "etc/security", "proc/sys", "proc/sys/net/core/somaxconn"]
+)
 def test_a_symlink_pointing_outside_the_root_is_resolved_inside_it(root, outside, link):
     path = root / link
     if path.is_dir():
         import shutil
+
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
@@ -106,22 +111,45 @@ def _plant(root: Path, doc: dict, name="000001.applied.toml", mode=0o600) -> Pat
 
 
 def _journal(root: Path, **kw) -> dict:
-    doc = {"version": 2, "profile": "evil", "created": "now", "root": str(root.resolve()),
-           "runtime": [], "files": [], "created_dirs": []}
+    doc = {
+        "version": 2,
+        "profile": "evil",
+        "created": "now",
+        "root": str(root.resolve()),
+        "runtime": [],
+        "files": [],
+        "created_dirs": [],
+    }
     doc.update(kw)
     return doc
 
 
-@pytest.mark.parametrize("entry", [
-    {"files": [{"path": "../../../outside/victim", "before": {"kind": "absent"}}]},
-    {"files": [{"path": "tmp/x", "before": {"kind": "absent"}}]},
-    {"files": [{"path": "etc/passwd", "before": {"kind": "absent"}}]},
-    {"runtime": [{"key": "x", "kind": "sysctl", "path": "etc/shadow", "old": "1", "new": "2"}]},
-    {"runtime": [{"key": "x", "kind": "sysctl", "path": "proc/sys/../../etc/shadow",
-                  "old": "1", "new": "2"}]},
-    {"runtime": [{"key": "x", "kind": "rlimit", "path": "pid 1; rm", "old": "1 1", "new": "2 2"}]},
-    {"created_dirs": ["etc"]},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"files": [{"path": "../../../outside/victim", "before": {"kind": "absent"}}]},
+        {"files": [{"path": "tmp/x", "before": {"kind": "absent"}}]},
+        {"files": [{"path": "etc/passwd", "before": {"kind": "absent"}}]},
+        {"runtime": [{"key": "x", "kind": "sysctl", "path": "etc/shadow", "old": "1", "new": "2"}]},
+        {
+            "runtime": [
+                {
+                    "key": "x",
+                    "kind": "sysctl",
+                    "path": "proc/sys/../../etc/shadow",
+                    "old": "1",
+                    "new": "2",
+                }
+            ]
+        },
+        {
+            "runtime": [
+                {"key": "x", "kind": "rlimit", "path": "pid 1; rm", "old": "1 1", "new": "2 2"}
+            ]
+        },
+        {"created_dirs": ["etc"]},
+    ],
+)
 def test_rollback_refuses_a_journal_naming_what_tunekit_does_not_write(root, outside, entry):
     _plant(root, _journal(root, **entry))
     before, inside = snapshot(outside), snapshot(root / "etc")
@@ -189,18 +217,25 @@ def _profile(tmp_path: Path, targets: str) -> Path:
 
 
 def _target(key, value, op="at_least"):
-    return (f'[[targets]]\nkey = "{key}"\nop = "{op}"\nvalue = {json.dumps(value)}\n'
-            'reason = "r"\nsource = "s"\n')
+    return (
+        f'[[targets]]\nkey = "{key}"\nop = "{op}"\nvalue = {json.dumps(value)}\n'
+        'reason = "r"\nsource = "s"\n'
+    )
 
 
-@pytest.mark.parametrize("targets, message", [
-    (_target("rlimit.nofile.hard", 5_000_000), "above fs.nr_open"),
-    (_target("rlimit.nofile.hard", 3000) + _target("rlimit.nofile.soft", 4000),
-     "above the hard limit"),
-    (_target("net.netfilter.nf_conntrack_buckets", 0), "outside 1.."),
-    (_target("net.ipv4.ip_local_port_range", [60000, 2000], "exactly"), "low < high"),
-    (_target("net.ipv4.ip_local_port_range", [2000, 70001], "exactly"), "outside"),
-])
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        (_target("rlimit.nofile.hard", 5_000_000), "above fs.nr_open"),
+        (
+            _target("rlimit.nofile.hard", 3000) + _target("rlimit.nofile.soft", 4000),
+            "above the hard limit",
+        ),
+        (_target("net.netfilter.nf_conntrack_buckets", 0), "outside 1.."),
+        (_target("net.ipv4.ip_local_port_range", [60000, 2000], "exactly"), "low < high"),
+        (_target("net.ipv4.ip_local_port_range", [2000, 70001], "exactly"), "outside"),
+    ],
+)
 def test_values_that_only_reach_files_are_validated_too(root, tmp_path, targets, message):
     (root / "proc/sys/net/ipv4/ip_local_port_range").unlink()  # absent under the root
     before = snapshot(root)

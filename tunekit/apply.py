@@ -26,15 +26,15 @@ import stat
 import time
 import tomllib
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
 from tunekit import registry
 from tunekit.errors import NotPermitted, TunekitError, UsageError
-from tunekit.plan import (LIMITS_FILE, SYSCTL_CONF, SYSCTL_DIRS, SYSTEMD_FILE, SYSCTL_FILE, Change,
-                          Plan, modprobe_file, unit_name_ok)
+from tunekit.plan import SYSCTL_CONF, SYSCTL_DIRS, Change, Plan, drop_in_paths, unit_name_ok
 from tunekit.rootfs import FileState, Root
 
 JOURNALS = "journals"
@@ -46,13 +46,15 @@ CRASH_ENV = "TUNEKIT_CRASH_AT"  # test hook: SIGKILL this process at the Nth wri
 _KERNEL_REASONS = {
     errno.EINVAL: "EINVAL: the kernel rejected the value (out of range or malformed)",
     errno.EPERM: "EPERM: the kernel does not permit this value here (inside a child network "
-                 "namespace some values are the host's to choose) or the file is immutable",
+    "namespace some values are the host's to choose) or the file is immutable",
     errno.EACCES: "EACCES: permission denied",
     errno.EROFS: "EROFS: read-only file system",
     errno.ENOENT: "ENOENT: the key does not exist on this kernel (or its module is not loaded)",
 }
-_RLIMIT_EPERM = ("EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
-                 "limit above fs.nr_open is refused)")
+_RLIMIT_EPERM = (
+    "EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
+    "limit above fs.nr_open is refused)"
+)
 
 
 class ApplyFailed(TunekitError):
@@ -62,7 +64,8 @@ class ApplyFailed(TunekitError):
 def kernel_reason(err: OSError, rlimit: bool = False) -> str:
     if rlimit and err.errno == errno.EPERM:
         return _RLIMIT_EPERM
-    return _KERNEL_REASONS.get(err.errno, f"{errno.errorcode.get(err.errno, '?')}: {err.strerror}")
+    code = err.errno or 0
+    return _KERNEL_REASONS.get(code, f"{errno.errorcode.get(code, '?')}: {err.strerror}")
 
 
 # --- crash injection (tests) -------------------------------------------------------------
@@ -98,6 +101,7 @@ class _Stepped(Root):
             if on_create:
                 on_create(sub)
             step()
+
         return super().makedirs(rel_dir, record)
 
     def rmdir(self, rel):
@@ -180,12 +184,16 @@ def _trusted_dir(path: Path) -> None:
     except OSError as err:
         raise NotPermitted(f"state directory {path}: {err.strerror}") from err
     if not stat.S_ISDIR(st.st_mode):
-        raise NotPermitted(f"state directory {path} is not a directory"
-                           + (" (a symlink)" if stat.S_ISLNK(st.st_mode) else ""))
+        raise NotPermitted(
+            f"state directory {path} is not a directory"
+            + (" (a symlink)" if stat.S_ISLNK(st.st_mode) else "")
+        )
     if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise NotPermitted(f"state directory {path} is writable by others or not owned by "
-                           f"uid {os.geteuid()}: refusing its journals and lock",
-                           f"chown {os.geteuid()} {path} && chmod 700 {path}")
+        raise NotPermitted(
+            f"state directory {path} is writable by others or not owned by "
+            f"uid {os.geteuid()}: refusing its journals and lock",
+            f"chown {os.geteuid()} {path} && chmod 700 {path}",
+        )
 
 
 def _ensure_state(path: Path) -> None:
@@ -193,8 +201,9 @@ def _ensure_state(path: Path) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         (path / JOURNALS).mkdir(mode=0o700, exist_ok=True)
     except OSError as err:
-        raise NotPermitted(f"cannot create the state directory {path}: "
-                           f"{err.strerror or err}") from err
+        raise NotPermitted(
+            f"cannot create the state directory {path}: {err.strerror or err}"
+        ) from err
     _trusted_dir(path)
     _trusted_dir(path / JOURNALS)
 
@@ -205,11 +214,16 @@ def locked(state_dir: Path, wait: float | None = None):
     wait = lock_wait() if wait is None else wait
     _ensure_state(state_dir)
     try:
-        fd = os.open(state_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                     | os.O_NONBLOCK, 0o600)
+        fd = os.open(
+            state_dir / LOCK,
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+            0o600,
+        )
     except OSError as err:
-        raise NotPermitted(f"lock {state_dir / LOCK}: {err.strerror}"
-                           + (" (a symlink: refused)" if err.errno == errno.ELOOP else "")) from err
+        raise NotPermitted(
+            f"lock {state_dir / LOCK}: {err.strerror}"
+            + (" (a symlink: refused)" if err.errno == errno.ELOOP else "")
+        ) from err
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
@@ -222,9 +236,11 @@ def locked(state_dir: Path, wait: float | None = None):
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    raise NotPermitted(f"another tunekit apply or rollback is running (pid "
-                                       f"{holder}); waited {wait:g} s",
-                                       f"try again when it ends; lock: {state_dir / LOCK}")
+                    raise NotPermitted(
+                        f"another tunekit apply or rollback is running (pid "
+                        f"{holder}); waited {wait:g} s",
+                        f"try again when it ends; lock: {state_dir / LOCK}",
+                    ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -234,8 +250,14 @@ def locked(state_dir: Path, wait: float | None = None):
 
 
 def _encode_state(s: FileState) -> dict:
-    return {"kind": s.kind, "data": base64.b64encode(s.data).decode(), "mode": s.mode,
-            "uid": s.uid, "gid": s.gid, "target": s.target}
+    return {
+        "kind": s.kind,
+        "data": base64.b64encode(s.data).decode(),
+        "mode": s.mode,
+        "uid": s.uid,
+        "gid": s.gid,
+        "target": s.target,
+    }
 
 
 def _decode_state(d: dict) -> FileState:
@@ -248,8 +270,9 @@ def _decode_state(d: dict) -> FileState:
     mode, uid, gid = d.get("mode", 0o644), d.get("uid", 0), d.get("gid", 0)
     if not all(isinstance(x, int) and x >= 0 for x in (mode, uid, gid)) or mode > 0o7777:
         raise ValueError("bad mode or owner")
-    return FileState(kind, base64.b64decode(d.get("data", ""), validate=True), mode, uid,
-                     gid, target)
+    return FileState(
+        kind, base64.b64decode(d.get("data", ""), validate=True), mode, uid, gid, target
+    )
 
 
 def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
@@ -266,8 +289,9 @@ def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
     # A pending journal whose number also has a later status is stale: apply was killed
     # after writing "applied" and before removing "pending". recover() removes it.
     done = {n for n, status, _ in out if status != "pending"}
-    return sorted((n, "stale" if status == "pending" and n in done else status, p)
-                  for n, status, p in out)
+    return sorted(
+        (n, "stale" if status == "pending" and n in done else status, p) for n, status, p in out
+    )
 
 
 def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
@@ -283,16 +307,11 @@ def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
     return None
 
 
-def _allowed_files() -> set[str]:
-    modules = {k.module for k in registry.KEYS.values() if k.module}
-    return {SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE} | {modprobe_file(m) for m in modules}
-
-
 def _allowed_file(path: str) -> bool:
-    if path in _allowed_files():
+    if path in drop_in_paths():
         return True
     m = re.fullmatch(r"etc/systemd/system/([^/]+)\.d/90-tunekit\.conf", path)
-    return bool(m) and unit_name_ok(m.group(1))
+    return m is not None and unit_name_ok(m.group(1))
 
 
 def _allowed_runtime(r: dict) -> bool:
@@ -306,7 +325,7 @@ def _allowed_runtime(r: dict) -> bool:
     if not path.startswith("proc/sys/"):
         return False
     try:
-        registry.split_name(path[len("proc/sys/"):])  # slash form: plain components only
+        registry.split_name(path[len("proc/sys/") :])  # slash form: plain components only
         return True
     except registry.KeyError_:
         return False
@@ -322,8 +341,10 @@ def read_journal(path: Path, root: Path) -> dict:
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file")
             if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise NotPermitted(f"{path}: not owned by uid {os.geteuid()}, or writable by "
-                                   "others: tunekit will not act on it")
+                raise NotPermitted(
+                    f"{path}: not owned by uid {os.geteuid()}, or writable by "
+                    "others: tunekit will not act on it"
+                )
             data = os.read(fd, 16 << 20)
         finally:
             os.close(fd)
@@ -331,12 +352,16 @@ def read_journal(path: Path, root: Path) -> dict:
     except NotPermitted:
         raise
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise UsageError(f"{path}: unreadable journal: {err}",
-                         "inspect it by hand; tunekit will not guess what to undo") from err
+        raise UsageError(
+            f"{path}: unreadable journal: {err}",
+            "inspect it by hand; tunekit will not guess what to undo",
+        ) from err
     problem = _journal_problem(doc, root)
     if problem:
-        raise NotPermitted(f"{path}: {problem}: refusing to act on it",
-                           "inspect it by hand; tunekit only undoes what it wrote itself")
+        raise NotPermitted(
+            f"{path}: {problem}: refusing to act on it",
+            "inspect it by hand; tunekit only undoes what it wrote itself",
+        )
     return doc
 
 
@@ -357,8 +382,11 @@ def _journal_problem(doc: dict, root: Path) -> str | None:
                 return "a runtime value that is not a sysctl value"
     paths = []
     for f in files:
-        if not isinstance(f, dict) or not isinstance(f.get("path"), str) \
-                or not _allowed_file(f["path"]):
+        if (
+            not isinstance(f, dict)
+            or not isinstance(f.get("path"), str)
+            or not _allowed_file(f["path"])
+        ):
             return f"a file tunekit does not write: {f.get('path') if isinstance(f, dict) else f!r}"
         try:
             _decode_state(f.get("before", {}))
@@ -384,8 +412,10 @@ class _JournalWriter:
     def save(self, status: str) -> None:
         rel = f"{JOURNALS}/{self.number:06d}.{status}.toml"
         self.doc["status"] = status
-        self.state.put(rel, FileState("file", tomli_w.dumps(self.doc).encode(), 0o600,
-                                      os.geteuid(), os.getegid()))
+        self.state.put(
+            rel,
+            FileState("file", tomli_w.dumps(self.doc).encode(), 0o600, os.geteuid(), os.getegid()),
+        )
         if self.rel and self.rel != rel:
             self.state.put(self.rel, FileState("absent"))
         self.rel = rel
@@ -454,9 +484,10 @@ def recover(root: Path, state_dir: Path) -> list[str]:
         with _Stepped(root) as r:
             problems = _undo(r, doc)
         _retire(state_dir, number, path)
-        out.append(f"undid an apply of {doc.get('profile')} from {doc.get('created')} that was "
-                   "interrupted" + (f" (could not restore: {'; '.join(problems)})"
-                                    if problems else ""))
+        out.append(
+            f"undid an apply of {doc.get('profile')} from {doc.get('created')} that was "
+            "interrupted" + (f" (could not restore: {'; '.join(problems)})" if problems else "")
+        )
     with Root(state_dir) as s:
         s.clean_temps(JOURNALS)
     return out
@@ -476,22 +507,27 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
     Call under locked(state_dir), after recover()."""
     r = _Stepped(root)
-    doc = {
-        "version": 2, "profile": plan.profile,
-        "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+    doc: dict[str, Any] = {
+        "version": 2,
+        "profile": plan.profile,
+        "created": datetime.now(UTC).isoformat(timespec="microseconds"),
         "root": str(Path(root).resolve()),
         "runtime": [_runtime_entry(c) for c in plan.changes],
-        "files": [], "created_dirs": [],
+        "files": [],
+        "created_dirs": [],
     }
     writes = [f for f in plan.files if f.content != f.old]
     try:
         for f in writes:
-            doc["files"].append({"path": f.path, "before": _encode_state(r.state(f.path)),
-                                 "new": f.content})
+            doc["files"].append(
+                {"path": f.path, "before": _encode_state(r.state(f.path)), "new": f.content}
+            )
     except OSError as err:
         r.close()
-        raise ApplyFailed(f"{err.filename or '?'}: cannot read what is there: "
-                          f"{err.strerror}", "nothing was changed") from err
+        raise ApplyFailed(
+            f"{err.filename or '?'}: cannot read what is there: {err.strerror}",
+            "nothing was changed",
+        ) from err
     journal = _JournalWriter(state_dir, doc)
     done = 0
     try:
@@ -499,15 +535,16 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     except OSError as err:
         journal.close()
         r.close()
-        raise NotPermitted(f"cannot write the journal in {state_dir}: {err.strerror or err}",
-                           "nothing was changed") from err
+        raise NotPermitted(
+            f"cannot write the journal in {state_dir}: {err.strerror or err}", "nothing was changed"
+        ) from err
     try:
         for c in plan.changes:
             try:
                 _write_runtime(r, _runtime_entry(c), c.new)
             except OSError as err:
-                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: "
-                                  f"{kernel_reason(err, c.kind == 'rlimit')}")
+                reason = kernel_reason(err, c.kind == "rlimit")
+                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: {reason}") from err
             done += 1
         for f in writes:
             parent = f.path.rpartition("/")[0]
@@ -520,18 +557,26 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
                 r.makedirs(parent, record)
                 r.write(f.path, f.content)
             except OSError as err:
-                raise ApplyFailed(f"/{f.path}: could not write: {kernel_reason(err)}")
+                raise ApplyFailed(f"/{f.path}: could not write: {kernel_reason(err)}") from err
         journal.save("applied")
     except (ApplyFailed, OSError) as err:
-        failure = err if isinstance(err, ApplyFailed) else ApplyFailed(
-            f"the journal in {state_dir} could not be updated: {err.strerror or err}")
+        failure = (
+            err
+            if isinstance(err, ApplyFailed)
+            else ApplyFailed(
+                f"the journal in {state_dir} could not be updated: {err.strerror or err}"
+            )
+        )
         problems = _undo(r, doc, upto_runtime=done)
         try:
             journal.discard()
         except OSError as gone:
             problems.append(f"journal {journal.rel}: {gone.strerror}")
-        failure.hint = ("everything already changed was restored" if not problems else
-                        "could not restore: " + "; ".join(problems))
+        failure.hint = (
+            "everything already changed was restored"
+            if not problems
+            else "could not restore: " + "; ".join(problems)
+        )
         raise failure from None
     finally:
         journal.close()

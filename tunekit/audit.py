@@ -11,22 +11,30 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunekit.errors import UsageError
+
+if TYPE_CHECKING:  # imported where used: check's start-up stays light
+    from tunekit.calibration import Calibration
+    from tunekit.capacity import Estimate
+    from tunekit.check import Finding
+    from tunekit.facts import HostFacts
+    from tunekit.profiles import Profile, Target
 
 STATE_DIR = "var/lib/tunekit"
 
 
 @dataclass
 class Audit:
-    profile: object  # profiles.Profile
+    profile: Profile
     why: str
-    facts: object  # facts.HostFacts
+    facts: HostFacts
     constants: dict[str, float]
-    calibration: object | None  # calibration.Calibration
-    estimate: object  # capacity.Estimate
-    targets: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
+    calibration: Calibration | None
+    estimate: Estimate
+    targets: list[Target] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
@@ -62,21 +70,20 @@ def load_profile(ref: str | None, conns: int | None, state: Path):
     return capacity.with_connections(profiles.load(name), conns), why
 
 
-def gather_facts(profile, root: Path | None, snapshot: Path | None,
-                 mem_total: int | None = None):
+def gather_facts(profile, root: Path | None, snapshot: Path | None, mem_total: int | None = None):
     from tunekit import host
 
     if root is not None and snapshot is not None:
         raise UsageError("--root and --snapshot exclude each other")
     if mem_total is not None and snapshot is None:
-        raise UsageError("--mem-total goes with --snapshot: a live host or --root has "
-                         "proc/meminfo")
+        raise UsageError("--mem-total goes with --snapshot: a live host or --root has proc/meminfo")
     extra = [t.entry for t in profile.targets]
     if snapshot is not None:
         return host.read_snapshot(snapshot, mem_total)
     w = profile.workload
-    return host.read_facts(root or Path("/"), addresses=w.role == "client" and not w.source_ips,
-                           extra=extra)
+    return host.read_facts(
+        root or Path("/"), addresses=w.role == "client" and not w.source_ips, extra=extra
+    )
 
 
 def audit_process(facts, pid: int | None, process: str | None, unit: str | None) -> None:
@@ -87,8 +94,10 @@ def audit_process(facts, pid: int | None, process: str | None, unit: str | None)
     if len(chosen) > 1:
         raise UsageError("--pid, --process and --unit exclude each other")
     if chosen and facts.source != "live":
-        raise UsageError("--pid, --process and --unit read a live process: they make no sense "
-                         f"with {facts.source.split()[0]} (--root or --snapshot)")
+        raise UsageError(
+            "--pid, --process and --unit read a live process: they make no sense "
+            f"with {facts.source.split()[0]} (--root or --snapshot)"
+        )
     if pid is not None:
         if pid <= 0:
             raise UsageError(f"--pid {pid}: not a process id")
@@ -108,10 +117,19 @@ def load_constants(const: dict[str, float], facts, state: Path):
     return capacity.constants({**(cal.active if cal else {}), **const}), cal
 
 
-def run(profile, why: str, *, root: Path | None = None, snapshot: Path | None = None,
-        mem_total: int | None = None, const: dict[str, float] | None = None,
-        state: Path | None = None, pid: int | None = None, process: str | None = None,
-        unit: str | None = None) -> Audit:
+def run(
+    profile,
+    why: str,
+    *,
+    root: Path | None = None,
+    snapshot: Path | None = None,
+    mem_total: int | None = None,
+    const: dict[str, float] | None = None,
+    state: Path | None = None,
+    pid: int | None = None,
+    process: str | None = None,
+    unit: str | None = None,
+) -> Audit:
     from tunekit import capacity
     from tunekit.check import run_check
 

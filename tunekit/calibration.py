@@ -34,13 +34,22 @@ class Calibration:
         what = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
         if self.ignored:
             return f"calibration {self.path} not used: {self.ignored}"
-        return (f"calibrated: {what} (measured by `{self.command}` on {self.measured}, "
-                f"kernel {self.kernel}; {self.path})")
+        return (
+            f"calibrated: {what} (measured by `{self.command}` on {self.measured}, "
+            f"kernel {self.kernel}; {self.path})"
+        )
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "kernel": self.kernel, "measured": self.measured,
-                "command": self.command, "connections": self.connections,
-                "values": self.values, "used": not self.ignored, "ignored": self.ignored}
+        return {
+            "path": str(self.path),
+            "kernel": self.kernel,
+            "measured": self.measured,
+            "command": self.command,
+            "connections": self.connections,
+            "values": self.values,
+            "used": not self.ignored,
+            "ignored": self.ignored,
+        }
 
 
 def _series(release: str | None) -> str:
@@ -58,10 +67,19 @@ def load(state: Path, kernel: str | None) -> Calibration | None:
         return None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         return Calibration(path, "?", "?", "?", 0, ignored=f"unreadable: {err}")
-    values = {k: float(v) for k, v in (doc.get("constants") or {}).items()
-              if k in CALIBRATED and isinstance(v, (int, float)) and v > 0}
-    cal = Calibration(path, str(doc.get("kernel", "?")), str(doc.get("measured", "?")),
-                      str(doc.get("command", "?")), int(doc.get("connections", 0) or 0), values)
+    values = {
+        k: float(v)
+        for k, v in (doc.get("constants") or {}).items()
+        if k in CALIBRATED and isinstance(v, (int, float)) and v > 0
+    }
+    cal = Calibration(
+        path,
+        str(doc.get("kernel", "?")),
+        str(doc.get("measured", "?")),
+        str(doc.get("command", "?")),
+        int(doc.get("connections", 0) or 0),
+        values,
+    )
     if kernel and _series(cal.kernel) != _series(kernel):
         cal.ignored = f"measured on kernel {cal.kernel}, this is {kernel}"
     elif not values:
@@ -76,30 +94,42 @@ def prepare(state: Path) -> None:
     try:
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
-        raise NotPermitted(f"--state-dir {state}: cannot create it: {err.strerror or err}") \
-            from err
+        raise NotPermitted(f"--state-dir {state}: cannot create it: {err.strerror or err}") from err
     if not state.is_dir() or not os.access(state, os.W_OK):
         raise NotPermitted(f"--state-dir {state}: not a writable directory")
 
 
-def save(state: Path, kernel: str, measured: str, command: str, connections: int,
-         values: dict[str, float]) -> Path:
+def save(
+    state: Path,
+    kernel: str,
+    measured: str,
+    command: str,
+    connections: int,
+    values: dict[str, float],
+) -> Path:
     import tomli_w
 
     from tunekit.rootfs import Root
 
     prepare(state)
     path = state / FILENAME
-    doc = {"kernel": kernel, "measured": measured, "command": command,
-           "connections": connections, "constants": {k: round(v, 3 if k == "buffer_factor" else 1)
-                         for k, v in values.items()}}
+    new = {k: round(v, 3 if k == "buffer_factor" else 1) for k, v in values.items()}
     try:  # a run with --send keeps socket_bytes from an earlier run, and the reverse
         earlier = tomllib.loads(path.read_text()).get("constants") or {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         earlier = {}
-    doc["constants"] = {**{k: v for k, v in earlier.items() if k in CALIBRATED
-                           and isinstance(v, (int, float))}, **doc["constants"]}
+    kept = {k: v for k, v in earlier.items() if k in CALIBRATED and isinstance(v, (int, float))}
+    doc = {
+        "kernel": kernel,
+        "measured": measured,
+        "command": command,
+        "connections": connections,
+        "constants": {**kept, **new},
+    }
     with Root(state) as r:
-        r.write(FILENAME, "# written by tunekit probe --calibrate; delete it to use the "
-                          "built-in constants\n" + tomli_w.dumps(doc))
+        r.write(
+            FILENAME,
+            "# written by tunekit probe --calibrate; delete it to use the "
+            "built-in constants\n" + tomli_w.dumps(doc),
+        )
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from tunekit import registry, values
 from tunekit.capacity import Estimate
@@ -23,7 +24,7 @@ class Finding:
     fix: str = ""
     scope: str = ""
     target: dict | None = None  # the target as data (op, value, index)
-    proposed: int | list[int] | None = None  # what apply would write
+    proposed: Any = None  # what apply would write: a number, numbers, text or port intervals
 
 
 @dataclass
@@ -46,9 +47,13 @@ class CheckReport:
 
     def to_dict(self) -> dict:
         return {
-            "profile": self.profile, "profile_why": self.profile_why,
-            "connections": self.connections, "role": self.role, "source": self.source,
-            "compliant": self.compliant, "counts": self.counts(),
+            "profile": self.profile,
+            "profile_why": self.profile_why,
+            "connections": self.connections,
+            "role": self.role,
+            "source": self.source,
+            "compliant": self.compliant,
+            "counts": self.counts(),
             "environment": self.environment,
             "findings": [asdict(f) for f in self.findings],
             "estimate": self.estimate.to_dict() if self.estimate else None,
@@ -63,7 +68,8 @@ def _sym(op: str) -> str:
 
 
 def describe(t: Target) -> str:
-    value, shape = t.value, t.entry.shape
+    value: Any = t.value  # its type follows the key's shape
+    shape = t.entry.shape
     if shape == "range" and t.op == "at_least":
         lo, hi = value
         return f">= {hi - lo + 1:,} ports ({lo}-{hi})"
@@ -73,8 +79,11 @@ def describe(t: Target) -> str:
     if isinstance(value, str):
         return f"= {value}"
     if isinstance(value, list):
-        text = (f"[{value[0]:,}, {value[1]:,}]" if t.op == "range"
-                else " ".join(f"{v:,}" for v in value))
+        text = (
+            f"[{value[0]:,}, {value[1]:,}]"
+            if t.op == "range"
+            else " ".join(f"{v:,}" for v in value)
+        )
     else:
         text = f"{value:,}"
     return f"{_sym(t.op)} {text}"
@@ -92,11 +101,12 @@ def _ok(op: str, actual: int, want) -> bool:
 
 def satisfied(t: Target, actual, reserved: int = 0) -> bool:
     """Does the live value (parsed by values.parse) meet the target?"""
+    want: Any = t.value  # its type follows the key's shape
     shape = t.entry.shape
     if shape == "string":
-        return actual == " ".join(t.value.split())
+        return actual == " ".join(want.split())
     if shape == "portset":
-        want = values.parse_portset(t.value)
+        want = values.parse_portset(want)
         if t.op == "at_least":
             return values.contains(actual, want)
         if t.op == "at_most":
@@ -106,29 +116,31 @@ def satisfied(t: Target, actual, reserved: int = 0) -> bool:
     if shape == "range":
         lo, hi = actual
         if t.op == "at_least":  # compares the usable width, reserved ports subtracted
-            return hi - lo + 1 - reserved >= t.value[1] - t.value[0] + 1
-        return actual == list(t.value)
+            return hi - lo + 1 - reserved >= want[1] - want[0] + 1
+        return actual == list(want)
     if t.index is not None:
-        return _ok(t.op, actual[t.index], t.value)
-    if isinstance(t.value, list) and t.op != "range":
-        return len(actual) == len(t.value) and all(
-            _ok(t.op, a, w) for a, w in zip(actual, t.value))
-    return len(actual) == 1 and _ok(t.op, actual[0], t.value)
+        return _ok(t.op, actual[t.index], want)
+    if isinstance(want, list) and t.op != "range":
+        if len(actual) != len(want):
+            return False
+        return all(_ok(t.op, a, w) for a, w in zip(actual, want, strict=True))
+    return len(actual) == 1 and _ok(t.op, actual[0], want)
 
 
 def proposed_value(t: Target, actual):
     """What apply writes to satisfy `t`, starting from `actual` (None: unknown): never lower
     than what already satisfies 'at least', never higher than what satisfies 'at most'."""
+    want: Any = t.value  # its type follows the key's shape
     shape = t.entry.shape
     if shape == "string":
-        return " ".join(t.value.split())
+        return " ".join(want.split())
     if shape == "portset":
-        want = values.parse_portset(t.value)
+        want = values.parse_portset(want)
         if t.op == "at_least" and actual:
             return values.merge(actual + want)
         return want
     if shape == "range":
-        return list(t.value)
+        return list(want)
     if isinstance(actual, int):
         actual = [actual]
     if shape == "triple":
@@ -136,16 +148,16 @@ def proposed_value(t: Target, actual):
         if t.index is not None:
             if base is None:
                 raise ValueError(f"{t.key}: current value needed to change element {t.index}")
-            base[t.index] = _one(t.op, base[t.index], t.value)
+            base[t.index] = _one(t.op, base[t.index], want)
             return _ascending(base, t.index)
         if base is None:
-            return list(t.value)
-        return _ascending([_one(t.op, a, w) for a, w in zip(base, t.value)])
-    if isinstance(t.value, list) and t.op != "range":
-        if not actual or len(actual) != len(t.value):
-            return list(t.value)
-        return [_one(t.op, a, w) for a, w in zip(actual, t.value)]
-    return _one(t.op, actual[0] if actual else None, t.value)
+            return list(want)
+        return _ascending([_one(t.op, a, w) for a, w in zip(base, want, strict=False)])
+    if isinstance(want, list) and t.op != "range":
+        if not actual or len(actual) != len(want):
+            return list(want)
+        return [_one(t.op, a, w) for a, w in zip(actual, want, strict=False)]
+    return _one(t.op, actual[0] if actual else None, want)
 
 
 def _one(op: str, actual: int | None, want):
@@ -199,9 +211,16 @@ def live_value(key: registry.Key, facts: HostFacts):
 
 def check_target(t: Target, facts: HostFacts) -> Finding:
     key = t.entry
-    f = Finding(key=t.label, expected=describe(t), actual=None, verdict="pass",
-                reason=t.reason, source=t.source, scope=key.scope,
-                target={"op": t.op, "value": t.value, "index": t.index})
+    f = Finding(
+        key=t.label,
+        expected=describe(t),
+        actual=None,
+        verdict="pass",
+        reason=t.reason,
+        source=t.source,
+        scope=key.scope,
+        target={"op": t.op, "value": t.value, "index": t.index},
+    )
     if key.kind == "rlimit":
         return _check_rlimit(t, key, f, facts)
     if t.key in facts.unreadable:
@@ -224,12 +243,15 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
         lo, hi = actual
         reserved = values.count_in(facts.reserved_ports(), lo, hi)
         f.actual = f"{hi - lo + 1 - reserved:,} ports ({lo}-{hi}" + (
-            f", {reserved} reserved)" if reserved else ")")
+            f", {reserved} reserved)" if reserved else ")"
+        )
     if satisfied(t, actual, reserved):
         if key.parity and actual[0] % 2 == actual[1] % 2:
             f.verdict = "warn"
-            f.reason = ("both ends have the same parity: since 4.6 connect() takes ports of the "
-                        "low end's parity and bind(0) the others, so one side gets half the range")
+            f.reason = (
+                "both ends have the same parity: since 4.6 connect() takes ports of the "
+                "low end's parity and bind(0) the others, so one side gets half the range"
+            )
             f.proposed = [actual[0] - 1 if actual[0] > 1024 else actual[0] + 1, actual[1]]
             f.fix = _fix(key, f.proposed, facts)
         return f
@@ -241,18 +263,22 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
 
 def _check_rlimit(t: Target, key: registry.Key, f: Finding, facts: HostFacts) -> Finding:
     hard = key is registry.NOFILE_HARD
+    want: Any = t.value
+    wanted = want[1] if t.op == "range" else want  # the limit a drop-in would carry
     if facts.nofile is None:
         f.verdict = "unreadable"
         f.reason = "open-files limits are read from a live process; " + facts.source
-        f.proposed = t.value if t.op != "range" else t.value[1]
+        f.proposed = wanted
         return f
     if not hard and not facts.nofile_is_workload:
         f.verdict = "not-applicable"
         f.actual = f"{facts.nofile[0]:,} ({facts.nofile_of})"
-        f.reason = ("the soft limit is the workload's own: a program raises it up to the hard "
-                    "limit itself (setrlimit), or its unit sets LimitNOFILE=; audit it with "
-                    "--pid, --process or --unit")
-        f.proposed = t.value if t.op != "range" else t.value[1]
+        f.reason = (
+            "the soft limit is the workload's own: a program raises it up to the hard "
+            "limit itself (setrlimit), or its unit sets LimitNOFILE=; audit it with "
+            "--pid, --process or --unit"
+        )
+        f.proposed = wanted
         return f
     actual = facts.nofile[1 if hard else 0]
     f.actual = f"{actual:,} ({facts.nofile_of})"
@@ -275,9 +301,11 @@ def _absent(f: Finding, key: registry.Key, facts: HostFacts) -> Finding:
     elif key.scope in ("global", "unknown") and facts.child_netns:
         f.verdict = "not-applicable" if key.scope == "global" else "missing"
         f.actual = "not visible in this network namespace"
-        f.reason = ("global key, hidden inside a non-initial network namespace: audit it on the "
-                    "host" if key.scope == "global" else
-                    "absent here; a global key is hidden inside a non-initial network namespace")
+        f.reason = (
+            "global key, hidden inside a non-initial network namespace: audit it on the host"
+            if key.scope == "global"
+            else "absent here; a global key is hidden inside a non-initial network namespace"
+        )
     else:
         f.verdict = "missing"
         f.actual = f"absent on this kernel ({facts.kernel or 'version unknown'})"
@@ -286,11 +314,15 @@ def _absent(f: Finding, key: registry.Key, facts: HostFacts) -> Finding:
 
 def _fix(key: registry.Key, value, facts: HostFacts) -> str:
     if key.kind == "rlimit":
-        fix = (f"LimitNOFILE={value} in the service's unit (systemd), or nofile {value} in "
-               "/etc/security/limits.d (login sessions)")
+        fix = (
+            f"LimitNOFILE={value} in the service's unit (systemd), or nofile {value} in "
+            "/etc/security/limits.d (login sessions)"
+        )
         if key is registry.NOFILE_HARD and facts.cap_sys_resource is False:
-            fix = ("cannot be raised from here: CAP_SYS_RESOURCE is missing (a container?); raise "
-                   "it from outside, or spread connections over more processes; then " + fix)
+            fix = (
+                "cannot be raised from here: CAP_SYS_RESOURCE is missing (a container?); raise "
+                "it from outside, or spread connections over more processes; then " + fix
+            )
         return fix
     text = values.text(value)
     if key.write_path:
@@ -300,16 +332,25 @@ def _fix(key: registry.Key, value, facts: HostFacts) -> str:
 
 def capacity_finding(est: Estimate) -> Finding:
     want = est.connections
-    f = Finding(key="capacity", expected=f">= {want:,} connections", actual=None,
-                verdict="unreadable", reason="no live limit could be read", scope="host")
+    f = Finding(
+        key="capacity",
+        expected=f">= {want:,} connections",
+        actual=None,
+        verdict="unreadable",
+        reason="no live limit could be read",
+        scope="host",
+    )
     binding = est.binding
     if binding is None:
         return f
     f.actual = f"{binding.allows:,} (capped by {binding.name})"
     f.verdict = "pass" if binding.allows >= want else "fail"
     short = [lim.name for lim in est.limits if lim.allows < want]
-    f.reason = (f"every live limit allows {want:,}" if not short else
-                f"{len(short)} limit(s) below {want:,}: {', '.join(short)}; {binding.detail}")
+    f.reason = (
+        f"every live limit allows {want:,}"
+        if not short
+        else f"{len(short)} limit(s) below {want:,}: {', '.join(short)}; {binding.detail}"
+    )
     f.source = "tunekit estimate"
     return f
 
@@ -318,28 +359,40 @@ def fit_finding(est: Estimate) -> Finding | None:
     """The workload against this host's memory: what no tuning can lift."""
     if not est.unfit:
         return None
-    return Finding(key="memory", expected=f"{est.connections:,} connections fit in RAM",
-                   actual="does not fit", verdict="fail", reason="; ".join(est.unfit),
-                   source="tunekit estimate", scope="host",
-                   fix="fewer connections per host, fewer buffered bytes per connection, or "
-                       "more memory")
+    return Finding(
+        key="memory",
+        expected=f"{est.connections:,} connections fit in RAM",
+        actual="does not fit",
+        verdict="fail",
+        reason="; ".join(est.unfit),
+        source="tunekit estimate",
+        scope="host",
+        fix="fewer connections per host, fewer buffered bytes per connection, or more memory",
+    )
 
 
 def environment(facts: HostFacts) -> list[str]:
     """What about this environment changes how the findings read."""
     out = list(facts.notes)
     if facts.cap_sys_resource is False and facts.nofile:
-        out.append(f"CAP_SYS_RESOURCE is missing: the hard open-files limit cannot be raised "
-                   f"above {facts.nofile[1]:,} from here (as in most containers)")
+        out.append(
+            f"CAP_SYS_RESOURCE is missing: the hard open-files limit cannot be raised "
+            f"above {facts.nofile[1]:,} from here (as in most containers)"
+        )
     if facts.proc_sys_writable is False:
-        out.append("/proc/sys is read-only here: sysctls must be set by the host or the "
-                   "container runtime")
+        out.append(
+            "/proc/sys is read-only here: sysctls must be set by the host or the container runtime"
+        )
     if facts.child_netns:
-        out.append("read inside a non-initial network namespace: per-namespace keys are this "
-                   "namespace's, not the host's; global keys such as tcp_mem are not visible")
+        out.append(
+            "read inside a non-initial network namespace: per-namespace keys are this "
+            "namespace's, not the host's; global keys such as tcp_mem are not visible"
+        )
     if facts.mem_total is None:
-        out.append("physical memory unknown: tcp_mem max is not judged against it (give "
-                   "--mem-total with --snapshot)")
+        out.append(
+            "physical memory unknown: tcp_mem max is not judged against it (give "
+            "--mem-total with --snapshot)"
+        )
     for name, value in facts.counters.items():
         if name in SYMPTOMS and value:
             out.append(f"symptom: TcpExt {name} = {value:,} since boot: {SYMPTOMS[name]}")
@@ -357,5 +410,6 @@ SYMPTOMS = {
 
 def run_check(targets: list[Target], facts: HostFacts, est: Estimate) -> list[Finding]:
     fit = fit_finding(est)
-    return ([check_target(t, facts) for t in targets] + [capacity_finding(est)]
-            + ([fit] if fit else []))
+    return (
+        [check_target(t, facts) for t in targets] + [capacity_finding(est)] + ([fit] if fit else [])
+    )

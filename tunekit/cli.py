@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,18 +19,26 @@ import typer
 from tunekit.errors import NotPermitted, TunekitError, UsageError
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     help="Audit, estimate and apply Linux kernel tuning for hosts that hold or open "
-         "millions of TCP connections.")
-profiles_app = typer.Typer(help="List the profiles, or show one's resolved targets.",
-                           invoke_without_command=True, rich_markup_mode=None)
+    "millions of TCP connections.",
+)
+profiles_app = typer.Typer(
+    help="List the profiles, or show one's resolved targets.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
 app.add_typer(profiles_app, name="profiles")
 
 ROLE_PROFILES = {"server": "server-1M", "client": "client-flood", "host": "host-conntrack"}
 # 1000000, 1_000_000, 1,000,000 (groups of three), 1.5M, 200k
-_CONNS_RE = re.compile(r"^\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+|[0-9]{1,12})"
-                       r"(\.[0-9]{1,6})?\s*([kKmM]?)\s*$")
+_CONNS_RE = re.compile(
+    r"^\s*([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,3}(?:_[0-9]{3})+|[0-9]{1,12})"
+    r"(\.[0-9]{1,6})?\s*([kKmM]?)\s*$"
+)
 
 
 def handled(func):
@@ -57,19 +66,27 @@ def parse_count(text: str | None, flag: str = "--conns") -> int | None:
     """'1000000', '1_000_000', '1,000,000', '200k', '1.5M' -> int; anything else exits 2."""
     if text is None:
         return None
+    return parse_required_count(text, flag)
+
+
+def parse_required_count(text: str, flag: str = "--conns") -> int:
     from tunekit.profiles import MAX_CONNECTIONS
 
     m = _CONNS_RE.match(text)
     if not m:
-        raise UsageError(f"{flag} {text!r}: not a number",
-                         "give a positive whole number, e.g. 1000000, 1_000_000, 200k or 1M")
+        raise UsageError(
+            f"{flag} {text!r}: not a number",
+            "give a positive whole number, e.g. 1000000, 1_000_000, 200k or 1M",
+        )
     digits = m.group(1).replace("_", "").replace(",", "") + (m.group(2) or "")
     value = float(digits) * {"": 1, "k": 1e3, "m": 1e6}[m.group(3).lower()]
     if value != int(value) or value < 1:
         raise UsageError(f"{flag} {text!r}: must be a whole number of at least 1")
     if value > MAX_CONNECTIONS:
-        raise UsageError(f"{flag} {text!r}: more than {MAX_CONNECTIONS:,}",
-                         "no single host holds that many: ~4.2 KB of kernel memory each")
+        raise UsageError(
+            f"{flag} {text!r}: more than {MAX_CONNECTIONS:,}",
+            "no single host holds that many: ~4.2 KB of kernel memory each",
+        )
     return int(value)
 
 
@@ -85,8 +102,9 @@ def parse_consts(items: list[str] | None) -> dict[str, float]:
         except ValueError:
             number = math.nan
         if not (math.isfinite(number) and 1e-6 <= number <= 1e12):
-            raise UsageError(f"--const {item[:60]!r}: expected NAME=NUMBER, a number from "
-                             "0.000001 to 1e12")
+            raise UsageError(
+                f"--const {item[:60]!r}: expected NAME=NUMBER, a number from 0.000001 to 1e12"
+            )
         out[name.strip()] = number
     return out
 
@@ -109,39 +127,73 @@ def parse_size(text: str | None, flag: str = "--mem-total") -> int | None:
         return None
     m = re.fullmatch(r"\s*([0-9]{1,15})\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not m:
-        raise UsageError(f"{flag} {text!r}: not a size", "give bytes, or a number with K, M, "
-                                                         "G or T (binary), e.g. 32G")
+        raise UsageError(
+            f"{flag} {text!r}: not a size",
+            "give bytes, or a number with K, M, G or T (binary), e.g. 32G",
+        )
     value = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
     if not 1 << 20 <= value <= 1 << 50:
         raise UsageError(f"{flag} {text!r}: expected 1 MiB to 1 PiB")
     return value
 
 
-ConnsOpt = Annotated[Optional[str], typer.Option(
-    "--conns", help="Connections to plan for (1000000, 1_000_000, 200k, 1M); rescales the profile.")]
-RootOpt = Annotated[Optional[Path], typer.Option(
-    "--root", help="Read the host under this directory instead of / (proc/sys, proc/meminfo, ...).")]
-SnapshotOpt = Annotated[Optional[Path], typer.Option(
-    "--snapshot", help="Audit a saved `sysctl -a` output instead of the live host.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema in the README).")]
-ConstOpt = Annotated[Optional[list[str]], typer.Option(
-    "--const", help="Override a capacity constant, NAME=VALUE (repeatable); names: see README.")]
-MemTotalOpt = Annotated[Optional[str], typer.Option(
-    "--mem-total", help="With --snapshot: the audited host's RAM (bytes, or 32G), so tcp_mem "
-                        "and memory needs can be judged.")]
+ConnsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--conns",
+        help="Connections to plan for (1000000, 1_000_000, 200k, 1M); rescales the profile.",
+    ),
+]
+RootOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--root",
+        help="Read the host under this directory instead of / (proc/sys, proc/meminfo, ...).",
+    ),
+]
+SnapshotOpt = Annotated[
+    Optional[Path],
+    typer.Option("--snapshot", help="Audit a saved `sysctl -a` output instead of the live host."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (schema in the README).")
+]
+ConstOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--const", help="Override a capacity constant, NAME=VALUE (repeatable); names: see README."
+    ),
+]
+MemTotalOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--mem-total",
+        help="With --snapshot: the audited host's RAM (bytes, or 32G), so tcp_mem "
+        "and memory needs can be judged.",
+    ),
+]
 
 
 @app.command()
 @handled
 def check(
-    profile: Annotated[Optional[str], typer.Argument(
-        help="Profile name or path to a .toml; default: the last applied, else server-1M.")] = None,
+    profile: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="Profile name or path to a .toml; default: the last applied, else server-1M."
+        ),
+    ] = None,
     conns: ConnsOpt = None,
-    pid: Annotated[Optional[int], typer.Option(help="Audit the open-files limit of this process.")] = None,
-    process: Annotated[Optional[str], typer.Option(
-        help="Audit the open-files limit of the process with this name.")] = None,
-    unit: Annotated[Optional[str], typer.Option(
-        help="Audit the LimitNOFILE of this systemd unit.")] = None,
+    pid: Annotated[
+        Optional[int], typer.Option(help="Audit the open-files limit of this process.")
+    ] = None,
+    process: Annotated[
+        Optional[str],
+        typer.Option(help="Audit the open-files limit of the process with this name."),
+    ] = None,
+    unit: Annotated[
+        Optional[str], typer.Option(help="Audit the LimitNOFILE of this systemd unit.")
+    ] = None,
     root: RootOpt = None,
     snapshot: SnapshotOpt = None,
     mem_total: MemTotalOpt = None,
@@ -154,15 +206,29 @@ def check(
 
     state = audit.state_dir(None, root)
     prof, why = audit.load_profile(profile, parse_count(conns), state)
-    result = audit.run(prof, why, root=root, snapshot=snapshot, mem_total=parse_size(mem_total),
-                       const=parse_consts(const), state=state, pid=pid, process=process,
-                       unit=unit)
+    result = audit.run(
+        prof,
+        why,
+        root=root,
+        snapshot=snapshot,
+        mem_total=parse_size(mem_total),
+        const=parse_consts(const),
+        state=state,
+        pid=pid,
+        process=process,
+        unit=unit,
+    )
     facts, cal = result.facts, result.calibration
-    doc = CheckReport(profile=prof.name, profile_why=why,
-                      connections=prof.workload.connections, role=prof.workload.role,
-                      source=facts.source + (f", kernel {facts.kernel}" if facts.kernel else ""),
-                      findings=result.findings, environment=environment(facts),
-                      estimate=result.estimate)
+    doc = CheckReport(
+        profile=prof.name,
+        profile_why=why,
+        connections=prof.workload.connections,
+        role=prof.workload.role,
+        source=facts.source + (f", kernel {facts.kernel}" if facts.kernel else ""),
+        findings=result.findings,
+        environment=environment(facts),
+        estimate=result.estimate,
+    )
     if json_out:
         emit_json({**doc.to_dict(), "calibration": cal.to_dict() if cal else None})
     else:
@@ -175,23 +241,45 @@ def check(
 @app.command()
 @handled
 def apply(
-    profile: Annotated[Optional[str], typer.Argument(
-        help="Profile name or path; default: the last applied, else server-1M.")] = None,
+    profile: Annotated[
+        Optional[str],
+        typer.Argument(help="Profile name or path; default: the last applied, else server-1M."),
+    ] = None,
     conns: ConnsOpt = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print every change and file that would be written; change nothing.")] = False,
-    no_persist: Annotated[bool, typer.Option(
-        "--no-persist", help="Change the running kernel only; write no drop-in files.")] = False,
-    scope: Annotated[str, typer.Option(
-        help="all, or namespace: only keys of this network namespace (what a container owns).")] = "all",
-    pid: Annotated[Optional[int], typer.Option(
-        help="Also raise the open-files limit of this running process (prlimit).")] = None,
-    unit: Annotated[Optional[str], typer.Option(
-        help="Also write a LimitNOFILE= drop-in for this systemd unit.")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print every change and file that would be written; change nothing."
+        ),
+    ] = False,
+    no_persist: Annotated[
+        bool,
+        typer.Option(
+            "--no-persist", help="Change the running kernel only; write no drop-in files."
+        ),
+    ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="all, or namespace: only keys of this network namespace (what a container owns)."
+        ),
+    ] = "all",
+    pid: Annotated[
+        Optional[int],
+        typer.Option(help="Also raise the open-files limit of this running process (prlimit)."),
+    ] = None,
+    unit: Annotated[
+        Optional[str], typer.Option(help="Also write a LimitNOFILE= drop-in for this systemd unit.")
+    ] = None,
     root: RootOpt = None,
-    state_dir_opt: Annotated[Optional[Path], typer.Option(
-        "--state-dir", help="Journal directory (default $TUNEKIT_STATE_DIR, else "
-                            "/var/lib/tunekit under --root).")] = None,
+    state_dir_opt: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--state-dir",
+            help="Journal directory (default $TUNEKIT_STATE_DIR, else "
+            "/var/lib/tunekit under --root).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Make this host meet a profile: runtime writes, drop-in files, a journal to undo them.
@@ -200,9 +288,8 @@ def apply(
     Exit 0 done (or already compliant), 2 invalid value (nothing written), 3 not root or
     another apply running, 4 failed and rolled back."""
     from tunekit import apply as applier
-    from tunekit import audit, registry, report
-    from tunekit.plan import (LIMITS_FILE, SYSCTL_FILE, SYSTEMD_FILE, Options, boot_conflicts,
-                              build_plan, modprobe_file, unit_file, unit_name_ok)
+    from tunekit import audit, report
+    from tunekit.plan import Options, unit_name_ok
 
     if scope not in ("all", "namespace"):
         raise UsageError(f"--scope {scope!r}: expected all or namespace")
@@ -211,27 +298,16 @@ def apply(
     base = root or Path("/")
     live = base.resolve() == Path("/")
     if not live and (pid is not None or unit is not None):
-        raise UsageError("--pid and --unit act on the live host: they make no sense with "
-                         f"--root {root}")
+        raise UsageError(
+            f"--pid and --unit act on the live host: they make no sense with --root {root}"
+        )
     state = audit.state_dir(state_dir_opt, root)
     count = parse_count(conns)
 
+    opts = Options(scope=scope, pid=pid, unit=unit, persist=not no_persist)
+
     def make_plan():
-        prof, why = audit.load_profile(profile, count, state)
-        result = audit.run(prof, why, root=root, state=state, pid=pid)
-        modules = sorted({k.module for k in registry.KEYS.values() if k.module})
-        paths = [SYSCTL_FILE, LIMITS_FILE, SYSTEMD_FILE] + [modprobe_file(m) for m in modules]
-        if unit:
-            paths.append(unit_file(unit))
-        opts = Options(scope=scope, pid=pid, unit=unit, persist=not no_persist,
-                       soft_everywhere=prof.workload.soft_nofile_everywhere)
-        plan = build_plan(result.findings, result.facts, prof.name, why, str(base), opts,
-                          applier.read_files(base, paths))
-        plan.unfit = list(result.estimate.unfit)
-        ours = {ch.key: ch.new for ch in plan.changes if ch.kind == "sysctl"}
-        if not no_persist:
-            plan.conflicts = boot_conflicts(applier.sysctl_search_path(base), ours)
-        return plan, result.facts
+        return _make_plan(profile, count, root, state, opts)
 
     if dry_run:
         plan, _ = make_plan()
@@ -239,48 +315,86 @@ def apply(
             emit_json({**plan.to_dict(), "dry_run": True, "applied": False})
         else:
             typer.echo(report.render_plan(plan, dry_run=True))
-            typer.echo("\nDry run: nothing was changed." if not plan.empty else
-                       "\nThis host already complies: nothing to change.")
+            typer.echo(
+                "\nDry run: nothing was changed."
+                if not plan.empty
+                else "\nThis host already complies: nothing to change."
+            )
         return
     if live and os.geteuid() != 0:
-        raise NotPermitted("apply changes the kernel: run it as root",
-                           "tunekit apply --dry-run shows the plan without root")
+        raise NotPermitted(
+            "apply changes the kernel: run it as root",
+            "tunekit apply --dry-run shows the plan without root",
+        )
     make_plan()  # validates: an invalid value exits 2 before the state directory is touched
     with applier.locked(state):  # then again under the lock, against what is there now
         recovered = applier.recover(base, state)
         plan, facts = make_plan()
         if plan.empty:
             if json_out:
-                emit_json({**plan.to_dict(), "dry_run": False, "applied": False,
-                           "recovered": recovered})
+                emit_json(
+                    {**plan.to_dict(), "dry_run": False, "applied": False, "recovered": recovered}
+                )
             else:
                 for line in recovered:
                     typer.echo(f"Recovered: {line}")
                 typer.echo(f"This host already complies with {plan.profile}: nothing to change.")
             return
         if facts.proc_sys_writable is False and any(ch.kind == "sysctl" for ch in plan.changes):
-            raise NotPermitted("/proc/sys is read-only here: the kernel settings must be set "
-                               "by the host or the container runtime",
-                               "try --scope namespace, or apply on the host")
+            raise NotPermitted(
+                "/proc/sys is read-only here: the kernel settings must be set "
+                "by the host or the container runtime",
+                "try --scope namespace, or apply on the host",
+            )
         applier.execute(plan, base, state)
     if json_out:
-        emit_json({**plan.to_dict(), "dry_run": False, "applied": True,
-                   "recovered": recovered, "state_dir": str(state)})
+        emit_json(
+            {
+                **plan.to_dict(),
+                "dry_run": False,
+                "applied": True,
+                "recovered": recovered,
+                "state_dir": str(state),
+            }
+        )
     else:
         for line in recovered:
             typer.echo(f"Recovered: {line}")
         typer.echo(report.render_plan(plan, dry_run=False))
-        typer.echo(f"\nApplied. Journal in {state / applier.JOURNALS}. Undo: tunekit rollback"
-                   + (f" --root {root}" if root else "")
-                   + (f" --state-dir {state_dir_opt}" if state_dir_opt else ""))
+        typer.echo(
+            f"\nApplied. Journal in {state / applier.JOURNALS}. Undo: tunekit rollback"
+            + (f" --root {root}" if root else "")
+            + (f" --state-dir {state_dir_opt}" if state_dir_opt else "")
+        )
+
+
+def _make_plan(profile: str | None, count: int | None, root: Path | None, state: Path, opts):
+    """The audit, then the plan from its findings, with the files as they are now and the
+    boot-time conflicts. One function for --dry-run and for the apply under the lock."""
+    from tunekit import apply as applier
+    from tunekit import audit
+    from tunekit.plan import boot_conflicts, build_plan, drop_in_paths
+
+    base = root or Path("/")
+    prof, why = audit.load_profile(profile, count, state)
+    result = audit.run(prof, why, root=root, state=state, pid=opts.pid)
+    opts.soft_everywhere = prof.workload.soft_nofile_everywhere
+    existing = applier.read_files(base, drop_in_paths(opts.unit))
+    plan = build_plan(result.findings, result.facts, prof.name, why, str(base), opts, existing)
+    plan.unfit = list(result.estimate.unfit)
+    if opts.persist:
+        ours = {ch.key: ch.new for ch in plan.changes if ch.kind == "sysctl"}
+        plan.conflicts = boot_conflicts(applier.sysctl_search_path(base), ours)
+    return plan, result.facts
 
 
 @app.command()
 @handled
 def rollback(
     root: RootOpt = None,
-    state_dir_opt: Annotated[Optional[Path], typer.Option(
-        "--state-dir", help="Journal directory (as for apply).")] = None,
+    state_dir_opt: Annotated[
+        Optional[Path], typer.Option("--state-dir", help="Journal directory (as for apply).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Undo the last apply: restore the previous runtime values and files exactly.
@@ -295,16 +409,24 @@ def rollback(
     state = state_dir(state_dir_opt, root)
     if base.resolve() == Path("/") and os.geteuid() != 0:
         raise NotPermitted("rollback changes the kernel: run it as root")
+    problems: list[str] = []
+    recovered: list[str] = []
     if not state.exists():
-        doc, problems, recovered = None, [], []
+        doc = None
     else:
         with applier.locked(state):
             doc, problems, recovered = applier.rollback(base, state)
     if json_out:
-        emit_json({"rolled_back": doc is not None, "profile": (doc or {}).get("profile"),
-                   "runtime": (doc or {}).get("runtime", []),
-                   "files": [f["path"] for f in (doc or {}).get("files", [])],
-                   "problems": problems, "recovered": recovered})
+        emit_json(
+            {
+                "rolled_back": doc is not None,
+                "profile": (doc or {}).get("profile"),
+                "runtime": (doc or {}).get("runtime", []),
+                "files": [f["path"] for f in (doc or {}).get("files", [])],
+                "problems": problems,
+                "recovered": recovered,
+            }
+        )
     else:
         for line in recovered:
             typer.echo(f"Recovered: {line}")
@@ -326,21 +448,36 @@ def rollback(
 @app.command()
 @handled
 def estimate(
-    conns: Annotated[str, typer.Option("--conns", help="Connections to hold or open (1000000, 200k, 1M).")],
+    conns: Annotated[
+        str, typer.Option("--conns", help="Connections to hold or open (1000000, 200k, 1M).")
+    ],
     role: Annotated[str, typer.Option(help="server, client or host (conntrack).")] = "server",
     rate: Annotated[Optional[int], typer.Option(help="New connections per second.")] = None,
-    destinations: Annotated[Optional[int], typer.Option(
-        help="Distinct destination ip:port pairs (client).")] = None,
-    source_ips: Annotated[Optional[int], typer.Option(
-        help="Client source addresses; default: this host's.")] = None,
-    bytes_buffered: Annotated[Optional[int], typer.Option(
-        help="Bytes queued in kernel buffers per connection.")] = None,
-    app_bytes: Annotated[Optional[int], typer.Option(help="Application memory per connection.")] = None,
-    processes: Annotated[Optional[int], typer.Option(help="Processes sharing the connections.")] = None,
-    closes: Annotated[Optional[str], typer.Option(
-        help="Which side closes first and holds TIME_WAIT: local or remote.")] = None,
-    listen_backlog: Annotated[Optional[int], typer.Option(
-        help="Backlog the server passes to listen() (ss -lnt: Send-Q of the listener).")] = None,
+    destinations: Annotated[
+        Optional[int], typer.Option(help="Distinct destination ip:port pairs (client).")
+    ] = None,
+    source_ips: Annotated[
+        Optional[int], typer.Option(help="Client source addresses; default: this host's.")
+    ] = None,
+    bytes_buffered: Annotated[
+        Optional[int], typer.Option(help="Bytes queued in kernel buffers per connection.")
+    ] = None,
+    app_bytes: Annotated[
+        Optional[int], typer.Option(help="Application memory per connection.")
+    ] = None,
+    processes: Annotated[
+        Optional[int], typer.Option(help="Processes sharing the connections.")
+    ] = None,
+    closes: Annotated[
+        Optional[str],
+        typer.Option(help="Which side closes first and holds TIME_WAIT: local or remote."),
+    ] = None,
+    listen_backlog: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Backlog the server passes to listen() (ss -lnt: Send-Q of the listener)."
+        ),
+    ] = None,
     const: ConstOpt = None,
     root: RootOpt = None,
     snapshot: SnapshotOpt = None,
@@ -358,20 +495,35 @@ def estimate(
     if role not in ROLE_PROFILES:
         raise UsageError(f"--role {role!r}: expected server, client or host")
     base = profiles.load(ROLE_PROFILES[role]).workload.model_dump()
-    given = {"connections": parse_count(conns), "rate": rate, "destinations": destinations,
-             "source_ips": source_ips, "bytes_buffered": bytes_buffered, "app_bytes": app_bytes,
-             "processes": processes, "closes": closes, "listen_backlog": listen_backlog}
+    given = {
+        "connections": parse_count(conns),
+        "rate": rate,
+        "destinations": destinations,
+        "source_ips": source_ips,
+        "bytes_buffered": bytes_buffered,
+        "app_bytes": app_bytes,
+        "processes": processes,
+        "closes": closes,
+        "listen_backlog": listen_backlog,
+    }
     try:
         workload = profiles.Workload.model_validate(
-            {**base, **{k: v for k, v in given.items() if v is not None}})
+            {**base, **{k: v for k, v in given.items() if v is not None}}
+        )
     except ValidationError as err:
         e = err.errors()[0]
         flag = "--" + str(e["loc"][0]).replace("_", "-")
         raise UsageError(f"{flag}: {e['msg']}") from None
     prof = profiles.Profile(name=ROLE_PROFILES[role], workload=workload)
-    result = audit.run(prof, "--role " + role, root=root, snapshot=snapshot,
-                       mem_total=parse_size(mem_total), const=parse_consts(const),
-                       state=audit.state_dir(None, root))
+    result = audit.run(
+        prof,
+        "--role " + role,
+        root=root,
+        snapshot=snapshot,
+        mem_total=parse_size(mem_total),
+        const=parse_consts(const),
+        state=audit.state_dir(None, root),
+    )
     est, cal, facts = result.estimate, result.calibration, result.facts
     if json_out:
         doc = est.to_dict()
@@ -395,38 +547,82 @@ def _interrupt(signum, frame):
 @app.command()
 @handled
 def probe(
-    conns: Annotated[str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")],
-    source_ips: Annotated[Optional[int], typer.Option(
-        help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
-             "pair uses at most 30 % of the live port range.")] = None,
-    destinations: Annotated[Optional[int], typer.Option(
-        help="Listening ports (destinations) on 127.0.0.1, each with accepting workers of "
-             "its own; default 1.")] = None,
-    rate: Annotated[Optional[int], typer.Option(
-        help="New connections per second, all workers together; default: as fast as it can.")] = None,
+    conns: Annotated[
+        str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")
+    ],
+    source_ips: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
+            "pair uses at most 30 % of the live port range."
+        ),
+    ] = None,
+    destinations: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Listening ports (destinations) on 127.0.0.1, each with accepting workers of "
+            "its own; default 1."
+        ),
+    ] = None,
+    rate: Annotated[
+        Optional[int],
+        typer.Option(
+            help="New connections per second, all workers together; default: as fast as it can."
+        ),
+    ] = None,
     hold: Annotated[float, typer.Option(help="Seconds to hold the connections open.")] = 2.0,
-    conntrack: Annotated[bool, typer.Option(
-        "--conntrack", help="Add a conntrack rule in the namespace, so every flow is tracked "
-                            "as on a firewall or hypervisor (needs nft).")] = False,
-    accept_pause: Annotated[int, typer.Option(
-        help="Milliseconds the acceptors wait before accepting: a stalled server whose accept "
-             "queue (somaxconn) must absorb the arrivals.")] = 0,
-    nofile: Annotated[Optional[int], typer.Option(
-        help="Open-files limit each worker sets (default: the hard limit, as a server that "
-             "raises its soft limit does).")] = None,
-    connect_timeout: Annotated[float, typer.Option(
-        help="Seconds a connection may wait to be accepted before it counts as failed.")] = 5.0,
-    send: Annotated[int, typer.Option(
-        help="Bytes each connection sends that the other side never reads, so they sit in "
-             "receive queues: measures what buffered bytes cost (tcp_mem pages, slab).")] = 0,
-    calibrate: Annotated[bool, typer.Option(
-        "--calibrate", help="Write the measured bytes per socket (and per conntrack entry, and "
-                            "with --send the buffer factor) to the local calibration that "
-                            "estimate and check use.")] = False,
+    conntrack: Annotated[
+        bool,
+        typer.Option(
+            "--conntrack",
+            help="Add a conntrack rule in the namespace, so every flow is tracked "
+            "as on a firewall or hypervisor (needs nft).",
+        ),
+    ] = False,
+    accept_pause: Annotated[
+        int,
+        typer.Option(
+            help="Milliseconds the acceptors wait before accepting: a stalled server whose accept "
+            "queue (somaxconn) must absorb the arrivals."
+        ),
+    ] = 0,
+    nofile: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Open-files limit each worker sets (default: the hard limit, as a server that "
+            "raises its soft limit does)."
+        ),
+    ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a connection may wait to be accepted before it counts as failed."
+        ),
+    ] = 5.0,
+    send: Annotated[
+        int,
+        typer.Option(
+            help="Bytes each connection sends that the other side never reads, so they sit in "
+            "receive queues: measures what buffered bytes cost (tcp_mem pages, slab)."
+        ),
+    ] = 0,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Write the measured bytes per socket (and per conntrack entry, and "
+            "with --send the buffer factor) to the local calibration that "
+            "estimate and check use.",
+        ),
+    ] = False,
     const: ConstOpt = None,
-    state_dir_opt: Annotated[Optional[Path], typer.Option(
-        "--state-dir", help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else "
-                            "/var/lib/tunekit).")] = None,
+    state_dir_opt: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--state-dir",
+            help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else /var/lib/tunekit).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Open N connections for real in a private network namespace and report what stopped it.
@@ -441,9 +637,10 @@ def probe(
     import resource
     import signal
 
-    from tunekit import audit, host, loadgen, probe as probing, report
+    from tunekit import audit, host, loadgen, report
+    from tunekit import probe as probing
 
-    count = parse_count(conns)
+    count = parse_required_count(conns)
     for flag, value in (("--hold", hold), ("--connect-timeout", connect_timeout)):
         if not 0 <= value <= 86_400:
             raise UsageError(f"{flag} {value:g}: expected 0 to 86400 seconds")
@@ -456,11 +653,15 @@ def probe(
     if not 0 <= accept_pause <= 600_000:
         raise UsageError(f"--accept-pause {accept_pause}: expected 0 to 600000 ms")
     if calibrate and count < probing.CALIBRATE_MIN:
-        raise UsageError(f"--calibrate needs --conns of at least {probing.CALIBRATE_MIN:,}",
-                         "below that, slab noise swamps the per-socket figure")
+        raise UsageError(
+            f"--calibrate needs --conns of at least {probing.CALIBRATE_MIN:,}",
+            "below that, slab noise swamps the per-socket figure",
+        )
     if os.geteuid() != 0:
-        raise NotPermitted("probe creates a network namespace: run it as root",
-                           "tunekit estimate gives the same answer from the model alone")
+        raise NotPermitted(
+            "probe creates a network namespace: run it as root",
+            "tunekit estimate gives the same answer from the model alone",
+        )
     if conntrack:
         loadgen.require_nft()
     facts = host.read_facts(addresses=False)
@@ -478,28 +679,38 @@ def probe(
     gc.enable()  # a long-running command; entry.py turned it off for start-up speed
     signal.signal(signal.SIGTERM, _interrupt)  # tear down on kill as on Ctrl-C
     show = report.ProbeProgress(count, sys.stderr)
-    runner = loadgen.Coordinator(lay, rate or 0, connect_timeout, hold, accept_pause / 1000,
-                                 progress=show, send=send)
+    runner = loadgen.Coordinator(
+        lay, rate or 0, connect_timeout, hold, accept_pause / 1000, progress=show, send=send
+    )
     try:
         outcome = runner.run(conntrack)
     finally:
         show.clear()
     result = probing.result(lay, outcome, est, c, conntrack, send)
     if calibrate:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from tunekit import calibration
 
         modelled = (est.need("tcp_mem_pages") / c["buffer_factor"] / count) if send else 0.0
         values = probing.calibration_values(outcome.memory, conntrack, send, modelled)
         if not values:  # the run is still reported; only the calibration is not written
-            typer.echo(f"tunekit: not calibrated: fewer than {probing.CALIBRATE_MIN:,} "
-                       "connections were held", err=True)
+            typer.echo(
+                f"tunekit: not calibrated: fewer than {probing.CALIBRATE_MIN:,} "
+                "connections were held",
+                err=True,
+            )
         else:
-            result["calibration"] = str(calibration.save(
-                state, facts.kernel or os.uname().release,
-                datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "tunekit " + " ".join(sys.argv[1:]), outcome.established, values))
+            result["calibration"] = str(
+                calibration.save(
+                    state,
+                    facts.kernel or os.uname().release,
+                    datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "tunekit " + " ".join(sys.argv[1:]),
+                    outcome.established,
+                    values,
+                )
+            )
     if json_out:
         emit_json(result)
     else:
@@ -522,12 +733,27 @@ def profiles_list(
     for name, path in sorted(profiles.available().items()):
         try:
             p = profiles.load(str(path))
-            rows.append({"name": name, "role": p.workload.role,
-                         "connections": p.workload.connections,
-                         "description": p.description, "path": str(path), "error": None})
+            rows.append(
+                {
+                    "name": name,
+                    "role": p.workload.role,
+                    "connections": p.workload.connections,
+                    "description": p.description,
+                    "path": str(path),
+                    "error": None,
+                }
+            )
         except TunekitError as err:
-            rows.append({"name": name, "role": None, "connections": None, "description": "",
-                         "path": str(path), "error": err.message})
+            rows.append(
+                {
+                    "name": name,
+                    "role": None,
+                    "connections": None,
+                    "description": "",
+                    "path": str(path),
+                    "error": err.message,
+                }
+            )
     if json_out:
         emit_json({"profiles": rows, "search_path": [str(d) for d in profiles.search_path()]})
         return
@@ -557,14 +783,24 @@ def profiles_show(
     pinned = {(t.key, t.index) for t in prof.targets}
     targets = result.targets
     if json_out:
-        emit_json({"name": prof.name, "description": prof.description, "path": prof.path,
-                   "extends": prof.extends, "workload": prof.workload.model_dump(),
-                   "calibration": result.calibration.to_dict() if result.calibration else None,
-                   "targets": [{**t.model_dump(), "pinned": (t.key, t.index) in pinned}
-                               for t in targets]})
+        emit_json(
+            {
+                "name": prof.name,
+                "description": prof.description,
+                "path": prof.path,
+                "extends": prof.extends,
+                "workload": prof.workload.model_dump(),
+                "calibration": result.calibration.to_dict() if result.calibration else None,
+                "targets": [
+                    {**t.model_dump(), "pinned": (t.key, t.index) in pinned} for t in targets
+                ],
+            }
+        )
         return
     typer.echo(f"{prof.name}: {prof.description}\n  from {prof.path}")
-    typer.echo("  workload: " + ", ".join(f"{k}={v}" for k, v in prof.workload.model_dump().items()))
+    typer.echo(
+        "  workload: " + ", ".join(f"{k}={v}" for k, v in prof.workload.model_dump().items())
+    )
     if result.calibration:
         typer.echo(f"  {result.calibration.describe()}")
     typer.echo("")
@@ -588,8 +824,7 @@ def main() -> None:
         if err.ctx is not None:
             typer.echo(f"  hint: {err.ctx.command_path} --help", err=True)
         code = 2
-    except click_errors.Abort:
+    except typer.Abort:
         typer.echo("tunekit: interrupted", err=True)
         code = 130
     sys.exit(code if isinstance(code, int) else 0)
-

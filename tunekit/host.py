@@ -100,7 +100,7 @@ def listening_ports(root: Path) -> list[int] | None:
 
 def meminfo(root: Path = Path("/")) -> dict[str, int]:
     """/proc/meminfo in bytes; lines that are not 'Name: N [kB]' are skipped."""
-    out = {}
+    out: dict[str, int] = {}
     try:
         lines = _read(root, "proc/meminfo").splitlines()
     except OSError:
@@ -113,21 +113,26 @@ def meminfo(root: Path = Path("/")) -> dict[str, int]:
     return out
 
 
-SYMPTOM_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPMemoryPressures",
-                    "TCPTimeWaitOverflow", "TCPReqQFullDrop")
+SYMPTOM_COUNTERS = (
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPMemoryPressures",
+    "TCPTimeWaitOverflow",
+    "TCPReqQFullDrop",
+)
 
 
 def tcpext(root: Path = Path("/"), names=SYMPTOM_COUNTERS) -> dict[str, int]:
     """TcpExt counters from /proc/net/netstat (header line, then values line); they are
     per network namespace."""
-    out = {}
+    out: dict[str, int] = {}
     try:
         lines = _read(root, "proc/net/netstat").splitlines()
     except OSError:
         return out
-    for head, vals in zip(lines[::2], lines[1::2]):
+    for head, vals in zip(lines[::2], lines[1::2], strict=False):
         if head.startswith("TcpExt:"):
-            for k, v in zip(head.split()[1:], vals.split()[1:]):
+            for k, v in zip(head.split()[1:], vals.split()[1:], strict=False):
                 if k in names and v.isdigit():
                     out[k] = int(v)
     return out
@@ -164,19 +169,29 @@ def _modules(root: Path) -> set[str]:
     except OSError:
         pass
     if _is_dir(root, "sys/module"):
-        mods.update(p.name for p in (root / "sys/module").iterdir()
-                    if Path(root) == Path("/") or not p.is_symlink())
+        mods.update(
+            p.name
+            for p in (root / "sys/module").iterdir()
+            if Path(root) == Path("/") or not p.is_symlink()
+        )
     return mods
 
 
 def _addresses() -> list[str]:
     # psutil (getifaddrs) rather than pyroute2: importing pyroute2 costs 170-250 ms here,
     # more than `check`'s whole budget; pyroute2 is used where namespaces are built.
-    import psutil
     import socket
 
-    return sorted({a.address for addrs in psutil.net_if_addrs().values() for a in addrs
-                   if a.family == socket.AF_INET and not a.address.startswith("127.")})
+    import psutil
+
+    return sorted(
+        {
+            a.address
+            for addrs in psutil.net_if_addrs().values()
+            for a in addrs
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        }
+    )
 
 
 def check_root(root: Path) -> None:
@@ -189,12 +204,15 @@ def check_root(root: Path) -> None:
     if not Path(root).is_dir():
         raise UsageError(f"--root {root}: not a directory")
     if not (_is_dir(root, "proc") or _is_dir(root, "etc")):
-        raise UsageError(f"--root {root}: has neither proc nor etc: not a root filesystem",
-                         "point it at the top of an image or chroot")
+        raise UsageError(
+            f"--root {root}: has neither proc nor etc: not a root filesystem",
+            "point it at the top of an image or chroot",
+        )
 
 
-def read_facts(root: Path = Path("/"), addresses: bool = True,
-               extra: list[registry.Key] | None = None) -> HostFacts:
+def read_facts(
+    root: Path = Path("/"), addresses: bool = True, extra: list[registry.Key] | None = None
+) -> HostFacts:
     """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
     addresses=False skips the interface scan (and psutil's import) when no client needs it.
     `extra`: keys a profile names besides the registry's own."""
@@ -245,20 +263,25 @@ def read_snapshot(path: Path, mem_total: int | None = None) -> HostFacts:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise UsageError(f"--snapshot {path}: line {number} is not 'key = value': {line[:60]!r}")
+            raise UsageError(
+                f"--snapshot {path}: line {number} is not 'key = value': {line[:60]!r}"
+            )
         try:
             name = registry.lookup(key.strip()).name
         except registry.KeyError_:
-            raise UsageError(f"--snapshot {path}: line {number}: {key.strip()[:60]!r} is not a "
-                             "sysctl name") from None
+            raise UsageError(
+                f"--snapshot {path}: line {number}: {key.strip()[:60]!r} is not a sysctl name"
+            ) from None
         facts.sysctls[name] = " ".join(value.split())
     if not facts.sysctls:
         raise UsageError(f"--snapshot {path}: no 'key = value' lines")
     facts.kernel = facts.sysctls.get(registry.OSRELEASE.name)
     if registry.PORT_RANGE.name in facts.sysctls:
         facts.child_netns = registry.TCP_MEM.name not in facts.sysctls
-    facts.notes.append("a sysctl snapshot holds no rlimits, addresses or listening ports"
-                       + ("" if mem_total else ", nor the memory size (--mem-total gives it)"))
+    facts.notes.append(
+        "a sysctl snapshot holds no rlimits, addresses or listening ports"
+        + ("" if mem_total else ", nor the memory size (--mem-total gives it)")
+    )
     return facts
 
 
@@ -274,8 +297,10 @@ def nofile_of_pid(pid: int) -> tuple[tuple[int, int], str]:
     except psutil.NoSuchProcess as err:
         raise UsageError(f"--pid {pid}: no such process") from err
     except psutil.AccessDenied as err:
-        raise NotPermitted(f"--pid {pid}: not permitted to read its limits",
-                           "run as root or as the process's owner") from err
+        raise NotPermitted(
+            f"--pid {pid}: not permitted to read its limits",
+            "run as root or as the process's owner",
+        ) from err
 
 
 def nofile_of_process(name: str) -> tuple[tuple[int, int], str]:
@@ -297,16 +322,25 @@ def _parse_limit(value: str) -> int:
 def nofile_of_unit(unit: str, root: Path = Path("/")) -> tuple[tuple[int, int], str]:
     """LimitNOFILE of a systemd unit, from systemd itself."""
     if not (root / "run/systemd/system").is_dir() or not shutil.which("systemctl"):
-        raise NotPermitted(f"--unit {unit}: not available here: systemd is not running",
-                           "use --pid or --process to audit a running service")
+        raise NotPermitted(
+            f"--unit {unit}: not available here: systemd is not running",
+            "use --pid or --process to audit a running service",
+        )
     try:
-        out = subprocess.run(["systemctl", "show", "-p", "LimitNOFILESoft", "-p", "LimitNOFILE",
-                              "--", unit], capture_output=True, text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["systemctl", "show", "-p", "LimitNOFILESoft", "-p", "LimitNOFILE", "--", unit],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (subprocess.SubprocessError, OSError) as err:
         raise NotPermitted(f"--unit {unit}: systemctl failed: {err}") from err
     props = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     try:
-        return ((_parse_limit(props["LimitNOFILESoft"]), _parse_limit(props["LimitNOFILE"])),
-                f"unit {unit}")
+        return (
+            (_parse_limit(props["LimitNOFILESoft"]), _parse_limit(props["LimitNOFILE"])),
+            f"unit {unit}",
+        )
     except (KeyError, ValueError) as err:
         raise UsageError(f"--unit {unit}: systemd reported no LimitNOFILE") from err

@@ -38,7 +38,7 @@ class Layout:
     destinations: list[tuple[str, int]]
     connectors: list[int]  # connections each connecting worker opens
     acceptors: int  # workers that accept, the same number on each destination
-                    # (each holds at most `per_worker`)
+    # (each holds at most `per_worker`)
     per_worker: int  # sockets one worker may hold within its open-files limit
     nofile: int  # the open-files limit the workers set (soft = this, hard unchanged)
 
@@ -47,22 +47,30 @@ class Layout:
         return len(self.connectors) + self.acceptors
 
 
-def listen_ports(count: int, port_range: tuple[int, int],
-                 reserved: values.Intervals) -> list[int]:
+def listen_ports(count: int, port_range: tuple[int, int], reserved: values.Intervals) -> list[int]:
     """Destination ports outside the ephemeral range, so that no listener takes a port
     that connect() could have used: above the range first, then below it."""
     lo, hi = port_range
     candidates = [*range(hi + 1, 65536), *range(lo - 1, 0, -1)]
     ports = [p for p in candidates if not values.count_in(reserved, p, p)][:count]
     if len(ports) < count:
-        raise UsageError(f"--destinations {count}: only {len(ports)} ports lie outside the "
-                         f"ephemeral range {lo}-{hi}")
+        raise UsageError(
+            f"--destinations {count}: only {len(ports)} ports lie outside the "
+            f"ephemeral range {lo}-{hi}"
+        )
     return ports
 
 
-def layout(conns: int, source_ips: int | None, destinations: int | None,
-           usable_ports: int | None, port_range: tuple[int, int], reserved: values.Intervals,
-           nofile_hard: int, nofile: int | None = None) -> Layout:
+def layout(
+    conns: int,
+    source_ips: int | None,
+    destinations: int | None,
+    usable_ports: int | None,
+    port_range: tuple[int, int],
+    reserved: values.Intervals,
+    nofile_hard: int,
+    nofile: int | None = None,
+) -> Layout:
     """How N connections are spread: K source addresses x D destinations, and enough
     worker processes that none needs more descriptors than its hard limit allows.
 
@@ -78,11 +86,15 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
         raise UsageError(f"--source-ips {source_ips}: expected 1 to {MAX_SOURCE_IPS:,}")
     per_worker = nofile_hard - WORKER_RESERVE_FDS - d
     if per_worker < 1:
-        raise UsageError(f"the open-files hard limit ({nofile_hard}) leaves no room for "
-                         f"connections in a worker", "raise it: ulimit -Hn, or run as root")
+        raise UsageError(
+            f"the open-files hard limit ({nofile_hard}) leaves no room for connections in a worker",
+            "raise it: ulimit -Hn, or run as root",
+        )
     if nofile is not None and not WORKER_RESERVE_FDS + d < nofile <= nofile_hard:
-        raise UsageError(f"--nofile {nofile}: expected {WORKER_RESERVE_FDS + d + 1} to the "
-                         f"hard limit {nofile_hard}")
+        raise UsageError(
+            f"--nofile {nofile}: expected {WORKER_RESERVE_FDS + d + 1} to the "
+            f"hard limit {nofile_hard}"
+        )
     workers = math.ceil(conns / per_worker)
     share, extra = divmod(conns, workers)
     # an acceptor serves one destination, which receives N/D of the connections
@@ -94,15 +106,30 @@ def layout(conns: int, source_ips: int | None, destinations: int | None,
         connectors=[share + (1 if i < extra else 0) for i in range(workers)],
         acceptors=acceptors,
         per_worker=per_worker,
-        nofile=nofile or nofile_hard)
+        nofile=nofile or nofile_hard,
+    )
 
 
-def layout_for(facts, conns: int, nofile_hard: int, source_ips: int | None = None,
-               destinations: int | None = None, nofile: int | None = None) -> Layout:
+def layout_for(
+    facts,
+    conns: int,
+    nofile_hard: int,
+    source_ips: int | None = None,
+    destinations: int | None = None,
+    nofile: int | None = None,
+) -> Layout:
     """layout() for the live port range and reserved ports of `facts` (a HostFacts)."""
     rng = facts.ints(R.PORT_RANGE.name) or [32768, 60999]  # kernel default
-    return layout(conns, source_ips, destinations, facts.usable_ports(), (rng[0], rng[1]),
-                  facts.reserved_ports(), nofile_hard, nofile)
+    return layout(
+        conns,
+        source_ips,
+        destinations,
+        facts.usable_ports(),
+        (rng[0], rng[1]),
+        facts.reserved_ports(),
+        nofile_hard,
+        nofile,
+    )
 
 
 def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) -> None:
@@ -114,11 +141,14 @@ def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) ->
         # each destination has at least one accepting worker whatever the connections
         per_conn = 2 * socket_bytes + 2 * WORKER_BYTES / lay.per_worker
         room = int((0.9 * mem_available - len(lay.destinations) * WORKER_BYTES) / per_conn)
-        raise UsageError(f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB (both ends of "
-                         f"each connection and {lay.workers} workers), more than 90 % of the "
-                         f"{mem_available / 2**30:.1f} GiB available",
-                         f"at most ~{room:,} connections here" if room > 0 else
-                         "fewer --destinations: each has accepting workers of its own")
+        raise UsageError(
+            f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB (both ends of "
+            f"each connection and {lay.workers} workers), more than 90 % of the "
+            f"{mem_available / 2**30:.1f} GiB available",
+            f"at most ~{room:,} connections here"
+            if room > 0
+            else "fewer --destinations: each has accepting workers of its own",
+        )
 
 
 def check_buffers(lay: Layout, send: int, c: dict[str, float], facts) -> None:
@@ -134,14 +164,17 @@ def check_buffers(lay: Layout, send: int, c: dict[str, float], facts) -> None:
     need = pages * lay.conns
     if need > 0.8 * tcp_mem[1]:
         room = int(0.8 * tcp_mem[1] // pages)
-        raise UsageError(f"--send {send:,} x {lay.conns:,} connections needs ~{need:,} pages of "
-                         f"TCP memory, more than 80 % of this host's tcp_mem pressure "
-                         f"({tcp_mem[1]:,} pages, a global setting the probe does not change)",
-                         f"at most ~{room:,} connections with --send {send}")
+        raise UsageError(
+            f"--send {send:,} x {lay.conns:,} connections needs ~{need:,} pages of "
+            f"TCP memory, more than 80 % of this host's tcp_mem pressure "
+            f"({tcp_mem[1]:,} pages, a global setting the probe does not change)",
+            f"at most ~{room:,} connections with --send {send}",
+        )
 
 
-def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard: int,
-                           send: int = 0):
+def same_settings_estimate(
+    lay: Layout, facts, c: dict[str, float], nofile_hard: int, send: int = 0
+):
     """The capacity model's view of this probe: a client of K sources x D destinations in
     as many processes as there are connecting workers, each with the workers' open-files
     limit and reserve. `facts` is a HostFacts of the starting namespace (not changed)."""
@@ -151,24 +184,35 @@ def same_settings_estimate(lay: Layout, facts, c: dict[str, float], nofile_hard:
     from tunekit.profiles import Workload
 
     facts = replace(facts, nofile=(lay.nofile, nofile_hard), nofile_of="each probe worker")
-    workload = Workload(role="client", connections=lay.conns, rate=0,
-                        source_ips=len(lay.sources), destinations=len(lay.destinations),
-                        processes=len(lay.connectors), accept_pause_ms=0, bytes_buffered=send)
-    return capacity.estimate(workload, facts, {
-        **c, "fd_reserve": WORKER_RESERVE_FDS + len(lay.destinations)})
+    workload = Workload(
+        role="client",
+        connections=lay.conns,
+        rate=0,
+        source_ips=len(lay.sources),
+        destinations=len(lay.destinations),
+        processes=len(lay.connectors),
+        accept_pause_ms=0,
+        bytes_buffered=send,
+    )
+    return capacity.estimate(
+        workload, facts, {**c, "fd_reserve": WORKER_RESERVE_FDS + len(lay.destinations)}
+    )
 
 
 # --- what stopped it ---------------------------------------------------------------
 
 # errno name -> (the key that sets the limit, what it means)
 ERRNO_LIMITS: dict[str, tuple[str, str]] = {
-    "EMFILE": (R.NOFILE_SOFT.name,
-               "the worker reached its open-files limit (RLIMIT_NOFILE)"),
+    "EMFILE": (R.NOFILE_SOFT.name, "the worker reached its open-files limit (RLIMIT_NOFILE)"),
     "ENFILE": (R.FILE_MAX.name, "the system-wide open-files table is full (fs.file-max)"),
-    "EADDRNOTAVAIL": (R.PORT_RANGE.name,
-                      "no free ephemeral port for this source address and destination"),
-    "EADDRINUSE": (R.PORT_RANGE.name,
-                   "no free ephemeral port for this source address and destination"),
+    "EADDRNOTAVAIL": (
+        R.PORT_RANGE.name,
+        "no free ephemeral port for this source address and destination",
+    ),
+    "EADDRINUSE": (
+        R.PORT_RANGE.name,
+        "no free ephemeral port for this source address and destination",
+    ),
     "ENOBUFS": ("memory", "the kernel could not allocate socket memory"),
     "ENOMEM": ("memory", "the kernel could not allocate socket memory"),
 }
@@ -176,20 +220,28 @@ ERRNO_LIMITS: dict[str, tuple[str, str]] = {
 # symptom counter -> (key, meaning). TcpExt counters are per network namespace
 # (/proc/net/netstat); conntrack_drop sums the drop column of /proc/net/stat/nf_conntrack.
 COUNTER_LIMITS: dict[str, tuple[str, str]] = {
-    "ListenOverflows": (R.SOMAXCONN.name,
-                        "the accept queue overflowed: the listen backlog, capped by "
-                        "net.core.somaxconn, was full while accepting lagged"),
+    "ListenOverflows": (
+        R.SOMAXCONN.name,
+        "the accept queue overflowed: the listen backlog, capped by "
+        "net.core.somaxconn, was full while accepting lagged",
+    ),
     "ListenDrops": (R.SOMAXCONN.name, "SYNs dropped at a full listen queue"),
     # The SYN queue is full past min(listen backlog, somaxconn) (inet_csk_reqsk_queue_is_full);
     # the SYN is dropped instead of answered with a cookie only when tcp_syncookies = 0
     # (net/ipv4/tcp_input.c tcp_conn_request). tcp_max_syn_backlog is not what filled.
-    "TCPReqQFullDrop": (R.SOMAXCONN.name,
-                        "SYNs dropped at a full SYN queue (min(listen backlog, somaxconn)) "
-                        "because tcp_syncookies is 0"),
-    "TCPMemoryPressures": (R.TCP_MEM.name,
-                           "TCP buffer memory reached tcp_mem's pressure threshold"),
-    "conntrack_drop": (R.CONNTRACK_MAX.name,
-                       "the conntrack table was full: new flows were dropped"),
+    "TCPReqQFullDrop": (
+        R.SOMAXCONN.name,
+        "SYNs dropped at a full SYN queue (min(listen backlog, somaxconn)) "
+        "because tcp_syncookies is 0",
+    ),
+    "TCPMemoryPressures": (
+        R.TCP_MEM.name,
+        "TCP buffer memory reached tcp_mem's pressure threshold",
+    ),
+    "conntrack_drop": (
+        R.CONNTRACK_MAX.name,
+        "the conntrack table was full: new flows were dropped",
+    ),
 }
 
 
@@ -214,8 +266,9 @@ def from_errno(name: str, op: str, at: int, seconds: float, limit: int | None = 
     return Failure(name, key, detail, at, seconds)
 
 
-def from_counters(before: dict[str, int], after: dict[str, int], at: int,
-                  seconds: float) -> list[Failure]:
+def from_counters(
+    before: dict[str, int], after: dict[str, int], at: int, seconds: float
+) -> list[Failure]:
     """One failure per symptom counter that grew between two readings."""
     out = []
     for name, (key, meaning) in COUNTER_LIMITS.items():
@@ -225,8 +278,9 @@ def from_counters(before: dict[str, int], after: dict[str, int], at: int,
     return out
 
 
-def explain_timeout(events: list[Failure], at: int, seconds: float, timeout: float,
-                    pending: int = 1) -> Failure:
+def explain_timeout(
+    events: list[Failure], at: int, seconds: float, timeout: float, pending: int = 1
+) -> Failure:
     """Connections that did not complete are blamed on the latest symptom seen, if any."""
     causes = [e for e in events if e.kind in COUNTER_LIMITS]
     cause = causes[-1] if causes else None
@@ -276,8 +330,9 @@ def buffer_factor(memory: Memory, modelled_pages: float) -> float | None:
     return memory.tcp_mem_pages / conns / modelled_pages
 
 
-def calibration_values(memory: Memory | None, conntrack: bool, send: int = 0,
-                       modelled_pages: float = 0.0) -> dict[str, float]:
+def calibration_values(
+    memory: Memory | None, conntrack: bool, send: int = 0, modelled_pages: float = 0.0
+) -> dict[str, float]:
     """The constants a probe measured, for calibration.save; empty if too few to trust.
     socket_bytes only from a run without --send (queued skbs would count as socket slab)."""
     if memory is None or memory.sockets < 2 * CALIBRATE_MIN or not memory.per_socket:
@@ -304,51 +359,74 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: in
     memory = None
     if mem is not None:
         memory = {
-            "sockets": mem.sockets, "slab_bytes": mem.slab_bytes,
+            "sockets": mem.sockets,
+            "slab_bytes": mem.slab_bytes,
             "per_socket": round(mem.per_socket, 1) if mem.per_socket else None,
             "estimate_per_socket": c["socket_bytes"],
             "diff_percent": percent_diff(c["socket_bytes"], mem.per_socket or 0),
-            "tcp_mem_pages": mem.tcp_mem_pages, "caches": mem.caches,
+            "tcp_mem_pages": mem.tcp_mem_pages,
+            "caches": mem.caches,
             "send": send,
-            "tcp_mem_pages_per_conn": (round(mem.tcp_mem_pages / (mem.sockets // 2), 3)
-                                       if mem.sockets >= 2 else None),
+            "tcp_mem_pages_per_conn": (
+                round(mem.tcp_mem_pages / (mem.sockets // 2), 3) if mem.sockets >= 2 else None
+            ),
             "estimate_tcp_mem_pages_per_conn": (
-                est.need("tcp_mem_pages") / lay.conns if lay.conns else None),
-            "buffer_diff_percent": (percent_diff(est.need("tcp_mem_pages") / lay.conns,
-                                                 mem.tcp_mem_pages / (mem.sockets // 2))
-                                    if send and mem.sockets >= 2 else None),
-            "slab_per_conn": (round(mem.slab_bytes / (mem.sockets // 2), 1)
-                              if mem.sockets >= 2 else None),
+                est.need("tcp_mem_pages") / lay.conns if lay.conns else None
+            ),
+            "buffer_diff_percent": (
+                percent_diff(
+                    est.need("tcp_mem_pages") / lay.conns, mem.tcp_mem_pages / (mem.sockets // 2)
+                )
+                if send and mem.sockets >= 2
+                else None
+            ),
+            "slab_per_conn": (
+                round(mem.slab_bytes / (mem.sockets // 2), 1) if mem.sockets >= 2 else None
+            ),
             "excluded": mem.excluded,
-            "conntrack_entries": mem.conntrack_entries, "conntrack_bytes": mem.conntrack_bytes,
-            "per_conntrack_entry": (round(mem.per_conntrack_entry, 1)
-                                    if mem.per_conntrack_entry else None),
+            "conntrack_entries": mem.conntrack_entries,
+            "conntrack_bytes": mem.conntrack_bytes,
+            "per_conntrack_entry": (
+                round(mem.per_conntrack_entry, 1) if mem.per_conntrack_entry else None
+            ),
             "estimate_per_conntrack_entry": c["conntrack_entry_bytes"] if conntrack else None,
-            "conntrack_diff_percent": (percent_diff(c["conntrack_entry_bytes"],
-                                                    mem.per_conntrack_entry or 0)
-                                       if conntrack else None),
+            "conntrack_diff_percent": (
+                percent_diff(c["conntrack_entry_bytes"], mem.per_conntrack_entry or 0)
+                if conntrack
+                else None
+            ),
         }
     return {
         "connections": lay.conns,
-        "complete": (failure is None and out.established >= lay.conns
-                     and out.held >= lay.conns),
-        "established": out.established, "connected": out.connected, "accepted": out.accepted,
-        "held": out.held, "connect_seconds": round(out.connect_seconds, 3),
-        "rate": round(out.rate), "hold_seconds": round(out.hold_seconds, 1),
-        "layout": {"source_ips": len(lay.sources), "first_source": lay.sources[0],
-                   "destinations": [f"{ip}:{port}" for ip, port in lay.destinations],
-                   "connect_workers": len(lay.connectors), "accept_workers": lay.acceptors,
-                   "per_worker": lay.per_worker, "nofile": lay.nofile,
-                   "conntrack": conntrack},
+        "complete": (failure is None and out.established >= lay.conns and out.held >= lay.conns),
+        "established": out.established,
+        "connected": out.connected,
+        "accepted": out.accepted,
+        "held": out.held,
+        "connect_seconds": round(out.connect_seconds, 3),
+        "rate": round(out.rate),
+        "hold_seconds": round(out.hold_seconds, 1),
+        "layout": {
+            "source_ips": len(lay.sources),
+            "first_source": lay.sources[0],
+            "destinations": [f"{ip}:{port}" for ip, port in lay.destinations],
+            "connect_workers": len(lay.connectors),
+            "accept_workers": lay.acceptors,
+            "per_worker": lay.per_worker,
+            "nofile": lay.nofile,
+            "conntrack": conntrack,
+        },
         "namespace": {"sysctls_copied": out.copied_sysctls, "not_copied": out.not_copied},
         "failure": failure.to_dict() if failure else None,
         "events": [e.to_dict() for e in out.events],
         "memory": memory,
-        "estimate": {"binding": asdict(binding) if binding else None,
-                     "predicted_stop": predicted, "agrees": agrees,
-                     "limits": [asdict(lim) for lim in est.limits[:4]]},
-        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes",
-                                        "buffer_factor")},
+        "estimate": {
+            "binding": asdict(binding) if binding else None,
+            "predicted_stop": predicted,
+            "agrees": agrees,
+            "limits": [asdict(lim) for lim in est.limits[:4]],
+        },
+        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes", "buffer_factor")},
         "buffers_set": out.buffers,
         "calibration": None,
     }

@@ -12,8 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from tunekit import registry, values
 from tunekit.errors import UsageError
@@ -29,32 +36,46 @@ class Workload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["server", "client", "host"] = "server"
-    connections: int = Field(gt=0, le=MAX_CONNECTIONS,
-                             description="concurrent connections (flows, for role host)")
-    rate: int = Field(0, ge=0, le=10_000_000,
-                      description="new connections per second (= closes per second when steady)")
-    destinations: int = Field(1, ge=1, le=1_000_000,
-                              description="distinct destination ip:port pairs a client targets")
-    source_ips: int | None = Field(None, ge=1, le=1_000_000,
-                                   description="client source addresses; default: the host's")
-    bytes_buffered: int = Field(0, ge=0, le=1 << 30,
-                                description="bytes queued in kernel socket buffers per connection")
-    app_bytes: int = Field(0, ge=0, le=1 << 30,
-                           description="application memory per connection")
-    processes: int = Field(1, ge=1, le=100_000,
-                           description="processes sharing the connections")
-    accept_pause_ms: int = Field(500, ge=0, le=600_000,
-                                 description="longest stall of the accept loop (GC, busy loop)")
+    connections: int = Field(
+        gt=0, le=MAX_CONNECTIONS, description="concurrent connections (flows, for role host)"
+    )
+    rate: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="new connections per second (= closes per second when steady)",
+    )
+    destinations: int = Field(
+        1, ge=1, le=1_000_000, description="distinct destination ip:port pairs a client targets"
+    )
+    source_ips: int | None = Field(
+        None, ge=1, le=1_000_000, description="client source addresses; default: the host's"
+    )
+    bytes_buffered: int = Field(
+        0, ge=0, le=1 << 30, description="bytes queued in kernel socket buffers per connection"
+    )
+    app_bytes: int = Field(0, ge=0, le=1 << 30, description="application memory per connection")
+    processes: int = Field(1, ge=1, le=100_000, description="processes sharing the connections")
+    accept_pause_ms: int = Field(
+        500, ge=0, le=600_000, description="longest stall of the accept loop (GC, busy loop)"
+    )
     listen_backlog: int | None = Field(
-        None, ge=1, le=2_147_483_647,
+        None,
+        ge=1,
+        le=2_147_483_647,
         description="backlog the application passes to listen() (nginx 511, Java 50, Go: "
-                    "somaxconn); unknown if not given: `ss -lnt` shows it as Send-Q")
+        "somaxconn); unknown if not given: `ss -lnt` shows it as Send-Q",
+    )
     closes: Literal["local", "remote"] = Field(
-        "local", description="which side closes first and so holds TIME_WAIT: local (this "
-                             "host) or remote (the peer)")
+        "local",
+        description="which side closes first and so holds TIME_WAIT: local (this "
+        "host) or remote (the peer)",
+    )
     soft_nofile_everywhere: bool = Field(
-        False, description="also raise the soft open-files limit for every login and service; "
-                           "off: programs using select() corrupt memory past descriptor 1023")
+        False,
+        description="also raise the soft open-files limit for every login and service; "
+        "off: programs using select() corrupt memory past descriptor 1023",
+    )
 
 
 class Target(BaseModel):
@@ -68,7 +89,7 @@ class Target(BaseModel):
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _fits_registry(self) -> "Target":
+    def _fits_registry(self) -> Target:
         try:
             key = registry.lookup(self.key)
         except registry.KeyError_ as err:
@@ -92,23 +113,36 @@ class Target(BaseModel):
 def _check_value(key: registry.Key, op: str, value, index: int | None) -> None:
     """Refuse a value that does not fit the key's shape or the kernel's bounds."""
     if key.shape == "string":
-        if not isinstance(value, str) or op != "exactly":
-            raise ValueError(f"{key.name} takes text compared with op = \"exactly\"")
-        if not value.strip() or len(value) > 256 or not value.isprintable():
-            raise ValueError(f"{key.name}: {value!r} is not a value a sysctl takes")
-        return
-    if key.shape == "portset":
-        if not isinstance(value, str) or op == "range" or index is not None:
-            raise ValueError(f"{key.name} takes ports as text, e.g. \"8080,9000-9010\"")
-        try:
-            values.parse_portset(value)
-        except ValueError as err:
-            raise ValueError(f"{key.name}: {err}") from None
-        return
+        _check_text(key, op, value)
+    elif key.shape == "portset":
+        _check_ports(key, op, value, index)
+    else:
+        nums = _check_numbers(key, op, value, index)
+        _check_bounds(key, op, value, nums)
+
+
+def _check_text(key: registry.Key, op: str, value) -> None:
+    if not isinstance(value, str) or op != "exactly":
+        raise ValueError(f'{key.name} takes text compared with op = "exactly"')
+    if not value.strip() or len(value) > 256 or not value.isprintable():
+        raise ValueError(f"{key.name}: {value!r} is not a value a sysctl takes")
+
+
+def _check_ports(key: registry.Key, op: str, value, index: int | None) -> None:
+    if not isinstance(value, str) or op == "range" or index is not None:
+        raise ValueError(f'{key.name} takes ports as text, e.g. "8080,9000-9010"')
+    try:
+        values.parse_portset(value)
+    except ValueError as err:
+        raise ValueError(f"{key.name}: {err}") from None
+
+
+def _check_numbers(key: registry.Key, op: str, value, index: int | None) -> list[int]:
+    """The numbers of `value`, which must have the width the key (or index) takes."""
     if isinstance(value, str):
         raise ValueError(f"{key.name} takes numbers, not text")
-    width = {"int": 1, "triple": 3, "range": 2}.get(key.shape, len(value) if isinstance(
-        value, list) else 1)
+    listed = len(value) if isinstance(value, list) else 1
+    width = {"int": 1, "triple": 3, "range": 2}.get(key.shape, listed)
     if index is not None:
         if key.shape != "triple":
             raise ValueError(f"index applies only to triples; {key.name} is {key.shape}")
@@ -125,7 +159,11 @@ def _check_value(key: registry.Key, op: str, value, index: int | None) -> None:
     nums = value if isinstance(value, list) else [value]
     if not nums:
         raise ValueError(f"{key.name}: empty list")
-    low = key.minimum if key.minimum is not None else (0 if key.known else -2**31)
+    return nums
+
+
+def _check_bounds(key: registry.Key, op: str, value, nums: list[int]) -> None:
+    low = key.minimum if key.minimum is not None else (0 if key.known else -(2**31))
     high = key.maximum if key.maximum is not None else 2**63 - 1
     for v in nums:
         if not low <= v <= high:
@@ -135,8 +173,10 @@ def _check_value(key: registry.Key, op: str, value, index: int | None) -> None:
         if lo >= hi:
             raise ValueError(f"{key.name}: needs low < high, got {lo} {hi}")
         if key.parity and lo % 2 == hi % 2:
-            raise ValueError(f"{key.name} {lo} {hi}: the ends must differ in parity (since 4.6 "
-                             "connect() takes the low end's parity, bind(0) the other)")
+            raise ValueError(
+                f"{key.name} {lo} {hi}: the ends must differ in parity (since 4.6 "
+                "connect() takes the low end's parity, bind(0) the other)"
+            )
 
 
 class Profile(BaseModel):
@@ -150,7 +190,7 @@ class Profile(BaseModel):
     path: str = ""  # where it was loaded from (filled in by the loader)
 
     @model_validator(mode="after")
-    def _one_target_per_key(self) -> "Profile":
+    def _one_target_per_key(self) -> Profile:
         seen: set[tuple[str, int | None]] = set()
         for t in self.targets:
             if (t.key, t.index) in seen:
@@ -199,12 +239,16 @@ def locate(ref: str, dirs: list[Path] | None = None) -> Path:
             raise UsageError(f"profile file not found: {ref}")
         return path
     if not _NAME_RE.match(ref) or ".." in ref:
-        raise UsageError(f"invalid profile name {ref!r}: a name is letters, digits, '.', '_' "
-                         "and '-' (no '/', no '..')", "to load a file, give its path ending in .toml")
+        raise UsageError(
+            f"invalid profile name {ref!r}: a name is letters, digits, '.', '_' "
+            "and '-' (no '/', no '..')",
+            "to load a file, give its path ending in .toml",
+        )
     found = available(dirs)
     if ref not in found:
-        raise UsageError(f"unknown profile {ref!r}",
-                         f"known profiles: {', '.join(sorted(found)) or 'none'}")
+        raise UsageError(
+            f"unknown profile {ref!r}", f"known profiles: {', '.join(sorted(found)) or 'none'}"
+        )
     return found[ref]
 
 
@@ -220,8 +264,9 @@ def _read_toml(path: Path) -> dict:
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: invalid TOML: {err}") from err
     except UnicodeDecodeError as err:
-        raise UsageError(f"{path}: not UTF-8 text (byte {err.start}): TOML files are UTF-8") \
-            from err
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte {err.start}): TOML files are UTF-8"
+        ) from err
     except OSError as err:
         raise UsageError(f"{path}: cannot read: {err.strerror}") from err
 

@@ -30,8 +30,7 @@ READ_LIMIT = 1 << 20
 
 
 class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -50,6 +49,7 @@ def _check(rel: str) -> str:
 class FileState:
     """What a path was, to put it back exactly: absent, a symlink, or a regular file with
     its bytes, mode and owner."""
+
     kind: str  # "absent", "file", "symlink"
     data: bytes = b""
     mode: int = 0o644
@@ -71,7 +71,7 @@ class Root:
     def close(self) -> None:
         os.close(self.fd)
 
-    def __enter__(self) -> "Root":
+    def __enter__(self) -> Root:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -79,23 +79,32 @@ class Root:
 
     def open(self, rel: str, flags: int, mode: int = 0o644) -> int:
         """openat2(root, rel, RESOLVE_IN_ROOT): a descriptor, or OSError as the kernel says."""
-        how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0,
-                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        fd = _libc.syscall(SYS_OPENAT2, self.fd, os.fsencode(_check(rel)), ctypes.byref(how),
-                           ctypes.sizeof(how))
+        how = _OpenHow(
+            flags | os.O_CLOEXEC,
+            mode if flags & os.O_CREAT else 0,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        )
+        fd = _libc.syscall(
+            SYS_OPENAT2, self.fd, os.fsencode(_check(rel)), ctypes.byref(how), ctypes.sizeof(how)
+        )
         if fd < 0:
             err = ctypes.get_errno()
             if err == errno.ENOSYS:
-                raise NotPermitted("this kernel has no openat2 (Linux 5.6+): tunekit cannot "
-                                   "confine its writes to the root, so it writes nothing")
+                raise NotPermitted(
+                    "this kernel has no openat2 (Linux 5.6+): tunekit cannot "
+                    "confine its writes to the root, so it writes nothing"
+                )
             raise OSError(err, os.strerror(err), str(self.path / rel))
         return fd
 
     def _parent(self, rel: str) -> tuple[int, str]:
         """(descriptor of the parent directory, last component)."""
         parent, _, name = _check(rel).rpartition("/")
-        fd = self.open(parent, os.O_RDONLY | os.O_DIRECTORY) if parent else os.open(
-            ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
+        fd = (
+            self.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+            if parent
+            else os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
+        )
         return fd, name
 
     # --- reading -------------------------------------------------------------------
@@ -125,12 +134,14 @@ class Root:
             except FileNotFoundError:
                 return FileState("absent")
             if stat.S_ISLNK(st.st_mode):
-                return FileState("symlink", target=os.readlink(name, dir_fd=dfd),
-                                 uid=st.st_uid, gid=st.st_gid)
+                return FileState(
+                    "symlink", target=os.readlink(name, dir_fd=dfd), uid=st.st_uid, gid=st.st_gid
+                )
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", str(self.path / rel))
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=dfd)
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd
+            )
             try:
                 data = os.read(fd, READ_LIMIT + 1)
             finally:
@@ -205,8 +216,12 @@ class Root:
                     os.symlink(state.target, tmp, dir_fd=dfd)
                     os.chown(tmp, state.uid, state.gid, dir_fd=dfd, follow_symlinks=False)
                 else:
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                 | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+                    fd = os.open(
+                        tmp,
+                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        0o600,
+                        dir_fd=dfd,
+                    )
                     try:
                         os.write(fd, state.data)
                         os.fchown(fd, state.uid, state.gid)
