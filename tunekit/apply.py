@@ -96,6 +96,9 @@ class _Stepped(Root):
         super().put(rel, state)
         step()
 
+    def between(self):
+        step()
+
     def makedirs(self, rel_dir, on_create=None):
         def record(sub):
             if on_create:

@@ -223,12 +223,14 @@ class Root:
                         dir_fd=dfd,
                     )
                     try:
+                        self.between()  # the temp file exists, empty: a kill point in tests
                         os.write(fd, state.data)
                         os.fchown(fd, state.uid, state.gid)
                         os.fchmod(fd, state.mode)
                         os.fsync(fd)
                     finally:
                         os.close(fd)
+                self.between()  # written, not yet renamed into place
                 os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
             except BaseException:
                 try:
@@ -239,6 +241,9 @@ class Root:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+    def between(self) -> None:
+        """Called between the steps of put(); the crash tests kill the process here."""
 
     def write(self, rel: str, content: str, mode: int = 0o644) -> None:
         self.put(rel, FileState("file", content.encode(), mode, os.geteuid(), os.getegid()))
