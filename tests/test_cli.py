@@ -16,12 +16,19 @@ def invoke(*args):
     return runner.invoke(app, list(args))
 
 
-def test_check_live_host_reports_and_exits_1_when_not_compliant(isolated_home):
-    r = invoke("check", "server-1M")
-    # This project's machines keep a 20,000 hard open-files limit: never compliant.
+def test_check_live_host_reports_and_exits_1_when_not_compliant(isolated_home, tmp_path):
+    # a target no host meets, whatever its tuning: the live host is not compliant
+    p = tmp_path / "strict.toml"
+    p.write_text(
+        '[workload]\nconnections = 10\n[[targets]]\nkey = "net.core.somaxconn"\n'
+        'op = "exactly"\nvalue = 2147483000\nreason = "r"\nsource = "s"\n'
+    )
+    r = invoke("check", str(p))
     assert r.exit_code == 1, r.output
-    assert "NOT COMPLIANT" in r.stdout and "Next: tunekit apply server-1M --dry-run" in r.stdout
-    assert "rlimit.nofile.soft" in r.stdout and "capacity" in r.stdout
+    assert "NOT COMPLIANT" in r.stdout and "Next: tunekit apply strict --dry-run" in r.stdout
+    assert "net.core.somaxconn" in r.stdout and "capacity" in r.stdout
+    r = invoke("check", "server-1M")
+    assert r.exit_code == (1 if "NOT COMPLIANT" in r.stdout else 0), r.output
 
 
 def test_check_json_is_one_document(isolated_home):
@@ -170,7 +177,8 @@ def test_unit_without_systemd_exits_3(isolated_home):
 def test_whole_process_keeps_exit_codes_and_output(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "TUNEKIT_STATE_DIR": str(tmp_path / "s")}
     r = run_tunekit("check", "server-1M", "--json", env=env)
-    assert r.returncode == 1 and json.loads(r.stdout)["profile"] == "server-1M"
+    doc = json.loads(r.stdout)
+    assert doc["profile"] == "server-1M" and r.returncode == (0 if doc["compliant"] else 1)
     r = run_tunekit("check", "nope", env=env)
     assert r.returncode == 2 and r.stderr.startswith("tunekit: error: unknown profile")
     assert "Traceback" not in r.stderr
