@@ -184,3 +184,46 @@ def test_whole_process_keeps_exit_codes_and_output(tmp_path):
     assert "Traceback" not in r.stderr
     r = run_tunekit("--help", env=env)
     assert r.returncode == 0 and "check" in r.stdout and "estimate" in r.stdout
+
+
+def test_json_documents_have_one_published_schema(isolated_home):
+    """Each --json document is its model (tunekit.documents); `tunekit schema` prints it."""
+    from pydantic import ValidationError
+
+    from tunekit.documents import SCHEMAS
+
+    for kind, args in (
+        ("check", ["check", "server-1M"]),
+        ("apply", ["apply", "--dry-run"]),
+        ("estimate", ["estimate", "--conns", "1000"]),
+        ("profiles", ["profiles"]),
+        ("profiles-show", ["profiles", "show", "client-flood"]),
+    ):
+        r = invoke(*args, "--json")
+        assert r.exit_code in (0, 1), r.output
+        SCHEMAS[kind].model_validate_json(r.stdout)  # raises if it drifted
+        schema = json.loads(invoke("schema", kind).stdout)
+        assert schema["type"] == "object" and set(json.loads(r.stdout)) <= set(schema["properties"])
+    with pytest.raises(ValidationError):  # a field added in one place only is refused
+        SCHEMAS["rollback"].model_validate(
+            {
+                "rolled_back": False,
+                "profile": None,
+                "runtime": [],
+                "files": [],
+                "problems": [],
+                "recovered": [],
+                "extra": 1,
+            }
+        )
+    r = invoke("schema", "nope")
+    assert r.exit_code == 2 and "one of: check" in r.stderr
+
+
+def test_docs_json_lists_the_fields_of_the_models():
+    from conftest import REPO
+
+    from tunekit.documents import markdown
+
+    text = (REPO / "docs/json.md").read_text()
+    assert markdown() in text, "docs/json.md is stale: python -m tunekit.documents"

@@ -212,7 +212,8 @@ def test_calibrate_writes_what_estimate_then_uses(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     r = json.loads(res.stdout)
-    assert r["calibration"] == str(tmp_path / "calibration.toml")
+    assert r["calibration"]["path"] == str(tmp_path / "calibration.toml")
+    assert r["calibration"]["used"] is True  # one type in every document
     est = json.loads(run_tunekit("estimate", "--conns", "1000", "--json", env=env).stdout)
     assert est["calibration"]["used"] is True
     assert est["constants"]["socket_bytes"] == round(r["memory"]["per_socket"], 1)

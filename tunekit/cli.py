@@ -109,10 +109,15 @@ def parse_consts(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def emit_json(doc: dict) -> None:
+def emit_json(doc: dict, kind: str) -> None:
+    """Print one JSON document, validated against its model (tunekit.documents): what a
+    script reads is what `tunekit schema KIND` says."""
     import json
 
-    typer.echo(json.dumps(doc, indent=2, default=_json_default))
+    from tunekit.documents import SCHEMAS
+
+    checked = SCHEMAS[kind].model_validate(json.loads(json.dumps(doc, default=_json_default)))
+    typer.echo(json.dumps(checked.model_dump(mode="json"), indent=2))
 
 
 def _json_default(obj):
@@ -230,7 +235,7 @@ def check(
         estimate=result.estimate,
     )
     if json_out:
-        emit_json({**doc.to_dict(), "calibration": cal.to_dict() if cal else None})
+        emit_json({**doc.to_dict(), "calibration": cal.to_dict() if cal else None}, "check")
     else:
         if cal:
             typer.echo(cal.describe())
@@ -312,7 +317,7 @@ def apply(
     if dry_run:
         plan, _ = make_plan()
         if json_out:
-            emit_json({**plan.to_dict(), "dry_run": True, "applied": False})
+            emit_json({**plan.to_dict(), "dry_run": True, "applied": False}, "apply")
         else:
             typer.echo(report.render_plan(plan, dry_run=True))
             typer.echo(
@@ -333,7 +338,8 @@ def apply(
         if plan.empty:
             if json_out:
                 emit_json(
-                    {**plan.to_dict(), "dry_run": False, "applied": False, "recovered": recovered}
+                    {**plan.to_dict(), "dry_run": False, "applied": False, "recovered": recovered},
+                    "apply",
                 )
             else:
                 for line in recovered:
@@ -355,7 +361,8 @@ def apply(
                 "applied": True,
                 "recovered": recovered,
                 "state_dir": str(state),
-            }
+            },
+            "apply",
         )
     else:
         for line in recovered:
@@ -425,7 +432,8 @@ def rollback(
                 "files": [f["path"] for f in (doc or {}).get("files", [])],
                 "problems": problems,
                 "recovered": recovered,
-            }
+            },
+            "rollback",
         )
     else:
         for line in recovered:
@@ -532,7 +540,7 @@ def estimate(
         doc["workload_defaults_from"] = ROLE_PROFILES[role]
         doc["source"] = facts.source
         doc["constant_sources"] = {k: v.source for k, v in capacity.CONSTANTS.items()}
-        emit_json(doc)
+        emit_json(doc, "estimate")
     else:
         typer.echo(f"(workload values not given come from profile {ROLE_PROFILES[role]})")
         if cal:
@@ -701,21 +709,40 @@ def probe(
                 err=True,
             )
         else:
-            result["calibration"] = str(
-                calibration.save(
-                    state,
-                    facts.kernel or os.uname().release,
-                    datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "tunekit " + " ".join(sys.argv[1:]),
-                    outcome.established,
-                    values,
-                )
+            kernel = facts.kernel or os.uname().release
+            calibration.save(
+                state,
+                kernel,
+                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "tunekit " + " ".join(sys.argv[1:]),
+                outcome.established,
+                values,
             )
+            saved = calibration.load(state, kernel)
+            result["calibration"] = saved.to_dict() if saved else None
     if json_out:
-        emit_json(result)
+        emit_json(result, "probe")
     else:
         typer.echo(report.render_probe(result))
     raise typer.Exit(0 if result["complete"] else 1)
+
+
+@app.command()
+@handled
+def schema(
+    document: Annotated[
+        str,
+        typer.Argument(help="check, estimate, apply, rollback, probe, profiles or profiles-show."),
+    ],
+) -> None:
+    """Print the JSON Schema of a command's --json document."""
+    import json
+
+    from tunekit.documents import SCHEMAS
+
+    if document not in SCHEMAS:
+        raise UsageError(f"no document {document!r}", f"one of: {', '.join(SCHEMAS)}")
+    typer.echo(json.dumps(SCHEMAS[document].model_json_schema(), indent=2))
 
 
 @profiles_app.callback()
@@ -755,7 +782,10 @@ def profiles_list(
                 }
             )
     if json_out:
-        emit_json({"profiles": rows, "search_path": [str(d) for d in profiles.search_path()]})
+        emit_json(
+            {"profiles": rows, "search_path": [str(d) for d in profiles.search_path()]},
+            "profiles",
+        )
         return
     for r in rows:
         if r["error"]:
@@ -794,7 +824,8 @@ def profiles_show(
                 "targets": [
                     {**t.model_dump(), "pinned": (t.key, t.index) in pinned} for t in targets
                 ],
-            }
+            },
+            "profiles-show",
         )
         return
     typer.echo(f"{prof.name}: {prof.description}\n  from {prof.path}")

@@ -305,7 +305,8 @@ def render_probe(r: dict) -> str:
                 "of descriptors, ports and memory, not accept stalls or buffers."
             )
     if r["calibration"]:
-        lines.append(f"\nCalibration written to {r['calibration']}: estimate and check use it.")
+        cal = r["calibration"]
+        lines.append(f"\nCalibration written to {cal['path']}: estimate and check use it.")
     verdict = (
         "HELD"
         if r["complete"]
