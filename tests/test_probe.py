@@ -4,7 +4,7 @@ local calibration that estimate and check pick up. No kernel, no processes."""
 import pytest
 from typer.testing import CliRunner
 
-from tunekit import calibration, capacity, loadgen, probe
+from tunekit import calibration, capacity, loadgen, netns, probe
 from tunekit.cli import app
 from tunekit.errors import UsageError
 from tunekit.facts import HostFacts
@@ -130,21 +130,21 @@ def test_memory_per_socket_leaves_conntrack_out():
 
 
 def test_slab_delta_excludes_caches_that_are_not_the_connections():
-    before = loadgen.Reading(
+    before = netns.Reading(
         slab=1_000_000,
         caches={"TCP": 0, "proc_inode_cache": 0},
         tcp_inuse=1,
         tcp_mem_pages=0,
         conntrack_count=0,
     )
-    after = loadgen.Reading(
+    after = netns.Reading(
         slab=1_000_000 + 10_000 + 7_000,
         caches={"TCP": 10_000, "proc_inode_cache": 7_000},
         tcp_inuse=3,
         tcp_mem_pages=0,
         conntrack_count=0,
     )
-    m = loadgen.memory_delta(before, after, sockets=2)
+    m = netns.memory_delta(before, after, sockets=2)
     assert m.slab_bytes == 10_000 and m.excluded == {"proc_inode_cache": 7_000}
     assert "proc_inode_cache" not in m.caches
 

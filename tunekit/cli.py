@@ -645,7 +645,7 @@ def probe(
     import resource
     import signal
 
-    from tunekit import audit, host, loadgen, report
+    from tunekit import audit, host, loadgen, netns, report
     from tunekit import probe as probing
 
     count = parse_required_count(conns)
@@ -671,7 +671,7 @@ def probe(
             "tunekit estimate gives the same answer from the model alone",
         )
     if conntrack:
-        loadgen.require_nft()
+        netns.require_nft()
     facts = host.read_facts(addresses=False)
     state = audit.state_dir(state_dir_opt)
     if calibrate:
