@@ -34,12 +34,11 @@ import tomli_w
 
 from tunekit import registry
 from tunekit.errors import NotPermitted, TunekitError, UsageError
+from tunekit.journals import JOURNALS, journals
 from tunekit.plan import SYSCTL_CONF, SYSCTL_DIRS, Change, Plan, drop_in_paths, unit_name_ok
 from tunekit.rootfs import FileState, Root
 
-JOURNALS = "journals"
 LOCK = "lock"
-JOURNAL_RE = re.compile(r"^(\d{6})\.(pending|applied|rolled-back)\.toml$")
 DEFAULT_LOCK_WAIT = 5.0
 CRASH_ENV = "TUNEKIT_CRASH_AT"  # test hook: SIGKILL this process at the Nth write step
 
@@ -276,38 +275,6 @@ def _decode_state(d: dict) -> FileState:
     return FileState(
         kind, base64.b64decode(d.get("data", ""), validate=True), mode, uid, gid, target
     )
-
-
-def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
-    """(number, status, path) of every journal, oldest first."""
-    try:
-        names = os.listdir(state_dir / JOURNALS)
-    except FileNotFoundError:
-        return []
-    out = []
-    for name in names:
-        m = JOURNAL_RE.match(name)
-        if m:
-            out.append((int(m.group(1)), m.group(2), state_dir / JOURNALS / name))
-    # A pending journal whose number also has a later status is stale: apply was killed
-    # after writing "applied" and before removing "pending". recover() removes it.
-    done = {n for n, status, _ in out if status != "pending"}
-    return sorted(
-        (n, "stale" if status == "pending" and n in done else status, p) for n, status, p in out
-    )
-
-
-def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
-    """The profile of the newest applied journal (for `check` with no profile named)."""
-    for _, status, path in reversed(journals(state_dir)):
-        if status == "applied":
-            try:
-                doc = tomllib.loads(path.read_text(errors="replace"))
-            except (OSError, tomllib.TOMLDecodeError):
-                return None
-            profile = doc.get("profile")
-            return (profile, path) if isinstance(profile, str) and profile else None
-    return None
 
 
 def _allowed_file(path: str) -> bool:

@@ -54,7 +54,7 @@ def choose_profile(ref: str | None, state: Path) -> tuple[str, str]:
         if not ref.strip():
             raise UsageError("empty profile name", "name a profile, or omit it for the default")
         return ref, "named on the command line"
-    from tunekit.apply import last_applied_profile
+    from tunekit.journals import last_applied_profile
 
     last = last_applied_profile(state)
     if last:
@@ -81,8 +81,9 @@ def gather_facts(profile, root: Path | None, snapshot: Path | None, mem_total: i
     if snapshot is not None:
         return host.read_snapshot(snapshot, mem_total)
     w = profile.workload
+    client = w.role == "client"
     return host.read_facts(
-        root or Path("/"), addresses=w.role == "client" and not w.source_ips, extra=extra
+        root or Path("/"), addresses=client and not w.source_ips, extra=extra, listening=client
     )
 
 

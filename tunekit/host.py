@@ -211,7 +211,10 @@ def check_root(root: Path) -> None:
 
 
 def read_facts(
-    root: Path = Path("/"), addresses: bool = True, extra: list[registry.Key] | None = None
+    root: Path = Path("/"),
+    addresses: bool = True,
+    extra: list[registry.Key] | None = None,
+    listening: bool = False,
 ) -> HostFacts:
     """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
     addresses=False skips the interface scan (and psutil's import) when no client needs it.
@@ -222,7 +225,9 @@ def read_facts(
     facts = HostFacts(source="live" if live else f"root {root}")
     _read_sysctls(root, facts, [k for k in extra or [] if k.name not in registry.KEYS])
     facts.kernel = facts.sysctls.get(registry.OSRELEASE.name)
-    facts.listening = listening_ports(root)
+    # only a client's wide port range needs them; /proc/net/tcp lists every socket, and on
+    # a server holding a million connections it is a hundred megabytes
+    facts.listening = listening_ports(root) if listening else None
     mem = meminfo(root)
     facts.mem_total, facts.mem_available = mem.get("MemTotal"), mem.get("MemAvailable")
     facts.modules = _modules(root)

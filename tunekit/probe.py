@@ -1,8 +1,9 @@
 """The probe's plan and its verdicts, as pure functions over data.
 
-loadgen.py (with netns.py and workers.py) opens the connections for real; this module decides how they are laid out
-(source addresses, destination ports, worker processes within RLIMIT_NOFILE), maps what
-went wrong to the limit that caused it, and compares the measured cost with the estimate.
+loadgen.py (with netns.py and workers.py) opens the connections for real; this module
+decides how they are laid out (source addresses, destination ports, worker processes
+within RLIMIT_NOFILE), maps what went wrong to the limit that caused it, and compares the
+measured cost with the estimate.
 """
 
 from __future__ import annotations
