@@ -144,13 +144,10 @@ def _decide(key: registry.Key, findings: list[Finding], facts: HostFacts) -> obj
         value = live_value(key, facts)
     except ValueError:
         value = None
-    warn = [f for f in findings if f.verdict == "warn" and f.proposed is not None]
     targets = [_target(f, key) for f in findings if f.target]
     for t in targets:
         if value is None or not satisfied(t, value, _reserved(key, value, facts)):
             value = proposed_value(t, value)
-    if warn and not any(f.verdict == "fail" for f in findings):
-        value = warn[0].proposed  # same-parity port range: the one-port fix
     broken = [t.label for t in targets if not satisfied(t, value, _reserved(key, value, facts))]
     if broken:
         raise UsageError(
@@ -194,8 +191,7 @@ def build_plan(
         acting = [
             f
             for f in group
-            if f.verdict in ("fail", "warn")
-            or (f.verdict in persist_only and f.proposed is not None)
+            if f.verdict == "fail" or (f.verdict in persist_only and f.proposed is not None)
         ]
         if key.kind == "rlimit":  # the pair is decided from the targets' values: _nofile
             wanted = [v for v in value_of if isinstance(v, int)]
@@ -212,7 +208,7 @@ def build_plan(
                 f"{key.name}: {key.scope} key, left to the host (--scope namespace)"
             )
             continue
-        runtime = any(f.verdict in ("fail", "warn") for f in acting)
+        runtime = any(f.verdict == "fail" for f in acting)
         writes.append(_Write(key, _decide(key, group, facts), acting, runtime))
         if not runtime:
             absent.append(key.name)
