@@ -16,11 +16,9 @@ that tunekit itself writes).
 
 from __future__ import annotations
 
-import base64
 import errno
 import fcntl
 import os
-import re
 import signal
 import stat
 import time
@@ -28,14 +26,13 @@ import tomllib
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import tomli_w
+from pydantic import ValidationError
 
-from tunekit import registry
 from tunekit.errors import NotPermitted, TunekitError, UsageError
-from tunekit.journals import JOURNALS, journals
-from tunekit.plan import SYSCTL_CONF, SYSCTL_DIRS, Change, Plan, drop_in_paths, unit_name_ok
+from tunekit.journals import JOURNALS, Before, FileEntry, Journal, RuntimeEntry, journals
+from tunekit.plan import SYSCTL_CONF, SYSCTL_DIRS, Change, Plan
 from tunekit.rootfs import FileState, Root
 
 LOCK = "lock"
@@ -251,57 +248,7 @@ def locked(state_dir: Path, wait: float | None = None):
         os.close(fd)  # closing releases the lock
 
 
-def _encode_state(s: FileState) -> dict:
-    return {
-        "kind": s.kind,
-        "data": base64.b64encode(s.data).decode(),
-        "mode": s.mode,
-        "uid": s.uid,
-        "gid": s.gid,
-        "target": s.target,
-    }
-
-
-def _decode_state(d: dict) -> FileState:
-    kind = d.get("kind")
-    if kind not in ("absent", "file", "symlink"):
-        raise ValueError(f"unknown file kind {kind!r}")
-    target = d.get("target", "")
-    if not isinstance(target, str) or "\0" in target or len(target) > 4096:
-        raise ValueError("bad symlink target")
-    mode, uid, gid = d.get("mode", 0o644), d.get("uid", 0), d.get("gid", 0)
-    if not all(isinstance(x, int) and x >= 0 for x in (mode, uid, gid)) or mode > 0o7777:
-        raise ValueError("bad mode or owner")
-    return FileState(
-        kind, base64.b64decode(d.get("data", ""), validate=True), mode, uid, gid, target
-    )
-
-
-def _allowed_file(path: str) -> bool:
-    if path in drop_in_paths():
-        return True
-    m = re.fullmatch(r"etc/systemd/system/([^/]+)\.d/90-tunekit\.conf", path)
-    return m is not None and unit_name_ok(m.group(1))
-
-
-def _allowed_runtime(r: dict) -> bool:
-    kind, path = r.get("kind"), r.get("path")
-    if kind == "rlimit":
-        return bool(re.fullmatch(r"pid [1-9][0-9]{0,9}", str(path)))
-    if kind != "sysctl" or not isinstance(path, str):
-        return False
-    if any(path == k.runtime_path for k in registry.KEYS.values()):
-        return True
-    if not path.startswith("proc/sys/"):
-        return False
-    try:
-        registry.split_name(path[len("proc/sys/") :])  # slash form: plain components only
-        return True
-    except registry.KeyError_:
-        return False
-
-
-def read_journal(path: Path, root: Path) -> dict:
+def read_journal(path: Path, root: Path) -> Journal:
     """A journal, checked before it is trusted: ours (owner, mode), written for this root,
     and naming only what tunekit itself writes."""
     try:
@@ -326,53 +273,27 @@ def read_journal(path: Path, root: Path) -> dict:
             f"{path}: unreadable journal: {err}",
             "inspect it by hand; tunekit will not guess what to undo",
         ) from err
-    problem = _journal_problem(doc, root)
+    try:
+        journal = Journal.model_validate(doc)
+        problem = None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        problem = f"{where}: {first['msg'].removeprefix('Value error, ')}"[:240]
+    if problem is None and journal.root != str(Path(root).resolve()):
+        problem = f"written for root {journal.root!r}, not {str(Path(root).resolve())!r}"
     if problem:
         raise NotPermitted(
             f"{path}: {problem}: refusing to act on it",
             "inspect it by hand; tunekit only undoes what it wrote itself",
         )
-    return doc
-
-
-def _journal_problem(doc: dict, root: Path) -> str | None:
-    if doc.get("version") != 2:
-        return "not a journal of this tunekit (version 2)"
-    if doc.get("root") != str(Path(root).resolve()):
-        return f"written for root {doc.get('root')!r}, not {str(Path(root).resolve())!r}"
-    runtime, files = doc.get("runtime"), doc.get("files")
-    dirs = doc.get("created_dirs", [])
-    if not isinstance(runtime, list) or not isinstance(files, list) or not isinstance(dirs, list):
-        return "malformed"
-    for r in runtime:
-        if not isinstance(r, dict) or not _allowed_runtime(r):
-            return f"a runtime entry tunekit does not write: {r!r}"[:200]
-        for v in (r.get("old"), r.get("new")):
-            if not isinstance(v, str) or len(v) > 4096 or "\n" in v:
-                return "a runtime value that is not a sysctl value"
-    paths = []
-    for f in files:
-        if (
-            not isinstance(f, dict)
-            or not isinstance(f.get("path"), str)
-            or not _allowed_file(f["path"])
-        ):
-            return f"a file tunekit does not write: {f.get('path') if isinstance(f, dict) else f!r}"
-        try:
-            _decode_state(f.get("before", {}))
-        except (ValueError, TypeError) as err:
-            return f"{f['path']}: {err}"
-        paths.append(f["path"])
-    for d in dirs:
-        if not isinstance(d, str) or not any(p.startswith(d + "/") for p in paths):
-            return f"a directory that is not a parent of tunekit's files: {d!r}"[:200]
-    return None
+    return journal
 
 
 class _JournalWriter:
     """The journal of one apply, rewritten atomically at each change of what it records."""
 
-    def __init__(self, state_dir: Path, doc: dict):
+    def __init__(self, state_dir: Path, doc: Journal):
         self.state = _Stepped(state_dir)
         numbers = [n for n, _, _ in journals(state_dir)]
         self.number = max(numbers, default=0) + 1
@@ -381,11 +302,9 @@ class _JournalWriter:
 
     def save(self, status: str) -> None:
         rel = f"{JOURNALS}/{self.number:06d}.{status}.toml"
-        self.doc["status"] = status
-        self.state.put(
-            rel,
-            FileState("file", tomli_w.dumps(self.doc).encode(), 0o600, os.geteuid(), os.getegid()),
-        )
+        self.doc.status = status
+        text = tomli_w.dumps(self.doc.model_dump())
+        self.state.put(rel, FileState("file", text.encode(), 0o600, os.geteuid(), os.getegid()))
         if self.rel and self.rel != rel:
             self.state.put(self.rel, FileState("absent"))
         self.rel = rel
@@ -402,40 +321,40 @@ class _JournalWriter:
 # --- apply, undo, rollback -----------------------------------------------------------------
 
 
-def _runtime_entry(c: Change) -> dict:
-    return {"key": c.key, "kind": c.kind, "path": c.path, "old": c.old, "new": c.new}
+def _runtime_entry(c: Change) -> RuntimeEntry:
+    return RuntimeEntry(key=c.key, kind=c.kind, path=c.path, old=c.old, new=c.new)
 
 
-def _write_runtime(root: Root, r: dict, value: str) -> None:
-    if r["kind"] == "rlimit":
+def _write_runtime(root: Root, r: RuntimeEntry, value: str) -> None:
+    if r.kind == "rlimit":
         step()
-        set_nofile(int(r["path"].split()[1]), value)
+        set_nofile(int(r.path.split()[1]), value)
         return
-    kept = root.write_kernel(r["path"], value)
+    kept = root.write_kernel(r.path, value)
     if kept != " ".join(value.split()):
         raise OSError(errno.EINVAL, f"the kernel kept {kept!r} instead of {value!r}")
 
 
-def _undo(root: Root, doc: dict, upto_runtime: int | None = None) -> list[str]:
+def _undo(root: Root, doc: Journal, upto_runtime: int | None = None) -> list[str]:
     """Put back what the journal recorded, newest first; one item that cannot be restored
     is reported and the rest go on. Temp files a killed apply left are removed."""
     problems = []
-    for f in reversed(doc.get("files", [])):
+    for f in reversed(doc.files):
         try:
-            root.put(f["path"], _decode_state(f["before"]))
+            root.put(f.path, f.before.state())
         except OSError as err:
-            problems.append(f"/{f['path']}: {err.strerror or err}")
-        parent = f["path"].rpartition("/")[0]
+            problems.append(f"/{f.path}: {err.strerror or err}")
+        parent = f.path.rpartition("/")[0]
         if parent:
             root.clean_temps(parent)
-    for d in doc.get("created_dirs", []):  # deepest first; only if empty
+    for d in doc.created_dirs:  # deepest first; only if empty
         root.rmdir(d)
-    runtime = doc.get("runtime", [])
-    for r in reversed(runtime[:upto_runtime] if upto_runtime is not None else runtime):
+    runtime = doc.runtime if upto_runtime is None else doc.runtime[:upto_runtime]
+    for r in reversed(runtime):
         try:
-            _write_runtime(root, r, r["old"])
+            _write_runtime(root, r, r.old)
         except OSError as err:
-            problems.append(f"{r['key']} back to {r['old']!r}: {err.strerror or err}")
+            problems.append(f"{r.key} back to {r.old!r}: {err.strerror or err}")
     return problems
 
 
@@ -455,7 +374,7 @@ def recover(root: Path, state_dir: Path) -> list[str]:
             problems = _undo(r, doc)
         _retire(state_dir, number, path)
         out.append(
-            f"undid an apply of {doc.get('profile')} from {doc.get('created')} that was "
+            f"undid an apply of {doc.profile} from {doc.created} that was "
             "interrupted" + (f" (could not restore: {'; '.join(problems)})" if problems else "")
         )
     with Root(state_dir) as s:
@@ -473,25 +392,21 @@ def _retire(state_dir: Path, number: int, path: Path) -> None:
         os.close(fd)
 
 
-def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
+def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
     """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
     Call under locked(state_dir), after recover()."""
     r = _Stepped(root)
-    doc: dict[str, Any] = {
-        "version": 2,
-        "profile": plan.profile,
-        "created": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "root": str(Path(root).resolve()),
-        "runtime": [_runtime_entry(c) for c in plan.changes],
-        "files": [],
-        "created_dirs": [],
-    }
+    doc = Journal(
+        profile=plan.profile,
+        created=datetime.now(UTC).isoformat(timespec="microseconds"),
+        root=str(Path(root).resolve()),
+        runtime=[_runtime_entry(c) for c in plan.changes],
+    )
     writes = [f for f in plan.files if f.content != f.old]
     try:
         for f in writes:
-            doc["files"].append(
-                {"path": f.path, "before": _encode_state(r.state(f.path)), "new": f.content}
-            )
+            before = Before.of(r.state(f.path))
+            doc.files.append(FileEntry(path=f.path, before=before, new=f.content))
     except OSError as err:
         r.close()
         raise ApplyFailed(
@@ -520,7 +435,7 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
             parent = f.path.rpartition("/")[0]
 
             def record(sub: str) -> None:
-                doc["created_dirs"].insert(0, sub)
+                doc.created_dirs.insert(0, sub)
                 journal.save("pending")
 
             try:
@@ -554,7 +469,7 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> dict:
     return doc
 
 
-def rollback(root: Path, state_dir: Path) -> tuple[dict | None, list[str], list[str]]:
+def rollback(root: Path, state_dir: Path) -> tuple[Journal | None, list[str], list[str]]:
     """Undo the newest applied journal. Returns (journal or None when there is nothing to
     undo, problems, what recovery did first). Call under locked(state_dir)."""
     recovered = recover(root, state_dir)

@@ -427,9 +427,9 @@ def rollback(
         emit_json(
             {
                 "rolled_back": doc is not None,
-                "profile": (doc or {}).get("profile"),
-                "runtime": (doc or {}).get("runtime", []),
-                "files": [f["path"] for f in (doc or {}).get("files", [])],
+                "profile": doc.profile if doc else None,
+                "runtime": [r.model_dump() for r in doc.runtime] if doc else [],
+                "files": [f.path for f in doc.files] if doc else [],
                 "problems": problems,
                 "recovered": recovered,
             },
@@ -441,12 +441,12 @@ def rollback(
         if doc is None:
             typer.echo(f"Nothing to undo: no applied journal in {state / applier.JOURNALS}.")
         else:
-            typer.echo(f"Rolled back the apply of {doc.get('profile')} from {doc.get('created')}:")
-            for r in doc.get("runtime", []):
-                typer.echo(f"  {r['key']}: {r['new']} -> {r['old']}")
-            for f in doc.get("files", []):
-                kind = f["before"]["kind"]
-                typer.echo(f"  /{f['path']}: " + ("removed" if kind == "absent" else "restored"))
+            typer.echo(f"Rolled back the apply of {doc.profile} from {doc.created}:")
+            for r in doc.runtime:
+                typer.echo(f"  {r.key}: {r.new} -> {r.old}")
+            for f in doc.files:
+                kind = f.before.kind
+                typer.echo(f"  /{f.path}: " + ("removed" if kind == "absent" else "restored"))
             for p in problems:
                 typer.echo(f"  COULD NOT RESTORE: {p}")
     if problems:

@@ -1,13 +1,25 @@
-"""The apply journals in a state directory: their names and order. Kept apart from
-apply.py so that `check` (which only wants the last applied profile) imports little.
+"""The apply journals in a state directory: their names, their order, and what one holds.
+
+Kept apart from apply.py so that `check` (which only wants the last applied profile)
+imports little.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tunekit import registry
+from tunekit.plan import drop_in_paths, unit_name_ok
+
+if TYPE_CHECKING:  # rootfs (ctypes) is imported where files are written, not by `check`
+    from tunekit.rootfs import FileState
 
 JOURNALS = "journals"
 JOURNAL_RE = re.compile(r"^(\d{6})\.(pending|applied|rolled-back)\.toml$")
@@ -43,3 +55,117 @@ def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
             profile = doc.get("profile")
             return (profile, path) if isinstance(profile, str) and profile else None
     return None
+
+
+# --- what one journal holds ----------------------------------------------------------------
+# A journal is read back from disk before rollback acts on it: every field is checked here,
+# and every path must be one tunekit itself writes (see apply.read_journal for the rest:
+# owner, mode, and the root it was written for).
+
+_PID_RE = re.compile(r"pid [1-9][0-9]{0,9}")
+_UNIT_FILE_RE = re.compile(r"etc/systemd/system/([^/]+)\.d/90-tunekit\.conf")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _plain(value: str) -> str:
+    if "\n" in value or "\0" in value:
+        raise ValueError("not a sysctl value")
+    return value
+
+
+class RuntimeEntry(_Strict):
+    key: str
+    kind: Literal["sysctl", "rlimit"]
+    path: str
+    old: str = Field(max_length=4096)
+    new: str = Field(max_length=4096)
+
+    _values = field_validator("old", "new")(_plain)
+
+    @model_validator(mode="after")
+    def _ours(self) -> RuntimeEntry:
+        if self.kind == "rlimit":
+            ok = _PID_RE.fullmatch(self.path) is not None
+        elif any(self.path == k.runtime_path for k in registry.KEYS.values()):
+            ok = True
+        else:
+            try:  # a sysctl path in slash form: plain components only, no '..'
+                ok = self.path.startswith("proc/sys/") and bool(
+                    registry.split_name(self.path[len("proc/sys/") :])
+                )
+            except registry.KeyError_:
+                ok = False
+        if not ok:
+            raise ValueError(f"a runtime entry tunekit does not write: {self.path!r}"[:200])
+        return self
+
+
+class Before(_Strict):
+    """A file as it was: absent, a symlink, or a regular file (bytes, mode, owner)."""
+
+    kind: Literal["absent", "file", "symlink"]
+    data: str = ""  # base64 of the bytes
+    mode: int = Field(0o644, ge=0, le=0o7777)
+    uid: int = Field(0, ge=0)
+    gid: int = Field(0, ge=0)
+    target: str = Field("", max_length=4096)
+
+    @field_validator("target")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("bad symlink target")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        base64.b64decode(value, validate=True)
+        return value
+
+    @classmethod
+    def of(cls, s: FileState) -> Before:
+        return cls(kind=s.kind, data=base64.b64encode(s.data).decode(), mode=s.mode,
+                   uid=s.uid, gid=s.gid, target=s.target)  # fmt: skip
+
+    def state(self) -> FileState:
+        from tunekit.rootfs import FileState
+
+        data = base64.b64decode(self.data, validate=True)
+        return FileState(self.kind, data, self.mode, self.uid, self.gid, self.target)
+
+
+class FileEntry(_Strict):
+    path: str
+    before: Before
+    new: str
+
+    @field_validator("path")
+    @classmethod
+    def _ours(cls, path: str) -> str:
+        unit = _UNIT_FILE_RE.fullmatch(path)
+        if path not in drop_in_paths() and not (unit and unit_name_ok(unit.group(1))):
+            raise ValueError(f"a file tunekit does not write: {path!r}"[:200])
+        return path
+
+
+class Journal(_Strict):
+    version: Literal[2] = 2
+    profile: str
+    created: str
+    root: str
+    status: str = "pending"
+    runtime: list[RuntimeEntry] = []
+    files: list[FileEntry] = []
+    created_dirs: list[str] = []  # deepest first
+
+    @model_validator(mode="after")
+    def _dirs_are_parents(self) -> Journal:
+        paths = [f.path for f in self.files]
+        for d in self.created_dirs:
+            if not any(p.startswith(d + "/") for p in paths):
+                raise ValueError(f"a directory that is not a parent of tunekit's files: {d!r}")
+        return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tunekit import registry, values
 from tunekit.check import Finding, live_value, proposed_value, satisfied
@@ -58,7 +58,7 @@ def unit_full_name(unit: str) -> str:
 @dataclass
 class Change:
     key: str
-    kind: str  # "sysctl" (a /proc/sys or /sys/module file) or "rlimit"
+    kind: Literal["sysctl", "rlimit"]  # a /proc/sys or /sys/module file, or a pid's limit
     path: str  # relative to the root, or "pid N" for an rlimit
     old: str
     new: str

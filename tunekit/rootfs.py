@@ -19,6 +19,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from tunekit.errors import NotPermitted
 
@@ -50,7 +51,7 @@ class FileState:
     """What a path was, to put it back exactly: absent, a symlink, or a regular file with
     its bytes, mode and owner."""
 
-    kind: str  # "absent", "file", "symlink"
+    kind: Literal["absent", "file", "symlink"]
     data: bytes = b""
     mode: int = 0o644
     uid: int = 0
