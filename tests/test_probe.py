@@ -179,12 +179,12 @@ def test_result_says_whether_the_probe_stopped_where_the_estimate_said():
     )
     port = probe.from_errno("EADDRNOTAVAIL", "connect", 500, 0.1)
     r = probe.result(lay, _outcome(failure=port, events=[port]), est, c, conntrack=False)
-    assert r["estimate"]["predicted_stop"] == 500 and r["estimate"]["agrees"] is True
-    assert r["complete"] is False and r["failure"]["key"] == "net.ipv4.ip_local_port_range"
-    assert r["memory"]["per_socket"] == 4000
-    assert r["memory"]["diff_percent"] == probe.percent_diff(c["socket_bytes"], 4000)
+    assert r.estimate.predicted_stop == 500 and r.estimate.agrees is True
+    assert r.complete is False and r.failure.key == "net.ipv4.ip_local_port_range"
+    assert r.memory.per_socket == 4000
+    assert r.memory.diff_percent == probe.percent_diff(c["socket_bytes"], 4000)
     emfile = probe.from_errno("EMFILE", "connect", 480, 0.1)
-    assert probe.result(lay, _outcome(failure=emfile), est, c, False)["estimate"]["agrees"] is False
+    assert probe.result(lay, _outcome(failure=emfile), est, c, False).estimate.agrees is False
     from tunekit import report
 
     text = report.render_probe(r)

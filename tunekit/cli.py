@@ -719,12 +719,15 @@ def probe(
                 values,
             )
             saved = calibration.load(state, kernel)
-            result["calibration"] = saved.to_dict() if saved else None
+            if saved:
+                from tunekit.documents import Calibration
+
+                result.calibration = Calibration.model_validate(saved.to_dict())
     if json_out:
-        emit_json(result, "probe")
+        emit_json(result.model_dump(mode="json"), "probe")
     else:
         typer.echo(report.render_probe(result))
-    raise typer.Exit(0 if result["complete"] else 1)
+    raise typer.Exit(0 if result.complete else 1)
 
 
 @app.command()

@@ -11,10 +11,14 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from tunekit import registry as R
 from tunekit import values
 from tunekit.errors import UsageError
+
+if TYPE_CHECKING:
+    from tunekit.documents import Probe
 
 WORKER_RESERVE_FDS = 16  # stdio, the control channel, a poll, the interpreter's own
 FIRST_SOURCE = ipaddress.IPv4Address("127.1.0.1")  # all of 127.0.0.0/8 routes to lo
@@ -347,8 +351,8 @@ def calibration_values(
     return out
 
 
-def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: int = 0) -> dict:
-    """The probe's report as one JSON-ready document (schema in the README).
+def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: int = 0) -> Probe:
+    """The probe's report, the typed document `probe --json` prints (documents.Probe).
     `out` is a loadgen.Outcome, `est` the capacity.Estimate for the same settings."""
     mem = out.memory
     binding = est.binding
@@ -397,37 +401,45 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: in
                 else None
             ),
         }
-    return {
-        "connections": lay.conns,
-        "complete": (failure is None and out.established >= lay.conns and out.held >= lay.conns),
-        "established": out.established,
-        "connected": out.connected,
-        "accepted": out.accepted,
-        "held": out.held,
-        "connect_seconds": round(out.connect_seconds, 3),
-        "rate": round(out.rate),
-        "hold_seconds": round(out.hold_seconds, 1),
-        "layout": {
-            "source_ips": len(lay.sources),
-            "first_source": lay.sources[0],
-            "destinations": [f"{ip}:{port}" for ip, port in lay.destinations],
-            "connect_workers": len(lay.connectors),
-            "accept_workers": lay.acceptors,
-            "per_worker": lay.per_worker,
-            "nofile": lay.nofile,
-            "conntrack": conntrack,
-        },
-        "namespace": {"sysctls_copied": out.copied_sysctls, "not_copied": out.not_copied},
-        "failure": failure.to_dict() if failure else None,
-        "events": [e.to_dict() for e in out.events],
-        "memory": memory,
-        "estimate": {
-            "binding": asdict(binding) if binding else None,
-            "predicted_stop": predicted,
-            "agrees": agrees,
-            "limits": [asdict(lim) for lim in est.limits[:4]],
-        },
-        "constants": {k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes", "buffer_factor")},
-        "buffers_set": out.buffers,
-        "calibration": None,
-    }
+    from tunekit.documents import Probe
+
+    return Probe.model_validate(
+        {
+            "connections": lay.conns,
+            "complete": (
+                failure is None and out.established >= lay.conns and out.held >= lay.conns
+            ),
+            "established": out.established,
+            "connected": out.connected,
+            "accepted": out.accepted,
+            "held": out.held,
+            "connect_seconds": round(out.connect_seconds, 3),
+            "rate": round(out.rate),
+            "hold_seconds": round(out.hold_seconds, 1),
+            "layout": {
+                "source_ips": len(lay.sources),
+                "first_source": lay.sources[0],
+                "destinations": [f"{ip}:{port}" for ip, port in lay.destinations],
+                "connect_workers": len(lay.connectors),
+                "accept_workers": lay.acceptors,
+                "per_worker": lay.per_worker,
+                "nofile": lay.nofile,
+                "conntrack": conntrack,
+            },
+            "namespace": {"sysctls_copied": out.copied_sysctls, "not_copied": out.not_copied},
+            "failure": failure.to_dict() if failure else None,
+            "events": [e.to_dict() for e in out.events],
+            "memory": memory,
+            "estimate": {
+                "binding": asdict(binding) if binding else None,
+                "predicted_stop": predicted,
+                "agrees": agrees,
+                "limits": [asdict(lim) for lim in est.limits[:4]],
+            },
+            "constants": {
+                k: c[k] for k in ("socket_bytes", "conntrack_entry_bytes", "buffer_factor")
+            },
+            "buffers_set": out.buffers,
+            "calibration": None,
+        }
+    )
