@@ -2,6 +2,7 @@
 exit 2 (bad input) or 3 (environment), never a traceback, never a hang; and a fuzz test
 that throws generated profiles, snapshots and options at check, estimate and apply."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -339,3 +340,14 @@ def test_fuzz_no_traceback_and_a_known_exit_code(tmp_path, isolated_home, text, 
             repr(r.exception),
         )
         assert r.exit_code in (0, 1, 2, 3), (args, r.output)
+
+
+def test_a_fifo_planted_as_a_journal_does_not_hang_check(tmp_path):
+    """check with no profile reads the last applied journal's profile: only a regular file."""
+    journals = tmp_path / "state/journals"
+    journals.mkdir(parents=True)
+    os.mkfifo(journals / "000001.applied.toml")
+    env = {**os.environ, "TUNEKIT_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path)}
+    r = run_tunekit("check", "--json", timeout=30, env=env)  # a hang raises TimeoutExpired
+    assert r.returncode in (0, 1), r.stderr
+    assert "default" in json.loads(r.stdout)["profile_why"]

@@ -115,7 +115,9 @@ def save(
     path = state / FILENAME
     new = {k: round(v, 3 if k == "buffer_factor" else 1) for k, v in values.items()}
     try:  # a run with --send keeps socket_bytes from an earlier run, and the reverse
-        earlier = tomllib.loads(path.read_text()).get("constants") or {}
+        from tunekit.host import read_text
+
+        earlier = tomllib.loads(read_text(path)).get("constants") or {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         earlier = {}
     kept = {k: v for k, v in earlier.items() if k in CALIBRATED and isinstance(v, (int, float))}

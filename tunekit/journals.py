@@ -49,7 +49,9 @@ def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
     for _, status, path in reversed(journals(state_dir)):
         if status == "applied":
             try:
-                doc = tomllib.loads(path.read_text(errors="replace"))
+                from tunekit.host import read_text  # a FIFO here is an error, not a hang
+
+                doc = tomllib.loads(read_text(path))
             except (OSError, tomllib.TOMLDecodeError):
                 return None
             profile = doc.get("profile")
