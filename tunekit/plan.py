@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from tunekit import registry, values
+from tunekit.bootset import SYSCTL_CONF, SYSCTL_DIRS
 from tunekit.check import Finding, live_value, proposed_value, satisfied
 from tunekit.errors import UsageError
 from tunekit.facts import HostFacts
@@ -22,17 +23,7 @@ SYSTEMD_FILE = "etc/systemd/system.conf.d/90-tunekit.conf"
 MODPROBE_DIR = "etc/modprobe.d"
 DEFAULT_SOFT = 1024  # FD_SETSIZE: the soft limit every process but the workload keeps
 
-# The boot applies these directories; a file name in an earlier directory shadows the same
-# name in later ones; all names are then applied in lexical order, /etc/sysctl.conf last
-# (procps `sysctl --system`; systemd-sysctl reads it through 99-sysctl.conf). sysctl.d(5).
-SYSCTL_DIRS = (
-    "etc/sysctl.d",
-    "run/sysctl.d",
-    "usr/local/lib/sysctl.d",
-    "usr/lib/sysctl.d",
-    "lib/sysctl.d",
-)
-SYSCTL_CONF = "etc/sysctl.conf"
+# The boot's sysctl search path and its order: bootset.py (sysctl.d(5)).
 _VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+-]+( [A-Za-z0-9_.,:+-]+)*$")
 
 
