@@ -234,13 +234,34 @@ def check(
         environment=environment(facts),
         estimate=result.estimate,
     )
+    boot = None if snapshot is not None else _boot_config(root, prof.name, result.targets)
     if json_out:
-        emit_json({**doc.to_dict(), "calibration": cal.to_dict() if cal else None}, "check")
+        out = {**doc.to_dict(), "calibration": cal.to_dict() if cal else None}
+        emit_json({**out, "boot": boot and boot[0]}, "check")
     else:
         if cal:
             typer.echo(cal.describe())
         typer.echo(report.render_check(doc, f"tunekit apply {prof.name} --dry-run"))
+        if boot:
+            typer.echo("")
+            typer.echo(boot[1])
     raise typer.Exit(0 if doc.compliant else 1)
+
+
+def _boot_config(root: Path | None, profile: str, targets: list) -> tuple[dict, str]:
+    """check's boot-time section: (the JSON object, the text)."""
+    from dataclasses import asdict
+
+    from tunekit import lint as linting
+
+    findings, unreadable = linting.boot_section(root or Path("/"), profile, targets)
+    fails = any(f.verdict in linting.DEFAULT_FAIL_ON + ("conflict",) for f in findings)
+    doc = {
+        "findings": [asdict(f) for f in findings],
+        "fails_after_reboot": fails,
+        "unreadable": unreadable,
+    }
+    return doc, linting.render_boot(findings, unreadable)
 
 
 @app.command()
@@ -732,10 +753,96 @@ def probe(
 
 @app.command()
 @handled
+def lint(
+    files: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Files to lint, in the order they apply ('-' reads standard input). None: "
+            "everything that applies at the next boot (sysctl.d search path, sysctl.conf, "
+            "limits.conf and limits.d, systemd system.conf(.d), modprobe.d).",
+            show_default=False,
+        ),
+    ] = None,
+    root: RootOpt = None,
+    profile: Annotated[
+        Optional[str],
+        typer.Option(help="Also report values that fail this profile's targets (conflict)."),
+    ] = None,
+    fail_on: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Verdicts that make the exit code 1, comma-separated, or all or none "
+            "[default: harmful,dead,syntax,units].",
+            show_default=False,
+        ),
+    ] = None,
+    container: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--container/--no-container",
+            help="Lint as the configuration of a container (its own network namespace); "
+            "default: detected (the running namespace has no global net keys).",
+            show_default=False,
+        ),
+    ] = None,
+    kernel: Annotated[
+        Optional[str],
+        typer.Option(help="Check version-dependent rules for this kernel (e.g. 5.15)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.
+
+    Exit 0: no finding at or above --fail-on; 1: some; 2: bad input (a file that is not
+    one of the formats above, an unknown verdict)."""
+    from tunekit import lint as linting
+
+    fails = linting.parse_fail_on(fail_on)
+    base = root or Path("/")
+    if root is not None:
+        from tunekit import host
+
+        host.check_root(root)
+    if kernel is not None:
+        try:
+            linting.parse_version(kernel)
+        except ValueError:
+            raise UsageError(f"--kernel {kernel!r}: expected a version such as 6.8") from None
+    machine = linting.Host.of_root(base, container, kernel)
+    boot, modules, unreadable = linting.boot_inputs(base)
+    machine.modules_at_boot = modules
+    if files:
+        stdin = sys.stdin.read(1 << 20) if "-" in files else None
+        inputs = [linting.read_input(f, stdin) for f in files]
+    else:
+        inputs = boot
+    targets = _profile_targets(profile, root) if profile else None
+    report = linting.lint(inputs, machine, profile=targets, mode="files" if files else "boot")
+    report.unreadable = [] if files else unreadable
+    if json_out:
+        emit_json(report.to_dict(fails), "lint")
+    else:
+        typer.echo(linting.render_text(report, fails))
+    raise typer.Exit(1 if report.failing(fails) else 0)
+
+
+def _profile_targets(profile: str, root: Path | None) -> tuple[str, list]:
+    from tunekit import audit
+
+    state = audit.state_dir(None, root)
+    prof, why = audit.load_profile(profile, None, state)
+    result = audit.run(prof, why, root=root, state=state)
+    return prof.name, result.targets
+
+
+@app.command()
+@handled
 def schema(
     document: Annotated[
         str,
-        typer.Argument(help="check, estimate, apply, rollback, probe, profiles or profiles-show."),
+        typer.Argument(
+            help="check, estimate, apply, rollback, probe, profiles, profiles-show or lint."
+        ),
     ],
 ) -> None:
     """Print the JSON Schema of a command's --json document."""

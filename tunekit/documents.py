@@ -96,6 +96,67 @@ class Check(_Doc):
     findings: list[Finding]
     estimate: Estimate | None
     calibration: Calibration | None
+    boot: BootConfig | None = None
+
+
+LintVerdict = Literal[
+    "dead", "harmful", "units", "syntax", "no-op", "risky", "conflict", "overridden"
+]
+
+
+class LintFinding(_Doc):
+    file: str
+    line: int
+    key: str
+    value: str
+    verdict: LintVerdict
+    why: str
+    fix: str
+    source: str
+    rule: str
+    text: str
+
+
+class BootChange(_Doc):
+    key: str
+    live: str
+    boot: str
+    file: str
+    line: int
+
+
+class BootConfig(_Doc):
+    """check's boot-time section: lint findings on the profile's keys in what applies at
+    the next boot."""
+
+    findings: list[LintFinding]
+    fails_after_reboot: bool
+    unreadable: list[str]
+
+
+class LintFile(_Doc):
+    path: str
+    format: str
+    settings: int
+
+
+class LintHost(_Doc):
+    kernel: str
+    memory_bytes: int | None
+    live_values: str
+    container: bool
+
+
+class Lint(_Doc):
+    mode: Literal["boot", "files"]
+    host: LintHost
+    files: list[LintFile]
+    findings: list[LintFinding]
+    counts: dict[LintVerdict, int]
+    fail_on: list[LintVerdict]
+    failed: bool
+    changes_at_boot: list[BootChange]
+    unreadable: list[str]
 
 
 class Change(_Doc):
@@ -262,6 +323,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "probe": Probe,
     "profiles": Profiles,
     "profiles-show": ProfileShow,
+    "lint": Lint,
 }
 
 
@@ -296,6 +358,8 @@ def markdown() -> str:
         walk(model, f"`{kind}`: {model.__name__}")
     return "\n".join(out)
 
+
+Check.model_rebuild()  # Check names BootConfig, defined after it
 
 if __name__ == "__main__":
     print(markdown())
