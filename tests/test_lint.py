@@ -369,6 +369,15 @@ def test_bad_input_is_one_line_and_exit_2(args):
     assert result.stderr.startswith("tunekit: error:") and "Traceback" not in result.stderr
 
 
+def test_binary_or_huge_standard_input_is_refused():
+    binary = subprocess.run(
+        [sys.executable, "-m", "tunekit", "lint", "-"], input=b"\xff\xfe\x00", capture_output=True
+    )
+    assert binary.returncode == 2 and b"not text" in binary.stderr
+    huge = run_tunekit("lint", "-", input="net.core.somaxconn = 1\n" * 60000)
+    assert huge.returncode == 2 and "larger than" in huge.stderr
+
+
 def test_an_unrecognised_file_is_an_error_not_silence(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("remember to tune the kernel\n")

@@ -812,7 +812,7 @@ def lint(
     boot, modules, unreadable = linting.boot_inputs(base)
     machine.modules_at_boot = modules
     if files:
-        stdin = sys.stdin.read(1 << 20) if "-" in files else None
+        stdin = _read_stdin() if "-" in files else None
         inputs = [linting.read_input(f, stdin) for f in files]
     else:
         inputs = boot
@@ -824,6 +824,16 @@ def lint(
     else:
         typer.echo(linting.render_text(report, fails))
     raise typer.Exit(1 if report.failing(fails) else 0)
+
+
+def _read_stdin(limit: int = 1 << 20) -> str:
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"standard input: larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("standard input: not text (not UTF-8)") from None
 
 
 def _profile_targets(profile: str, root: Path | None) -> tuple[str, list]:

@@ -618,8 +618,8 @@ class _Linter:
         rule = self.know.by_check("overridden")
         groups: dict[tuple, list[Setting]] = {}
         for s in self.settings:
-            if self.format_of.get(s.file) == "sysctl-a" or s.kind == "load":
-                continue
+            if self.format_of.get(s.file) == "sysctl-a" or s.kind == "load" or s.problem:
+                continue  # a line the tool rejects overrides nothing
             name = canonical(s.key) if s.kind == "sysctl" else s.key
             groups.setdefault((s.kind, s.domain, s.type, name), []).append(s)
         for group in groups.values():
