@@ -323,6 +323,13 @@ def test_a_fake_root_gives_the_expected_findings_file_and_line_exact(tmp_path):
     assert "locked-out root" in nofile.why
 
 
+def test_a_hostile_image_osrelease_is_not_a_traceback(tmp_path):
+    root = write_tree(tmp_path, {**FAKE_ETC, "proc/sys/kernel/osrelease": "banana\n"})
+    result = run_tunekit("lint", "--root", str(root), "--json")
+    assert result.returncode == 1, result.stderr
+    assert Lint.model_validate_json(result.stdout).host.kernel == "banana"
+
+
 def test_check_says_when_the_next_boot_breaks_what_passes_today(tmp_path):
     root = write_tree(tmp_path, FAKE_ETC)
     result = run_tunekit("check", "server-1M", "--root", str(root), "--json")

@@ -343,9 +343,13 @@ class Host:
         release = kernel or _read_or_none(root, "proc/sys/kernel/osrelease") or os.uname().release
         mem = host.meminfo(root).get("MemTotal")
         read = (lambda rel: host._read(root, "proc/sys/" + rel, 1 << 16)) if has_proc else None
+        try:
+            version: tuple[int, ...] | None = parse_version(release)
+        except ValueError:  # an image's osrelease is not to be trusted
+            version = None
         h = cls(
-            kernel=parse_version(release),
-            kernel_text=release.strip(),
+            kernel=version,
+            kernel_text=release.strip()[:64],
             mem_bytes=mem,
             read=read,
             live_source=f"{Path(root) / 'proc/sys'}" if has_proc else "none",
