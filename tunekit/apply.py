@@ -124,27 +124,18 @@ def read_files(root: Path, paths: list[str]) -> dict[str, str | None]:
 
 
 def sysctl_search_path(root: Path) -> dict[str, str]:
-    """Every sysctl file the boot reads, relative path -> contents (regular files only)."""
+    """Every sysctl file the boot reads, relative path -> contents (regular files only),
+    hidden ones included: plan.boot_order decides which apply."""
+    from tunekit.bootset import listdir
+
     out = {}
     with Root(root) as r:
-        for d in SYSCTL_DIRS:
+        paths = [f"{d}/{n}" for d in SYSCTL_DIRS for n in listdir(r, d)] + [SYSCTL_CONF]
+        for rel in paths:
             try:
-                fd = r.open(d, os.O_RDONLY | os.O_DIRECTORY)
+                out[rel] = r.read(rel)
             except OSError:
                 continue
-            try:
-                names = sorted(n for n in os.listdir(fd) if n.endswith(".conf"))
-            finally:
-                os.close(fd)
-            for name in names:
-                try:
-                    out[f"{d}/{name}"] = r.read(f"{d}/{name}")
-                except OSError:
-                    continue
-        try:
-            out[SYSCTL_CONF] = r.read(SYSCTL_CONF)
-        except OSError:
-            pass
     return out
 
 

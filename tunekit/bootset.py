@@ -77,7 +77,8 @@ def search_order(names_by_dir: dict[str, list[str]], dirs: tuple[str, ...]) -> l
     return [by_name[n] for n in sorted(by_name)]
 
 
-def _listdir(r, rel: str) -> list[str]:
+def listdir(r, rel: str) -> list[str]:
+    """The *.conf names in a directory under the Root `r`, sorted; none if it is absent."""
     try:
         fd = r.open(rel, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -89,7 +90,7 @@ def _listdir(r, rel: str) -> list[str]:
 
 
 def _ordered(r, dirs: tuple[str, ...]) -> list[str]:
-    return search_order({d: _listdir(r, d) for d in dirs}, dirs)
+    return search_order({d: listdir(r, d) for d in dirs}, dirs)
 
 
 def _add(r, out: BootSet, rel: str, fmt: str, must_exist: bool = False) -> None:
@@ -122,7 +123,7 @@ def collect(root: Path) -> BootSet:
             _add(r, out, rel, "sysctl.conf")
         _add(r, out, SYSCTL_CONF, "sysctl.conf")
         _add(r, out, LIMITS_CONF, "limits.conf")
-        for name in _listdir(r, LIMITS_DIR):
+        for name in listdir(r, LIMITS_DIR):
             _add(r, out, f"{LIMITS_DIR}/{name}", "limits.conf")
         _add(r, out, SYSTEM_CONF, "system.conf")
         for rel in _ordered(r, SYSTEM_CONF_DIRS):

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from tunekit import registry, values
-from tunekit.bootset import SYSCTL_CONF, SYSCTL_DIRS
+from tunekit.bootset import SYSCTL_CONF, SYSCTL_DIRS, search_order
 from tunekit.check import Finding, live_value, proposed_value, satisfied
 from tunekit.errors import UsageError
 from tunekit.facts import HostFacts
@@ -502,15 +502,12 @@ def unit_name_ok(unit: str) -> bool:
 def boot_order(files: dict[str, str]) -> list[str]:
     """Paths (relative to the root) in the order the boot applies them. `files` maps every
     existing *.conf under SYSCTL_DIRS, and SYSCTL_CONF if present, to its contents."""
-    by_name: dict[str, str] = {}
-    for d in reversed(SYSCTL_DIRS):  # earlier directories shadow later ones
-        for path in files:
-            if path.rsplit("/", 1)[0] == d and path.endswith(".conf"):
-                by_name[path.rsplit("/", 1)[1]] = path
-    order = [by_name[n] for n in sorted(by_name)]
-    if SYSCTL_CONF in files:
-        order.append(SYSCTL_CONF)
-    return order
+    names: dict[str, list[str]] = {}
+    for path in files:
+        d, _, name = path.rpartition("/")
+        if d in SYSCTL_DIRS and name.endswith(".conf"):
+            names.setdefault(d, []).append(name)
+    return search_order(names, SYSCTL_DIRS) + ([SYSCTL_CONF] if SYSCTL_CONF in files else [])
 
 
 def parse_sysctl_conf(content: str) -> dict[str, str]:
