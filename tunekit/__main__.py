@@ -1,3 +1,3 @@
-from tunekit.entry import main
+from tunekit.cli import main
 
 main()

@@ -1,0 +1,97 @@
+"""tunekit apply [PROFILE]"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tunekit.cli.app import handled
+from tunekit.cli.options import (
+    ConnsOpt,
+    JsonOpt,
+    ProfileArg,
+    RootOpt,
+    StateDirOpt,
+    emit,
+    parse_count,
+)
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+
+
+@app.command()
+@handled
+def apply(
+    profile: ProfileArg = None,
+    conns: ConnsOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print every change and file that would be written; change nothing."
+        ),
+    ] = False,
+    no_persist: Annotated[
+        bool,
+        typer.Option(
+            "--no-persist", help="Change the running kernel only; write no drop-in files."
+        ),
+    ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="all, or namespace: only keys of this network namespace (what a container owns)."
+        ),
+    ] = "all",
+    pid: Annotated[
+        Optional[int],
+        typer.Option(help="Also raise the open-files limit of this running process (prlimit)."),
+    ] = None,
+    unit: Annotated[
+        Optional[str], typer.Option(help="Also write a LimitNOFILE= drop-in for this systemd unit.")
+    ] = None,
+    root: RootOpt = None,
+    state_dir: StateDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make this host meet a profile: runtime writes, drop-in files, a journal to undo them.
+
+    Only failing targets are changed, and never lowered below what already satisfies them.
+    Exit 0 done (or already compliant), 2 invalid value (nothing written), 3 not root or
+    another apply running, 4 failed and rolled back."""
+    from tunekit.ops import apply as op
+    from tunekit.output import text
+
+    o = op.ApplyOptions(
+        profile=profile,
+        conns=parse_count(conns),
+        persist=not no_persist,
+        scope=scope,
+        pid=pid,
+        unit=unit,
+        root=root,
+        state_dir=state_dir,
+    )
+    doc = op.dry_run(o) if dry_run else op.apply(o)
+    if json_out:
+        emit(doc)
+        return
+    if dry_run:
+        typer.echo(text.render_plan(doc, dry_run=True))
+        typer.echo(
+            "\nThis host already complies: nothing to change."
+            if doc.empty
+            else "\nDry run: nothing was changed."
+        )
+        return
+    for line in doc.recovered:
+        typer.echo(f"Recovered: {line}")
+    if not doc.applied:
+        typer.echo(f"This host already complies with {doc.profile}: nothing to change.")
+    else:
+        typer.echo(text.render_plan(doc, dry_run=False))
+        typer.echo(
+            f"\nApplied. Journal in {doc.state_dir}/journals. Undo: tunekit rollback"
+            + (f" --root {root}" if root else "")
+            + (f" --state-dir {state_dir}" if state_dir else "")
+        )

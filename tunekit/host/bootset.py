@@ -1,0 +1,192 @@
+"""Everything that applies at the next boot, read under a root in the order it applies.
+
+- sysctl: the sysctl.d search path; a file name in an earlier directory hides the same name
+  in later ones; all names apply in lexical order, /etc/sysctl.conf last; the last
+  assignment of a key wins (sysctl.d(5); procps `sysctl --system`).
+- pam_limits: /etc/security/limits.conf, then limits.d/*.conf in C-locale order
+  (limits.conf(5)).
+- systemd: /etc/systemd/system.conf, then system.conf.d drop-ins with the same hiding and
+  order rules as sysctl.d (systemd-system.conf(5)).
+- modprobe.d: `options` lines for the conntrack modules (modprobe.d(5)), and the modules
+  that modules-load.d loads at boot (modules-load.d(5)).
+
+Every read goes through rootfs.Root (openat2 RESOLVE_IN_ROOT, regular files only): an
+image's symlinks cannot make tunekit read the live host, and a FIFO cannot hang it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunekit.host import confparse
+from tunekit.knowledge.catalogue import CONNTRACK_MODULES
+
+SYSCTL_DIRS = (
+    "etc/sysctl.d",
+    "run/sysctl.d",
+    "usr/local/lib/sysctl.d",
+    "usr/lib/sysctl.d",
+    "lib/sysctl.d",
+)
+SYSCTL_CONF = "etc/sysctl.conf"
+LIMITS_CONF = "etc/security/limits.conf"
+LIMITS_DIR = "etc/security/limits.d"
+SYSTEM_CONF = "etc/systemd/system.conf"
+SYSTEM_CONF_DIRS = tuple(
+    f"{d}/system.conf.d" for d in ("etc/systemd", "run/systemd", "usr/local/lib/systemd")
+) + ("usr/lib/systemd/system.conf.d", "lib/systemd/system.conf.d")
+MODPROBE_DIRS = (
+    "etc/modprobe.d",
+    "run/modprobe.d",
+    "usr/local/lib/modprobe.d",
+    "usr/lib/modprobe.d",
+    "lib/modprobe.d",
+)
+MODULES_LOAD_DIRS = (
+    "etc/modules-load.d",
+    "run/modules-load.d",
+    "usr/local/lib/modules-load.d",
+    "usr/lib/modules-load.d",
+    "lib/modules-load.d",
+)
+
+
+@dataclass
+class BootFile:
+    path: str  # relative to the root
+    format: str
+    text: str
+
+
+@dataclass
+class BootSet:
+    files: list[BootFile] = field(default_factory=list)
+    modules_at_boot: set[str] = field(default_factory=set)
+    unreadable: list[str] = field(default_factory=list)  # "path: reason"
+
+
+def search_order(names_by_dir: dict[str, list[str]], dirs: tuple[str, ...]) -> list[str]:
+    """Paths in the order they apply: an earlier directory hides a same-named file in a
+    later one; the survivors apply in lexical order of their names."""
+    by_name: dict[str, str] = {}
+    for d in reversed(dirs):
+        for name in names_by_dir.get(d, []):
+            by_name[name] = f"{d}/{name}"
+    return [by_name[n] for n in sorted(by_name)]
+
+
+def listdir(r, rel: str) -> list[str]:
+    """The *.conf names in a directory under the Root `r`, sorted; none if it is absent."""
+    try:
+        fd = r.open(rel, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return []
+    try:
+        return sorted(n for n in os.listdir(fd) if n.endswith(".conf"))
+    finally:
+        os.close(fd)
+
+
+def _ordered(r, dirs: tuple[str, ...]) -> list[str]:
+    return search_order({d: listdir(r, d) for d in dirs}, dirs)
+
+
+def _add(r, out: BootSet, rel: str, fmt: str, must_exist: bool = False) -> None:
+    try:
+        out.files.append(BootFile(rel, fmt, r.read(rel)))
+    except FileNotFoundError:
+        if must_exist:
+            out.unreadable.append(f"/{rel}: missing")
+    except OSError as err:
+        out.unreadable.append(f"/{rel}: {err.strerror or err}")
+
+
+def _conntrack_lines(text: str) -> str:
+    """Only the modprobe.d lines about the conntrack modules: other modules' options are
+    none of tunekit's business, and keep their line numbers (blank lines in between)."""
+    keep = []
+    for line in text.splitlines():
+        words = line.split()
+        mod = words[1].replace("-", "_") if len(words) > 1 else ""
+        keep.append(line if mod in CONNTRACK_MODULES else "")
+    return "\n".join(keep)
+
+
+def collect(root: Path) -> BootSet:
+    from tunekit.host.rootfs import Root
+
+    out = BootSet()
+    with Root(root) as r:
+        for rel in _ordered(r, SYSCTL_DIRS):
+            _add(r, out, rel, "sysctl.conf")
+        _add(r, out, SYSCTL_CONF, "sysctl.conf")
+        _add(r, out, LIMITS_CONF, "limits.conf")
+        for name in listdir(r, LIMITS_DIR):
+            _add(r, out, f"{LIMITS_DIR}/{name}", "limits.conf")
+        _add(r, out, SYSTEM_CONF, "system.conf")
+        for rel in _ordered(r, SYSTEM_CONF_DIRS):
+            _add(r, out, rel, "system.conf")
+        for rel in _ordered(r, MODPROBE_DIRS):
+            before = len(out.files)
+            _add(r, out, rel, "modprobe.d")
+            if len(out.files) > before:
+                out.files[-1].text = _conntrack_lines(out.files[-1].text)
+        for rel in _ordered(r, MODULES_LOAD_DIRS):
+            try:
+                out.modules_at_boot |= confparse.modules_load(r.read(rel))
+            except OSError:
+                continue
+        try:
+            out.modules_at_boot |= confparse.modules_load(r.read("etc/modules"))
+        except OSError:
+            pass
+    return out
+
+
+# --- what the boot does after a given file ------------------------------------------------
+
+
+def sysctl_files(root: Path) -> dict[str, str]:
+    """Every sysctl file the boot reads, relative path -> contents (regular files only),
+    hidden ones included: boot_order decides which apply."""
+    from tunekit.host.rootfs import Root
+
+    out = {}
+    with Root(root) as r:
+        paths = [f"{d}/{n}" for d in SYSCTL_DIRS for n in listdir(r, d)] + [SYSCTL_CONF]
+        for rel in paths:
+            try:
+                out[rel] = r.read(rel)
+            except OSError:
+                continue
+    return out
+
+
+def boot_order(files: dict[str, str]) -> list[str]:
+    """Paths (relative to the root) in the order the boot applies them. `files` maps every
+    existing *.conf under SYSCTL_DIRS, and SYSCTL_CONF if present, to its contents."""
+    names: dict[str, list[str]] = {}
+    for path in files:
+        d, _, name = path.rpartition("/")
+        if d in SYSCTL_DIRS and name.endswith(".conf"):
+            names.setdefault(d, []).append(name)
+    return search_order(names, SYSCTL_DIRS) + ([SYSCTL_CONF] if SYSCTL_CONF in files else [])
+
+
+def later_assignments(files: dict[str, str], ours: dict[str, str], our_path: str) -> list[str]:
+    """Every file that sets one of our keys after our file (`our_path`), to another value:
+    it wins at the next boot."""
+    files = {**files, our_path: ""}
+    order = boot_order(files)
+    after = order[order.index(our_path) + 1 :] if our_path in order else []
+    out = []
+    for path in after:
+        for s in confparse.sysctl_conf(files[path], path).settings:
+            if s.key in ours and s.value != ours[s.key]:
+                out.append(
+                    f"/{path} sets {s.key} = {s.value} after tunekit's /{our_path} "
+                    f"(= {ours[s.key]}): it wins at the next boot"
+                )
+    return out

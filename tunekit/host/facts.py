@@ -1,0 +1,164 @@
+"""HostFacts read from a root directory (default /) or a saved `sysctl -a`.
+
+Live-only facts (rlimits, addresses) are read when the root is /; an image says what it
+holds. The one place that turns a host into the engine's HostFacts.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+from tunekit.errors import KeyNameError, UsageError
+from tunekit.host import procfs
+from tunekit.host.procfs import read, read_text
+from tunekit.knowledge import catalogue as K
+from tunekit.knowledge.keys import Key
+from tunekit.model.facts import HostFacts
+
+TCP_LISTEN = "0A"  # include/net/tcp_states.h TCP_LISTEN, as /proc/net/tcp prints st
+
+
+def _read_sysctls(root: Path, facts: HostFacts, extra: list[Key]) -> None:
+    for key in K.read_by_default() + extra:
+        try:
+            facts.sysctls[key.name] = procfs.read_sysctl(root, key)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # absent on this kernel, module not loaded, or global key in a child netns
+        except OSError as err:
+            facts.unreadable[key.name] = err.strerror or str(err)
+
+
+def listening_ports(root: Path) -> list[int] | None:
+    """TCP ports in LISTEN on this host (IPv4 and IPv6), from /proc/net/tcp{,6}."""
+    ports: set[int] = set()
+    seen = False
+    for name in ("proc/net/tcp", "proc/net/tcp6"):
+        try:
+            lines = read(root, name, limit=64 << 20).splitlines()[1:]
+        except OSError:
+            continue
+        seen = True
+        for line in lines:
+            f = line.split()
+            if len(f) > 3 and f[3] == TCP_LISTEN and ":" in f[1]:
+                try:
+                    ports.add(int(f[1].rsplit(":", 1)[1], 16))
+                except ValueError:
+                    continue
+    return sorted(ports) if seen else None
+
+
+def _addresses() -> list[str]:
+    # psutil (getifaddrs) rather than pyroute2: importing pyroute2 costs 170-250 ms here,
+    # more than `check`'s whole budget; pyroute2 is used where namespaces are built.
+    import socket
+
+    import psutil
+
+    return sorted(
+        {
+            a.address
+            for addrs in psutil.net_if_addrs().values()
+            for a in addrs
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        }
+    )
+
+
+def check_root(root: Path) -> None:
+    """A --root must look like a root filesystem: an empty or mistyped directory would
+    otherwise read as a host with no settings at all (and pass)."""
+    if str(root) in ("", "."):
+        raise UsageError("--root is empty or '.': give the directory of a root filesystem")
+    if Path(root).resolve() == Path("/"):
+        return
+    if not Path(root).is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    if not (procfs.is_dir(root, "proc") or procfs.is_dir(root, "etc")):
+        raise UsageError(
+            f"--root {root}: has neither proc nor etc: not a root filesystem",
+            "point it at the top of an image or chroot",
+        )
+
+
+def read_facts(
+    root: Path = Path("/"),
+    addresses: bool = True,
+    extra: list[Key] | None = None,
+    listening: bool = False,
+) -> HostFacts:
+    """Snapshot the host under `root`. Live-only facts (rlimits, addresses) when root is /.
+    addresses=False skips the interface scan (and psutil's import) when no client needs it.
+    `extra`: keys a profile names besides the catalogue's own."""
+    root = Path(root)
+    check_root(root)
+    live = root.resolve() == Path("/")
+    facts = HostFacts(source="live" if live else f"root {root}")
+    always = {k.name for k in K.read_by_default()}
+    _read_sysctls(root, facts, [k for k in extra or [] if k.name not in always])
+    facts.kernel = facts.sysctls.get(K.OSRELEASE.name)
+    # only a client's wide port range needs them; /proc/net/tcp lists every socket, and on
+    # a server holding a million connections it is a hundred megabytes
+    facts.listening = listening_ports(root) if listening else None
+    mem = procfs.meminfo(root)
+    facts.mem_total, facts.mem_available = mem.get("MemTotal"), mem.get("MemAvailable")
+    facts.modules, _ = procfs.modules(root)
+    facts.cap_sys_resource = procfs.cap_sys_resource(root)
+    facts.proc_sys_writable = procfs.proc_sys_writable(root)
+    # Global keys such as tcp_mem are hidden inside a non-initial network namespace
+    # (measured on 6.18), so their absence next to a present net/ipv4 marks a child netns.
+    if procfs.is_dir(root, "proc/sys/net/ipv4"):
+        facts.child_netns = K.TCP_MEM.name not in facts.sysctls
+    facts.counters.update(procfs.tcpext(root))
+    try:
+        facts.counters["files_allocated"] = int(procfs.read_sysctl(root, K.FILE_NR).split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    count = facts.int_value(K.CONNTRACK_COUNT.name)
+    if count is not None:
+        facts.counters["conntrack_count"] = count
+    if live:
+        facts.page_size = os.sysconf("SC_PAGE_SIZE")
+        facts.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        facts.nofile_of = f"this process (pid {os.getpid()})"
+        facts.addresses = _addresses() if addresses else None
+    else:
+        facts.notes.append("rlimits and addresses are not read from a root directory")
+    return facts
+
+
+def read_snapshot(path: Path, mem_total: int | None = None) -> HostFacts:
+    """Facts from a saved `sysctl -a` (lines 'key = value'); nothing else is known but the
+    memory size, when the caller gives it (--mem-total)."""
+    try:
+        text = read_text(Path(path), limit=64 << 20)
+    except OSError as err:
+        raise UsageError(f"--snapshot {path}: cannot read: {err.strerror}") from err
+    facts = HostFacts(source=f"snapshot {path}", modules=None, mem_total=mem_total)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith(("#", ";")):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise UsageError(
+                f"--snapshot {path}: line {number} is not 'key = value': {line[:60]!r}"
+            )
+        try:
+            name = K.lookup(key.strip()).name
+        except KeyNameError:
+            raise UsageError(
+                f"--snapshot {path}: line {number}: {key.strip()[:60]!r} is not a sysctl name"
+            ) from None
+        facts.sysctls[name] = " ".join(value.split())
+    if not facts.sysctls:
+        raise UsageError(f"--snapshot {path}: no 'key = value' lines")
+    facts.kernel = facts.sysctls.get(K.OSRELEASE.name)
+    if K.PORT_RANGE.name in facts.sysctls:
+        facts.child_netns = K.TCP_MEM.name not in facts.sysctls
+    facts.notes.append(
+        "a sysctl snapshot holds no rlimits, addresses or listening ports"
+        + ("" if mem_total else ", nor the memory size (--mem-total gives it)")
+    )
+    return facts

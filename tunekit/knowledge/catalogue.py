@@ -1,0 +1,1041 @@
+"""The one catalogue: every key tunekit knows, and everything it knows about each.
+
+check, plan, apply, lint, probe and the reports read these entries; no module outside
+knowledge/ names a key (tests/knowledge/test_catalogue.py enforces it). An entry says
+where the key lives, its shape and unit, its scope, the bounds the kernel accepts, its
+boot default where that is a constant, the direction in which it gives capacity, the
+module that provides it, how apply writes and persists it, the counters that grow when
+its limit is hit, and what it does (reason) with where that was read (source).
+
+Scope and `in_child` were measured on kernel 6.18 inside a fresh network namespace
+(`unshare -n`): a key absent there is global; net.core.{r,w}mem_{default,max} and
+nf_conntrack_{max,buckets} are visible there but read-only (sysctl_net_core.c makes the
+buffer keys read-only in every namespace but the first); the rest under net/ are the
+namespace's own. tests/knowledge/test_catalogue.py re-measures every net key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from tunekit.errors import KeyNameError
+from tunekit.knowledge.keys import (
+    CONNTRACK_SYSCTL,
+    IP_SYSCTL,
+    KERNEL_DOCS_FS,
+    KERNEL_DOCS_KERNEL,
+    KERNEL_DOCS_NET,
+    KERNEL_DOCS_VM,
+    Key,
+    Scope,
+    Shape,
+    Symptom,
+    split_name,
+)
+
+_KEYS: list[Key] = []
+
+
+def _key(name: str, shape: Shape, unit: str, scope: Scope, reason: str, source: str, **kw) -> Key:
+    key = Key(name, shape, unit, scope, reason, source, **kw)
+    _KEYS.append(key)
+    return key
+
+
+# --- the keys the capacity model sizes ---------------------------------------------------
+
+FILE_MAX = _key(
+    "fs.file-max",
+    "int",
+    "file handles",
+    "global",
+    "system-wide cap on open files; above it every open() and accept() fails with ENFILE "
+    "(CAP_SYS_ADMIN may exceed it: alloc_empty_file)",
+    KERNEL_DOCS_FS + "; fs/file_table.c alloc_empty_file",
+    minimum=0,
+    direction="up",
+    errnos=(("ENFILE", "the system-wide open-files table is full (fs.file-max)"),),
+)
+NR_OPEN = _key(
+    "fs.nr_open",
+    "int",
+    "file descriptors",
+    "global",
+    "ceiling for any process's RLIMIT_NOFILE; a hard limit above it is refused with EPERM",
+    KERNEL_DOCS_FS + "; kernel/sys.c do_prlimit; fs/file.c sysctl_nr_open_min/_max",
+    # fs/file.c: sysctl_nr_open_min = BITS_PER_LONG, sysctl_nr_open_max = INT_MAX rounded
+    # down to a multiple of BITS_PER_LONG; measured on 6.18: 2147483585 gives EINVAL.
+    minimum=64,
+    maximum=2147483584,
+    default="1048576",
+    direction="up",
+    order=10,
+)
+FILE_NR = _key(
+    "fs.file-nr",
+    "ints",
+    "file handles",
+    "global",
+    "allocated file handles, free ones (always 0 since 2.6), and file-max: read-only",
+    KERNEL_DOCS_FS,
+    kind="input",
+)
+NOFILE_SOFT = _key(
+    "rlimit.nofile.soft",
+    "int",
+    "file descriptors",
+    "process",
+    "open files one process may hold; the next socket() or accept() fails with EMFILE. Kept "
+    "at 1024 for everything but the workload: select() breaks on descriptors >= FD_SETSIZE",
+    "getrlimit(2); select(2); systemd NEWS v240",
+    kind="rlimit",
+    persist="limits",
+    order=91,
+    minimum=0,
+    direction="up",
+    errnos=(("EMFILE", "the process reached its open-files limit (RLIMIT_NOFILE)"),),
+)
+NOFILE_HARD = _key(
+    "rlimit.nofile.hard",
+    "int",
+    "file descriptors",
+    "process",
+    "ceiling for the soft limit, which a program may raise itself; raising the hard limit "
+    "needs CAP_SYS_RESOURCE, and it cannot pass fs.nr_open",
+    "getrlimit(2); capabilities(7); kernel/sys.c do_prlimit",
+    kind="rlimit",
+    persist="limits",
+    order=90,
+    minimum=0,
+    maximum=2147483584,  # fs.nr_open's largest value: no kernel accepts more
+    direction="up",
+)
+SOMAXCONN = _key(
+    "net.core.somaxconn",
+    "int",
+    "connections",
+    "netns",
+    "silent cap on every listen() backlog, which bounds both the accept queue and the SYN "
+    "queue (inet_csk_reqsk_queue_is_full, in every syncookies mode); a full accept queue "
+    "drops (TcpExt ListenOverflows)",
+    IP_SYSCTL + "; net/socket.c __sys_listen_socket; net/ipv4/tcp_input.c tcp_conn_request",
+    minimum=0,
+    maximum=2147483647,
+    default="4096",
+    direction="up",
+    symptoms=(
+        Symptom(
+            "ListenOverflows",
+            "TcpExt",
+            "the accept queue overflowed: the listen backlog, capped by net.core.somaxconn, "
+            "was full while accepting lagged",
+        ),
+        Symptom("ListenDrops", "TcpExt", "SYNs or handshakes dropped at a listener"),
+        # The SYN queue is full past min(listen backlog, somaxconn); the SYN is dropped
+        # instead of answered with a cookie only when tcp_syncookies = 0.
+        Symptom(
+            "TCPReqQFullDrop",
+            "TcpExt",
+            "SYNs dropped at a full SYN queue (min(listen backlog, somaxconn)) because "
+            "tcp_syncookies is 0",
+        ),
+    ),
+)
+SYN_BACKLOG = _key(
+    "net.ipv4.tcp_max_syn_backlog",
+    "int",
+    "requests",
+    "netns",
+    "read only while tcp_syncookies = 0: SYNs from unproven peers are dropped once the SYN "
+    "queue is 3/4 of it; with syncookies on it does nothing",
+    "net/ipv4/tcp_input.c tcp_conn_request",
+    direction="up",
+)
+SYNCOOKIES = _key(
+    "net.ipv4.tcp_syncookies",
+    "int",
+    "mode",
+    "netns",
+    "SYN-flood fallback when the SYN queue (min(listen backlog, somaxconn)) is full: 1 sends "
+    "cookies instead of dropping; 0 drops; 2 sends cookies to every SYN",
+    IP_SYSCTL + "; net/ipv4/tcp_input.c tcp_conn_request",
+    # a u8 (proc_dou8vec_minmax): 0-255 accepted (measured), 3 and up act as 1
+    minimum=0,
+    maximum=255,
+    default="1",
+)
+NETDEV_BACKLOG = _key(
+    "net.core.netdev_max_backlog",
+    "int",
+    "packets",
+    "global",
+    "per-CPU input queue (loopback, veth, RPS) when packets arrive faster than the stack "
+    "takes them",
+    KERNEL_DOCS_NET,
+    default="1000",
+    direction="up",
+)
+PORT_RANGE = _key(
+    "net.ipv4.ip_local_port_range",
+    "range",
+    "ports",
+    "netns",
+    "ephemeral ports for connect(); one source IP reaches one destination ip:port at most "
+    "(width - reserved) times",
+    IP_SYSCTL + "; ip(7)",
+    minimum=1,
+    maximum=65535,
+    default="32768 60999",
+    direction="up",
+    parity=True,
+    errnos=(
+        ("EADDRNOTAVAIL", "no free ephemeral port for this source address and destination"),
+        ("EADDRINUSE", "no free ephemeral port for this source address and destination"),
+    ),
+)
+RESERVED_PORTS = _key(
+    "net.ipv4.ip_local_reserved_ports",
+    "portset",
+    "ports",
+    "netns",
+    "ports connect() and bind(0) never pick: the host's listening ports inside a wide "
+    "ephemeral range belong here",
+    IP_SYSCTL,
+    minimum=1,
+    maximum=65535,
+    default="",
+)
+TCP_MEM = _key(
+    "net.ipv4.tcp_mem",
+    "triple",
+    "pages",
+    "global",
+    "min/pressure/max memory for all TCP socket buffers together, in pages; above pressure TCP "
+    "moderates until usage falls under min; above max: 'TCP: out of memory -- consider tuning "
+    "tcp_mem'",
+    IP_SYSCTL + "; net/ipv4/tcp.c tcp_init_mem",
+    direction="up",
+    symptoms=(
+        Symptom(
+            "TCPMemoryPressures", "TcpExt", "TCP buffer memory reached tcp_mem's pressure threshold"
+        ),
+        Symptom(
+            "TCPAbortOnMemory",
+            "TcpExt",
+            "connections reset because TCP memory was above tcp_mem max (or too many orphans)",
+        ),
+    ),
+)
+TCP_RMEM = _key(
+    "net.ipv4.tcp_rmem",
+    "triple",
+    "bytes",
+    "netns",
+    "per-socket receive buffer min/default/max in bytes; a socket starts at the default and "
+    "autotuning grows it only for a reader",
+    IP_SYSCTL,
+    minimum=1,
+)
+TCP_WMEM = _key(
+    "net.ipv4.tcp_wmem",
+    "triple",
+    "bytes",
+    "netns",
+    "per-socket send buffer min/default/max in bytes",
+    IP_SYSCTL,
+    minimum=1,
+)
+TW_BUCKETS = _key(
+    "net.ipv4.tcp_max_tw_buckets",
+    "int",
+    "sockets",
+    "netns",
+    "TIME_WAIT (and FIN_WAIT2 orphan) minisockets held at once; above it a closing socket "
+    "skips TIME_WAIT silently, counted in TcpExt TCPTimeWaitOverflow",
+    IP_SYSCTL + "; net/ipv4/tcp_minisocks.c tcp_time_wait",
+    direction="up",
+    symptoms=(
+        Symptom(
+            "TCPTimeWaitOverflow",
+            "TcpExt",
+            "closing sockets skipped TIME_WAIT: tcp_max_tw_buckets was full",
+        ),
+    ),
+)
+MAX_ORPHANS = _key(
+    "net.ipv4.tcp_max_orphans",
+    "int",
+    "sockets",
+    "global",
+    "sockets closed by the application still in FIN_WAIT1/CLOSING/LAST_ACK; above it they are "
+    "reset ('too many orphaned sockets'). Each may hold up to ~64 KB; the docs say raise it, "
+    "never lower it",
+    IP_SYSCTL,
+    direction="up",
+)
+TW_REUSE = _key(
+    "net.ipv4.tcp_tw_reuse",
+    "int",
+    "mode",
+    "netns",
+    "lets connect() reuse a TIME_WAIT port (1 = all, 2 = loopback only); outgoing only; "
+    "works only with timestamps (tcp_twsk_unique)",
+    IP_SYSCTL + "; net/ipv4/tcp_ipv4.c tcp_twsk_unique",
+    minimum=0,
+    maximum=2,
+    default="2",
+)
+FIN_TIMEOUT = _key(
+    "net.ipv4.tcp_fin_timeout",
+    "int",
+    "seconds",
+    "netns",
+    "how long an orphaned socket waits in FIN_WAIT2 for the peer's FIN; not TIME_WAIT",
+    IP_SYSCTL + "; net/ipv4/tcp.c tcp_close",
+    default="60",
+)
+CONNTRACK_MAX = _key(
+    "net.netfilter.nf_conntrack_max",
+    "int",
+    "entries",
+    "global",
+    "conntrack table capacity; when full: 'nf_conntrack: table full, dropping packet'",
+    CONNTRACK_SYSCTL,
+    module="nf_conntrack",
+    in_child="read-only",
+    order=30,
+    direction="up",
+    symptoms=(
+        Symptom(
+            "conntrack_drop", "conntrack", "the conntrack table was full: new flows were dropped"
+        ),
+        Symptom(
+            "conntrack_early_drop",
+            "conntrack",
+            "the conntrack table was full: unassured entries were evicted for new flows",
+        ),
+    ),
+)
+CONNTRACK_BUCKETS = _key(
+    "net.netfilter.nf_conntrack_buckets",
+    "int",
+    "buckets",
+    "global",
+    "conntrack hash buckets (the hashsize module parameter); written through "
+    "/sys/module/nf_conntrack/parameters/hashsize",
+    CONNTRACK_SYSCTL,
+    module="nf_conntrack",
+    in_child="read-only",
+    order=20,
+    minimum=1,
+    direction="up",
+    write_path="sys/module/nf_conntrack/parameters/hashsize",
+    persist="modprobe",
+    param="hashsize",
+)
+CONNTRACK_TW_TIMEOUT = _key(
+    "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
+    "int",
+    "seconds",
+    "netns",
+    "how long conntrack keeps a closed TCP flow",
+    CONNTRACK_SYSCTL,
+    module="nf_conntrack",
+    default="120",
+)
+CONNTRACK_COUNT = _key(
+    "net.netfilter.nf_conntrack_count",
+    "int",
+    "entries",
+    "netns",
+    "flows tracked now",
+    CONNTRACK_SYSCTL,
+    kind="input",
+    module="nf_conntrack",
+)
+OSRELEASE = _key(
+    "kernel.osrelease",
+    "string",
+    "",
+    "global",
+    "kernel release",
+    KERNEL_DOCS_KERNEL,
+    kind="input",
+)
+UNPRIVILEGED_PORT_START = _key(
+    "net.ipv4.ip_unprivileged_port_start",
+    "int",
+    "port",
+    "netns",
+    "the first port an unprivileged process may bind; ip_local_port_range must start at or "
+    "above it",
+    IP_SYSCTL + "; net/ipv4/sysctl_net_ipv4.c ipv4_local_port_range",
+    minimum=0,
+    maximum=65535,
+    default="1024",
+)
+TIMESTAMPS = _key(
+    "net.ipv4.tcp_timestamps",
+    "int",
+    "mode",
+    "netns",
+    "TCP timestamps (RFC 7323): PAWS and RTT samples; tcp_tw_reuse needs them",
+    IP_SYSCTL + "; net/ipv4/tcp_ipv4.c tcp_twsk_unique",
+    default="1",
+)
+KEEPALIVE_TIME = _key(
+    "net.ipv4.tcp_keepalive_time",
+    "int",
+    "seconds",
+    "netns",
+    "idle time before the first keepalive probe on a socket that asked for keepalives",
+    IP_SYSCTL,
+    default="7200",
+)
+
+# --- keys the tuning guides carry, known to lint --------------------------------------------
+
+
+def _guide(name: str, shape: Shape, unit: str, scope: Scope, reason: str, source: str, **kw):
+    return _key(name, shape, unit, scope, reason, source, **kw)
+
+
+_guide(
+    "fs.inotify.max_user_watches",
+    "int",
+    "watches",
+    "global",
+    "inotify watches one user may hold",
+    "Documentation/filesystems/inotify.rst; " + KERNEL_DOCS_FS,
+    direction="up",
+)
+_guide(
+    "fs.inotify.max_user_instances",
+    "int",
+    "instances",
+    "global",
+    "inotify instances one user may create",
+    KERNEL_DOCS_FS,
+    default="128",
+    direction="up",
+)
+_guide(
+    "fs.aio-max-nr",
+    "int",
+    "requests",
+    "global",
+    "system-wide cap on outstanding asynchronous I/O requests",
+    KERNEL_DOCS_FS,
+    default="65536",
+    direction="up",
+)
+_guide(
+    "fs.epoll.max_user_watches",
+    "int",
+    "watches",
+    "global",
+    "descriptors one user may register across all epoll instances (sized from RAM at boot)",
+    KERNEL_DOCS_FS + " (epoll)",
+    direction="up",
+)
+_guide(
+    "kernel.pid_max",
+    "int",
+    "pids",
+    "global",
+    "largest process id, and so the number of processes and threads at once",
+    KERNEL_DOCS_KERNEL + "; include/linux/threads.h PID_MAX_LIMIT",
+    maximum=4194304,
+    direction="up",
+)
+_guide(
+    "kernel.threads-max",
+    "int",
+    "threads",
+    "global",
+    "system-wide cap on threads (fork() fails with EAGAIN above it); sized from RAM at boot",
+    KERNEL_DOCS_KERNEL + "; kernel/fork.c set_max_threads",
+    direction="up",
+)
+_guide(
+    "vm.max_map_count",
+    "int",
+    "mappings",
+    "global",
+    "memory map areas one process may have",
+    KERNEL_DOCS_VM,
+    default="65530",
+    direction="up",
+)
+_guide(
+    "vm.swappiness", "int", "", "global", "how eagerly anonymous memory is swapped", KERNEL_DOCS_VM
+)
+_guide(
+    "vm.min_free_kbytes",
+    "int",
+    "KiB",
+    "global",
+    "memory the kernel keeps free for atomic allocations (sized from RAM at boot)",
+    KERNEL_DOCS_VM,
+)
+_guide(
+    "vm.overcommit_memory",
+    "int",
+    "mode",
+    "global",
+    "the kernel's overcommit policy",
+    KERNEL_DOCS_VM,
+    default="0",
+)
+_guide(
+    "net.core.netdev_budget",
+    "int",
+    "packets",
+    "global",
+    "packets one NAPI softirq run may take from all devices",
+    KERNEL_DOCS_NET,
+    default="300",
+)
+_guide(
+    "net.core.rmem_default",
+    "int",
+    "bytes",
+    "global",
+    "receive buffer every non-TCP socket (UDP, unix, netlink) starts with; TCP starts from "
+    "tcp_rmem[1] instead",
+    KERNEL_DOCS_NET + "; " + IP_SYSCTL + " (tcp_rmem); net/core/sysctl_net_core.c",
+    in_child="read-only",
+)
+_guide(
+    "net.core.wmem_default",
+    "int",
+    "bytes",
+    "global",
+    "send buffer every non-TCP socket starts with; TCP starts from tcp_wmem[1] instead",
+    KERNEL_DOCS_NET + "; " + IP_SYSCTL + " (tcp_wmem); net/core/sysctl_net_core.c",
+    in_child="read-only",
+)
+_guide(
+    "net.core.rmem_max",
+    "int",
+    "bytes",
+    "global",
+    "largest receive buffer a program may ask for with SO_RCVBUF",
+    KERNEL_DOCS_NET + "; net/core/sysctl_net_core.c",
+    in_child="read-only",
+    direction="up",
+)
+_guide(
+    "net.core.wmem_max",
+    "int",
+    "bytes",
+    "global",
+    "largest send buffer a program may ask for with SO_SNDBUF",
+    KERNEL_DOCS_NET + "; net/core/sysctl_net_core.c",
+    in_child="read-only",
+    direction="up",
+)
+_guide(
+    "net.core.optmem_max",
+    "int",
+    "bytes",
+    "netns",
+    "ancillary (cmsg) and option memory per socket; TCP tx zerocopy also uses it as a limit",
+    KERNEL_DOCS_NET + " (optmem_max)",
+    minimum=0,
+    direction="up",
+)
+_guide(
+    "net.core.default_qdisc",
+    "string",
+    "",
+    "global",
+    "queueing discipline new network devices get",
+    KERNEL_DOCS_NET,
+)
+_guide(
+    "net.core.busy_poll",
+    "int",
+    "microseconds",
+    "global",
+    "busy-poll time for poll() and select() on sockets that allow it",
+    KERNEL_DOCS_NET,
+    default="0",
+)
+_guide(
+    "net.core.busy_read",
+    "int",
+    "microseconds",
+    "global",
+    "busy-poll time for a blocking read on sockets that allow it",
+    KERNEL_DOCS_NET,
+    default="0",
+)
+_guide(
+    "net.ipv4.ip_forward",
+    "int",
+    "mode",
+    "netns",
+    "forward packets between interfaces (a router)",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.ip_nonlocal_bind",
+    "int",
+    "mode",
+    "netns",
+    "let processes bind addresses that are not (yet) local",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.udp_mem",
+    "triple",
+    "pages",
+    "global",
+    "min/pressure/max memory for all UDP sockets together, in pages",
+    IP_SYSCTL,
+    direction="up",
+)
+_guide(
+    "net.ipv4.udp_rmem_min",
+    "int",
+    "bytes",
+    "netns",
+    "receive buffer each UDP socket keeps even under UDP memory pressure",
+    IP_SYSCTL,
+    default="4096",
+)
+_guide(
+    "net.ipv4.udp_wmem_min",
+    "int",
+    "bytes",
+    "netns",
+    "kept for compatibility: the kernel no longer uses it (ip-sysctl: 'UDP does not have "
+    "tx memory accounting and this tunable has no effect')",
+    IP_SYSCTL + " (udp_wmem_min)",
+    default="4096",
+)
+_guide(
+    "net.ipv4.tcp_synack_retries",
+    "int",
+    "retransmissions",
+    "netns",
+    "SYN-ACK retransmissions for a passive connection before the request is dropped "
+    "(5: about 31 s at the initial 1 s timeout)",
+    IP_SYSCTL,
+    minimum=0,
+    maximum=255,
+    default="5",
+)
+_guide(
+    "net.ipv4.tcp_syn_retries",
+    "int",
+    "retransmissions",
+    "netns",
+    "SYN retransmissions for an active connection before connect() gives up",
+    IP_SYSCTL + "; net/ipv4/sysctl_net_ipv4.c tcp_syn_retries_min/max",
+    minimum=1,
+    maximum=127,
+    default="6",
+)
+_guide(
+    "net.ipv4.tcp_orphan_retries",
+    "int",
+    "retransmissions",
+    "netns",
+    "retransmissions before an orphaned socket is killed; 0 means 8 for one that sent "
+    "anything recently (tcp_orphan_retries)",
+    IP_SYSCTL + "; net/ipv4/tcp_timer.c tcp_orphan_retries",
+    minimum=0,
+    maximum=255,
+    default="0",
+)
+_guide(
+    "net.ipv4.tcp_keepalive_intvl",
+    "int",
+    "seconds",
+    "netns",
+    "interval between keepalive probes",
+    IP_SYSCTL,
+    default="75",
+)
+_guide(
+    "net.ipv4.tcp_keepalive_probes",
+    "int",
+    "probes",
+    "netns",
+    "unanswered keepalive probes before the connection is dropped",
+    IP_SYSCTL,
+    default="9",
+)
+_guide(
+    "net.ipv4.tcp_retries1",
+    "int",
+    "retransmissions",
+    "netns",
+    "retransmissions before TCP asks the network layer to check the route",
+    IP_SYSCTL,
+    default="3",
+)
+_guide(
+    "net.ipv4.tcp_retries2",
+    "int",
+    "retransmissions",
+    "netns",
+    "retransmissions before an established connection is given up (15: 924.6 s); RFC 1122 "
+    "asks for at least 100 s (8)",
+    IP_SYSCTL,
+    minimum=0,
+    maximum=255,
+    default="15",
+)
+_guide(
+    "net.ipv4.tcp_window_scaling",
+    "int",
+    "mode",
+    "netns",
+    "window scaling (RFC 7323): without it no connection has more than 64 KiB in flight",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_sack",
+    "int",
+    "mode",
+    "netns",
+    "selective acknowledgements (RFC 2018): recover several losses in one round trip",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_dsack",
+    "int",
+    "mode",
+    "netns",
+    "duplicate SACKs (RFC 2883)",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_fack",
+    "int",
+    "mode",
+    "netns",
+    "a legacy option with no effect",
+    IP_SYSCTL,
+)
+_guide(
+    "net.ipv4.tcp_low_latency",
+    "int",
+    "mode",
+    "global",
+    "a legacy option with no effect",
+    IP_SYSCTL,
+)
+_guide(
+    "net.ipv4.tcp_adv_win_scale",
+    "int",
+    "",
+    "netns",
+    "share of the receive buffer counted as overhead; obsolete since 6.6",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_moderate_rcvbuf",
+    "int",
+    "mode",
+    "netns",
+    "receive-buffer autotuning",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_slow_start_after_idle",
+    "int",
+    "mode",
+    "netns",
+    "reset the congestion window after an idle period (RFC 2861)",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_no_metrics_save",
+    "int",
+    "mode",
+    "netns",
+    "do not cache a closed connection's metrics for the next one to the same host",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.tcp_abort_on_overflow",
+    "int",
+    "mode",
+    "netns",
+    "reset instead of dropping when the accept queue is full",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.tcp_rfc1337",
+    "int",
+    "mode",
+    "netns",
+    "drop RSTs for sockets in TIME_WAIT (RFC 1337)",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.tcp_fastopen",
+    "int",
+    "mode",
+    "netns",
+    "TCP Fast Open bits: 1 client, 2 server",
+    IP_SYSCTL,
+    default="1",
+)
+_guide(
+    "net.ipv4.tcp_mtu_probing",
+    "int",
+    "mode",
+    "netns",
+    "packetization-layer path MTU discovery (RFC 4821)",
+    IP_SYSCTL,
+    default="0",
+)
+_guide(
+    "net.ipv4.tcp_congestion_control",
+    "string",
+    "",
+    "netns",
+    "congestion control for new connections; a child namespace may choose only an allowed "
+    "algorithm",
+    IP_SYSCTL + "; net/ipv4/tcp_cong.c tcp_set_default_congestion_control",
+)
+_guide(
+    "net.ipv4.tcp_notsent_lowat",
+    "int",
+    "bytes",
+    "netns",
+    "unsent bytes in a socket's write queue above which it is not writable",
+    IP_SYSCTL,
+)
+_guide(
+    "net.ipv4.tcp_autocorking",
+    "int",
+    "mode",
+    "netns",
+    "coalesce small writes while a packet is still queued",
+    IP_SYSCTL,
+    default="1",
+)
+_guide("net.ipv4.tcp_ecn", "int", "mode", "netns", "Explicit Congestion Notification", IP_SYSCTL)
+_guide("net.ipv4.tcp_frto", "int", "mode", "netns", "F-RTO spurious-timeout detection", IP_SYSCTL)
+_guide(
+    "net.ipv4.tcp_reordering",
+    "int",
+    "packets",
+    "netns",
+    "initial reordering level of packets in a TCP stream",
+    IP_SYSCTL,
+    default="3",
+)
+_guide(
+    "net.ipv4.tcp_limit_output_bytes",
+    "int",
+    "bytes",
+    "netns",
+    "bytes one flow may have queued below TCP (qdisc, device): TCP small queues",
+    IP_SYSCTL,
+)
+_guide(
+    "net.ipv4.route.max_size",
+    "int",
+    "routes",
+    "global",
+    "size of the IPv4 route cache, which does not exist since 3.6",
+    IP_SYSCTL + " (route/max_size)",
+)
+for _n, _default in ((1, "128"), (2, "512"), (3, "1024")):
+    _guide(
+        f"net.ipv4.neigh.default.gc_thresh{_n}",
+        "int",
+        "entries",
+        "global",
+        "neighbour (ARP) table thresholds: below 1 nothing is collected, above 2 entries "
+        "older than 5 s go, 3 is the hard maximum",
+        IP_SYSCTL + " (neigh/default/gc_thresh1-3)",
+        default=_default,
+        direction="up" if _n == 3 else None,
+    )
+for _state, _default in (("established", "432000"), ("close_wait", "60"), ("fin_wait", "120")):
+    _guide(
+        f"net.netfilter.nf_conntrack_tcp_timeout_{_state}",
+        "int",
+        "seconds",
+        "netns",
+        f"how long conntrack keeps an idle TCP flow in {_state.upper()}",
+        CONNTRACK_SYSCTL,
+        module="nf_conntrack",
+        default=_default,
+    )
+_guide(
+    "net.netfilter.nf_conntrack_udp_timeout",
+    "int",
+    "seconds",
+    "netns",
+    "how long conntrack keeps a UDP flow that saw no reply",
+    CONNTRACK_SYSCTL,
+    module="nf_conntrack",
+    default="30",
+)
+_guide(
+    "net.netfilter.nf_conntrack_tcp_loose",
+    "int",
+    "mode",
+    "netns",
+    "pick up already established TCP flows",
+    CONNTRACK_SYSCTL,
+    module="nf_conntrack",
+    default="1",
+)
+_guide(
+    "net.unix.max_dgram_qlen",
+    "int",
+    "datagrams",
+    "netns",
+    "datagrams a unix socket queues before senders block",
+    KERNEL_DOCS_NET,
+    direction="up",
+)
+
+KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
+
+# Names the kernel still accepts for the same file (nf_conntrack_standalone.c registers
+# net.nf_conntrack_max in the initial namespace).
+ALIASES = {"net.nf_conntrack_max": CONNTRACK_MAX.name}
+
+# Keys that exist only while a module is loaded: absent now is not "dead" (prefix -> module).
+MODULE_PREFIXES = {
+    "net.netfilter.": "nf_conntrack",
+    "net.nf_conntrack_max": "nf_conntrack",
+    "net.ipv4.netfilter.": "nf_conntrack",
+    "net.bridge.": "br_netfilter",
+    "net.ipv4.vs.": "ip_vs",
+}
+# The conntrack module and the names it had before (ip_conntrack; nf_conntrack_ipv4, merged
+# into nf_conntrack in 4.19): modprobe.d lines about them are tunekit's business.
+CONNTRACK_MODULES = ("nf_conntrack", "ip_conntrack", "nf_conntrack_ipv4")
+# A device's own keys (eth0, a VLAN): absent until the device appears, then udev applies them.
+DEVICE_KEY = re.compile(r"^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)[^.]+\.")
+# Keys that only a running kernel prints: their presence makes a file a `sysctl -a` dump.
+SNAPSHOT_MARKERS = frozenset(
+    {FILE_NR.name, "fs.inode-nr", OSRELEASE.name, "kernel.ostype", "kernel.random.uuid"}
+)
+
+
+def symptoms() -> dict[str, tuple[Key, Symptom]]:
+    """Every symptom counter, by name, with the key whose limit it shows was hit."""
+    return {s.counter: (k, s) for k in _KEYS for s in k.symptoms}
+
+
+def errnos() -> dict[str, tuple[Key, str]]:
+    """Every errno that means a limit was hit, with the key that sets the limit."""
+    return {e: (k, meaning) for k in _KEYS for e, meaning in k.errnos}
+
+
+def lookup(name: str) -> Key:
+    """The entry for `name` (dotted or slash form, or an alias); a generic entry for a
+    sysctl tunekit has no knowledge of. Raises KeyNameError for a name that is not a path."""
+    if name in KEYS:
+        return KEYS[name]
+    if name in ALIASES:
+        return KEYS[ALIASES[name]]
+    if name.startswith("rlimit."):
+        raise KeyNameError(f"unknown limit {name!r}; known: {NOFILE_SOFT.name}, {NOFILE_HARD.name}")
+    parts = split_name(name)
+    dotted = ".".join(parts)
+    if any("." in p for p in parts):
+        dotted = "/".join(parts)
+    if dotted in KEYS:
+        return KEYS[dotted]
+    if dotted in ALIASES:
+        return KEYS[ALIASES[dotted]]
+    # fs, kernel, vm, dev and abi are never per network namespace; a net key's scope is
+    # known only where it is read (present inside a child namespace: per namespace).
+    scope: Scope = "unknown" if parts[0] == "net" else "global"
+    return Key(
+        dotted,
+        "ints",
+        "",
+        scope,
+        "set by the profile",
+        "the profile",
+        known=False,
+        path_parts=parts,
+    )
+
+
+def canonical(name: str) -> str:
+    """The catalogue's name for `name` as written (aliases resolved, '/' to '.')."""
+    return ALIASES.get(name, name)
+
+
+def generic_shape(key: Key, value) -> Key:
+    """A generic entry shaped by a target's value: text is a string, a number an int."""
+    if key.known:
+        return key
+    shape: Shape = (
+        "string" if isinstance(value, str) else ("int" if isinstance(value, int) else "ints")
+    )
+    return replace(key, shape=shape)
+
+
+def read_by_default() -> list[Key]:
+    """The sysctls a host's facts always include: every catalogued key the capacity model,
+    check or apply may need (the lint-only keys are read by lint, on demand)."""
+    return [k for k in _MODEL_KEYS if k.kind != "rlimit"]
+
+
+def targetable() -> list[Key]:
+    return [k for k in _MODEL_KEYS if k.kind != "input"]
+
+
+def module_keys() -> dict[str, list[Key]]:
+    """The catalogued keys each kernel module provides."""
+    out: dict[str, list[Key]] = {}
+    for k in _KEYS:
+        if k.module:
+            out.setdefault(k.module, []).append(k)
+    return out
+
+
+# The keys the capacity model, check and apply work with (read into every HostFacts).
+_MODEL_KEYS = [
+    FILE_MAX,
+    NR_OPEN,
+    NOFILE_SOFT,
+    NOFILE_HARD,
+    SOMAXCONN,
+    SYN_BACKLOG,
+    SYNCOOKIES,
+    NETDEV_BACKLOG,
+    PORT_RANGE,
+    RESERVED_PORTS,
+    TCP_MEM,
+    TCP_RMEM,
+    TCP_WMEM,
+    TW_BUCKETS,
+    MAX_ORPHANS,
+    TW_REUSE,
+    FIN_TIMEOUT,
+    CONNTRACK_MAX,
+    CONNTRACK_BUCKETS,
+    CONNTRACK_TW_TIMEOUT,
+    CONNTRACK_COUNT,
+    OSRELEASE,
+]

@@ -1,0 +1,113 @@
+"""What a catalogue entry is: the type of every fact tunekit knows about one key.
+
+The entries themselves are in catalogue.py; this module holds their shape and the rules
+for names, so that a reader sees what a key *can* say before reading what each one says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from tunekit.errors import KeyNameError
+
+# int: one integer. triple: min default max. range: low high. ints: any count of integers
+# (generic keys). string: text compared as a whole (tcp_congestion_control = "bbr").
+# portset: "8080,9000-9010", compared as a set of ports and never expanded.
+Shape = Literal["int", "triple", "range", "ints", "string", "portset"]
+# global: one for the host. netns: every network namespace has its own. process: a
+# process's rlimit. unknown: a sysctl tunekit has no entry for, under net/.
+Scope = Literal["global", "netns", "process", "unknown"]
+# How a key shows inside a child network namespace (measured on 6.18 with `unshare -n`):
+# its own writable copy, absent (tcp_mem), or visible and read-only (net.core.rmem_max,
+# nf_conntrack_max): the host's value, which only the initial namespace may change.
+InChild = Literal["own", "absent", "read-only"]
+Kind = Literal["sysctl", "rlimit", "input"]  # input: read for the model, never a target
+Persist = Literal["sysctl.d", "modprobe", "limits"]
+# up: a larger value allows more (connections, files, entries); lowering it takes capacity
+# away. None: a mode, a timeout or a default, where bigger is not "more".
+Direction = Literal["up"] | None
+
+KERNEL_DOCS_FS = "Documentation/admin-guide/sysctl/fs.rst"
+KERNEL_DOCS_NET = "Documentation/admin-guide/sysctl/net.rst"
+KERNEL_DOCS_KERNEL = "Documentation/admin-guide/sysctl/kernel.rst"
+KERNEL_DOCS_VM = "Documentation/admin-guide/sysctl/vm.rst"
+IP_SYSCTL = "Documentation/networking/ip-sysctl.rst"
+CONNTRACK_SYSCTL = "Documentation/networking/nf_conntrack-sysctl.rst"
+
+_PART_RE = re.compile(r"^[A-Za-z0-9_:@+-][A-Za-z0-9_.:@+-]{0,63}$")
+MAX_PARTS = 12
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """A counter that grows when the key's limit was hit. `table` is TcpExt (per network
+    namespace, /proc/net/netstat) or conntrack (a column of /proc/net/stat/nf_conntrack,
+    summed over CPUs: conntrack_drop is its `drop` column)."""
+
+    counter: str
+    table: Literal["TcpExt", "conntrack"]
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    shape: Shape
+    unit: str
+    scope: Scope
+    reason: str  # what the key does, and what happens at its limit
+    source: str  # where that was read
+    kind: Kind = "sysctl"
+    module: str | None = None  # kernel module that provides the key
+    # The bounds the kernel enforces (a write outside them fails with EINVAL), where it
+    # enforces any; None: no bound (a plain proc_dointvec takes any int).
+    minimum: int | None = None
+    maximum: int | None = None
+    default: str | None = None  # the kernel's boot default where it is a constant
+    direction: Direction = None
+    in_child: InChild | None = None  # None: follows from the scope
+    order: int = 50  # runtime write order, lower first
+    write_path: str | None = None  # where the runtime value is written, if not its proc path
+    persist: Persist = "sysctl.d"
+    param: str | None = None  # module parameter name, for persist = "modprobe"
+    parity: bool = False  # a range whose ends should differ in parity
+    symptoms: tuple[Symptom, ...] = ()
+    errnos: tuple[tuple[str, str], ...] = ()  # (errno name, what it means) when it is hit
+    known: bool = True  # False: a generic entry, shape inferred from the values
+    path_parts: tuple[str, ...] = ()
+
+    @property
+    def proc_path(self) -> str:
+        """Path relative to the root, e.g. proc/sys/net/core/somaxconn."""
+        return "proc/sys/" + "/".join(self.path_parts or self.name.split("."))
+
+    @property
+    def runtime_path(self) -> str:
+        return self.write_path or self.proc_path
+
+    @property
+    def child(self) -> InChild:
+        if self.in_child is not None:
+            return self.in_child
+        return "own" if self.scope == "netns" else "absent"
+
+
+def split_name(name: str) -> tuple[str, ...]:
+    """Components of a sysctl name in dotted (net.core.somaxconn) or slash
+    (net/core/somaxconn, which allows dots in a component: eth0.100) form."""
+    if not isinstance(name, str) or not name or len(name) > 255:
+        raise KeyNameError(f"{name!r} is not a sysctl name")
+    text = name.strip("/") if "/" in name else name
+    parts = tuple(text.split("/") if "/" in name else text.split("."))
+    if (
+        len(parts) < 2
+        or len(parts) > MAX_PARTS
+        or any(p in (".", "..") or not _PART_RE.match(p) for p in parts)
+    ):
+        raise KeyNameError(
+            f"{name!r} is not a sysctl name: components of letters, digits and "
+            "_-:@+ (no '..', no empty part, no '/' escape)"
+        )
+    return parts

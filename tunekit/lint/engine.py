@@ -1,0 +1,430 @@
+"""tunekit lint: the tuning lines a host carries, checked against what the kernel does.
+
+The knowledge is data (knowledge/rules.toml and the catalogue): this module reads the
+lines (host/confparse), works out what the host gets at boot (the last assignment of each
+key wins), evaluates the rules and adds what only the whole set shows: keys absent on the
+running kernel, assignments overridden by a later one, values that fail a profile.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import computed_field
+
+from tunekit.errors import UsageError
+from tunekit.host import confparse
+from tunekit.host.confparse import Problem, Setting
+from tunekit.knowledge import bounds
+from tunekit.knowledge import catalogue as K
+from tunekit.lint.host import Host
+from tunekit.lint.language import Unknown, evaluate, render
+from tunekit.lint.rules import DEFAULT_FAIL_ON, VERDICTS, Knowledge, LintVerdict, Rule, knowledge
+from tunekit.model.base import Model
+
+# --- findings and the report ------------------------------------------------------------------
+
+
+class LintFinding(Model):
+    file: str
+    line: int
+    key: str
+    value: str
+    verdict: LintVerdict
+    why: str
+    fix: str
+    source: str
+    rule: str
+    text: str = ""
+
+
+class BootChange(Model):
+    """A key whose value at the next boot differs from the live one."""
+
+    key: str
+    live: str
+    boot: str
+    file: str
+    line: int
+
+
+class LintFile(Model):
+    path: str
+    format: str
+    settings: int
+
+
+class LintHost(Model):
+    kernel: str
+    memory_bytes: int | None
+    live_values: str
+    container: bool
+
+
+class LintReport(Model):
+    """The report, and the document `lint --json` prints."""
+
+    mode: Literal["boot", "files"]  # boot: what applies at next boot; files: those named
+    host: LintHost
+    files: list[LintFile]
+    findings: list[LintFinding]
+    fail_on: list[LintVerdict] = list(DEFAULT_FAIL_ON)
+    changes_at_boot: list[BootChange] = []
+    unreadable: list[str] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def counts(self) -> dict[LintVerdict, int]:
+        out = dict.fromkeys(VERDICTS, 0)
+        for f in self.findings:
+            out[f.verdict] += 1
+        return out
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> bool:
+        return bool(self.failing())
+
+    def failing(self) -> list[LintFinding]:
+        return [f for f in self.findings if f.verdict in self.fail_on]
+
+
+# --- the engine --------------------------------------------------------------------------
+
+# The settings of limits.conf / ulimit and systemd that carry the open-files limit.
+LIMIT_KEYS = ("nofile", "DefaultLimitNOFILE")
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    parts = text.split()
+    if parts and all(re.match(r"^-?[0-9]+$", p) for p in parts):
+        return [int(p) for p in parts]
+    return None
+
+
+def _limit_value(text: str) -> int | None:
+    return int(text) if re.match(r"^-?[0-9]+$", text) else None
+
+
+def _soft_hard(value: str) -> tuple[int | None, int | None]:
+    """systemd's LimitNOFILE=soft[:hard]: one value sets both."""
+    soft, _, hard = value.partition(":")
+    return _limit_value(soft.strip()), _limit_value((hard or soft).strip())
+
+
+@dataclass
+class _Input:
+    path: str
+    format: str
+    settings: list[Setting]
+    problems: list[Problem]
+
+
+class _Linter:
+    def __init__(self, inputs: list[_Input], host: Host, know: Knowledge):
+        self.inputs, self.host, self.know = inputs, host, know
+        self.findings: list[LintFinding] = []
+        self.format_of = {i.path: i.format for i in inputs}
+        settings = [s for i in inputs for s in i.settings]
+        self.sysctls = [s for s in settings if s.kind == "sysctl"]
+        self.effective: dict[str, Setting] = {}
+        for s in self.sysctls:
+            if not s.problem:
+                self.effective[K.canonical(s.key)] = s
+        self.params = {s.key: s.value for s in settings if s.kind == "modprobe"}
+        self.limits: dict[tuple[str, str], dict[str, int | None]] = {}
+        self.root_items: set[str] = set()
+        for s in settings:
+            if s.kind != "limits" or s.problem:
+                continue
+            slot = self.limits.setdefault((s.domain, s.key), {"soft": None, "hard": None})
+            for t in ("soft", "hard") if s.type == "-" else (s.type,):
+                slot[t] = _limit_value(s.value)
+            if s.domain in ("root", "%root", "@root"):
+                self.root_items.add(s.key)
+        self.settings = settings
+
+    # names and functions the conditions see
+
+    def boot(self, key: str) -> list[int] | None:
+        s = self.effective.get(K.canonical(key))
+        if s is not None:
+            return s.ints
+        status, text = self.host.live(K.canonical(key))
+        return _ints(text) if status == "present" else None
+
+    def boot_n(self, key: str) -> int | None:
+        v = self.boot(key)
+        return v[0] if v else None
+
+    def _functions(self) -> dict:
+        h = self.host
+        return {
+            "boot": self.boot,
+            "boot_n": self.boot_n,
+            "param": lambda name: _limit_value(self.params.get(name, "")),
+            "autoload": lambda mod: mod in h.modules_at_boot,
+            "builtin": lambda mod: (
+                None
+                if h.modules is None or h.proc_modules is None
+                else mod in h.modules and mod not in h.proc_modules
+            ),
+            "loaded": lambda mod: None if h.modules is None else mod in h.modules,
+            "gib": lambda pages: f"{pages * h.page_size / 2**30:.1f}",
+            "replace": lambda s, a, b: s.replace(a, b),
+            "chr": chr,
+        }
+
+    def env(self, s: Setting) -> dict:
+        key = K.canonical(s.key)
+        status, live = self.host.live(key) if s.kind == "sysctl" else ("unknown", None)
+        ints, live_ints = s.ints, _ints(live)
+        info = K.KEYS.get(key)
+        env = {
+            "key": s.key,
+            "value": s.value,
+            "values": ints,
+            "n": ints[0] if ints else None,
+            "count": len(ints) if ints else 0,
+            "live": live,
+            "live_n": live_ints[0] if live_ints else None,
+            "absent": {"present": False, "absent": True}.get(status),
+            "scope": info.scope if info else None,
+            "unit": info.unit if info else None,
+            "format": self.format_of.get(s.file, ""),
+            "kernel": self.host.kernel_text,
+            "mem_pages": self.host.mem_bytes // self.host.page_size
+            if self.host.mem_bytes
+            else None,
+            "container": self.host.container,
+            "domain": s.domain,
+            "type": s.type,
+            "soft": None,
+            "hard": None,
+            "root_covered": s.key in self.root_items,
+            "reaches_root": s.domain in ("root", "%root", "@root"),
+            **self._functions(),
+        }
+        if s.kind == "limits":
+            slot = self.limits.get((s.domain, s.key), {})
+            env["soft"], env["hard"] = slot.get("soft"), slot.get("hard")
+            env["n"] = _limit_value(s.value)
+        elif s.kind == "ulimit":
+            env["n"] = _limit_value(s.value)
+        elif s.kind == "systemd":
+            env["soft"], env["hard"] = _soft_hard(s.value)
+        return env
+
+    def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
+        where = f"rule {rule.id}"
+        self.findings.append(
+            LintFinding(
+                file=s.file,
+                line=s.line,
+                key=s.key,
+                value=s.value,
+                verdict=rule.verdict,
+                why=render(rule.why, env, where),
+                fix=render(rule.fix, env, where),
+                source=render(rule.source, env, where),
+                rule=rule.id,
+                text=s.text.strip(),
+            )
+        )
+
+    def run_rules(self, s: Setting) -> None:
+        env = self.env(s)
+        fired, dead = 0, False
+        snapshot = self.format_of.get(s.file) == "sysctl-a"
+        for rule in self.know.rules:
+            if rule.check or not rule.matches(s, K.canonical(s.key)):
+                continue
+            if not rule.holds_on(self.host.kernel) or (snapshot and rule.verdict == "dead"):
+                continue
+            try:
+                if not evaluate(rule.when, env):
+                    continue
+            except Unknown:
+                continue
+            self.add(rule, s, env)
+            fired += 1
+            dead = dead or rule.verdict == "dead"
+        rejected = self._rejected(s) if s.kind == "sysctl" and not dead else None
+        if rejected:
+            self.add(self.know.by_check("out-of-range"), s, {**env, **rejected})
+        if s.problem:
+            self.add(self.know.by_check(s.problem), s, env)
+        elif s.kind == "sysctl" and s.ints is None and _ints(env["live"]) is not None:
+            self.add(self.know.by_check("not-a-number"), s, env)
+        elif s.kind == "sysctl" and env["absent"] and not fired and not snapshot:
+            self.add(self.know.by_check("absent"), s, env)
+
+    def _rejected(self, s: Setting) -> dict | None:
+        """The names the out-of-range text needs, when the kernel's own bounds (the
+        catalogue's, the ones profiles and the plan enforce) refuse the value."""
+        key = K.KEYS.get(K.canonical(s.key))
+        if key is None or s.ints is None:
+            return None
+        why = bounds.kernel_rejects(key, s.ints)
+        if why is None:
+            return None
+        return {
+            "bound": why,
+            "minimum": key.minimum if key.minimum is not None else "any",
+            "maximum": key.maximum if key.maximum is not None else "any",
+            "key_source": key.source,
+        }
+
+    def overridden(self) -> None:
+        rule = self.know.by_check("overridden")
+        groups: dict[tuple, list[Setting]] = {}
+        for s in self.settings:
+            if self.format_of.get(s.file) == "sysctl-a" or s.kind == "load" or s.problem:
+                continue  # a line the tool rejects overrides nothing
+            name = K.canonical(s.key) if s.kind == "sysctl" else s.key
+            groups.setdefault((s.kind, s.domain, s.type, name), []).append(s)
+        for group in groups.values():
+            winner = group[-1]
+            for s in group[:-1]:
+                env = {**self.env(s), "winner": f"{winner.file}:{winner.line}"}
+                env["winner_value"] = winner.value
+                self.add(rule, s, env)
+
+    def conflicts(self, profile: str, targets: list) -> None:
+        from tunekit.model import check, values
+
+        rule = self.know.by_check("conflict")
+        for t in targets:
+            s = self.effective.get(t.key)
+            if s is None or t.entry.kind != "sysctl":
+                continue
+            try:
+                ok = check.satisfied(t, values.parse(t.entry, s.value))
+            except (ValueError, TypeError, IndexError):
+                ok = False
+            if not ok:
+                env = {**self.env(s), "profile": profile, "want": check.describe(t)}
+                self.add(rule, s, env)
+
+    def changes(self) -> list[BootChange]:
+        out = []
+        for key, s in self.effective.items():
+            status, live = self.host.live(key)
+            if status != "present" or live is None:
+                continue
+            same = _ints(live) == s.ints if s.ints is not None else live == s.value
+            if not same:
+                out.append(BootChange(key=key, live=live, boot=s.value, file=s.file, line=s.line))
+        return out
+
+
+def lint(
+    inputs: list[tuple[str, str, str]],
+    host: Host,
+    know: Knowledge | None = None,
+    profile: tuple[str, list] | None = None,
+    mode: Literal["boot", "files"] = "files",
+    fail_on: tuple[LintVerdict, ...] = DEFAULT_FAIL_ON,
+    unreadable: list[str] | None = None,
+) -> LintReport:
+    """Lint (path, text, format) inputs, in the order they apply."""
+    know = know or knowledge()
+    parsed = []
+    for path, text, fmt in inputs:
+        p = confparse.parse(text, path, fmt)
+        parsed.append(_Input(path, fmt, p.settings, p.problems))
+    linter = _Linter(parsed, host, know)
+    for item in parsed:
+        for problem in item.problems:
+            s = Setting(
+                problem.file, problem.line, "sysctl", problem.key, problem.value, problem.text
+            )
+            linter.add(know.by_check(problem.check), s, linter.env(s))
+        for s in item.settings:
+            if s.kind != "load":
+                linter.run_rules(s)
+    linter.overridden()
+    if profile:
+        linter.conflicts(*profile)
+    order = {p.path: i for i, p in enumerate(parsed)}
+    linter.findings.sort(key=lambda f: (order[f.file], f.line, VERDICTS.index(f.verdict)))
+    return LintReport(
+        mode=mode,
+        files=[LintFile(path=p.path, format=p.format, settings=len(p.settings)) for p in parsed],
+        findings=linter.findings,
+        fail_on=list(fail_on),
+        changes_at_boot=linter.changes(),
+        host=LintHost(
+            kernel=host.kernel_text,
+            memory_bytes=host.mem_bytes,
+            live_values=host.live_source,
+            container=host.container,
+        ),
+        unreadable=unreadable or [],
+    )
+
+
+def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[str]]:
+    """What applies at the next boot under `root`: (inputs, modules loaded at boot, errors)."""
+    from tunekit.host import bootset
+
+    found = bootset.collect(root)
+    inputs = [("/" + f.path, f.text, f.format) for f in found.files]
+    return inputs, found.modules_at_boot, found.unreadable
+
+
+def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]:
+    """A file named on the command line (or '-' for standard input), its format recognised."""
+    from tunekit.host.procfs import read_text
+
+    if name == "-":
+        text, shown = stdin_text or "", "<stdin>"
+    else:
+        try:
+            text = read_text(Path(name), strict=True)
+        except FileNotFoundError:
+            raise UsageError(f"{name}: no such file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}: not a text file (not UTF-8)") from None
+        except OSError as err:
+            raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
+        shown = name
+    fmt = confparse.detect(text)
+    if fmt is None:
+        raise UsageError(
+            f"{shown}: not a format tunekit lint knows",
+            "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
+            "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf and "
+            "modprobe.d files",
+        )
+    return shown, text, fmt
+
+
+def boot_section(root: Path, profile: str, targets: list) -> tuple[list[LintFinding], list[str]]:
+    """check's boot-time section: the findings, on the profile's keys, of what applies at
+    the next boot (conflicts with the profile included). The rules are loaded only when a
+    boot file touches one of those keys: on most hosts none does, and check stays fast."""
+    inputs, modules, unreadable = boot_inputs(root)
+    keys = {t.key for t in targets if t.entry.kind == "sysctl"}
+    limits = any(t.entry.kind == "rlimit" for t in targets)
+
+    def ours(key: str) -> bool:
+        return K.canonical(key) in keys or (limits and key in LIMIT_KEYS)
+
+    touched = False
+    for path, text, fmt in inputs:
+        parsed = confparse.parse(text, path, fmt)
+        if any(ours(s.key) for s in parsed.settings) or any(ours(p.key) for p in parsed.problems):
+            touched = True
+            break
+    if not touched:
+        return [], unreadable
+    machine = Host.of_root(root)
+    machine.modules_at_boot = modules
+    report = lint(inputs, machine, profile=(profile, targets), mode="boot")
+    return [f for f in report.findings if ours(f.key)], unreadable

@@ -1,0 +1,88 @@
+"""The host lint checks lines against: the running kernel's values (or an image's), its
+release, memory and modules, and whether it is a container."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunekit.host import procfs
+from tunekit.knowledge import catalogue as K
+from tunekit.lint.rules import parse_version
+
+
+@dataclass
+class Host:
+    """What the checks read from the host: the running kernel's values (through `read`,
+    which raises FileNotFoundError for an absent key), its release, memory and modules."""
+
+    kernel: tuple[int, ...] | None
+    kernel_text: str
+    mem_bytes: int | None
+    container: bool = False
+    read: Any = None  # callable(path under proc/sys) -> text; None: no live values
+    live_source: str = "none"
+    modules: set[str] | None = None  # loaded or built in (/sys/module)
+    proc_modules: set[str] | None = None  # loaded as modules (/proc/modules)
+    modules_at_boot: set[str] = field(default_factory=set)
+    page_size: int = 4096  # tcp_mem and udp_mem count pages; an image's is assumed 4 KiB
+    _cache: dict = field(default_factory=dict)
+
+    def live(self, key: str) -> tuple[str, str | None]:
+        """('present', text), ('absent', None) or ('unknown', None)."""
+        if key in self._cache:
+            return self._cache[key]
+        out: tuple[str, str | None] = ("unknown", None)
+        if self.read is not None and not any(c in key for c in "*?["):
+            try:
+                out = ("present", " ".join(self.read(key.replace(".", "/")).split()))
+            except FileNotFoundError:
+                out = ("unknown", None) if self._may_appear(key) else ("absent", None)
+            except OSError:
+                pass
+        self._cache[key] = out
+        return out
+
+    def _may_appear(self, key: str) -> bool:
+        """Absent now, but present later: a device's key (udev applies it when the device
+        appears) or the key of a module that is not loaded."""
+        if K.DEVICE_KEY.match(key):
+            return True
+        for prefix, module in K.MODULE_PREFIXES.items():
+            if key.startswith(prefix):
+                return self.modules is None or module not in self.modules
+        return False
+
+    @classmethod
+    def of_root(cls, root: Path, container: bool | None = None, kernel: str | None = None) -> Host:
+        has_proc = procfs.is_dir(root, "proc/sys")
+        release = kernel or _read_or_none(root, K.OSRELEASE) or os.uname().release
+        mem = procfs.meminfo(root).get("MemTotal")
+        read = (lambda rel: procfs.read(root, "proc/sys/" + rel, 1 << 16)) if has_proc else None
+        try:
+            version: tuple[int, ...] | None = parse_version(release)
+        except ValueError:  # an image's osrelease is not to be trusted
+            version = None
+        h = cls(
+            kernel=version,
+            kernel_text=release.strip()[:64],
+            mem_bytes=mem,
+            read=read,
+            live_source=f"{Path(root) / 'proc/sys'}" if has_proc else "none",
+            page_size=os.sysconf("SC_PAGE_SIZE") if procfs.is_live(root) else 4096,
+        )
+        if has_proc:
+            h.modules, h.proc_modules = procfs.modules(root)
+        if container is None and has_proc:
+            container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
+        h.container = bool(container)
+        return h
+
+
+def _read_or_none(root: Path, key) -> str | None:
+    try:
+        return procfs.read_sysctl(root, key) or None
+    except OSError:
+        return None

@@ -1,0 +1,106 @@
+"""The condition language of lint's rules: Python expressions restricted to comparisons,
+arithmetic, names and a few functions (NAMES and FUNCTIONS; docs/lint.md lists them).
+
+A rule's condition is checked node by node when the rules are loaded, so a rule cannot
+reach outside the language; a condition that cannot be decided (a value or a fact is
+unknown) raises Unknown and does not fire.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from typing import Any
+
+from tunekit.errors import RulesError
+
+_NODES = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Subscript,
+    ast.Tuple,
+    ast.List,
+    ast.Call,
+    ast.IfExp,
+    ast.Attribute,
+)
+NAMES = (
+    "key value n values count live live_n absent scope unit format kernel mem_pages "
+    "container domain type soft hard root_covered reaches_root winner winner_value "
+    "profile want bound minimum maximum key_source None True False"
+).split()
+FUNCTIONS = ("boot", "boot_n", "param", "autoload", "builtin", "loaded", "gib", "replace", "chr")
+_METHODS = ("split", "strip")  # the only attribute calls: str.split and str.strip
+
+
+def compile_expr(text: str, where: str):
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        raise RulesError(f"{where}: {text!r} is not an expression: {err.msg}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _NODES):
+            raise RulesError(f"{where}: {type(node).__name__} is not allowed in {text!r}")
+        if isinstance(node, ast.Name) and node.id not in NAMES and node.id not in FUNCTIONS:
+            raise RulesError(f"{where}: unknown name {node.id!r} in {text!r}")
+        if isinstance(node, ast.Attribute) and node.attr not in _METHODS:
+            raise RulesError(f"{where}: .{node.attr} is not allowed in {text!r}")
+    return compile(tree, where, "eval")
+
+
+class Unknown(Exception):
+    """A condition needs a fact that is not known: it does not fire."""
+
+
+def evaluate(code, env: dict) -> Any:
+    try:
+        return eval(code, {"__builtins__": {}}, env)  # noqa: S307 - nodes checked above
+    except (TypeError, IndexError, ValueError, ZeroDivisionError, AttributeError) as err:
+        raise Unknown(str(err)) from None
+
+
+_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def render(template: str, env: dict, where: str) -> str:
+    """why/fix/source text with {expression} fields; an unknown field shows as '?'."""
+
+    def one(m: re.Match) -> str:
+        try:
+            out = evaluate(_compiled(m[1], where), env)
+        except Unknown:
+            return "?"
+        return "?" if out is None else str(out)
+
+    return _FIELD.sub(one, template)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str, where: str):
+    return compile_expr(text, where)

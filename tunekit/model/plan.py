@@ -1,0 +1,337 @@
+"""The plan: every runtime write and the exact contents of every file apply would write.
+
+Pure: built from findings and facts, validated before anything is written. The plan decides
+one value per key; each kind of file is rendered by its writer (persist/writers), the same
+render step that `export` uses. `apply --dry-run` prints the plan and `apply` executes it;
+both come from build_plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import computed_field
+
+from tunekit.errors import UsageError
+from tunekit.knowledge import bounds
+from tunekit.knowledge import catalogue as K
+from tunekit.knowledge.keys import Key
+from tunekit.model import values
+from tunekit.model.base import Model
+from tunekit.model.check import Finding, live_value, proposed_value, satisfied
+from tunekit.model.facts import HostFacts
+from tunekit.model.profiles import Target
+
+DEFAULT_SOFT = 1024  # FD_SETSIZE: the soft limit every process but the workload keeps
+_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:+-]+( [A-Za-z0-9_.,:+-]+)*$")
+
+
+class RuntimeChange(Model):
+    """One write to the running kernel: a /proc/sys or /sys/module file, or a pid's limit."""
+
+    key: str
+    kind: Literal["sysctl", "rlimit"]
+    path: str  # relative to the root, or "pid N" for an rlimit
+    old: str
+    new: str
+    reason: str
+
+
+class FileWrite(Model):
+    path: str  # relative to the root
+    content: str
+    old: str | None = None  # current contents; None when the file does not exist
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def changed(self) -> bool:
+        return self.content != self.old
+
+
+class Plan(Model):
+    profile: str
+    profile_why: str
+    root: str
+    changes: list[RuntimeChange] = []
+    files: list[FileWrite] = []
+    left_alone: list[str] = []
+    conflicts: list[str] = []
+    unfit: list[str] = []  # why the workload cannot fit this host
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not any(f.changed for f in self.files)
+
+
+@dataclass
+class Options:
+    scope: str = "all"  # "all" or "namespace"
+    pid: int | None = None
+    unit: str | None = None
+    persist: bool = True
+    soft_everywhere: bool = False  # the profile asks for the soft limit everywhere
+
+
+@dataclass
+class Setting:
+    """What the plan decided for one key: its new value, and the findings behind it."""
+
+    key: Key
+    value: Any  # int, list of ints, text, or port intervals, by the key's shape
+    findings: list[Finding]
+    runtime: bool  # False: the key is absent under the root, so only persisted
+
+    @property
+    def text(self) -> str:
+        return values.text(self.value)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f.reason for f in self.findings if f.verdict != "pass")
+
+    @property
+    def source(self) -> str:
+        return "; ".join(dict.fromkeys(f.source for f in self.findings if f.source))
+
+
+@dataclass
+class Nofile:
+    """The open-files pair the plan persists: hard for everyone, soft where it belongs."""
+
+    soft: int
+    hard: int
+    raise_hard: bool  # a hard-limit target is behind it (not only the soft one)
+
+
+@dataclass
+class Persisted:
+    """Everything the writers render: one decision per key, in write order."""
+
+    profile: str
+    opts: Options
+    settings: list[Setting] = field(default_factory=list)
+    nofile: Nofile | None = None
+
+
+def _target(f: Finding, key: Key) -> Target:
+    ref = f.target.model_dump() if f.target else {}
+    return Target.model_validate(
+        {**ref, "key": key.name, "reason": f.reason or "-", "source": f.source or "-"}
+    )
+
+
+def _decide(key: Key, findings: list[Finding], facts: HostFacts) -> object:
+    """One value for `key` that meets every target on it, starting from the live value:
+    each target moves it as little as it must. Contradictory targets are refused."""
+    try:
+        value = live_value(key, facts)
+    except ValueError:
+        value = None
+    targets = [_target(f, key) for f in findings if f.target]
+    for t in targets:
+        if value is None or not satisfied(t, value, _reserved(key, value, facts)):
+            value = proposed_value(t, value)
+    broken = [t.label for t in targets if not satisfied(t, value, _reserved(key, value, facts))]
+    if broken:
+        raise UsageError(
+            f"{key.name}: the targets contradict each other "
+            f"({', '.join(f.expected for f in findings)}); no value meets them all",
+            "pin one target for this key in the profile",
+        )
+    return value
+
+
+def _reserved(key: Key, value, facts: HostFacts) -> int:
+    if key.shape != "range" or not isinstance(value, list):
+        return 0
+    return values.count_in(facts.reserved_ports(), value[0], value[1])
+
+
+def build_plan(
+    findings: list[Finding],
+    facts: HostFacts,
+    profile: str,
+    why: str,
+    root: str,
+    opts: Options,
+    existing: dict[str, str | None],
+) -> Plan:
+    """`existing` maps each file path apply may write to its current contents (or None)."""
+    from tunekit.persist import writers
+
+    plan = Plan(profile=profile, profile_why=why, root=root)
+    live = facts.source == "live"
+    # Under another root (an image, a chroot) a key absent there is still persisted.
+    persist_only = {"missing", "unreadable"} if not live and opts.persist else set()
+    by_key: dict[str, list[Finding]] = {}  # the findings of targets, by key
+    for f in findings:
+        if f.target is not None:
+            by_key.setdefault(f.key.split("[")[0], []).append(f)
+    decided = Persisted(profile, opts)
+    nofile: dict[str, Setting] = {}
+    absent: list[str] = []
+    for name, group in by_key.items():
+        value_of = [f.target.value for f in group if f.target]
+        key = K.generic_shape(K.lookup(name), value_of[0])
+        acting = [
+            f
+            for f in group
+            if f.verdict == "fail" or (f.verdict in persist_only and f.proposed is not None)
+        ]
+        if key.kind == "rlimit":  # the pair is decided from the targets' values: _nofile
+            wanted = [v for v in value_of if isinstance(v, int)]
+            nofile[name] = Setting(key, max(wanted, default=0), acting, bool(acting))
+            continue
+        if not acting:
+            continue
+        # an unknown key that is visible inside this child namespace is the namespace's own
+        ours = key.scope == "netns" or (
+            key.scope == "unknown" and bool(facts.child_netns) and key.name in facts.sysctls
+        )
+        if opts.scope == "namespace" and not ours:
+            plan.left_alone.append(
+                f"{key.name}: {key.scope} key, left to the host (--scope namespace)"
+            )
+            continue
+        runtime = any(f.verdict == "fail" for f in acting)
+        decided.settings.append(Setting(key, _decide(key, group, facts), acting, runtime))
+        if not runtime:
+            absent.append(key.name)
+    decided.settings.sort(key=lambda s: (s.key.order, list(by_key).index(s.key.name)))
+    for s in decided.settings:
+        if s.runtime:
+            plan.changes.append(
+                RuntimeChange(
+                    key=s.key.name,
+                    kind="sysctl",
+                    path=s.key.runtime_path,
+                    old=facts.sysctls.get(s.key.name, ""),
+                    new=s.text,
+                    reason=s.reason,
+                )
+            )
+    if absent:
+        plan.left_alone.append(
+            f"not present under {root}, so written to the drop-in only: " + ", ".join(absent)
+        )
+    decided.nofile = _nofile(nofile, facts, opts, plan)
+    validate(plan.changes, facts, [(s.key, s.text) for s in decided.settings], decided.nofile)
+    if opts.persist:
+        plan.files = writers.render(decided)
+        for fw in plan.files:
+            fw.old = existing.get(fw.path)
+    return plan
+
+
+def _nofile(
+    nofile: dict[str, Setting], facts: HostFacts, opts: Options, plan: Plan
+) -> Nofile | None:
+    """(soft, hard) for the workload. The hard limit is raised for everyone; the soft one
+    only where the workload lives (--pid, --unit) unless the profile asks otherwise."""
+    if not nofile:
+        return None
+    hard_w, soft_w = nofile.get(K.NOFILE_HARD.name), nofile.get(K.NOFILE_SOFT.name)
+    if hard_w and soft_w and soft_w.value > hard_w.value:
+        raise UsageError(
+            f"open-files soft limit {soft_w.value} above the hard limit "
+            f"{hard_w.value}: the kernel refuses it (EINVAL), and tunekit will not "
+            "raise the hard limit silently",
+            "make the soft target <= the hard one",
+        )
+    live = facts.nofile or (0, 0)
+    hard = max(hard_w.value if hard_w else 0, soft_w.value if soft_w else 0, live[1])
+    soft = max(soft_w.value if soft_w else 0, live[0] if facts.nofile_is_workload else 0)
+    if opts.pid is not None and (hard_w and hard_w.runtime or soft_w and soft_w.runtime):
+        plan.changes.append(
+            RuntimeChange(
+                key="rlimit.nofile",
+                kind="rlimit",
+                path=f"pid {opts.pid}",
+                old=f"{live[0]} {live[1]}",
+                new=f"{soft} {hard}",
+                reason="open files of the running process",
+            )
+        )
+    elif opts.pid is None:
+        plan.left_alone.append(
+            "rlimit.nofile: no --pid given, so no running process is "
+            "changed; the hard limit is persisted for new sessions and "
+            "services" + ("" if opts.persist else " (but --no-persist)")
+        )
+    return Nofile(soft, hard, bool(hard_w and hard_w.findings))
+
+
+def _refuse_text(name: str, new: str) -> None:
+    if "\n" in new or not _VALUE_RE.match(new):
+        raise UsageError(
+            f"{name}: refusing value {new!r}: letters, digits and ,.:_+- "
+            "separated by single spaces only"
+        )
+
+
+def validate(
+    changes: list[RuntimeChange],
+    facts: HostFacts,
+    persisted: list[tuple[Key, str]] | None = None,
+    nofile: Nofile | tuple[int, int] | None = None,
+) -> None:
+    """Refuse, before anything is written, any value the kernel would reject or misread:
+    runtime writes and every value a file will carry, checked against what will hold once
+    the plan is applied."""
+    planned = {c.key: c.new for c in changes}
+    planned.update({k.name: v for k, v in persisted or []})
+    for c in changes:
+        _refuse_text(c.key, c.new)
+        if c.kind != "rlimit" and (
+            c.path.startswith("/")
+            or ".." in c.path.split("/")
+            or not c.path.startswith(("proc/sys/", "sys/module/"))
+        ):
+            raise UsageError(f"{c.key}: refusing path {c.path!r}: outside /proc/sys")
+    shaped = {k.name: k for k, _ in persisted or []}
+    items = list(persisted or [])
+    items += [
+        (shaped.get(c.key) or K.lookup(c.key), c.new)
+        for c in changes
+        if c.kind != "rlimit" and c.key not in shaped
+    ]
+    for key, new in items:
+        _refuse_text(key.name, new)
+        try:
+            bounds.check_written(key, new)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    pairs = [(nofile.soft, nofile.hard) if isinstance(nofile, Nofile) else nofile] if nofile else []
+    for c in changes:
+        if c.kind == "rlimit":
+            soft, hard = (int(v) for v in c.new.split())
+            pairs.append((soft, hard))
+    nr_open = (
+        values.parse_ints(planned[K.NR_OPEN.name])[0]
+        if K.NR_OPEN.name in planned
+        else facts.int_value(K.NR_OPEN.name)
+    )
+    for soft, hard in pairs:
+        if soft > hard:
+            raise UsageError(f"open-files soft limit {soft} above the hard limit {hard}")
+        if nr_open is not None and hard > nr_open:
+            raise UsageError(
+                f"open-files hard limit {hard} above {K.NR_OPEN.name} {nr_open}: "
+                "setrlimit would fail with EPERM at every login (pam_limits)",
+                f"raise {K.NR_OPEN.name} in the same profile",
+            )
+
+
+def unit_name_ok(unit: str) -> bool:
+    """A systemd unit name that is also one safe path component."""
+    return (
+        re.fullmatch(r"[A-Za-z0-9:_.@-]{1,200}", unit) is not None
+        and ".." not in unit
+        and not unit.startswith(".")
+    )
+
+
+def unit_full_name(unit: str) -> str:
+    return unit if "." in unit else unit + ".service"

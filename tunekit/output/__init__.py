@@ -1,0 +1,1 @@
+"""What a person or a script reads: the JSON documents (documents/) and the text renderers."""

@@ -1,0 +1,33 @@
+"""sysctl.d: one drop-in with every sysctl the plan persists, each line under its reason.
+
+systemd-sysctl (or `sysctl --system`) applies it at boot; a file later in the boot order
+that sets the same key wins, which apply reports (host/bootset.py later_assignments).
+"""
+
+from __future__ import annotations
+
+from tunekit.model.plan import FileWrite, Persisted
+from tunekit.persist.writers.base import FileWriter, header
+
+PATH = "etc/sysctl.d/90-tunekit.conf"
+
+
+class SysctlD(FileWriter):
+    kind = "sysctl.d"
+
+    def paths(self, unit: str | None = None) -> list[str]:
+        return [PATH]
+
+    def render(self, p: Persisted) -> list[FileWrite]:
+        body = [
+            f"# {s.reason} ({s.source})\n{s.key.name} = {s.text}\n"
+            for s in p.settings
+            if s.key.persist == "sysctl.d"
+        ]
+        if not body:
+            return []
+        what = "kernel settings, applied at boot by systemd-sysctl or `sysctl --system`"
+        return [FileWrite(path=PATH, content=header(p.profile, what) + "\n" + "\n".join(body))]
+
+
+WRITER = SysctlD()
