@@ -27,8 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tunekit import capacity, host, probe
 from tunekit.errors import UsageError
+from tunekit.host.facts import read_facts
+from tunekit.model.constants import CONSTANTS
+from tunekit.probe import layout, verdicts
 
 HERE = Path(__file__).resolve().parent
 
@@ -76,7 +78,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side per N")
     parser.add_argument("sizes", type=int, nargs="*", default=[50_000, 200_000, 1_000_000])
     args = parser.parse_args()
-    facts = host.read_facts(addresses=False)
+    facts = read_facts(addresses=False)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp, "connect_ref")
@@ -89,11 +91,9 @@ def main() -> None:
         head = ("N", "probe/s", "C/s", "ratio", "held", "B/socket", "estimate", "diff", "failures")
         print("{:>9} {:>24} {:>24} {:>6} {:>9} {:>9} {:>9} {:>7}  {}".format(*head), flush=True)
         for n in args.sizes:
-            lay = probe.layout_for(facts, n, hard)
+            lay = layout.layout_for(facts, n, hard)
             try:
-                probe.check_memory(
-                    lay, capacity.CONSTANTS["socket_bytes"].value, facts.mem_available
-                )
+                layout.check_memory(lay, CONSTANTS["socket_bytes"].value, facts.mem_available)
             except UsageError as err:
                 print(f"{n:>9,} skipped: {err.message}")
                 continue
@@ -109,7 +109,7 @@ def main() -> None:
                 f"{n:>9,} {spread(rates):>24} {spread(c_rates):>24} "
                 f"{statistics.median(rates) / statistics.median(c_rates):>6.0%} "
                 f"{min(r['held'] for r in runs):>9,} {per_socket:>9,.0f} {estimate:>9,.0f} "
-                f"{probe.percent_diff(estimate, per_socket):>+6.1f}%  "
+                f"{verdicts.percent_diff(estimate, per_socket):>+6.1f}%  "
                 f"{', '.join(failures) or 'none'}",
                 flush=True,
             )

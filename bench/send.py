@@ -21,15 +21,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tunekit import capacity, host, registry
-from tunekit.profiles import Workload
+from tunekit.host.facts import read_facts
+from tunekit.knowledge import catalogue
+from tunekit.model import capacity, constants
+from tunekit.model.profiles import Workload
 
 SIZES = (0, 1024, 4096, 16384, 65536)
 
 
 def fitting_conns(conns: int, send: int, c: dict[str, float], facts) -> int:
     """`conns`, or fewer if their buffers would pass 80 % of tcp_mem pressure."""
-    tcp_mem = facts.ints(registry.TCP_MEM.name)
+    tcp_mem = facts.ints(catalogue.TCP_MEM.name)
     pages = capacity.buffer_pages(Workload(connections=1, bytes_buffered=send), facts, c)
     if not pages or not tcp_mem:
         return conns
@@ -61,10 +63,10 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=50_000)
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     args = parser.parse_args()
-    facts = host.read_facts(Path("/"), addresses=False)
-    c = capacity.constants()
+    facts = read_facts(Path("/"), addresses=False)
+    c = constants.constants()
     print(
-        f"kernel {facts.kernel}; tcp_mem {facts.sysctls.get(registry.TCP_MEM.name)}; "
+        f"kernel {facts.kernel}; tcp_mem {facts.sysctls.get(catalogue.TCP_MEM.name)}; "
         f"constants skb_overhead_bytes={c['skb_overhead_bytes']:g} "
         f"skb_payload_bytes={c['skb_payload_bytes']:g} buffer_factor={c['buffer_factor']:g}"
     )

@@ -16,8 +16,8 @@ from tunekit.host import confparse
 from tunekit.knowledge import catalogue
 from tunekit.lint import engine as lint
 from tunekit.lint import rules as lint_rules
-from tunekit.lint.engine import LintReport as Lint
 from tunekit.lint.host import Host as LintHost
+from tunekit.lint.report import LintReport as Lint
 
 GUIDES = REPO / "tests" / "fixtures" / "guides"  # copied from the guides this project started from
 GIB = 1 << 30

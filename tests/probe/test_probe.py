@@ -188,7 +188,7 @@ def test_result_says_whether_the_probe_stopped_where_the_estimate_said():
     assert r.memory.diff_percent == verdicts.percent_diff(c["socket_bytes"], 4000)
     emfile = verdicts.from_errno("EMFILE", "connect", 480, 0.1)
     assert verdicts.result(lay, _outcome(failure=emfile), est, c, False).estimate.agrees is False
-    from tunekit.output import text as report
+    from tunekit.output import probe as report
 
     text = report.render_probe(r)
     assert "STOPPED SHORT at 500" in text and "agrees" in text

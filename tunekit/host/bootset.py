@@ -115,10 +115,10 @@ def _conntrack_lines(text: str) -> str:
 
 
 def collect(root: Path) -> BootSet:
-    from tunekit.host.rootfs import Root
+    from tunekit.host.procfs import open_root
 
     out = BootSet()
-    with Root(root) as r:
+    with open_root(root) as r:
         for rel in _ordered(r, SYSCTL_DIRS):
             _add(r, out, rel, "sysctl.conf")
         _add(r, out, SYSCTL_CONF, "sysctl.conf")

@@ -38,8 +38,45 @@ def read_text(path: Path, limit: int = READ_LIMIT, strict: bool = False) -> str:
     return data.decode("utf-8", errors="strict" if strict else "replace")
 
 
+def check_rel(rel: str) -> str:
+    """A relative path of plain components; anything else is a bug or an attack."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in rel:
+        raise NotPermitted(f"refusing path {rel!r}: not a plain path under the root")
+    return rel
+
+
 def is_live(root: Path) -> bool:
     return Path(root) == Path("/")
+
+
+class LiveRoot:
+    """The running host's / with the two calls that readers of a Root make (open, read):
+    plain opens, without rootfs's openat2 and ctypes, whose import `check` would pay for
+    every boot file it reads. Any other root is a rootfs.Root."""
+
+    path = Path("/")
+
+    def __enter__(self) -> LiveRoot:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def open(self, rel: str, flags: int) -> int:
+        return os.open(Path("/", check_rel(rel)), flags | os.O_CLOEXEC)
+
+    def read(self, rel: str, limit: int = READ_LIMIT) -> str:
+        return read_text(Path("/", check_rel(rel)), limit)
+
+
+def open_root(root: Path):
+    """A Root to read under: the live host's own, or rootfs.Root for any other tree."""
+    if is_live(root):
+        return LiveRoot()
+    from tunekit.host.rootfs import Root
+
+    return Root(root)
 
 
 def read(root: Path, rel: str, limit: int = READ_LIMIT) -> str:

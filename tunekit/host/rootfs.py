@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from tunekit.errors import NotPermitted
+from tunekit.host.procfs import check_rel
 
 SYS_OPENAT2 = 437  # the same number on every architecture (new syscalls share one table)
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -36,14 +37,6 @@ class _OpenHow(ctypes.Structure):
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-
-
-def _check(rel: str) -> str:
-    """A relative path of plain components; anything else is a bug or an attack."""
-    parts = rel.split("/")
-    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in rel:
-        raise NotPermitted(f"refusing path {rel!r}: not a plain path under the root")
-    return rel
 
 
 @dataclass(frozen=True)
@@ -86,7 +79,7 @@ class Root:
             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         )
         fd = _libc.syscall(
-            SYS_OPENAT2, self.fd, os.fsencode(_check(rel)), ctypes.byref(how), ctypes.sizeof(how)
+            SYS_OPENAT2, self.fd, os.fsencode(check_rel(rel)), ctypes.byref(how), ctypes.sizeof(how)
         )
         if fd < 0:
             err = ctypes.get_errno()
@@ -100,7 +93,7 @@ class Root:
 
     def _parent(self, rel: str) -> tuple[int, str]:
         """(descriptor of the parent directory, last component)."""
-        parent, _, name = _check(rel).rpartition("/")
+        parent, _, name = check_rel(rel).rpartition("/")
         fd = (
             self.open(parent, os.O_RDONLY | os.O_DIRECTORY)
             if parent
@@ -171,7 +164,7 @@ class Root:
         parent's descriptor; `on_create(path)` is called before each mkdir (the journal
         records it first). Returns the created ones, deepest first."""
         created: list[str] = []
-        parts = _check(rel_dir).split("/")
+        parts = check_rel(rel_dir).split("/")
         for i in range(1, len(parts) + 1):
             sub = "/".join(parts[:i])
             dfd, name = self._parent(sub)

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import computed_field
-
 from tunekit.errors import UsageError
 from tunekit.host import confparse
 from tunekit.host.confparse import Problem, Setting
@@ -22,80 +20,19 @@ from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
 from tunekit.lint.host import Host
 from tunekit.lint.language import Unknown, evaluate, render
-from tunekit.lint.rules import DEFAULT_FAIL_ON, VERDICTS, Knowledge, LintVerdict, Rule, knowledge
-from tunekit.model.base import Model
-
-# --- findings and the report ------------------------------------------------------------------
-
-
-class LintFinding(Model):
-    file: str
-    line: int
-    key: str
-    value: str
-    verdict: LintVerdict
-    why: str
-    fix: str
-    source: str
-    rule: str
-    text: str = ""
-
-
-class BootChange(Model):
-    """A key whose value at the next boot differs from the live one."""
-
-    key: str
-    live: str
-    boot: str
-    file: str
-    line: int
-
-
-class LintFile(Model):
-    path: str
-    format: str
-    settings: int
-
-
-class LintHost(Model):
-    kernel: str
-    memory_bytes: int | None
-    live_values: str
-    container: bool
-
-
-class LintReport(Model):
-    """The report, and the document `lint --json` prints."""
-
-    mode: Literal["boot", "files"]  # boot: what applies at next boot; files: those named
-    host: LintHost
-    files: list[LintFile]
-    findings: list[LintFinding]
-    fail_on: list[LintVerdict] = list(DEFAULT_FAIL_ON)
-    changes_at_boot: list[BootChange] = []
-    unreadable: list[str] = []
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def counts(self) -> dict[LintVerdict, int]:
-        out = dict.fromkeys(VERDICTS, 0)
-        for f in self.findings:
-            out[f.verdict] += 1
-        return out
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def failed(self) -> bool:
-        return bool(self.failing())
-
-    def failing(self) -> list[LintFinding]:
-        return [f for f in self.findings if f.verdict in self.fail_on]
-
+from tunekit.lint.report import (
+    DEFAULT_FAIL_ON,
+    VERDICTS,
+    BootChange,
+    LintFile,
+    LintFinding,
+    LintHost,
+    LintReport,
+    LintVerdict,
+)
+from tunekit.lint.rules import Knowledge, Rule, knowledge
 
 # --- the engine --------------------------------------------------------------------------
-
-# The settings of limits.conf / ulimit and systemd that carry the open-files limit.
-LIMIT_KEYS = ("nofile", "DefaultLimitNOFILE")
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -403,28 +340,3 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             "modprobe.d files",
         )
     return shown, text, fmt
-
-
-def boot_section(root: Path, profile: str, targets: list) -> tuple[list[LintFinding], list[str]]:
-    """check's boot-time section: the findings, on the profile's keys, of what applies at
-    the next boot (conflicts with the profile included). The rules are loaded only when a
-    boot file touches one of those keys: on most hosts none does, and check stays fast."""
-    inputs, modules, unreadable = boot_inputs(root)
-    keys = {t.key for t in targets if t.entry.kind == "sysctl"}
-    limits = any(t.entry.kind == "rlimit" for t in targets)
-
-    def ours(key: str) -> bool:
-        return K.canonical(key) in keys or (limits and key in LIMIT_KEYS)
-
-    touched = False
-    for path, text, fmt in inputs:
-        parsed = confparse.parse(text, path, fmt)
-        if any(ours(s.key) for s in parsed.settings) or any(ours(p.key) for p in parsed.problems):
-            touched = True
-            break
-    if not touched:
-        return [], unreadable
-    machine = Host.of_root(root)
-    machine.modules_at_boot = modules
-    report = lint(inputs, machine, profile=(profile, targets), mode="boot")
-    return [f for f in report.findings if ours(f.key)], unreadable

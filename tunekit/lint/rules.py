@@ -13,18 +13,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from tunekit.errors import RulesError, UsageError
 from tunekit.host.confparse import Setting
 from tunekit.lint.language import _FIELD, compile_expr
+from tunekit.lint.report import DEFAULT_FAIL_ON, VERDICTS
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "rules.toml"
-LintVerdict = Literal[
-    "dead", "harmful", "units", "syntax", "no-op", "risky", "conflict", "overridden"
-]
-VERDICTS: tuple[LintVerdict, ...] = get_args(LintVerdict)
-DEFAULT_FAIL_ON: tuple[LintVerdict, ...] = ("harmful", "dead", "syntax", "units")
 CHECKS = (
     "absent",
     "out-of-range",

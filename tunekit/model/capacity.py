@@ -65,10 +65,6 @@ class Estimate(Model):
         return next(n.value for n in self.needs if n.name == name)
 
 
-def _limit(name: str, key: str | None, allows: int, detail: str) -> Limit:
-    return Limit(name=name, key=key, allows=allows, detail=detail)
-
-
 def source_ips(w: Workload, facts: HostFacts) -> int:
     if w.source_ips:
         return w.source_ips
@@ -119,96 +115,28 @@ def tcp_mem_triple(need: int, cap: int | None, c: dict[str, float]) -> tuple[lis
     return [cap // 2, math.ceil(cap / 2 * PRESSURE_OVER_MIN), cap], False
 
 
-def estimate(w: Workload, facts: HostFacts, c: dict[str, float]) -> Estimate:
-    n, rate = w.connections, w.rate
-    est = Estimate(connections=n, role=w.role, rate=rate, constants=c)
-    add = lambda name, value, unit, detail: est.needs.append(  # noqa: E731
-        Need(name=name, value=int(math.ceil(value)), unit=unit, detail=detail)
-    )
-    ct_tw = _live_seconds(facts, K.CONNTRACK_TW_TIMEOUT.name, c["conntrack_tw_seconds"])
-    ct_entries = n + rate * ct_tw
-    memory = 0.0
+class _Needs:
+    """The estimate's needs as they are added: a name, a value (rounded up), its unit and
+    how it was computed."""
 
+    def __init__(self, est: Estimate):
+        self.est = est
+
+    def __call__(self, name: str, value: float, unit: str, detail: str) -> None:
+        self.est.needs.append(Need(name=name, value=math.ceil(value), unit=unit, detail=detail))
+
+
+def estimate(w: Workload, facts: HostFacts, c: dict[str, float]) -> Estimate:
+    """What the workload needs, and what each live setting allows (lowest first)."""
+    from tunekit.model import limits
+
+    est = Estimate(connections=w.connections, role=w.role, rate=w.rate, constants=c)
+    add = _Needs(est)
+    ct_tw = _live_seconds(facts, K.CONNTRACK_TW_TIMEOUT.name, c["conntrack_tw_seconds"])
+    memory = 0.0
     if w.role in ("server", "client"):
-        per_proc = math.ceil(n / w.processes) + c["fd_reserve"]
-        add(
-            "fds_per_process",
-            per_proc,
-            "descriptors",
-            f"{n:,} / {w.processes} process(es) + {c['fd_reserve']:.0f} reserve",
-        )
-        add(
-            "fds_system",
-            n + w.processes * c["fd_reserve"],
-            "file handles",
-            "one per connection plus each process's reserve",
-        )
-        pages = buffer_pages(w, facts, c)
-        kernel = n * c["socket_bytes"]
-        buffers = n * pages * facts.page_size
-        app = n * w.app_bytes
-        local = w.closes == "local"
-        tw = rate * c["time_wait_seconds"] if local else 0
-        syn = rate * c["handshake_seconds"]
-        add("kernel_socket_bytes", kernel, "bytes", f"{n:,} x {c['socket_bytes']:.0f} B slab")
-        add(
-            "buffer_bytes",
-            buffers,
-            "bytes",
-            f"{n:,} x {w.bytes_buffered:,} B buffered, charged as {pages} page(s) each",
-        )
-        add("app_bytes", app, "bytes", f"{n:,} x {w.app_bytes:,} B")
-        add(
-            "tcp_mem_pages",
-            n * pages,
-            "pages",
-            f"{n:,} x {pages} page(s): {w.bytes_buffered:,} B + skb overhead = "
-            f"{buffer_truesize(w.bytes_buffered, c):,} B truesize, rounded up to "
-            f"{facts.page_size} B pages per socket",
-        )
-        add(
-            "time_wait_sockets",
-            tw,
-            "sockets",
-            f"{rate:,} closes/s x {c['time_wait_seconds']:.0f} s"
-            if local
-            else "none: the peer closes first and holds TIME_WAIT (workload closes = remote)",
-        )
-        add("time_wait_bytes", tw * c["tw_bytes"], "bytes", f"x {c['tw_bytes']:.0f} B each")
-        add(
-            "orphan_sockets",
-            rate * c["orphan_seconds"] if local else 0,
-            "sockets",
-            f"{rate:,} closes/s x {c['orphan_seconds']:g} s in FIN_WAIT1/LAST_ACK"
-            if local
-            else "none: this host does not close first",
-        )
-        add(
-            "syn_recv",
-            syn,
-            "requests",
-            f"{rate:,}/s x {c['handshake_seconds']:.0f} s in "
-            "SYN_RECV (bounded by the listen backlog; with syncookies on, overflow gets cookies)",
-        )
-        add("syn_recv_bytes", syn * c["syn_bytes"], "bytes", f"x {c['syn_bytes']:.0f} B each")
-        add(
-            "accept_backlog",
-            rate * w.accept_pause_ms / 1000,
-            "connections",
-            f"{rate:,}/s x {w.accept_pause_ms} ms accept pause",
-        )
-        memory = kernel + buffers + app + tw * c["tw_bytes"] + syn * c["syn_bytes"]
-        cap = tcp_mem_cap(facts, c)
-        triple, fits = tcp_mem_triple(n * pages, cap, c)
-        if not fits:
-            est.unfit.append(
-                f"TCP buffers for {n:,} connections need {n * pages:,} pages "
-                f"({n * pages * facts.page_size / 2**30:.1f} GiB) under tcp_mem min, so "
-                f"pressure would be {tcp_mem_triple(n * pages, None, c)[0][1]:,} pages: more than "
-                f"{c['tcp_mem_max_fraction']:.0%} of this host's "
-                f"{(facts.mem_total or 0) / 2**30:.1f} GiB ({cap:,} pages), which tunekit will not "
-                "give TCP buffers"
-            )
+        _descriptor_needs(w, c, add)
+        memory = _socket_needs(w, facts, c, est, add)
         if w.role == "client":
             _client_needs(w, facts, est, add)
         if w.role == "server" and w.listen_backlog is None:
@@ -217,6 +145,131 @@ def estimate(w: Workload, facts: HostFacts, c: dict[str, float]) -> Estimate:
                 "min(backlog, somaxconn). See it as Send-Q of the listener in `ss -lnt`, "
                 "and give it as workload listen_backlog"
             )
+    _conntrack_needs(w, c, ct_tw, add)
+    if w.role == "host":
+        memory = est.need("conntrack_bytes")
+    add(
+        "memory_total",
+        memory,
+        "bytes",
+        "kernel + buffers + app + TIME_WAIT + SYN_RECV"
+        if w.role != "host"
+        else "conntrack entries and buckets",
+    )
+    est.limits = sorted(limits.limits(w, facts, c, ct_tw), key=lambda lim: lim.allows)
+    est.rate_limits = limits.rate_limits(w, facts, c)
+    if facts.mem_total and memory > facts.mem_total:
+        est.unfit.append(
+            f"needs {memory / 2**30:.1f} GiB, more than this host's "
+            f"{facts.mem_total / 2**30:.1f} GiB of RAM"
+        )
+    return est
+
+
+def _descriptor_needs(w: Workload, c: dict[str, float], add: _Needs) -> None:
+    n = w.connections
+    add(
+        "fds_per_process",
+        math.ceil(n / w.processes) + c["fd_reserve"],
+        "descriptors",
+        f"{n:,} / {w.processes} process(es) + {c['fd_reserve']:.0f} reserve",
+    )
+    add(
+        "fds_system",
+        n + w.processes * c["fd_reserve"],
+        "file handles",
+        "one per connection plus each process's reserve",
+    )
+
+
+def _socket_needs(
+    w: Workload, facts: HostFacts, c: dict[str, float], est: Estimate, add: _Needs
+) -> float:
+    """Kernel and application memory of the sockets, their buffers and their churn; the
+    bytes in all, and an `unfit` line when the buffers cannot fit under tunekit's cap."""
+    n = w.connections
+    pages = buffer_pages(w, facts, c)
+    kernel = n * c["socket_bytes"]
+    buffers = n * pages * facts.page_size
+    app = n * w.app_bytes
+    add("kernel_socket_bytes", kernel, "bytes", f"{n:,} x {c['socket_bytes']:.0f} B slab")
+    add(
+        "buffer_bytes",
+        buffers,
+        "bytes",
+        f"{n:,} x {w.bytes_buffered:,} B buffered, charged as {pages} page(s) each",
+    )
+    add("app_bytes", app, "bytes", f"{n:,} x {w.app_bytes:,} B")
+    add(
+        "tcp_mem_pages",
+        n * pages,
+        "pages",
+        f"{n:,} x {pages} page(s): {w.bytes_buffered:,} B + skb overhead = "
+        f"{buffer_truesize(w.bytes_buffered, c):,} B truesize, rounded up to "
+        f"{facts.page_size} B pages per socket",
+    )
+    tw, syn = _churn_needs(w, c, add)
+    _tcp_mem_fit(n, n * pages, facts, c, est)
+    return kernel + buffers + app + tw * c["tw_bytes"] + syn * c["syn_bytes"]
+
+
+def _churn_needs(w: Workload, c: dict[str, float], add: _Needs) -> tuple[float, float]:
+    """TIME_WAIT, orphans, SYN_RECV and the accept backlog that the connection rate keeps:
+    (TIME_WAIT sockets, SYN_RECV requests)."""
+    rate, local = w.rate, w.closes == "local"
+    tw = rate * c["time_wait_seconds"] if local else 0
+    syn = rate * c["handshake_seconds"]
+    add(
+        "time_wait_sockets",
+        tw,
+        "sockets",
+        f"{rate:,} closes/s x {c['time_wait_seconds']:.0f} s"
+        if local
+        else "none: the peer closes first and holds TIME_WAIT (workload closes = remote)",
+    )
+    add("time_wait_bytes", tw * c["tw_bytes"], "bytes", f"x {c['tw_bytes']:.0f} B each")
+    add(
+        "orphan_sockets",
+        rate * c["orphan_seconds"] if local else 0,
+        "sockets",
+        f"{rate:,} closes/s x {c['orphan_seconds']:g} s in FIN_WAIT1/LAST_ACK"
+        if local
+        else "none: this host does not close first",
+    )
+    add(
+        "syn_recv",
+        syn,
+        "requests",
+        f"{rate:,}/s x {c['handshake_seconds']:.0f} s in "
+        "SYN_RECV (bounded by the listen backlog; with syncookies on, overflow gets cookies)",
+    )
+    add("syn_recv_bytes", syn * c["syn_bytes"], "bytes", f"x {c['syn_bytes']:.0f} B each")
+    add(
+        "accept_backlog",
+        rate * w.accept_pause_ms / 1000,
+        "connections",
+        f"{rate:,}/s x {w.accept_pause_ms} ms accept pause",
+    )
+    return tw, syn
+
+
+def _tcp_mem_fit(n: int, need: int, facts: HostFacts, c: dict[str, float], est: Estimate) -> None:
+    cap = tcp_mem_cap(facts, c)
+    _, fits = tcp_mem_triple(need, cap, c)
+    if not fits:
+        est.unfit.append(
+            f"TCP buffers for {n:,} connections need {need:,} pages "
+            f"({need * facts.page_size / 2**30:.1f} GiB) under tcp_mem min, so "
+            f"pressure would be {tcp_mem_triple(need, None, c)[0][1]:,} pages: more than "
+            f"{c['tcp_mem_max_fraction']:.0%} of this host's "
+            f"{(facts.mem_total or 0) / 2**30:.1f} GiB ({cap:,} pages), which tunekit will not "
+            "give TCP buffers (a policy of tunekit's, not a kernel limit)"
+        )
+
+
+def _conntrack_needs(w: Workload, c: dict[str, float], ct_tw: float, add: _Needs) -> None:
+    n, rate = w.connections, w.rate
+    ct_entries = n + rate * ct_tw
     add(
         "conntrack_entries",
         ct_entries,
@@ -238,28 +291,9 @@ def estimate(w: Workload, facts: HostFacts, c: dict[str, float]) -> Estimate:
         "buckets",
         f"entries / {c['conntrack_per_bucket']:g} (the kernel's default ratio)",
     )
-    if w.role == "host":
-        memory = est.need("conntrack_bytes")
-    add(
-        "memory_total",
-        memory,
-        "bytes",
-        "kernel + buffers + app + TIME_WAIT + SYN_RECV"
-        if w.role != "host"
-        else "conntrack entries and buckets",
-    )
-
-    est.limits = sorted(_limits(w, facts, c, ct_tw), key=lambda lim: lim.allows)
-    est.rate_limits = _rate_limits(w, facts, c)
-    if facts.mem_total and memory > facts.mem_total:
-        est.unfit.append(
-            f"needs {memory / 2**30:.1f} GiB, more than this host's "
-            f"{facts.mem_total / 2**30:.1f} GiB of RAM"
-        )
-    return est
 
 
-def _client_needs(w: Workload, facts: HostFacts, est: Estimate, add) -> None:
+def _client_needs(w: Workload, facts: HostFacts, est: Estimate, add: _Needs) -> None:
     n = w.connections
     ips = source_ips(w, facts)
     add(
@@ -292,170 +326,3 @@ def _client_needs(w: Workload, facts: HostFacts, est: Estimate, add) -> None:
             f"(15x at 53 % with tunekit probe on 6.18); {fast} source IPs keep each "
             "under 30 %"
         )
-
-
-def _limits(w: Workload, facts: HostFacts, c: dict[str, float], ct_tw: float) -> list[Limit]:
-    out: list[Limit] = []
-    reserve = int(c["fd_reserve"])
-    if w.role in ("server", "client"):
-        if facts.nofile:
-            soft, hard = facts.nofile
-            if facts.nofile_is_workload:
-                out.append(
-                    _limit(
-                        "open files per process (RLIMIT_NOFILE soft)",
-                        K.NOFILE_SOFT.name,
-                        max(0, soft - reserve) * w.processes,
-                        f"({soft:,} - {reserve} reserve) x {w.processes} "
-                        f"process(es), {facts.nofile_of}",
-                    )
-                )
-            out.append(
-                _limit(
-                    "open files per process (RLIMIT_NOFILE hard)",
-                    K.NOFILE_HARD.name,
-                    max(0, hard - reserve) * w.processes,
-                    f"({hard:,} - {reserve} reserve) x {w.processes} process(es), "
-                    f"{facts.nofile_of}; a program raises its soft limit up to it",
-                )
-            )
-        nr_open = facts.int_value(K.NR_OPEN.name)
-        if nr_open:
-            out.append(
-                _limit(
-                    f"per-process ceiling ({K.NR_OPEN.name})",
-                    K.NR_OPEN.name,
-                    max(0, nr_open - reserve) * w.processes,
-                    f"({nr_open:,} - {reserve}) x {w.processes} process(es)",
-                )
-            )
-        file_max = facts.int_value(K.FILE_MAX.name)
-        if file_max:
-            used = facts.counters.get("files_allocated", 0)
-            out.append(
-                _limit(
-                    f"system-wide open files ({K.FILE_MAX.name})",
-                    K.FILE_MAX.name,
-                    max(0, file_max - used),
-                    f"{file_max:,} - {used:,} in use",
-                )
-            )
-        if w.role == "client":
-            usable = facts.usable_ports()
-            if usable is not None:
-                ips = source_ips(w, facts)
-                out.append(
-                    _limit(
-                        "ephemeral ports (ip_local_port_range)",
-                        K.PORT_RANGE.name,
-                        usable * ips * w.destinations,
-                        f"{usable:,} usable ports x {ips} source IP(s) x "
-                        f"{w.destinations} destination(s)",
-                    )
-                )
-        pages = buffer_pages(w, facts, c)
-        per_conn = c["socket_bytes"] + pages * facts.page_size + w.app_bytes
-        if facts.mem_available:
-            out.append(
-                _limit(
-                    "memory (MemAvailable)",
-                    None,
-                    int(facts.mem_available // per_conn),
-                    f"{facts.mem_available / 2**30:.1f} GiB / {per_conn:,.0f} B per "
-                    "connection (kernel + buffers + app)",
-                )
-            )
-        tcp_mem = facts.ints(K.TCP_MEM.name)
-        if tcp_mem and len(tcp_mem) == 3 and pages:
-            out.append(
-                _limit(
-                    "TCP buffer memory (tcp_mem max)",
-                    K.TCP_MEM.name,
-                    tcp_mem[2] // pages,
-                    f"{tcp_mem[2]:,} pages / {pages} page(s) per connection",
-                )
-            )
-        cap = tcp_mem_cap(facts, c)
-        if cap is not None and pages:
-            out.append(
-                _limit(
-                    "TCP buffer memory this host can back",
-                    K.TCP_MEM.name,
-                    int(cap / (PRESSURE_OVER_MIN * c["headroom"]) // pages),
-                    f"tcp_mem at most {c['tcp_mem_max_fraction']:.0%} of RAM "
-                    f"({cap:,} pages) with the need under min = 3/4 pressure and "
-                    f"x{c['headroom']:g} headroom; no tuning lifts it",
-                )
-            )
-    else:
-        ct_max = facts.int_value(K.CONNTRACK_MAX.name)
-        if ct_max is not None:
-            churn = int(w.rate * ct_tw)
-            out.append(
-                _limit(
-                    "conntrack table (nf_conntrack_max)",
-                    K.CONNTRACK_MAX.name,
-                    max(0, ct_max - churn),
-                    f"{ct_max:,} - {churn:,} closed flows held {ct_tw:.0f} s",
-                )
-            )
-        if facts.mem_available:
-            out.append(
-                _limit(
-                    "memory (MemAvailable)",
-                    None,
-                    int(facts.mem_available // c["conntrack_entry_bytes"]),
-                    f"{facts.mem_available / 2**30:.1f} GiB / "
-                    f"{c['conntrack_entry_bytes']:.0f} B per entry",
-                )
-            )
-    return out
-
-
-def _rate_limits(w: Workload, facts: HostFacts, c: dict[str, float]) -> list[Limit]:
-    """Caps on the rate of new connections (per second) that live settings allow."""
-    out: list[Limit] = []
-    if w.role == "host":
-        return out
-    tw = facts.int_value(K.TW_BUCKETS.name)
-    if tw is not None and w.closes == "local":
-        out.append(
-            _limit(
-                "closes/s before TIME_WAIT overflows (tcp_max_tw_buckets)",
-                K.TW_BUCKETS.name,
-                int(tw / c["time_wait_seconds"]),
-                f"{tw:,} / {c['time_wait_seconds']:.0f} s; beyond it closing sockets "
-                "skip TIME_WAIT silently (TcpExt TCPTimeWaitOverflow)",
-            )
-        )
-    if w.role == "server":
-        somax = facts.int_value(K.SOMAXCONN.name)
-        if somax is not None and w.accept_pause_ms:
-            queue = min(somax, w.listen_backlog) if w.listen_backlog else somax
-            out.append(
-                _limit(
-                    "accepts/s through an accept pause (min(listen backlog, somaxconn))",
-                    K.SOMAXCONN.name,
-                    int(queue * 1000 / w.accept_pause_ms),
-                    f"{queue:,} / {w.accept_pause_ms} ms"
-                    + (
-                        ""
-                        if w.listen_backlog
-                        else " (application backlog unknown: assumed >= somaxconn)"
-                    ),
-                )
-            )
-        if facts.int_value(K.SYNCOOKIES.name) == 0:
-            syn = facts.int_value(K.SYN_BACKLOG.name)
-            if syn is not None and somax is not None:
-                queue = min(somax, w.listen_backlog or somax, syn * 3 // 4)
-                out.append(
-                    _limit(
-                        "handshakes/s with syncookies off (SYN queue)",
-                        K.SYN_BACKLOG.name,
-                        int(queue / c["handshake_seconds"]),
-                        f"min(backlog, somaxconn, 3/4 x tcp_max_syn_backlog) = "
-                        f"{queue:,} / {c['handshake_seconds']:.0f} s in SYN_RECV",
-                    )
-                )
-    return out

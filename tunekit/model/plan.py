@@ -162,6 +162,39 @@ def build_plan(
     from tunekit.persist import writers
 
     plan = Plan(profile=profile, profile_why=why, root=root)
+    decided = Persisted(profile, opts)
+    nofile = _decide_settings(findings, facts, opts, plan, decided)
+    for s in decided.settings:
+        if s.runtime:
+            plan.changes.append(
+                RuntimeChange(
+                    key=s.key.name,
+                    kind="sysctl",
+                    path=s.key.runtime_path,
+                    old=facts.sysctls.get(s.key.name, ""),
+                    new=s.text,
+                    reason=s.reason,
+                )
+            )
+    absent = [s.key.name for s in decided.settings if not s.runtime]
+    if absent:
+        plan.left_alone.append(
+            f"not present under {root}, so written to the drop-in only: " + ", ".join(absent)
+        )
+    decided.nofile = _nofile(nofile, facts, opts, plan)
+    validate(plan.changes, facts, [(s.key, s.text) for s in decided.settings], decided.nofile)
+    if opts.persist:
+        plan.files = writers.render(decided)
+        for fw in plan.files:
+            fw.old = existing.get(fw.path)
+    return plan
+
+
+def _decide_settings(
+    findings: list[Finding], facts: HostFacts, opts: Options, plan: Plan, decided: Persisted
+) -> dict[str, Setting]:
+    """One Setting per key that has a failing target (or, under another root, one that is
+    absent there), into `decided` in write order; the open-files pair is returned apart."""
     live = facts.source == "live"
     # Under another root (an image, a chroot) a key absent there is still persisted.
     persist_only = {"missing", "unreadable"} if not live and opts.persist else set()
@@ -169,9 +202,7 @@ def build_plan(
     for f in findings:
         if f.target is not None:
             by_key.setdefault(f.key.split("[")[0], []).append(f)
-    decided = Persisted(profile, opts)
     nofile: dict[str, Setting] = {}
-    absent: list[str] = []
     for name, group in by_key.items():
         value_of = [f.target.value for f in group if f.target]
         key = K.generic_shape(K.lookup(name), value_of[0])
@@ -197,32 +228,8 @@ def build_plan(
             continue
         runtime = any(f.verdict == "fail" for f in acting)
         decided.settings.append(Setting(key, _decide(key, group, facts), acting, runtime))
-        if not runtime:
-            absent.append(key.name)
     decided.settings.sort(key=lambda s: (s.key.order, list(by_key).index(s.key.name)))
-    for s in decided.settings:
-        if s.runtime:
-            plan.changes.append(
-                RuntimeChange(
-                    key=s.key.name,
-                    kind="sysctl",
-                    path=s.key.runtime_path,
-                    old=facts.sysctls.get(s.key.name, ""),
-                    new=s.text,
-                    reason=s.reason,
-                )
-            )
-    if absent:
-        plan.left_alone.append(
-            f"not present under {root}, so written to the drop-in only: " + ", ".join(absent)
-        )
-    decided.nofile = _nofile(nofile, facts, opts, plan)
-    validate(plan.changes, facts, [(s.key, s.text) for s in decided.settings], decided.nofile)
-    if opts.persist:
-        plan.files = writers.render(decided)
-        for fw in plan.files:
-            fw.old = existing.get(fw.path)
-    return plan
+    return nofile
 
 
 def _nofile(

@@ -31,112 +31,22 @@ def derive_targets(
 ) -> list[Target]:
     """The targets a workload needs. `syncookies`: the value that will hold (pinned, else
     live): tcp_max_syn_backlog is a target only where the kernel reads it (cookies off)."""
-    n, rate, head = w.connections, w.rate, c["headroom"]
     est = estimate(w, facts, c)
     out: list[Target] = []
     if w.role in ("server", "client"):
-        per_proc = est.need("fds_per_process")
-        system = math.ceil(est.need("fds_system") * head)
-        out += [
-            _t(
-                K.FILE_MAX,
-                system,
-                f"{n:,} connections + reserve, x{head} headroom; above it: ENFILE",
-                KERNEL_DOCS_FS,
-            ),
-            _t(
-                K.NR_OPEN,
-                per_proc,
-                f"must allow RLIMIT_NOFILE of {per_proc:,} ({n:,} / {w.processes} process(es) + "
-                "reserve)",
-                KERNEL_DOCS_FS + "; kernel/sys.c",
-            ),
-            _t(
-                K.NOFILE_HARD,
-                per_proc,
-                f"{n:,} / {w.processes} process(es) + {c['fd_reserve']:.0f} reserve; raising it "
-                "needs CAP_SYS_RESOURCE",
-                "getrlimit(2)",
-            ),
-            _t(
-                K.NOFILE_SOFT,
-                per_proc,
-                "EMFILE on the next socket() or accept() above it; raised only where the "
-                "workload runs (its unit, its process), 1024 elsewhere: select() breaks past "
-                "descriptor 1023",
-                "getrlimit(2); select(2); systemd NEWS v240",
-            ),
-        ]
+        out += _descriptor_targets(w, c, est)
         out += _tcp_mem_targets(w, facts, c, est)
-        if w.bytes_buffered:
-            want = buffer_truesize(w.bytes_buffered, c)
-            out.append(
-                _t(
-                    K.TCP_RMEM,
-                    want,
-                    f"a socket that is not read keeps its default receive buffer: "
-                    f"{w.bytes_buffered:,} B of data take {want:,} B of it (skb "
-                    "truesize)",
-                    IP_SYSCTL + " (tcp_rmem, tcp_moderate_rcvbuf)",
-                    index=1,
-                )
-            )
-        if rate and w.closes == "local":
-            secs = c["time_wait_seconds"]
-            tw = math.ceil(est.need("time_wait_sockets") * head)
-            out.append(
-                _t(
-                    K.TW_BUCKETS,
-                    tw,
-                    f"{rate:,} closes/s x {secs:.0f} s TIME_WAIT, x{head}; above it closing "
-                    "sockets skip TIME_WAIT silently (TcpExt TCPTimeWaitOverflow), and "
-                    "orphans in FIN_WAIT2 count here too",
-                    IP_SYSCTL + "; net/ipv4/tcp_minisocks.c tcp_time_wait",
-                )
-            )
-            orphans = math.ceil(est.need("orphan_sockets") * head)
-            out.append(
-                _t(
-                    K.MAX_ORPHANS,
-                    orphans,
-                    f"{rate:,} closes/s x {c['orphan_seconds']:g} s in FIN_WAIT1/LAST_ACK, "
-                    f"x{head}; FIN_WAIT2 orphans are TIME_WAIT minisocks (tcp_fin_timeout "
-                    "<= 60 s), not counted here; never lower it",
-                    IP_SYSCTL + "; net/ipv4/tcp.c tcp_close",
-                )
-            )
+        out += _buffer_targets(w, c)
+        out += _churn_targets(w, c, est)
     if w.role == "server":
-        backlog = (
-            f"; the application's own backlog ({w.listen_backlog:,}) caps it too"
-            if w.listen_backlog
-            else "; the application's listen() backlog caps it too (ss -lnt: Send-Q)"
-        )
-        out.append(
-            _t(
-                K.SOMAXCONN,
-                max(4096, est.need("accept_backlog")),
-                f"{rate:,}/s arriving during a {w.accept_pause_ms} ms accept pause "
-                f"(kernel default since 5.4: 4096){backlog}",
-                IP_SYSCTL + "; commit 19f92a030ca6",
-            )
-        )
-        if syncookies == 0:
-            out.append(
-                _t(
-                    K.SYN_BACKLOG,
-                    max(1024, math.ceil(est.need("syn_recv") * 4 / 3)),
-                    f"syncookies are off, so SYNs are dropped once the SYN queue holds "
-                    f"3/4 of it: {rate:,} handshakes/s x {c['handshake_seconds']:.0f} s",
-                    "net/ipv4/tcp_input.c tcp_conn_request",
-                )
-            )
-    if w.role in ("server", "host") and rate:
-        packets = math.ceil(rate * c["packets_per_handshake"] * c["burst_seconds"])
+        out += _listen_targets(w, c, est, syncookies)
+    if w.role in ("server", "host") and w.rate:
+        packets = math.ceil(w.rate * c["packets_per_handshake"] * c["burst_seconds"])
         out.append(
             _t(
                 K.NETDEV_BACKLOG,
                 max(1000, packets),
-                f"{rate:,}/s x {c['packets_per_handshake']:.0f} packets in a "
+                f"{w.rate:,}/s x {c['packets_per_handshake']:.0f} packets in a "
                 f"{c['burst_seconds']} s burst (default 1000)",
                 KERNEL_DOCS_NET,
             )
@@ -144,24 +54,138 @@ def derive_targets(
     if w.role == "client":
         out += _port_targets(w, facts)
     if w.role == "host":
-        ct_max = math.ceil(est.need("conntrack_entries") * head)
-        out += [
-            _t(
-                K.CONNTRACK_MAX,
-                ct_max,
-                f"{n:,} flows + closed flows held in TIME_WAIT, x{head}; when full new flows "
-                "are dropped",
-                CONNTRACK_SYSCTL,
-            ),
-            _t(
-                K.CONNTRACK_BUCKETS,
-                math.ceil(ct_max / c["conntrack_per_bucket"]),
-                f"nf_conntrack_max / {c['conntrack_per_bucket']:g}, the kernel's default ratio "
-                "(chains of ~2: each entry is hashed twice)",
-                CONNTRACK_SYSCTL + "; net/netfilter/nf_conntrack_core.c",
-            ),
-        ]
+        out += _conntrack_targets(w, c, est)
     return out
+
+
+def _descriptor_targets(w: Workload, c: dict[str, float], est: Estimate) -> list[Target]:
+    n, head = w.connections, c["headroom"]
+    per_proc = est.need("fds_per_process")
+    system = math.ceil(est.need("fds_system") * head)
+    return [
+        _t(
+            K.FILE_MAX,
+            system,
+            f"{n:,} connections + reserve, x{head} headroom; above it: ENFILE",
+            KERNEL_DOCS_FS,
+        ),
+        _t(
+            K.NR_OPEN,
+            per_proc,
+            f"must allow RLIMIT_NOFILE of {per_proc:,} ({n:,} / {w.processes} process(es) + "
+            "reserve)",
+            KERNEL_DOCS_FS + "; kernel/sys.c",
+        ),
+        _t(
+            K.NOFILE_HARD,
+            per_proc,
+            f"{n:,} / {w.processes} process(es) + {c['fd_reserve']:.0f} reserve; raising it "
+            "needs CAP_SYS_RESOURCE",
+            "getrlimit(2)",
+        ),
+        _t(
+            K.NOFILE_SOFT,
+            per_proc,
+            "EMFILE on the next socket() or accept() above it; raised only where the "
+            "workload runs (its unit, its process), 1024 elsewhere: select() breaks past "
+            "descriptor 1023",
+            "getrlimit(2); select(2); systemd NEWS v240",
+        ),
+    ]
+
+
+def _buffer_targets(w: Workload, c: dict[str, float]) -> list[Target]:
+    if not w.bytes_buffered:
+        return []
+    want = buffer_truesize(w.bytes_buffered, c)
+    return [
+        _t(
+            K.TCP_RMEM,
+            want,
+            f"a socket that is not read keeps its default receive buffer: "
+            f"{w.bytes_buffered:,} B of data take {want:,} B of it (skb truesize)",
+            IP_SYSCTL + " (tcp_rmem, tcp_moderate_rcvbuf)",
+            index=1,
+        )
+    ]
+
+
+def _churn_targets(w: Workload, c: dict[str, float], est: Estimate) -> list[Target]:
+    """TIME_WAIT and orphans, which only the side that closes first holds."""
+    rate, head = w.rate, c["headroom"]
+    if not rate or w.closes != "local":
+        return []
+    secs = c["time_wait_seconds"]
+    return [
+        _t(
+            K.TW_BUCKETS,
+            math.ceil(est.need("time_wait_sockets") * head),
+            f"{rate:,} closes/s x {secs:.0f} s TIME_WAIT, x{head}; above it closing "
+            "sockets skip TIME_WAIT silently (TcpExt TCPTimeWaitOverflow), and "
+            "orphans in FIN_WAIT2 count here too",
+            IP_SYSCTL + "; net/ipv4/tcp_minisocks.c tcp_time_wait",
+        ),
+        _t(
+            K.MAX_ORPHANS,
+            math.ceil(est.need("orphan_sockets") * head),
+            f"{rate:,} closes/s x {c['orphan_seconds']:g} s in FIN_WAIT1/LAST_ACK, "
+            f"x{head}; FIN_WAIT2 orphans are TIME_WAIT minisocks (tcp_fin_timeout "
+            "<= 60 s), not counted here; never lower it",
+            IP_SYSCTL + "; net/ipv4/tcp.c tcp_close",
+        ),
+    ]
+
+
+def _listen_targets(
+    w: Workload, c: dict[str, float], est: Estimate, syncookies: int
+) -> list[Target]:
+    rate = w.rate
+    backlog = (
+        f"; the application's own backlog ({w.listen_backlog:,}) caps it too"
+        if w.listen_backlog
+        else "; the application's listen() backlog caps it too (ss -lnt: Send-Q)"
+    )
+    out = [
+        _t(
+            K.SOMAXCONN,
+            max(4096, est.need("accept_backlog")),
+            f"{rate:,}/s arriving during a {w.accept_pause_ms} ms accept pause "
+            f"(kernel default since 5.4: 4096){backlog}",
+            IP_SYSCTL + "; commit 19f92a030ca6",
+        )
+    ]
+    if syncookies == 0:
+        out.append(
+            _t(
+                K.SYN_BACKLOG,
+                max(1024, math.ceil(est.need("syn_recv") * 4 / 3)),
+                f"syncookies are off, so SYNs are dropped once the SYN queue holds "
+                f"3/4 of it: {rate:,} handshakes/s x {c['handshake_seconds']:.0f} s",
+                "net/ipv4/tcp_input.c tcp_conn_request",
+            )
+        )
+    return out
+
+
+def _conntrack_targets(w: Workload, c: dict[str, float], est: Estimate) -> list[Target]:
+    head = c["headroom"]
+    ct_max = math.ceil(est.need("conntrack_entries") * head)
+    return [
+        _t(
+            K.CONNTRACK_MAX,
+            ct_max,
+            f"{w.connections:,} flows + closed flows held in TIME_WAIT, x{head}; when full "
+            "new flows are dropped",
+            CONNTRACK_SYSCTL,
+        ),
+        _t(
+            K.CONNTRACK_BUCKETS,
+            math.ceil(ct_max / c["conntrack_per_bucket"]),
+            f"nf_conntrack_max / {c['conntrack_per_bucket']:g}, the kernel's default ratio "
+            "(chains of ~2: each entry is hashed twice)",
+            CONNTRACK_SYSCTL + "; net/netfilter/nf_conntrack_core.c",
+        ),
+    ]
 
 
 def _tcp_mem_targets(

@@ -24,8 +24,8 @@ class CheckOptions:
 
 def boot_config(root: Path | None, profile: str, targets: list) -> BootConfig:
     """What applies at the next boot, on the profile's keys (lint's findings)."""
-    from tunekit.lint.engine import boot_section
-    from tunekit.lint.rules import DEFAULT_FAIL_ON
+    from tunekit.lint.boot import boot_section
+    from tunekit.lint.report import DEFAULT_FAIL_ON
 
     findings, unreadable = boot_section(root or Path("/"), profile, targets)
     fails = any(f.verdict in DEFAULT_FAIL_ON + ("conflict",) for f in findings)

@@ -25,7 +25,8 @@ def lint(o: LintOptions):
     from tunekit.host import facts as host
     from tunekit.lint import engine
     from tunekit.lint.host import Host
-    from tunekit.lint.rules import DEFAULT_FAIL_ON, parse_version
+    from tunekit.lint.report import DEFAULT_FAIL_ON
+    from tunekit.lint.rules import parse_version
 
     base = o.root or Path("/")
     if o.root is not None:

@@ -191,79 +191,108 @@ def _retire(state_dir: Path, number: int, path: Path) -> None:
         os.close(fd)
 
 
-def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
-    """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
-    Call under locked(state_dir), after recover()."""
-    r = Stepped(root)
+def _journal_of(plan: Plan, r: Root) -> Journal:
+    """The journal of `plan` before anything changes: every runtime value and every file's
+    state as it is now."""
     doc = Journal(
         profile=plan.profile,
         created=datetime.now(UTC).isoformat(timespec="microseconds"),
-        root=str(Path(root).resolve()),
+        root=str(Path(r.path).resolve()),
         runtime=[_runtime_entry(c) for c in plan.changes],
     )
-    writes = [f for f in plan.files if f.changed]
     try:
-        for f in writes:
-            before = Before.of(r.state(f.path))
-            doc.files.append(FileEntry(path=f.path, before=before, new=f.content))
+        for f in plan.files:
+            if f.changed:
+                before = Before.of(r.state(f.path))
+                doc.files.append(FileEntry(path=f.path, before=before, new=f.content))
     except OSError as err:
-        r.close()
         raise ApplyFailed(
             f"{err.filename or '?'}: cannot read what is there: {err.strerror}",
             "nothing was changed",
         ) from err
-    journal = JournalWriter(state_dir, doc)
-    done = 0
-    try:
-        journal.save("pending")
-    except OSError as err:
-        journal.close()
-        r.close()
-        raise NotPermitted(
-            f"cannot write the journal in {state_dir}: {err.strerror or err}", "nothing was changed"
-        ) from err
-    try:
-        for c in plan.changes:
-            try:
-                _write_runtime(r, _runtime_entry(c), c.new)
-            except OSError as err:
-                reason = kernel_reason(err, c.kind == "rlimit")
-                raise ApplyFailed(f"{c.key}: could not write {c.new!r}: {reason}") from err
-            done += 1
-
-        def record(sub: str) -> None:
-            doc.created_dirs.insert(0, sub)
-            journal.save("pending")
-
-        for f in writes:
-            try:
-                writers.writer_of(f.path).apply(r, f, record)
-            except OSError as err:
-                raise ApplyFailed(f"/{f.path}: could not write: {kernel_reason(err)}") from err
-        journal.save("applied")
-    except (ApplyFailed, OSError) as err:
-        failure = (
-            err
-            if isinstance(err, ApplyFailed)
-            else ApplyFailed(
-                f"the journal in {state_dir} could not be updated: {err.strerror or err}"
-            )
-        )
-        problems = _undo(r, doc, upto_runtime=done)
-        try:
-            journal.discard()
-        except OSError as gone:
-            problems.append(f"journal {journal.rel}: {gone.strerror}")
-        failure.hint = (
-            "everything already changed was restored"
-            if not problems
-            else "could not restore: " + "; ".join(problems)
-        )
-        raise failure from None
-    finally:
-        journal.close()
-        r.close()
     return doc
+
+
+class _WriteFailed(ApplyFailed):
+    """A write failed after `done` runtime writes: undo those and every file written."""
+
+    def __init__(self, message: str, done: int):
+        super().__init__(message)
+        self.done = done
+
+
+def _change(plan: Plan, r: Root, doc: Journal, journal: JournalWriter) -> None:
+    """The runtime writes, then the files. Raises _WriteFailed with the reason."""
+    done = 0
+    for c in plan.changes:
+        try:
+            _write_runtime(r, _runtime_entry(c), c.new)
+        except OSError as err:
+            reason = kernel_reason(err, c.kind == "rlimit")
+            raise _WriteFailed(f"{c.key}: could not write {c.new!r}: {reason}", done) from err
+        done += 1
+
+    def record(sub: str) -> None:
+        doc.created_dirs.insert(0, sub)
+        journal.save("pending")
+
+    for f in plan.files:
+        if not f.changed:
+            continue
+        try:
+            writers.writer_of(f.path).apply(r, f, record)
+        except OSError as err:
+            raise _WriteFailed(f"/{f.path}: could not write: {kernel_reason(err)}", done) from err
+
+
+def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
+    """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
+    Call under locked(state_dir), after recover()."""
+    with Stepped(root) as r:
+        doc = _journal_of(plan, r)
+        journal = JournalWriter(state_dir, doc)
+        try:
+            try:
+                journal.save("pending")
+            except OSError as err:
+                raise NotPermitted(
+                    f"cannot write the journal in {state_dir}: {err.strerror or err}",
+                    "nothing was changed",
+                ) from err
+            try:
+                _change(plan, r, doc, journal)
+                journal.save("applied")
+            except (ApplyFailed, OSError) as err:
+                raise _undone(err, r, doc, journal, state_dir) from None
+        finally:
+            journal.close()
+    return doc
+
+
+def _undone(
+    err: Exception, r: Root, doc: Journal, journal: JournalWriter, state_dir: Path
+) -> ApplyFailed:
+    """Undo what was changed after a failure; the error to raise, with what could not be
+    put back."""
+    failure: ApplyFailed
+    if isinstance(err, ApplyFailed):
+        failure, done = err, err.done if isinstance(err, _WriteFailed) else len(doc.runtime)
+    else:  # the journal itself could not be saved: every runtime write was made
+        failure = ApplyFailed(
+            f"the journal in {state_dir} could not be updated: {getattr(err, 'strerror', err)}"
+        )
+        done = len(doc.runtime)
+    problems = _undo(r, doc, upto_runtime=done)
+    try:
+        journal.discard()
+    except OSError as gone:
+        problems.append(f"journal {journal.rel}: {gone.strerror}")
+    failure.hint = (
+        "everything already changed was restored"
+        if not problems
+        else "could not restore: " + "; ".join(problems)
+    )
+    return failure
 
 
 def rollback(root: Path, state_dir: Path) -> tuple[Journal | None, list[str], list[str]]:

@@ -153,46 +153,7 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: in
     agrees = None  # did the probe stop where the model said it would?
     if predicted is not None or (stopped is not None and stopped.key is not None):
         agrees = bool(stopped and predicted is not None and stopped.key == binding.key)
-    memory = None
-    if mem is not None:
-        memory = {
-            "sockets": mem.sockets,
-            "slab_bytes": mem.slab_bytes,
-            "per_socket": round(mem.per_socket, 1) if mem.per_socket else None,
-            "estimate_per_socket": c["socket_bytes"],
-            "diff_percent": percent_diff(c["socket_bytes"], mem.per_socket or 0),
-            "tcp_mem_pages": mem.tcp_mem_pages,
-            "caches": mem.caches,
-            "send": send,
-            "tcp_mem_pages_per_conn": (
-                round(mem.tcp_mem_pages / (mem.sockets // 2), 3) if mem.sockets >= 2 else None
-            ),
-            "estimate_tcp_mem_pages_per_conn": (
-                est.need("tcp_mem_pages") / lay.conns if lay.conns else None
-            ),
-            "buffer_diff_percent": (
-                percent_diff(
-                    est.need("tcp_mem_pages") / lay.conns, mem.tcp_mem_pages / (mem.sockets // 2)
-                )
-                if send and mem.sockets >= 2
-                else None
-            ),
-            "slab_per_conn": (
-                round(mem.slab_bytes / (mem.sockets // 2), 1) if mem.sockets >= 2 else None
-            ),
-            "excluded": mem.excluded,
-            "conntrack_entries": mem.conntrack_entries,
-            "conntrack_bytes": mem.conntrack_bytes,
-            "per_conntrack_entry": (
-                round(mem.per_conntrack_entry, 1) if mem.per_conntrack_entry else None
-            ),
-            "estimate_per_conntrack_entry": c["conntrack_entry_bytes"] if conntrack else None,
-            "conntrack_diff_percent": (
-                percent_diff(c["conntrack_entry_bytes"], mem.per_conntrack_entry or 0)
-                if conntrack
-                else None
-            ),
-        }
+    memory = _memory_report(mem, lay, est, c, conntrack, send) if mem is not None else None
     from tunekit.output.documents.probe import Probe
 
     return Probe.model_validate(
@@ -235,3 +196,47 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: in
             "calibration": None,
         }
     )
+
+
+def _memory_report(
+    mem: Memory, lay: Layout, est, c: dict[str, float], conntrack: bool, send: int
+) -> dict:
+    """What the connections cost, beside what the estimate said (the probe's memory)."""
+    return {
+        "sockets": mem.sockets,
+        "slab_bytes": mem.slab_bytes,
+        "per_socket": round(mem.per_socket, 1) if mem.per_socket else None,
+        "estimate_per_socket": c["socket_bytes"],
+        "diff_percent": percent_diff(c["socket_bytes"], mem.per_socket or 0),
+        "tcp_mem_pages": mem.tcp_mem_pages,
+        "caches": mem.caches,
+        "send": send,
+        "tcp_mem_pages_per_conn": (
+            round(mem.tcp_mem_pages / (mem.sockets // 2), 3) if mem.sockets >= 2 else None
+        ),
+        "estimate_tcp_mem_pages_per_conn": (
+            est.need("tcp_mem_pages") / lay.conns if lay.conns else None
+        ),
+        "buffer_diff_percent": (
+            percent_diff(
+                est.need("tcp_mem_pages") / lay.conns, mem.tcp_mem_pages / (mem.sockets // 2)
+            )
+            if send and mem.sockets >= 2
+            else None
+        ),
+        "slab_per_conn": (
+            round(mem.slab_bytes / (mem.sockets // 2), 1) if mem.sockets >= 2 else None
+        ),
+        "excluded": mem.excluded,
+        "conntrack_entries": mem.conntrack_entries,
+        "conntrack_bytes": mem.conntrack_bytes,
+        "per_conntrack_entry": (
+            round(mem.per_conntrack_entry, 1) if mem.per_conntrack_entry else None
+        ),
+        "estimate_per_conntrack_entry": c["conntrack_entry_bytes"] if conntrack else None,
+        "conntrack_diff_percent": (
+            percent_diff(c["conntrack_entry_bytes"], mem.per_conntrack_entry or 0)
+            if conntrack
+            else None
+        ),
+    }

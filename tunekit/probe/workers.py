@@ -182,12 +182,7 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
             break
         batch.append(s)
         if len(batch) >= CONNECT_BATCH or i == count - 1:
-            failed = _complete(batch, spec.timeout)
-            if not failed and payload:
-                failed = _send_all(batch, payload, spec.timeout)
-                op = "send"
-            else:
-                op = "connect"
+            failed, op = _finish(batch, payload, spec.timeout)
             if failed:
                 _send(chan, error=failed, op=op, n=len(held))
                 break
@@ -205,13 +200,26 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
                 _send(chan, n=len(held), at=at)
                 if _heard(chan) == b"stop":
                     break
-    _send(chan, done=len(held), at=at)
+    _hold_and_exit(chan, len(held), at)
+
+
+def _finish(batch: list[socket.socket], payload: bytes, timeout: float) -> tuple[str | None, str]:
+    """Wait for a batch's connect()s, then send the payload on each: (error, operation)."""
+    failed = _complete(batch, timeout)
+    if failed or not payload:
+        return failed, "connect"
+    return _send_all(batch, payload, timeout), "send"
+
+
+def _hold_and_exit(chan: socket.socket, done: int, at: float) -> None:
+    """Say what was done, hold until the coordinator closes the channel, then exit with
+    the sockets open: the kernel closes them. Returning would free 20,000 socket objects
+    first, each formatting an "unclosed socket" ResourceWarning (two syscalls for its
+    repr) that nobody sees."""
+    _send(chan, done=done, at=at)
     chan.setblocking(True)
-    while chan.recv(64):  # hold until the coordinator closes the channel
+    while chan.recv(64):
         pass
-    # exit with the sockets open: the kernel closes them. Returning would free 20,000
-    # socket objects first, each formatting an "unclosed socket" ResourceWarning (two
-    # syscalls for its repr) that nobody sees.
     os._exit(0)
 
 

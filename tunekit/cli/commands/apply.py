@@ -20,36 +20,41 @@ from tunekit.cli.options import (
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print every change and file that would be written; change nothing."
+    ),
+]
+NoPersist = Annotated[
+    bool,
+    typer.Option("--no-persist", help="Change the running kernel only; write no drop-in files."),
+]
+Scope = Annotated[
+    str,
+    typer.Option(
+        help="all, or namespace: only keys of this network namespace (what a container owns)."
+    ),
+]
+Pid = Annotated[
+    Optional[int],
+    typer.Option(help="Also raise the open-files limit of this running process (prlimit)."),
+]
+Unit = Annotated[
+    Optional[str], typer.Option(help="Also write a LimitNOFILE= drop-in for this systemd unit.")
+]
+
+
 @app.command()
 @handled
 def apply(
     profile: ProfileArg = None,
     conns: ConnsOpt = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run", help="Print every change and file that would be written; change nothing."
-        ),
-    ] = False,
-    no_persist: Annotated[
-        bool,
-        typer.Option(
-            "--no-persist", help="Change the running kernel only; write no drop-in files."
-        ),
-    ] = False,
-    scope: Annotated[
-        str,
-        typer.Option(
-            help="all, or namespace: only keys of this network namespace (what a container owns)."
-        ),
-    ] = "all",
-    pid: Annotated[
-        Optional[int],
-        typer.Option(help="Also raise the open-files limit of this running process (prlimit)."),
-    ] = None,
-    unit: Annotated[
-        Optional[str], typer.Option(help="Also write a LimitNOFILE= drop-in for this systemd unit.")
-    ] = None,
+    dry_run: DryRun = False,
+    no_persist: NoPersist = False,
+    scope: Scope = "all",
+    pid: Pid = None,
+    unit: Unit = None,
     root: RootOpt = None,
     state_dir: StateDirOpt = None,
     json_out: JsonOpt = False,

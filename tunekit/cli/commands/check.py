@@ -76,5 +76,7 @@ def check(
         typer.echo(text.render_check(doc, f"tunekit apply {doc.profile} --dry-run"))
         if doc.boot is not None:
             typer.echo("")
-            typer.echo(text.render_boot(doc.boot.findings, doc.boot.unreadable))
+            from tunekit.output.lint import render_boot
+
+            typer.echo(render_boot(doc.boot.findings, doc.boot.unreadable))
     raise typer.Exit(ExitCode.OK if doc.compliant else ExitCode.FAILED)

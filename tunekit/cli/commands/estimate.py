@@ -22,39 +22,45 @@ from tunekit.cli.options import (
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+Conns = Annotated[
+    str, typer.Option("--conns", help="Connections to hold or open (1000000, 200k, 1M).")
+]
+Role = Annotated[str, typer.Option(help="server, client or host (conntrack).")]
+Rate = Annotated[Optional[int], typer.Option(help="New connections per second.")]
+Destinations = Annotated[
+    Optional[int], typer.Option(help="Distinct destination ip:port pairs (client).")
+]
+SourceIps = Annotated[
+    Optional[int], typer.Option(help="Client source addresses; default: this host's.")
+]
+BytesBuffered = Annotated[
+    Optional[int], typer.Option(help="Bytes queued in kernel buffers per connection.")
+]
+AppBytes = Annotated[Optional[int], typer.Option(help="Application memory per connection.")]
+Processes = Annotated[Optional[int], typer.Option(help="Processes sharing the connections.")]
+Closes = Annotated[
+    Optional[str],
+    typer.Option(help="Which side closes first and holds TIME_WAIT: local or remote."),
+]
+ListenBacklog = Annotated[
+    Optional[int],
+    typer.Option(help="Backlog the server passes to listen() (ss -lnt: Send-Q of the listener)."),
+]
+
+
 @app.command()
 @handled
 def estimate(
-    conns: Annotated[
-        str, typer.Option("--conns", help="Connections to hold or open (1000000, 200k, 1M).")
-    ],
-    role: Annotated[str, typer.Option(help="server, client or host (conntrack).")] = "server",
-    rate: Annotated[Optional[int], typer.Option(help="New connections per second.")] = None,
-    destinations: Annotated[
-        Optional[int], typer.Option(help="Distinct destination ip:port pairs (client).")
-    ] = None,
-    source_ips: Annotated[
-        Optional[int], typer.Option(help="Client source addresses; default: this host's.")
-    ] = None,
-    bytes_buffered: Annotated[
-        Optional[int], typer.Option(help="Bytes queued in kernel buffers per connection.")
-    ] = None,
-    app_bytes: Annotated[
-        Optional[int], typer.Option(help="Application memory per connection.")
-    ] = None,
-    processes: Annotated[
-        Optional[int], typer.Option(help="Processes sharing the connections.")
-    ] = None,
-    closes: Annotated[
-        Optional[str],
-        typer.Option(help="Which side closes first and holds TIME_WAIT: local or remote."),
-    ] = None,
-    listen_backlog: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Backlog the server passes to listen() (ss -lnt: Send-Q of the listener)."
-        ),
-    ] = None,
+    conns: Conns,
+    role: Role = "server",
+    rate: Rate = None,
+    destinations: Destinations = None,
+    source_ips: SourceIps = None,
+    bytes_buffered: BytesBuffered = None,
+    app_bytes: AppBytes = None,
+    processes: Processes = None,
+    closes: Closes = None,
+    listen_backlog: ListenBacklog = None,
     const: ConstOpt = None,
     root: RootOpt = None,
     snapshot: SnapshotOpt = None,

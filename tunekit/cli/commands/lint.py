@@ -14,44 +14,50 @@ from tunekit.errors import ExitCode, UsageError
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+Files = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Files to lint, in the order they apply ('-' reads standard input). None: "
+        "everything that applies at the next boot (sysctl.d search path, sysctl.conf, "
+        "limits.conf and limits.d, systemd system.conf(.d), modprobe.d).",
+        show_default=False,
+    ),
+]
+Profile = Annotated[
+    Optional[str],
+    typer.Option(help="Also report values that fail this profile's targets (conflict)."),
+]
+FailOn = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Verdicts that make the exit code 1, comma-separated, or all or none "
+        "[default: harmful,dead,syntax,units].",
+        show_default=False,
+    ),
+]
+Container = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--container/--no-container",
+        help="Lint as the configuration of a container (its own network namespace); "
+        "default: detected (the running namespace has no global net keys).",
+        show_default=False,
+    ),
+]
+Kernel = Annotated[
+    Optional[str], typer.Option(help="Check version-dependent rules for this kernel (e.g. 5.15).")
+]
+
+
 @app.command()
 @handled
 def lint(
-    files: Annotated[
-        Optional[list[str]],
-        typer.Argument(
-            help="Files to lint, in the order they apply ('-' reads standard input). None: "
-            "everything that applies at the next boot (sysctl.d search path, sysctl.conf, "
-            "limits.conf and limits.d, systemd system.conf(.d), modprobe.d).",
-            show_default=False,
-        ),
-    ] = None,
+    files: Files = None,
     root: RootOpt = None,
-    profile: Annotated[
-        Optional[str],
-        typer.Option(help="Also report values that fail this profile's targets (conflict)."),
-    ] = None,
-    fail_on: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Verdicts that make the exit code 1, comma-separated, or all or none "
-            "[default: harmful,dead,syntax,units].",
-            show_default=False,
-        ),
-    ] = None,
-    container: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--container/--no-container",
-            help="Lint as the configuration of a container (its own network namespace); "
-            "default: detected (the running namespace has no global net keys).",
-            show_default=False,
-        ),
-    ] = None,
-    kernel: Annotated[
-        Optional[str],
-        typer.Option(help="Check version-dependent rules for this kernel (e.g. 5.15)."),
-    ] = None,
+    profile: Profile = None,
+    fail_on: FailOn = None,
+    container: Container = None,
+    kernel: Kernel = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.
@@ -76,9 +82,9 @@ def lint(
     if json_out:
         emit(report)
     else:
-        from tunekit.output import text
+        from tunekit.output.lint import render_lint
 
-        typer.echo(text.render_lint(report))
+        typer.echo(render_lint(report))
     raise typer.Exit(ExitCode.FAILED if report.failed else ExitCode.OK)
 
 

@@ -15,85 +15,96 @@ from tunekit.errors import ExitCode
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+Conns = Annotated[
+    str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")
+]
+SourceIps = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
+        "pair uses at most 30 % of the live port range."
+    ),
+]
+Destinations = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Listening ports (destinations) on 127.0.0.1, each with accepting workers of its own; "
+        "default 1."
+    ),
+]
+Rate = Annotated[
+    Optional[int],
+    typer.Option(
+        help="New connections per second, all workers together; default: as fast as it can."
+    ),
+]
+Hold = Annotated[float, typer.Option(help="Seconds to hold the connections open.")]
+Conntrack = Annotated[
+    bool,
+    typer.Option(
+        "--conntrack",
+        help="Add a conntrack rule in the namespace, so every flow is tracked as on a firewall or "
+        "hypervisor (needs nft).",
+    ),
+]
+AcceptPause = Annotated[
+    int,
+    typer.Option(
+        help="Milliseconds the acceptors wait before accepting: a stalled server whose "
+        "accept queue (somaxconn) must absorb the arrivals."
+    ),
+]
+Nofile = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Open-files limit each worker sets (default: the hard limit, as a server that "
+        "raises its soft limit does)."
+    ),
+]
+ConnectTimeout = Annotated[
+    float,
+    typer.Option(help="Seconds a connection may wait to be accepted before it counts as failed."),
+]
+Send = Annotated[
+    int,
+    typer.Option(
+        help="Bytes each connection sends that the other side never reads, so they sit in receive "
+        "queues: measures what buffered bytes cost (tcp_mem pages, slab)."
+    ),
+]
+Calibrate = Annotated[
+    bool,
+    typer.Option(
+        "--calibrate",
+        help="Write the measured bytes per socket (and per conntrack entry, and with --send the "
+        "buffer factor) to the local calibration that estimate and check use.",
+    ),
+]
+StateDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--state-dir",
+        help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else /var/lib/tunekit).",
+    ),
+]
+
+
 @app.command()
 @handled
 def probe(
-    conns: Annotated[
-        str, typer.Option("--conns", help="Connections to open and hold (3000, 200k, 1M).")
-    ],
-    source_ips: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Source addresses in 127.0.0.0/8; default: enough that each (source, destination) "
-            "pair uses at most 30 % of the live port range."
-        ),
-    ] = None,
-    destinations: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Listening ports (destinations) on 127.0.0.1, each with accepting workers of "
-            "its own; default 1."
-        ),
-    ] = None,
-    rate: Annotated[
-        Optional[int],
-        typer.Option(
-            help="New connections per second, all workers together; default: as fast as it can."
-        ),
-    ] = None,
-    hold: Annotated[float, typer.Option(help="Seconds to hold the connections open.")] = 2.0,
-    conntrack: Annotated[
-        bool,
-        typer.Option(
-            "--conntrack",
-            help="Add a conntrack rule in the namespace, so every flow is tracked "
-            "as on a firewall or hypervisor (needs nft).",
-        ),
-    ] = False,
-    accept_pause: Annotated[
-        int,
-        typer.Option(
-            help="Milliseconds the acceptors wait before accepting: a stalled server whose accept "
-            "queue (somaxconn) must absorb the arrivals."
-        ),
-    ] = 0,
-    nofile: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Open-files limit each worker sets (default: the hard limit, as a server that "
-            "raises its soft limit does)."
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option(
-            help="Seconds a connection may wait to be accepted before it counts as failed."
-        ),
-    ] = 5.0,
-    send: Annotated[
-        int,
-        typer.Option(
-            help="Bytes each connection sends that the other side never reads, so they sit in "
-            "receive queues: measures what buffered bytes cost (tcp_mem pages, slab)."
-        ),
-    ] = 0,
-    calibrate: Annotated[
-        bool,
-        typer.Option(
-            "--calibrate",
-            help="Write the measured bytes per socket (and per conntrack entry, and "
-            "with --send the buffer factor) to the local calibration that "
-            "estimate and check use.",
-        ),
-    ] = False,
+    conns: Conns,
+    source_ips: SourceIps = None,
+    destinations: Destinations = None,
+    rate: Rate = None,
+    hold: Hold = 2.0,
+    conntrack: Conntrack = False,
+    accept_pause: AcceptPause = 0,
+    nofile: Nofile = None,
+    connect_timeout: ConnectTimeout = 5.0,
+    send: Send = 0,
+    calibrate: Calibrate = False,
     const: ConstOpt = None,
-    state_dir: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--state-dir",
-            help="Where --calibrate writes (default $TUNEKIT_STATE_DIR, else /var/lib/tunekit).",
-        ),
-    ] = None,
+    state_dir: StateDir = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Open N connections for real in a private network namespace and report what stopped it.
@@ -106,7 +117,7 @@ def probe(
     3 not permitted (needs root)."""
     from tunekit.ops.probe import ProbeOptions
     from tunekit.ops.probe import probe as run
-    from tunekit.output import text
+    from tunekit.output.probe import render_probe
     from tunekit.output.progress import ProbeProgress
 
     o = ProbeOptions(
@@ -134,5 +145,5 @@ def probe(
     if json_out:
         emit(result.doc)
     else:
-        typer.echo(text.render_probe(result.doc))
+        typer.echo(render_probe(result.doc))
     raise typer.Exit(ExitCode.OK if result.doc.complete else ExitCode.FAILED)

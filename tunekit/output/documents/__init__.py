@@ -26,7 +26,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "probe": ("tunekit.output.documents.probe", "Probe"),
     "profiles": ("tunekit.output.documents.profiles", "Profiles"),
     "profiles-show": ("tunekit.output.documents.profiles", "ProfileShow"),
-    "lint": ("tunekit.lint.engine", "LintReport"),
+    "lint": ("tunekit.lint.report", "LintReport"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import computed_field
 
-from tunekit.lint.engine import LintFinding
+from tunekit.lint.report import LintFinding
 from tunekit.model.base import Model
 from tunekit.model.capacity import Estimate
 from tunekit.model.check import Finding, Verdict, compliant, counts
