@@ -106,24 +106,31 @@ def test_apply_scope_namespace_round_trip(tmp_path):
     out.mkdir()
     before = host_values()
     tk = f'"{sys.executable}" -m tunekit'
-    common = f'"{profile}" --scope namespace --no-persist --state-dir "{state}"'
+    common = f'"{profile}" --scope namespace --no-persist'
+    # Every step uses this test's state directory (TUNEKIT_STATE_DIR), the check too: none
+    # reads the host's /var/lib/tunekit (a calibration or journals left there by anything
+    # else would otherwise be part of the test). Each step's stderr is kept for the report.
     script = f"""
         set -u
+        export TUNEKIT_STATE_DIR="{state}"
         echo 128 > /proc/sys/net/core/somaxconn
         echo "50000 50099" > /proc/sys/net/ipv4/ip_local_port_range
         cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/orig
-        {tk} apply {common} --json > {out}/apply1.json; echo $? > {out}/apply1.rc
+        {tk} apply {common} --json > {out}/apply1.json 2> {out}/apply1.err; echo $? > {out}/apply1.rc
         cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/applied
-        {tk} check "{profile}" --json > {out}/check.json; echo $? > {out}/check.rc
-        {tk} apply {common} > {out}/apply2.txt; echo $? > {out}/apply2.rc
-        {tk} rollback --state-dir "{state}" > {out}/rollback.txt; echo $? > {out}/rollback.rc
+        {tk} check "{profile}" --json > {out}/check.json 2> {out}/check.err; echo $? > {out}/check.rc
+        {tk} apply {common} > {out}/apply2.txt 2> {out}/apply2.err; echo $? > {out}/apply2.rc
+        {tk} rollback > {out}/rollback.txt 2> {out}/rollback.err; echo $? > {out}/rollback.rc
         cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range > {out}/after
     """
     r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     read = lambda name: (out / name).read_text()  # noqa: E731
 
-    assert read("apply1.rc").strip() == "0", read("apply1.json")
+    def step(name: str) -> None:
+        assert read(f"{name}.rc").strip() == "0", f"{name}: {read(name + '.err')}"
+
+    step("apply1")
     applied = json.loads(read("apply1.json"))
     assert applied["applied"] is True
     assert {c["key"] for c in applied["changes"]} == {
@@ -132,11 +139,12 @@ def test_apply_scope_namespace_round_trip(tmp_path):
     }
     assert read("applied").split() == ["4096", "40000", "49999"]
     found = {f["key"]: f["verdict"] for f in json.loads(read("check.json"))["findings"]}
-    assert found["net.core.somaxconn"] == "pass"
-    assert found["net.ipv4.ip_local_port_range"] == "pass"
-    assert read("apply2.rc").strip() == "0" and "already complies" in read("apply2.txt")
-    assert read("rollback.rc").strip() == "0"
-    assert read("after") == read("orig")
+    assert found["net.core.somaxconn"] == "pass", read("check.err")
+    assert found["net.ipv4.ip_local_port_range"] == "pass", read("check.err")
+    step("apply2")
+    assert "already complies" in read("apply2.txt"), read("apply2.txt")
+    step("rollback")
+    assert read("after") == read("orig"), read("rollback.txt")
     assert host_values() == before, "the host's own settings must not change"
 
 
