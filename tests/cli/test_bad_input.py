@@ -157,7 +157,6 @@ def test_snapshot_values_that_do_not_parse_are_invalid_not_absent(tmp_path, isol
     start = time.monotonic()
     r = invoke("check", "server-1M", "--snapshot", snap, "--json")
     assert time.monotonic() - start < 5  # the port range is never expanded
-    import json
 
     found = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
     assert found["net.core.somaxconn"]["verdict"] == "unreadable"
@@ -243,7 +242,6 @@ SCALARS = st.one_of(
 
 
 def _toml_value(v) -> str:
-    import json
 
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -343,11 +341,16 @@ def test_fuzz_no_traceback_and_a_known_exit_code(tmp_path, isolated_home, text, 
 
 
 def test_a_fifo_planted_as_a_journal_does_not_hang_check(tmp_path):
-    """check with no profile reads the last applied journal's profile: only a regular file."""
+    """check with no profile reads the last applied journal's profile: only a regular file,
+    and refused as rollback refuses it (issue 17, item 4: one set of checks for every
+    reader of a journal): one line, no hang, nothing printed on stdout."""
     journals = tmp_path / "state/journals"
-    journals.mkdir(parents=True)
-    os.mkfifo(journals / "000001.applied.toml")
+    journals.mkdir(parents=True, mode=0o700)
+    (tmp_path / "state").chmod(0o700)
+    os.mkfifo(journals / "000001.applied.toml", 0o600)
     env = {**os.environ, "TUNEKIT_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path)}
     r = run_tunekit("check", "--json", timeout=30, env=env)  # a hang raises TimeoutExpired
-    assert r.returncode in (0, 1), r.stderr
-    assert "default" in json.loads(r.stdout)["profile_why"]
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr.startswith("tunekit: error:") and "not a regular file" in r.stderr
+    with_profile = run_tunekit("check", "server-1M", "--json", timeout=30, env=env)
+    assert with_profile.returncode in (0, 1), with_profile.stderr  # a named profile: no journal

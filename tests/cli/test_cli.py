@@ -73,11 +73,21 @@ def test_default_profile_is_named_and_explained(isolated_home):
     assert doc["profile"] == "server-1M" and "default" in doc["profile_why"]
 
 
+def _journal(path, profile: str, status: str) -> None:
+    """A journal as apply writes it (for the live root, changing nothing)."""
+    path.write_text(
+        f'version = 2\nprofile = "{profile}"\ncreated = "2026-12-01T00:00:00+00:00"\n'
+        f'root = "/"\nstatus = "{status}"\nruntime = []\nfiles = []\ncreated_dirs = []\n'
+    )
+    path.chmod(0o600)
+
+
 def test_default_profile_is_the_last_applied(isolated_home, tmp_path):
     journals = tmp_path / "state/journals"
-    journals.mkdir(parents=True)
-    (journals / "000001.applied.toml").write_text('profile = "client-flood"\n')
-    (journals / "000002.rolled-back.toml").write_text('profile = "host-conntrack"\n')
+    journals.mkdir(parents=True, mode=0o700)
+    (tmp_path / "state").chmod(0o700)
+    _journal(journals / "000001.applied.toml", "client-flood", "applied")
+    _journal(journals / "000002.rolled-back.toml", "host-conntrack", "rolled-back")
     doc = json.loads(invoke("check", "--json").stdout)
     assert doc["profile"] == "client-flood" and "last applied" in doc["profile_why"]
 

@@ -62,6 +62,13 @@ class Root:
         except OSError as err:
             raise NotPermitted(f"cannot open the root {self.path}: {err.strerror}") from err
 
+    @classmethod
+    def at(cls, fd: int, path: Path) -> Root:
+        """A Root over an open directory (duplicated: closing the Root leaves `fd` open)."""
+        r = cls.__new__(cls)
+        r.path, r.fd = Path(path), os.dup(fd)
+        return r
+
     def close(self) -> None:
         os.close(self.fd)
 
@@ -159,7 +166,7 @@ class Root:
             os.close(fd)
         return " ".join(self.read(rel).split())
 
-    def makedirs(self, rel_dir: str, on_create=None) -> list[str]:
+    def makedirs(self, rel_dir: str, on_create=None, mode: int = 0o755) -> list[str]:
         """Create the missing directories of `rel_dir`, shallowest first, each through its
         parent's descriptor; `on_create(path)` is called before each mkdir (the journal
         records it first). Returns the created ones, deepest first."""
@@ -181,7 +188,7 @@ class Root:
                     pass
                 if on_create:
                     on_create(sub)
-                os.mkdir(name, 0o755, dir_fd=dfd)
+                os.mkdir(name, mode, dir_fd=dfd)
                 created.insert(0, sub)
             finally:
                 os.close(dfd)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunekit.errors import NotPermitted, UsageError
+from tunekit.errors import ApplyFailed, NotPermitted, UsageError
 from tunekit.ops import audit
 from tunekit.output.documents.apply import Apply
 
@@ -53,7 +53,7 @@ def make_plan(o: ApplyOptions, state: Path):
     from tunekit.persist.writers import sysctl_d
 
     base = o.root or Path("/")
-    prof, why = audit.load_profile(o.profile, o.conns, state)
+    prof, why = audit.load_profile(o.profile, o.conns, state, o.root)
     result = audit.run(prof, why, root=o.root, state=state, pid=o.pid)
     opts = Options(
         scope=o.scope,
@@ -83,7 +83,8 @@ def apply(o: ApplyOptions) -> Apply:
     """Make the host meet the profile. Only failing targets change, and never downwards
     below what already satisfies them. Raises UsageError (nothing written), NotPermitted
     (not root, another apply running, read-only /proc/sys) or ApplyFailed (rolled back)."""
-    from tunekit.persist import executor, lock
+    from tunekit.persist import executor, undo
+    from tunekit.persist.state import StateDir
 
     base, live, state = _checked(o)
     if live and os.geteuid() != 0:
@@ -92,8 +93,16 @@ def apply(o: ApplyOptions) -> Apply:
             "tunekit apply --dry-run shows the plan without root",
         )
     make_plan(o, state)  # validates: an invalid value exits 2 before the state dir is touched
-    with lock.locked(state):  # then again under the lock, against what is there now
-        recovered = executor.recover(base, state)
+    opened = StateDir.open(state, o.root, create=True)
+    assert opened is not None  # created
+    with opened, opened.locked():  # then again under the lock, against what is there now
+        recovered, problems = undo.recover(base, opened)
+        if problems:
+            raise ApplyFailed(
+                "nothing applied: an interrupted apply could not be fully undone: "
+                + "; ".join(problems),
+                "fix what is named, then run tunekit rollback (it tries again)",
+            )
         plan, facts = make_plan(o, state)
         if plan.empty:
             return Apply(**dict(plan), dry_run=False, applied=False, recovered=recovered)
@@ -103,7 +112,12 @@ def apply(o: ApplyOptions) -> Apply:
                 "by the host or the container runtime",
                 "try --scope namespace, or apply on the host",
             )
-        executor.execute(plan, base, state)
+        _, journal = executor.execute(plan, base, opened)
     return Apply(
-        **dict(plan), dry_run=False, applied=True, recovered=recovered, state_dir=str(state)
+        **dict(plan),
+        dry_run=False,
+        applied=True,
+        recovered=recovered,
+        state_dir=str(state),
+        journal=journal,
     )

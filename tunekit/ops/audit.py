@@ -22,8 +22,6 @@ if TYPE_CHECKING:  # imported where used: check's start-up stays light
     from tunekit.model.profiles import Profile, Target
     from tunekit.persist.calibration import Calibration
 
-STATE_DIR = "var/lib/tunekit"
-
 
 @dataclass
 class Audit:
@@ -39,15 +37,14 @@ class Audit:
 
 def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
     """--state-dir, else $TUNEKIT_STATE_DIR, else var/lib/tunekit under the root."""
-    if given:
-        return given
-    if os.environ.get("TUNEKIT_STATE_DIR"):
-        return Path(os.environ["TUNEKIT_STATE_DIR"])
-    return (root or Path("/")) / STATE_DIR
+    from tunekit.persist.state import locate
+
+    return locate(given, root)
 
 
-def choose_profile(ref: str | None, state: Path) -> tuple[str, str]:
-    """The profile named, else the one last applied on this host, else server-1M; and why."""
+def choose_profile(ref: str | None, state: Path, root: Path | None = None) -> tuple[str, str]:
+    """The profile named, else the one last applied on this host (its journal checked as
+    rollback checks it), else server-1M; and why."""
     from tunekit.knowledge.profiles import DEFAULT_PROFILE
 
     if ref is not None:
@@ -55,19 +52,23 @@ def choose_profile(ref: str | None, state: Path) -> tuple[str, str]:
             raise UsageError("empty profile name", "name a profile, or omit it for the default")
         return ref, "named on the command line"
     from tunekit.persist.journal import last_applied_profile
+    from tunekit.persist.state import StateDir
 
-    last = last_applied_profile(state)
-    if last:
-        return last[0], f"last applied on this host, from {last[1]}"
+    opened = StateDir.open(state, root)
+    if opened is not None:
+        with opened:
+            last = last_applied_profile(opened, root or Path("/"))
+        if last:
+            return last[0], f"last applied on this host, from {last[1]}"
     return DEFAULT_PROFILE, "no profile named and none applied on this host: the default"
 
 
-def load_profile(ref: str | None, conns: int | None, state: Path):
+def load_profile(ref: str | None, conns: int | None, state: Path, root: Path | None = None):
     """(profile rescaled to `conns`, why this profile)."""
     from tunekit.knowledge import profiles
     from tunekit.model import targets
 
-    name, why = choose_profile(ref, state)
+    name, why = choose_profile(ref, state, root)
     return targets.with_connections(profiles.load(name), conns), why
 
 
@@ -111,12 +112,12 @@ def audit_process(facts, pid: int | None, process: str | None, unit: str | None)
     facts.nofile_is_workload = bool(chosen)
 
 
-def load_constants(const: dict[str, float], facts, state: Path):
+def load_constants(const: dict[str, float], facts, state: Path, root: Path | None = None):
     """The capacity constants: --const, over the local calibration, over the built-ins."""
     from tunekit.model.constants import constants
     from tunekit.persist import calibration
 
-    cal = calibration.load(state, facts.kernel or os.uname().release)
+    cal = calibration.load(state, facts.kernel or os.uname().release, root)
     return constants({**(cal.active if cal else {}), **const}), cal
 
 
@@ -138,7 +139,7 @@ def run(
 
     facts = gather_facts(profile, root, snapshot, mem_total)
     audit_process(facts, pid, process, unit)
-    c, cal = load_constants(const or {}, facts, state or state_dir(None, root))
+    c, cal = load_constants(const or {}, facts, state or state_dir(None, root), root)
     est = capacity.estimate(profile.workload, facts, c)
     resolved = targets.resolve_targets(profile, facts, c)
     return Audit(profile, why, facts, c, cal, est, resolved, run_check(resolved, facts, est))

@@ -36,7 +36,7 @@ def check(o: CheckOptions) -> Check:
     from tunekit.model.check import environment
 
     state = audit.state_dir(None, o.root)
-    prof, why = audit.load_profile(o.profile, o.conns, state)
+    prof, why = audit.load_profile(o.profile, o.conns, state, o.root)
     result = audit.run(
         prof,
         why,

@@ -53,6 +53,6 @@ def lint(o: LintOptions):
 
 def _profile_targets(profile: str, root: Path | None) -> tuple[str, list]:
     state = audit.state_dir(None, root)
-    prof, why = audit.load_profile(profile, None, state)
+    prof, why = audit.load_profile(profile, None, state, root)
     result = audit.run(prof, why, root=root, state=state)
     return prof.name, result.targets

@@ -118,9 +118,15 @@ def probe(o: ProbeOptions, progress=None) -> ProbeRun:
     if o.calibrate:
         modelled = (est.need("tcp_mem_pages") / c["buffer_factor"] / o.conns) if o.send else 0.0
         measured = verdicts.calibration_values(outcome.memory, o.conntrack, o.send, modelled)
+        impossible = calibration.implausible(measured)
         if not measured:  # the run is still reported; only the calibration is not written
             run.warnings.append(
                 f"not calibrated: fewer than {layout.CALIBRATE_MIN:,} connections were held"
+            )
+        elif impossible:
+            run.warnings.append(
+                "not calibrated: " + "; ".join(impossible) + ": other load on this host "
+                "freed or took kernel memory during the run; the earlier calibration is kept"
             )
         else:
             kernel = facts.kernel or os.uname().release

@@ -52,7 +52,7 @@ class ShowOptions:
 
 def show(o: ShowOptions) -> ProfileShow:
     state = audit.state_dir(None, o.root)
-    prof, why = audit.load_profile(o.name, o.conns, state)
+    prof, why = audit.load_profile(o.name, o.conns, state, o.root)
     result = audit.run(prof, why, root=o.root, state=state)
     pinned = {(t.key, t.index) for t in prof.targets}
     return ProfileShow(

@@ -23,7 +23,8 @@ class RollbackOptions:
 
 def rollback(o: RollbackOptions) -> tuple[Rollback, Journal | None, Path]:
     """(the document, the journal undone (None: nothing to undo), the state directory)."""
-    from tunekit.persist import executor, lock
+    from tunekit.persist import undo
+    from tunekit.persist.state import StateDir
 
     base = o.root or Path("/")
     state = audit.state_dir(o.state_dir, o.root)
@@ -32,9 +33,10 @@ def rollback(o: RollbackOptions) -> tuple[Rollback, Journal | None, Path]:
     problems: list[str] = []
     recovered: list[str] = []
     doc = None
-    if state.exists():
-        with lock.locked(state):
-            doc, problems, recovered = executor.rollback(base, state)
+    opened = StateDir.open(state, o.root)
+    if opened is not None:
+        with opened, opened.locked():
+            doc, problems, recovered = undo.rollback(base, opened)
     out = Rollback(
         rolled_back=doc is not None,
         profile=doc.profile if doc else None,

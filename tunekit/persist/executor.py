@@ -1,4 +1,4 @@
-"""Execute a Plan: journal first, then runtime writes and files; undo on failure; rollback.
+"""Execute a Plan: journal first, then runtime writes and files; undo on failure.
 
 The state directory holds one journal per apply in journals/, numbered in order and never
 overwritten. A journal is written, fsynced, with status "pending" before anything changes:
@@ -6,8 +6,8 @@ the previous runtime value of every key and the previous state of every file (it
 mode and owner, or the symlink it was, or its absence), and each directory just before it
 is created. When everything is written the journal becomes "applied". A failure restores
 what was recorded, newest first, and raises ApplyFailed (exit 4). A pending journal found
-later is an apply that was killed: the next apply or rollback undoes it first. rollback
-undoes the newest applied journal, one apply at a time.
+later is an apply that was killed: the next apply or rollback undoes it first (undo.py,
+which also holds rollback: the newest applied journal, one apply at a time).
 
 Every path is written through rootfs.Root by the writers (persist/writers), so nothing can
 leave the root; a journal is checked before it is trusted (journal.read_journal).
@@ -27,14 +27,14 @@ from tunekit.host.rootfs import FileState, Root
 from tunekit.model.plan import Plan, RuntimeChange
 from tunekit.persist import writers
 from tunekit.persist.journal import (
-    JOURNALS,
     Before,
     FileEntry,
     Journal,
     RuntimeEntry,
+    journal_name,
     journals,
-    read_journal,
 )
+from tunekit.persist.state import JOURNALS, StateDir
 from tunekit.persist.writers.runtime import RUNTIME, kernel_reason
 
 CRASH_ENV = "TUNEKIT_CRASH_AT"  # test hook: SIGKILL this process at the Nth write step
@@ -71,13 +71,13 @@ class Stepped(Root):
     def between(self):
         step()
 
-    def makedirs(self, rel_dir, on_create=None):
+    def makedirs(self, rel_dir, on_create=None, mode=0o755):
         def record(sub):
             if on_create:
                 on_create(sub)
             step()
 
-        return super().makedirs(rel_dir, record)
+        return super().makedirs(rel_dir, record, mode)
 
     def rmdir(self, rel):
         step()
@@ -99,15 +99,18 @@ def read_files(root: Path, paths: list[str]) -> dict[str, str | None]:
 class JournalWriter:
     """The journal of one apply, rewritten atomically at each change of what it records."""
 
-    def __init__(self, state_dir: Path, doc: Journal):
-        self.state = Stepped(state_dir)
-        numbers = [n for n, _, _ in journals(state_dir)]
+    def __init__(self, state: StateDir, doc: Journal):
+        self.state = Stepped.at(state.fd, state.path)
+        numbers = [n for n, _, _ in journals(state)]
         self.number = max(numbers, default=0) + 1
+        if len(str(self.number)) > 12:
+            self.state.close()
+            raise NotPermitted(f"{state.path}: journal numbers are exhausted (12 digits)")
         self.doc = doc
         self.rel: str | None = None
 
     def save(self, status: str) -> None:
-        rel = f"{JOURNALS}/{self.number:06d}.{status}.toml"
+        rel = f"{JOURNALS}/{journal_name(self.number, status)}"
         self.doc.status = status
         text = tomli_w.dumps(self.doc.model_dump())
         self.state.put(rel, FileState("file", text.encode(), 0o600, os.geteuid(), os.getegid()))
@@ -131,64 +134,10 @@ def _runtime_entry(c: RuntimeChange) -> RuntimeEntry:
     return RuntimeEntry(key=c.key, kind=c.kind, path=c.path, old=c.old, new=c.new)
 
 
-def _write_runtime(root: Root, r: RuntimeEntry, value: str) -> None:
+def write_runtime(root: Root, r: RuntimeEntry, value: str) -> None:
     if r.kind == "rlimit":
         step()  # a pid's limit is no file: count the step here
     RUNTIME.apply(root, r.kind, r.path, value)
-
-
-def _undo(root: Root, doc: Journal, upto_runtime: int | None = None) -> list[str]:
-    """Put back what the journal recorded, newest first; one item that cannot be restored
-    is reported and the rest go on. Temp files a killed apply left are removed."""
-    problems = []
-    for f in reversed(doc.files):
-        try:
-            writers.writer_of(f.path).undo(root, f.path, f.before.state())
-        except OSError as err:
-            problems.append(f"/{f.path}: {err.strerror or err}")
-    for d in doc.created_dirs:  # deepest first; only if empty
-        root.rmdir(d)
-    runtime = doc.runtime if upto_runtime is None else doc.runtime[:upto_runtime]
-    for r in reversed(runtime):
-        try:
-            _write_runtime(root, r, r.old)
-        except OSError as err:
-            problems.append(f"{r.key} back to {r.old!r}: {err.strerror or err}")
-    return problems
-
-
-def recover(root: Path, state_dir: Path) -> list[str]:
-    """Undo every apply that was killed before it finished (a pending journal). Returns what
-    was recovered, for the user to read."""
-    out = []
-    for number, status, path in reversed(journals(state_dir)):
-        if status == "stale":
-            step()
-            path.unlink(missing_ok=True)
-            continue
-        if status != "pending":
-            continue
-        doc = read_journal(path, root)
-        with Stepped(root) as r:
-            problems = _undo(r, doc)
-        _retire(state_dir, number, path)
-        out.append(
-            f"undid an apply of {doc.profile} from {doc.created} that was "
-            "interrupted" + (f" (could not restore: {'; '.join(problems)})" if problems else "")
-        )
-    with Root(state_dir) as s:
-        s.clean_temps(JOURNALS)
-    return out
-
-
-def _retire(state_dir: Path, number: int, path: Path) -> None:
-    step()
-    os.rename(path, state_dir / JOURNALS / f"{number:06d}.rolled-back.toml")
-    fd = os.open(state_dir / JOURNALS, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _journal_of(plan: Plan, r: Root) -> Journal:
@@ -226,7 +175,7 @@ def _change(plan: Plan, r: Root, doc: Journal, journal: JournalWriter) -> None:
     done = 0
     for c in plan.changes:
         try:
-            _write_runtime(r, _runtime_entry(c), c.new)
+            write_runtime(r, _runtime_entry(c), c.new)
         except OSError as err:
             reason = kernel_reason(err, c.kind == "rlimit")
             raise _WriteFailed(f"{c.key}: could not write {c.new!r}: {reason}", done) from err
@@ -245,12 +194,13 @@ def _change(plan: Plan, r: Root, doc: Journal, journal: JournalWriter) -> None:
             raise _WriteFailed(f"/{f.path}: could not write: {kernel_reason(err)}", done) from err
 
 
-def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
+def execute(plan: Plan, root: Path, state: StateDir) -> tuple[Journal, str]:
     """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
-    Call under locked(state_dir), after recover()."""
+    Call under state.locked(), after undo.recover(). Returns the journal and its name."""
+    state_dir = state.path
     with Stepped(root) as r:
         doc = _journal_of(plan, r)
-        journal = JournalWriter(state_dir, doc)
+        journal = JournalWriter(state, doc)
         try:
             try:
                 journal.save("pending")
@@ -266,7 +216,7 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
                 raise _undone(err, r, doc, journal, state_dir) from None
         finally:
             journal.close()
-    return doc
+    return doc, journal_name(journal.number, "applied")
 
 
 def _undone(
@@ -282,7 +232,9 @@ def _undone(
             f"the journal in {state_dir} could not be updated: {getattr(err, 'strerror', err)}"
         )
         done = len(doc.runtime)
-    problems = _undo(r, doc, upto_runtime=done)
+    from tunekit.persist.undo import undo
+
+    problems = undo(r, doc, upto_runtime=done)
     try:
         journal.discard()
     except OSError as gone:
@@ -293,18 +245,3 @@ def _undone(
         else "could not restore: " + "; ".join(problems)
     )
     return failure
-
-
-def rollback(root: Path, state_dir: Path) -> tuple[Journal | None, list[str], list[str]]:
-    """Undo the newest applied journal. Returns (journal or None when there is nothing to
-    undo, problems, what recovery did first). Call under locked(state_dir)."""
-    recovered = recover(root, state_dir)
-    applied = [(n, p) for n, status, p in journals(state_dir) if status == "applied"]
-    if not applied:
-        return None, [], recovered
-    number, path = applied[-1]
-    doc = read_journal(path, root)
-    with Stepped(root) as r:
-        problems = _undo(r, doc)
-    _retire(state_dir, number, path)
-    return doc, problems, recovered

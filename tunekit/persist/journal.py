@@ -9,10 +9,7 @@ loads ctypes, is imported where a journal is written).
 from __future__ import annotations
 
 import base64
-import errno
-import os
 import re
-import stat
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -23,45 +20,45 @@ from tunekit.errors import KeyNameError, NotPermitted, UsageError
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge.keys import split_name
 from tunekit.model.plan import unit_name_ok
+from tunekit.persist.state import JOURNALS, StateDir
 
 if TYPE_CHECKING:  # rootfs (ctypes) is imported where files are written, not by `check`
     from tunekit.host.rootfs import FileState
 
-JOURNALS = "journals"
-JOURNAL_RE = re.compile(r"^(\d{6})\.(pending|applied|rolled-back)\.toml$")
+# NNNNNN.status.toml: six digits at least (sorted by number, not by name), at most 12
+JOURNAL_RE = re.compile(r"^(\d{6,12})\.(pending|applied|rolled-back)\.toml$")
 
 
-def journals(state_dir: Path) -> list[tuple[int, str, Path]]:
-    """(number, status, path) of every journal, oldest first."""
-    try:
-        names = os.listdir(state_dir / JOURNALS)
-    except FileNotFoundError:
+def journal_name(number: int, status: str) -> str:
+    return f"{number:06d}.{status}.toml"
+
+
+def journals(state: StateDir | None) -> list[tuple[int, str, str]]:
+    """(number, status, name) of every journal in journals/, oldest first."""
+    if state is None:
         return []
     out = []
-    for name in names:
+    for name in state.names(JOURNALS):
         m = JOURNAL_RE.match(name)
         if m:
-            out.append((int(m.group(1)), m.group(2), state_dir / JOURNALS / name))
+            out.append((int(m.group(1)), m.group(2), name))
     # A pending journal whose number also has a later status is stale: apply was killed
     # after writing "applied" and before removing "pending". recover() removes it.
     done = {n for n, status, _ in out if status != "pending"}
     return sorted(
-        (n, "stale" if status == "pending" and n in done else status, p) for n, status, p in out
+        (n, "stale" if status == "pending" and n in done else status, name)
+        for n, status, name in out
     )
 
 
-def last_applied_profile(state_dir: Path) -> tuple[str, Path] | None:
-    """The profile of the newest applied journal (for `check` with no profile named)."""
-    for _, status, path in reversed(journals(state_dir)):
-        if status == "applied":
-            try:
-                from tunekit.host.procfs import read_text  # a FIFO is an error, not a hang
-
-                doc = tomllib.loads(read_text(path))
-            except (OSError, tomllib.TOMLDecodeError):
-                return None
-            profile = doc.get("profile")
-            return (profile, path) if isinstance(profile, str) and profile else None
+def last_applied_profile(state: StateDir | None, root: Path) -> tuple[str, str] | None:
+    """The profile of the newest applied journal, and where it was read (for `check` and
+    `apply` with no profile named). The journal is checked as rollback checks it before it
+    is trusted: ours, for this root, naming only what tunekit writes."""
+    for _, status, name in reversed(journals(state)):
+        if status == "applied" and state is not None:
+            doc = read_journal(state, name, root)
+            return doc.profile, str(state.path / JOURNALS / name)
     return None
 
 
@@ -108,7 +105,26 @@ class RuntimeEntry(_Strict):
                 ok = False
         if not ok:
             raise ValueError(f"a runtime entry tunekit does not write: {self.path!r}"[:200])
+        if self.kind == "rlimit":
+            for value in (self.old, self.new):
+                _limits_pair(value)
         return self
+
+
+RLIM_INFINITY = 2**64 - 1  # RLIM_INFINITY on Linux (rlim_t is unsigned 64-bit)
+
+
+def _limits_pair(value: str) -> None:
+    """A process's open-files limits as tunekit records them: "SOFT HARD", soft <= hard."""
+    parts = value.split()
+    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 20 for p in parts):
+        raise ValueError(f"open-files limits {value!r}: expected 'SOFT HARD'"[:200])
+    soft, hard = (int(p) for p in parts)
+    if not soft <= hard <= RLIM_INFINITY:
+        raise ValueError(f"open-files limits {value!r}: not 0 <= soft <= hard <= 2^64-1"[:200])
+
+
+UID_MAX = 2**32 - 2  # uid_t is 32-bit; (uid_t)-1 means "no change" to chown
 
 
 class Before(_Strict):
@@ -117,8 +133,8 @@ class Before(_Strict):
     kind: Literal["absent", "file", "symlink"]
     data: str = ""  # base64 of the bytes
     mode: int = Field(0o644, ge=0, le=0o7777)
-    uid: int = Field(0, ge=0)
-    gid: int = Field(0, ge=0)
+    uid: int = Field(0, ge=0, le=UID_MAX)
+    gid: int = Field(0, ge=0, le=UID_MAX)
     target: str = Field("", max_length=4096)
 
     @field_validator("target")
@@ -184,29 +200,17 @@ class Journal(_Strict):
 # --- reading one back, writing one -----------------------------------------------------
 
 
-def read_journal(path: Path, root: Path) -> Journal:
+def read_journal(state: StateDir, name: str, root: Path) -> Journal:
     """A journal, checked before it is trusted: ours (owner, mode), written for this root,
-    and naming only what tunekit itself writes."""
+    naming only what tunekit itself writes there, with every value restore will use."""
+    where = state.path / JOURNALS / name
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file")
-            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise NotPermitted(
-                    f"{path}: not owned by uid {os.geteuid()}, or writable by "
-                    "others: tunekit will not act on it"
-                )
-            data = os.read(fd, 16 << 20)
-        finally:
-            os.close(fd)
-        doc = tomllib.loads(data.decode("utf-8"))
+        doc = tomllib.loads(state.read(f"{JOURNALS}/{name}").decode("utf-8"))
     except NotPermitted:
         raise
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as err:
         raise UsageError(
-            f"{path}: unreadable journal: {err}",
+            f"{where}: unreadable journal: {err}",
             "inspect it by hand; tunekit will not guess what to undo",
         ) from err
     try:
@@ -214,13 +218,18 @@ def read_journal(path: Path, root: Path) -> Journal:
         problem = None
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        problem = f"{where}: {first['msg'].removeprefix('Value error, ')}"[:240]
-    if problem is None and journal.root != str(Path(root).resolve()):
-        problem = f"written for root {journal.root!r}, not {str(Path(root).resolve())!r}"
+        loc = ".".join(str(p) for p in first["loc"])
+        problem = f"{loc}: {first['msg'].removeprefix('Value error, ')}"[:240]
+    here = str(Path(root).resolve())
+    if problem is None and journal.root != here:
+        problem = f"written for root {journal.root!r}, not {here!r}"
+    if problem is None and here != "/" and any(r.kind == "rlimit" for r in journal.runtime):
+        # a root is a tree of files: no process of it runs here, and --pid is refused with
+        # --root; a journal that says otherwise was not written by tunekit for this root
+        problem = "a process limit in a journal for a root other than /"
     if problem:
         raise NotPermitted(
-            f"{path}: {problem}: refusing to act on it",
+            f"{where}: {problem}: refusing to act on it",
             "inspect it by hand; tunekit only undoes what it wrote itself",
         )
     return journal
