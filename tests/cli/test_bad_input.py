@@ -8,18 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import MEMINFO, TUNED, run_tunekit, sysctl_files, write_tree
+from helpers import MEMINFO, TUNED, invoke, run_tunekit, sysctl_files, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from tunekit.cli.app import app
-
-runner = CliRunner()
-
-
-def invoke(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env=env)
 
 
 def one_line(r, code: int) -> None:
@@ -330,7 +321,7 @@ def test_fuzz_no_traceback_and_a_known_exit_code(tmp_path, isolated_home, text, 
         ["estimate", "--conns", conns or "1000", "--snapshot", str(s)],
         ["apply", str(p), "--dry-run", *extra],
     ):
-        r = runner.invoke(app, args)
+        r = invoke(*args)
         assert r.exception is None or isinstance(r.exception, SystemExit), (
             args,
             text,

@@ -4,16 +4,7 @@ import json
 import os
 
 import pytest
-from helpers import run_tunekit
-from typer.testing import CliRunner
-
-from tunekit.cli.app import app
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, list(args))
+from helpers import invoke, run_tunekit
 
 
 def test_check_live_host_reports_and_exits_1_when_not_compliant(isolated_home, tmp_path):

@@ -1,7 +1,9 @@
 """The capacity model over plain data: no files, no kernel."""
 
 import math
+from functools import partial
 
+import helpers
 import pytest
 
 from tunekit.errors import UsageError
@@ -14,25 +16,25 @@ from tunekit.model.profiles import Profile, Workload
 C = model_constants.constants()
 
 
-def facts(**sysctls) -> HostFacts:
-    base = {
-        "fs.file-max": "2466183",
-        "fs.nr_open": "1048576",
-        "net.ipv4.ip_local_port_range": "32768 60999",
-        "net.ipv4.tcp_mem": "287901 383869 575802",
-        "net.ipv4.tcp_max_tw_buckets": "131072",
-        "net.core.somaxconn": "4096",
-        "net.ipv4.tcp_max_syn_backlog": "2048",
-    }
-    base.update({k.replace("__", "."): v for k, v in sysctls.items()})
-    return HostFacts(
-        sysctls=base,
-        nofile=(20000, 20000),
-        nofile_of="test",
-        mem_total=64 * 2**30,
-        mem_available=60 * 2**30,
-        addresses=["10.0.0.1"],
-    )
+# A fresh 6.18 host of 64 GiB (the VM's live values where it matters)
+HOST = {
+    "fs.file-max": "2466183",
+    "fs.nr_open": "1048576",
+    "net.ipv4.ip_local_port_range": "32768 60999",
+    "net.ipv4.tcp_mem": "287901 383869 575802",
+    "net.ipv4.tcp_max_tw_buckets": "131072",
+    "net.core.somaxconn": "4096",
+    "net.ipv4.tcp_max_syn_backlog": "2048",
+}
+facts = partial(
+    helpers.facts,
+    preset=HOST,
+    nofile=(20000, 20000),
+    nofile_of="test",
+    mem_total=64 * 2**30,
+    mem_available=60 * 2**30,
+    addresses=["10.0.0.1"],
+)
 
 
 def server(**kw) -> Workload:

@@ -1,5 +1,6 @@
 """The checker over plain data: comparisons, verdicts, fixes."""
 
+import helpers
 import pytest
 
 from tunekit.model import capacity
@@ -11,7 +12,6 @@ from tunekit.model.check import (
     proposed_value,
     satisfied,
 )
-from tunekit.model.facts import HostFacts
 from tunekit.model.profiles import Target, Workload
 
 
@@ -19,9 +19,7 @@ def target(key, value, op="at_least", index=None) -> Target:
     return Target(key=key, value=value, op=op, index=index, reason="r", source="s")
 
 
-def facts(**kw) -> HostFacts:
-    sysctls = {k.replace("__", "."): v for k, v in kw.pop("sysctls", {}).items()}
-    return HostFacts(sysctls=sysctls, **kw)
+facts = helpers.facts
 
 
 @pytest.mark.parametrize(

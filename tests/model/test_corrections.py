@@ -4,11 +4,10 @@ profiles naming any sysctl. Each of these failed against the model before the co
 import json
 import math
 
+import helpers
 import pytest
-from helpers import TUNED, sysctl_files, write_tree
-from typer.testing import CliRunner
+from helpers import TUNED, invoke, sysctl_files, write_tree
 
-from tunekit.cli.app import app
 from tunekit.errors import KeyNameError
 from tunekit.knowledge import catalogue
 from tunekit.model import capacity
@@ -22,27 +21,23 @@ from tunekit.probe import verdicts
 
 C = model_constants.constants()
 GIB = 2**30
-runner = CliRunner()
+
+
+HOST = {
+    "fs.nr_open": "1048576",
+    "net.ipv4.tcp_mem": "287898 383866 575796",
+    "net.ipv4.tcp_syncookies": "1",
+    "net.core.somaxconn": "4096",
+    "net.ipv4.ip_local_port_range": "32768 60999",
+    "net.ipv4.tcp_max_tw_buckets": "131072",
+    "net.ipv4.tcp_fin_timeout": "60",
+    "net.ipv4.tcp_max_syn_backlog": "1024",
+}
 
 
 def facts(mem_gib=24, **sysctls) -> HostFacts:
-    base = {
-        "fs.nr_open": "1048576",
-        "net.ipv4.tcp_mem": "287898 383866 575796",
-        "net.ipv4.tcp_syncookies": "1",
-        "net.core.somaxconn": "4096",
-        "net.ipv4.ip_local_port_range": "32768 60999",
-        "net.ipv4.tcp_max_tw_buckets": "131072",
-        "net.ipv4.tcp_fin_timeout": "60",
-        "net.ipv4.tcp_max_syn_backlog": "1024",
-    }
-    base.update({k.replace("__", "."): v for k, v in sysctls.items()})
-    return HostFacts(
-        sysctls=base,
-        nofile=(20000, 20000),
-        mem_total=mem_gib * GIB,
-        mem_available=(mem_gib - 1) * GIB,
-        addresses=["10.0.0.1"],
+    return helpers.facts(
+        preset=HOST, mem_gib=mem_gib, nofile=(20000, 20000), addresses=["10.0.0.1"], **sysctls
     )
 
 
@@ -113,32 +108,26 @@ def test_check_fails_a_tcp_mem_max_above_what_the_host_can_back():
 def test_snapshot_tcp_mem_is_judged_with_mem_total_and_says_so_without(tmp_path, isolated_home):
     snap = tmp_path / "snap.txt"
     snap.write_text("net.ipv4.tcp_mem = 786432 4194304 8388608\nnet.core.somaxconn = 4096\n")
-    r = runner.invoke(app, ["check", "server-1M", "--snapshot", str(snap), "--json"])
+    r = invoke("check", "server-1M", "--snapshot", str(snap), "--json")
     doc = json.loads(r.stdout)
     assert not any(f["key"] == "net.ipv4.tcp_mem[2]" for f in doc["findings"])
     assert any("physical memory unknown" in e for e in doc["environment"])
-    r = runner.invoke(
-        app, ["check", "server-1M", "--snapshot", str(snap), "--mem-total", "32G", "--json"]
-    )
+    r = invoke("check", "server-1M", "--snapshot", str(snap), "--mem-total", "32G", "--json")
     found = {f["key"]: f for f in json.loads(r.stdout)["findings"]}
     assert found["net.ipv4.tcp_mem[2]"]["verdict"] == "fail"
-    r = runner.invoke(app, ["check", "server-1M", "--mem-total", "32G"])
+    r = invoke("check", "server-1M", "--mem-total", "32G")
     assert r.exit_code == 2 and "--mem-total goes with --snapshot" in r.stderr
 
 
 def test_apply_10m_on_24_gib_proposes_no_tcp_mem_the_host_cannot_back(tmp_path, isolated_home):
     root = fake_root(tmp_path, 24)
-    r = runner.invoke(
-        app, ["apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run", "--json"]
-    )
+    r = invoke("apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run", "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     tcp_mem = next(c["new"] for c in doc["changes"] if c["key"] == "net.ipv4.tcp_mem")
     assert int(tcp_mem.split()[2]) <= 24 * GIB // 2 // 4096
     assert doc["unfit"]
-    text = runner.invoke(
-        app, ["apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run"]
-    ).stdout
+    text = invoke("apply", "server-1M", "--conns", "10M", "--root", str(root), "--dry-run").stdout
     assert "DOES NOT FIT THIS HOST" in text
 
 

@@ -1,10 +1,12 @@
 """The plan over plain data: what changes, in which order, validation, boot conflicts."""
 
+from functools import partial
+
+import helpers
 import pytest
 
 from tunekit.errors import UsageError
 from tunekit.model.check import Finding
-from tunekit.model.facts import HostFacts
 from tunekit.model.plan import Options, RuntimeChange, build_plan, validate
 from tunekit.persist.writers.sysctl_d import PATH as SYSCTL_FILE
 
@@ -30,17 +32,13 @@ def finding(key, proposed, verdict="fail", scope="netns", op="exactly"):
     )
 
 
-def facts(**kw):
-    return HostFacts(
-        sysctls={
-            "net.core.somaxconn": "128",
-            "fs.nr_open": "1048576",
-            "net.netfilter.nf_conntrack_max": "100",
-            "net.netfilter.nf_conntrack_buckets": "100",
-        },
-        nofile=(1024, 4096),
-        **kw,
-    )
+HOST = {
+    "net.core.somaxconn": "128",
+    "fs.nr_open": "1048576",
+    "net.netfilter.nf_conntrack_max": "100",
+    "net.netfilter.nf_conntrack_buckets": "100",
+}
+facts = partial(helpers.facts, preset=HOST, nofile=(1024, 4096))
 
 
 def plan(findings, **opts):

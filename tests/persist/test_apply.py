@@ -9,12 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import MEMINFO, TUNED, require_privileges, sysctl_files, write_tree
-from typer.testing import CliRunner
-
-from tunekit.cli.app import app
-
-runner = CliRunner()
+from helpers import MEMINFO, TUNED, invoke, require_privileges, sysctl_files, write_tree
 
 LOWERED = {
     **TUNED,
@@ -45,10 +40,6 @@ def tree(root: Path) -> dict[str, str]:
             continue  # the state directory holds the journal and the lock
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
     return out
-
-
-def invoke(*args):
-    return runner.invoke(app, list(args))
 
 
 def test_dry_run_changes_nothing_byte_for_byte(host_root):

@@ -11,14 +11,11 @@ import shutil
 import signal
 
 import pytest
-from helpers import MEMINFO, TUNED, sysctl_files, write_tree
+from helpers import MEMINFO, TUNED, invoke, sysctl_files, write_tree
 from test_safety import snapshot
-from typer.testing import CliRunner
 
-from tunekit.cli.app import app
 from tunekit.persist import executor as applier
 
-runner = CliRunner()
 LOWERED = {
     **TUNED,
     "net.core.somaxconn": "128",
@@ -44,7 +41,7 @@ def killed_at(k: int, *args: str) -> bool:
         try:
             os.environ[applier.CRASH_ENV] = str(k)
             applier._steps = 0
-            runner.invoke(app, list(args))
+            invoke(*args)
         except BaseException:  # noqa: BLE001 - the child must never return into pytest
             code = 1
         finally:
@@ -85,7 +82,7 @@ def test_kill_at_every_step_of_an_apply_then_rollback_restores_exactly(base, tmp
         if not killed_at(k, "apply", "server-1M", "--root", str(root)):
             break
         points += 1
-        r = runner.invoke(app, ["rollback", "--root", str(root)])
+        r = invoke("rollback", "--root", str(root))
         assert r.exit_code == 0, (k, r.output)
         assert tree(root) == original, f"killed at step {k}: not restored"
         shutil.rmtree(root)
@@ -95,7 +92,7 @@ def test_kill_at_every_step_of_an_apply_then_rollback_restores_exactly(base, tmp
 def applied(base, tmp_path, k):
     """A fresh copy with server-1M applied to it (a journal names its own root)."""
     root = fresh(base, tmp_path, k)
-    assert runner.invoke(app, ["apply", "server-1M", "--root", str(root)]).exit_code == 0
+    assert invoke("apply", "server-1M", "--root", str(root)).exit_code == 0
     return root
 
 
@@ -111,14 +108,14 @@ def test_kill_during_a_second_apply_keeps_the_first_undoable(base, tmp_path):
         # The next rollback undoes the interrupted apply (and, if it had not finished, the
         # first apply too): it lands on the first apply's state or on the original; the
         # one after that, if needed, on the original. Never "Nothing to undo" too early.
-        r = runner.invoke(app, ["rollback", "--root", str(root)])
+        r = invoke("rollback", "--root", str(root))
         assert r.exit_code == 0, (k, r.output)
         assert tree(root) in (after_first, original), f"killed at step {k}: a mixed state"
         if tree(root) == after_first:
             assert "Recovered" not in r.stdout  # it had finished: only it is undone
-            assert runner.invoke(app, ["rollback", "--root", str(root)]).exit_code == 0
+            assert invoke("rollback", "--root", str(root)).exit_code == 0
         assert tree(root) == original, f"killed at step {k}: first apply not undone"
-        assert "Nothing to undo" in runner.invoke(app, ["rollback", "--root", str(root)]).stdout
+        assert "Nothing to undo" in invoke("rollback", "--root", str(root)).stdout
         shutil.rmtree(root)
     assert points >= 10  # the files exist by now: fewer steps than a first apply
 
@@ -131,7 +128,7 @@ def test_kill_during_a_rollback_then_rollback_again_restores_exactly(base, tmp_p
         if not killed_at(k, "rollback", "--root", str(root)):
             break
         points += 1
-        r = runner.invoke(app, ["rollback", "--root", str(root)])
+        r = invoke("rollback", "--root", str(root))
         assert r.exit_code == 0, (k, r.output)
         assert tree(root) == original, f"rollback killed at step {k}"
         shutil.rmtree(root)
@@ -140,9 +137,9 @@ def test_kill_during_a_rollback_then_rollback_again_restores_exactly(base, tmp_p
 
 def test_an_interrupted_apply_is_finished_by_the_next_apply(base, tmp_path):
     clean = fresh(base, tmp_path, "clean")
-    assert runner.invoke(app, ["apply", "server-1M", "--root", str(clean)]).exit_code == 0
+    assert invoke("apply", "server-1M", "--root", str(clean)).exit_code == 0
     root = fresh(base, tmp_path, "crashed")
     assert killed_at(12, "apply", "server-1M", "--root", str(root))
-    r = runner.invoke(app, ["apply", "server-1M", "--root", str(root)])
+    r = invoke("apply", "server-1M", "--root", str(root))
     assert r.exit_code == 0 and "Recovered: undid an apply of server-1M" in r.stdout
     assert tree(root) == tree(clean)

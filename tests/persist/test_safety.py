@@ -10,17 +10,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import MEMINFO, TUNED, sysctl_files, write_tree
-from typer.testing import CliRunner
+from helpers import MEMINFO, TUNED, invoke, sysctl_files, write_tree
 
-from tunekit.cli.app import app
-
-runner = CliRunner()
 LOWERED = {**TUNED, "net.core.somaxconn": "128", "net.ipv4.tcp_max_orphans": "4096"}
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def snapshot(top: Path) -> dict:

@@ -2,9 +2,8 @@
 local calibration that estimate and check pick up. No kernel, no processes."""
 
 import pytest
-from typer.testing import CliRunner
+from helpers import invoke
 
-from tunekit.cli.app import app
 from tunekit.errors import UsageError
 from tunekit.model import capacity
 from tunekit.model import constants as model_constants
@@ -209,22 +208,19 @@ def test_calibration_is_used_by_estimate_and_check_and_they_say_so(
         200_000,
         {"socket_bytes": 3977.4},
     )
-    runner = CliRunner()
-    res = runner.invoke(app, ["estimate", "--conns", "1000", "--json"])
+    res = invoke("estimate", "--conns", "1000", "--json")
     assert res.exit_code == 0, res.output
     import json
 
     doc = json.loads(res.output)
     assert doc["constants"]["socket_bytes"] == 3977.4
     assert doc["calibration"]["used"] is True
-    text = runner.invoke(app, ["estimate", "--conns", "1000"]).output
+    text = invoke("estimate", "--conns", "1000").output
     assert "calibrated: socket_bytes=3977.4" in text
     # --const still wins over the calibration
-    res = runner.invoke(
-        app, ["estimate", "--conns", "1000", "--json", "--const", "socket_bytes=5000"]
-    )
+    res = invoke("estimate", "--conns", "1000", "--json", "--const", "socket_bytes=5000")
     assert json.loads(res.output)["constants"]["socket_bytes"] == 5000
-    res = runner.invoke(app, ["check", "server-1M", "--json"])
+    res = invoke("check", "server-1M", "--json")
     assert json.loads(res.output)["calibration"]["values"] == {"socket_bytes": 3977.4}
 
 
@@ -259,14 +255,14 @@ def test_probe_bad_input_is_one_line_and_exit_2(args, message, monkeypatch, isol
 
     monkeypatch.setattr(loadgen.Coordinator, "run", never)
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    res = CliRunner().invoke(app, ["probe", *args])
+    res = invoke("probe", *args)
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
 
 
 def test_probe_without_root_exits_3(monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
-    res = CliRunner().invoke(app, ["probe", "--conns", "100"])
+    res = invoke("probe", "--conns", "100")
     assert res.exit_code == 3 and "root" in res.output
 
 

@@ -16,21 +16,45 @@ built would otherwise scan the entry points of every installed distribution
 
 import gc
 import os
+import signal
 import sys
+
+
+def _reserve_standard_fds() -> list[int]:
+    """Put /dev/null on any of descriptors 0-2 that is closed (so that no file tunekit
+    opens later takes its number) and return the ones that were."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+    return closed
 
 
 def main() -> None:
     gc.disable()
+    # Output into a pipe whose reader has gone (`tunekit check | head -1`) ends the process
+    # as it ends any Unix tool (SIGPIPE), not with a BrokenPipeError from the next write.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if 1 in _reserve_standard_fds() or sys.stdout is None:
+        if sys.stderr is not None:
+            print("tunekit: error: standard output is closed: nothing to print to", file=sys.stderr)
+        os._exit(2)  # ExitCode.USAGE, without importing anything
     from tunekit.cli.app import run
 
     code = run()
     try:
         sys.stdout.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        code = code or 1
+    except (OSError, ValueError) as err:
+        if sys.stderr is not None:
+            why = getattr(err, "strerror", None) or err
+            print(f"tunekit: error: cannot write standard output: {why}", file=sys.stderr)
+        code = code or 3  # ExitCode.NOT_PERMITTED: the environment refused the output
     try:
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
     os._exit(code)

@@ -66,25 +66,55 @@ def tunekit() -> None:
     of TCP connections."""
 
 
+def _say(message: str, hint: str | None = None) -> None:
+    """One line on stderr (and a hint): never a traceback, even when stderr is gone."""
+    try:
+        typer.echo(f"tunekit: error: {message}", err=True)
+        if hint:
+            typer.echo(f"  hint: {hint}", err=True)
+    except (OSError, ValueError):
+        pass
+
+
 def handled(func):
-    """The one place where tunekit's errors become a line on stderr and an exit code."""
+    """The one place where errors become a line on stderr and an exit code: tunekit's own
+    (TunekitError: its code), Ctrl-C (130), the environment refusing an operation no layer
+    expected to fail (OSError, such as stdout on a full device: 3), and anything else (a
+    bug: one line, 70; TUNEKIT_DEBUG=1 shows the traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except TunekitError as err:
+        except typer.Exit:
+            raise
+        except Exception as err:
             if os.environ.get("TUNEKIT_DEBUG"):
                 raise
-            typer.echo(f"tunekit: error: {err.message}", err=True)
-            if err.hint:
-                typer.echo(f"  hint: {err.hint}", err=True)
-            raise typer.Exit(err.exit_code) from None
+            raise typer.Exit(_exit_code(err)) from None
         except KeyboardInterrupt:
-            typer.echo("tunekit: interrupted", err=True)
+            _say("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return wrapper
+
+
+def _exit_code(err: Exception) -> ExitCode:
+    if isinstance(err, TunekitError):
+        _say(err.message, err.hint)
+        return err.exit_code
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else " (writing the output)"
+        _say(f"{err.strerror or err}{where}")
+        return ExitCode.NOT_PERMITTED
+    if isinstance(err, RecursionError):
+        _say("input nested too deeply to read", "simplify it; no tuning file needs that")
+        return ExitCode.USAGE
+    _say(
+        f"internal error: {type(err).__name__}: {str(err)[:200]}",
+        "please report it; TUNEKIT_DEBUG=1 shows the traceback",
+    )
+    return ExitCode.SOFTWARE
 
 
 def run(args: list[str] | None = None) -> int:
@@ -96,14 +126,16 @@ def run(args: list[str] | None = None) -> int:
         typer.echo(err.ctx.get_help() if err.ctx else str(err))
         code = ExitCode.OK
     except click.UsageError as err:
-        typer.echo(f"tunekit: error: {err.format_message()}", err=True)
-        if err.ctx is not None:
-            typer.echo(f"  hint: {err.ctx.command_path} --help", err=True)
+        _say(err.format_message(), f"{err.ctx.command_path} --help" if err.ctx else None)
         code = ExitCode.USAGE
+    except Exception as err:  # raised before a command ran (its import, say): as handled
+        if os.environ.get("TUNEKIT_DEBUG"):
+            raise
+        code = _exit_code(err)
     except click.exceptions.Exit as err:
         code = err.exit_code
     except (click.Abort, KeyboardInterrupt):
-        typer.echo("tunekit: interrupted", err=True)
+        _say("interrupted")
         code = ExitCode.INTERRUPTED
     return int(code) if isinstance(code, int) else 0
 

@@ -81,8 +81,11 @@ def parse_size(text: str | None, flag: str = "--mem-total") -> int | None:
 
 def emit(doc) -> None:
     """Print one JSON document (a pydantic model) and nothing else on stdout: what a script
-    reads is what `tunekit schema COMMAND` says."""
-    typer.echo(doc.model_dump_json(indent=2))
+    reads is what `tunekit schema COMMAND` says. json.dumps escapes what is not ASCII, so a
+    file name from an image that is not UTF-8 is printed as \\udcXX, never an encoding error."""
+    import json
+
+    typer.echo(json.dumps(doc.model_dump(mode="json"), indent=2))
 
 
 ProfileArg = Annotated[

@@ -77,11 +77,17 @@ def search_order(names_by_dir: dict[str, list[str]], dirs: tuple[str, ...]) -> l
     return [by_name[n] for n in sorted(by_name)]
 
 
-def listdir(r, rel: str) -> list[str]:
-    """The *.conf names in a directory under the Root `r`, sorted; none if it is absent."""
+def listdir(r, rel: str, unreadable: list[str] | None = None) -> list[str]:
+    """The *.conf names in a directory under the Root `r`, sorted; none if it is absent.
+    One that is there but cannot be opened (a symlink loop, a file where a directory
+    belongs) is listed in `unreadable`, not skipped in silence."""
     try:
         fd = r.open(rel, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        if unreadable is not None:
+            unreadable.append(f"/{rel}: {err.strerror or err}")
         return []
     try:
         return sorted(n for n in os.listdir(fd) if n.endswith(".conf"))
@@ -89,8 +95,8 @@ def listdir(r, rel: str) -> list[str]:
         os.close(fd)
 
 
-def _ordered(r, dirs: tuple[str, ...]) -> list[str]:
-    return search_order({d: listdir(r, d) for d in dirs}, dirs)
+def _ordered(r, dirs: tuple[str, ...], unreadable: list[str]) -> list[str]:
+    return search_order({d: listdir(r, d, unreadable) for d in dirs}, dirs)
 
 
 def _add(r, out: BootSet, rel: str, fmt: str, must_exist: bool = False) -> None:
@@ -119,21 +125,21 @@ def collect(root: Path) -> BootSet:
 
     out = BootSet()
     with open_root(root) as r:
-        for rel in _ordered(r, SYSCTL_DIRS):
+        for rel in _ordered(r, SYSCTL_DIRS, out.unreadable):
             _add(r, out, rel, "sysctl.conf")
         _add(r, out, SYSCTL_CONF, "sysctl.conf")
         _add(r, out, LIMITS_CONF, "limits.conf")
-        for name in listdir(r, LIMITS_DIR):
+        for name in listdir(r, LIMITS_DIR, out.unreadable):
             _add(r, out, f"{LIMITS_DIR}/{name}", "limits.conf")
         _add(r, out, SYSTEM_CONF, "system.conf")
-        for rel in _ordered(r, SYSTEM_CONF_DIRS):
+        for rel in _ordered(r, SYSTEM_CONF_DIRS, out.unreadable):
             _add(r, out, rel, "system.conf")
-        for rel in _ordered(r, MODPROBE_DIRS):
+        for rel in _ordered(r, MODPROBE_DIRS, out.unreadable):
             before = len(out.files)
             _add(r, out, rel, "modprobe.d")
             if len(out.files) > before:
                 out.files[-1].text = _conntrack_lines(out.files[-1].text)
-        for rel in _ordered(r, MODULES_LOAD_DIRS):
+        for rel in _ordered(r, MODULES_LOAD_DIRS, out.unreadable):
             try:
                 out.modules_at_boot |= confparse.modules_load(r.read(rel))
             except OSError:

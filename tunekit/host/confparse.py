@@ -54,7 +54,7 @@ class Setting:
     @property
     def ints(self) -> list[int] | None:
         parts = self.value.split()
-        if parts and all(_INT.match(p) for p in parts):
+        if parts and all(_INT.match(p) and len(p) <= MAX_DIGITS + 1 for p in parts):
             return [int(p) for p in parts]
         return None
 
@@ -101,7 +101,7 @@ def sysctl_conf(text: str, file: str, fmt: str = "sysctl.conf") -> Parsed:
         if not sep or not name:
             out.problems.append(Problem(file, number, "not-assignment", raw))
             continue
-        if not _SYSCTL_NAME.match(name):
+        if not _SYSCTL_NAME.match(name) or not _parts_ok(normalise(name)):
             out.problems.append(Problem(file, number, "bad-name", raw, name))
             continue
         value = " ".join(value.split())
@@ -111,9 +111,20 @@ def sysctl_conf(text: str, file: str, fmt: str = "sysctl.conf") -> Parsed:
     return out
 
 
+def _parts_ok(name: str) -> bool:
+    """No empty component (net..core.x), none that is . or .. (the kernel has no such key;
+    systemd-sysctl and procps fail on the path)."""
+    return all(p not in ("", ".", "..") for p in name.split("."))
+
+
+MAX_DIGITS = 20  # 2^64 - 1 has 20 digits: no sysctl takes a longer number
+
+
 def _value_problem(value: str) -> str | None:
     if not value:
         return "empty-value"
+    if any(p.lstrip("-").isdigit() and len(p.lstrip("-")) > MAX_DIGITS for p in value.split()):
+        return "number-too-long"
     if value[0] in "\"'" or value[-1] in "\"'":
         return "quoted"
     if "#" in value:
@@ -133,7 +144,8 @@ def limits_conf(text: str, file: str) -> Parsed:
             continue
         domain, typ, item, value = fields
         s = Setting(file, number, "limits", item, value, raw, domain=domain, type=typ)
-        if not (_INT.match(value) or value in ("unlimited", "infinity")):
+        number_ok = _INT.match(value) and len(value) <= MAX_DIGITS
+        if not (number_ok or value in ("unlimited", "infinity")):
             s.problem = "bad-limit-value"
         out.settings.append(s)
     return out

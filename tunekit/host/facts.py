@@ -72,9 +72,13 @@ def check_root(root: Path) -> None:
     otherwise read as a host with no settings at all (and pass)."""
     if str(root) in ("", "."):
         raise UsageError("--root is empty or '.': give the directory of a root filesystem")
-    if Path(root).resolve() == Path("/"):
-        return
-    if not Path(root).is_dir():
+    try:
+        if Path(root).resolve() == Path("/"):
+            return
+        is_dir = Path(root).is_dir()
+    except OSError as err:  # a name too long, a loop
+        raise UsageError(f"--root {root}: {err.strerror}") from None
+    if not is_dir:
         raise UsageError(f"--root {root}: not a directory")
     if not (procfs.is_dir(root, "proc") or procfs.is_dir(root, "etc")):
         raise UsageError(

@@ -156,11 +156,19 @@ class Root:
     # --- writing -------------------------------------------------------------------
 
     def write_kernel(self, rel: str, value: str) -> str:
-        """Write a /proc/sys or /sys/module value; returns what the file holds after."""
-        fd = self.open(rel, os.O_WRONLY | os.O_TRUNC | os.O_NONBLOCK)
+        """Write a /proc/sys or /sys/module value; returns what the file holds after. Under
+        a --root these are plain files: one with another hard link (a name elsewhere for
+        the same inode, such as a file outside the root) is refused before it is touched,
+        and only then truncated (kernel files report size 0 and are never truncated)."""
+        fd = self.open(rel, os.O_WRONLY | os.O_NONBLOCK)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", str(self.path / rel))
+            if st.st_nlink > 1:
+                raise OSError(errno.EMLINK, "has another hard link: refused", str(self.path / rel))
+            if st.st_size:
+                os.ftruncate(fd, 0)
             os.write(fd, (value + "\n").encode())
         finally:
             os.close(fd)

@@ -56,7 +56,11 @@ def locate(ref: str, dirs: list[Path] | None = None) -> Path:
     """A profile name (looked up in the search path) or a path ending in .toml."""
     if ref.endswith(".toml"):
         path = Path(ref)
-        if not path.is_file():
+        try:
+            is_file = path.is_file()
+        except OSError as err:  # a name too long, a loop: not a file tunekit can read
+            raise UsageError(f"profile file {ref[:200]!r}: {err.strerror}") from None
+        if not is_file:
             raise UsageError(f"profile file not found: {ref}")
         return path
     if not _NAME_RE.match(ref) or ".." in ref:
@@ -90,6 +94,8 @@ def _read_toml(path: Path) -> dict:
         ) from err
     except OSError as err:
         raise UsageError(f"{path}: cannot read: {err.strerror}") from err
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a profile") from None
 
 
 def _merge(parent: dict, child: dict) -> dict:
@@ -138,6 +144,8 @@ def load(ref: str, dirs: list[Path] | None = None) -> Profile:
     data["path"] = str(path)
     try:
         return Profile.model_validate(data)
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a profile") from None
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "profile"

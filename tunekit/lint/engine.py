@@ -35,17 +35,25 @@ from tunekit.lint.rules import Knowledge, Rule, knowledge
 # --- the engine --------------------------------------------------------------------------
 
 
+_NUMBER = re.compile(r"^-?[0-9]{1,21}$")  # longer is no number a kernel takes (confparse)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A line or value as a finding shows it: a 100,000-character line is cut, not echoed."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
 def _ints(text: str | None) -> list[int] | None:
     if text is None:
         return None
     parts = text.split()
-    if parts and all(re.match(r"^-?[0-9]+$", p) for p in parts):
+    if parts and all(_NUMBER.match(p) for p in parts):
         return [int(p) for p in parts]
     return None
 
 
 def _limit_value(text: str) -> int | None:
-    return int(text) if re.match(r"^-?[0-9]+$", text) else None
+    return int(text) if _NUMBER.match(text) else None
 
 
 def _soft_hard(value: str) -> tuple[int | None, int | None]:
@@ -123,8 +131,8 @@ class _Linter:
         ints, live_ints = s.ints, _ints(live)
         info = K.KEYS.get(key)
         env = {
-            "key": s.key,
-            "value": s.value,
+            "key": _shown(s.key),
+            "value": _shown(s.value),
             "values": ints,
             "n": ints[0] if ints else None,
             "count": len(ints) if ints else 0,
@@ -163,14 +171,14 @@ class _Linter:
             LintFinding(
                 file=s.file,
                 line=s.line,
-                key=s.key,
-                value=s.value,
+                key=_shown(s.key),
+                value=_shown(s.value),
                 verdict=rule.verdict,
                 why=render(rule.why, env, where),
                 fix=render(rule.fix, env, where),
                 source=render(rule.source, env, where),
                 rule=rule.id,
-                text=s.text.strip(),
+                text=_shown(s.text.strip()),
             )
         )
 

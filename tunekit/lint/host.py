@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunekit.errors import KeyNameError
 from tunekit.host import procfs
 from tunekit.knowledge import catalogue as K
+from tunekit.knowledge.keys import split_name
 from tunekit.lint.rules import parse_version
 
 
@@ -35,7 +37,7 @@ class Host:
         if key in self._cache:
             return self._cache[key]
         out: tuple[str, str | None] = ("unknown", None)
-        if self.read is not None and not any(c in key for c in "*?["):
+        if self.read is not None and _is_name(key):
             try:
                 out = ("present", " ".join(self.read(key.replace(".", "/")).split()))
             except FileNotFoundError:
@@ -79,6 +81,17 @@ class Host:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
         h.container = bool(container)
         return h
+
+
+def _is_name(key: str) -> bool:
+    """A sysctl name that can be read (not a glob of a rule, not a malformed line's key)."""
+    if any(c in key for c in "*?["):
+        return False
+    try:
+        split_name(key)
+    except KeyNameError:
+        return False
+    return True
 
 
 def _read_or_none(root: Path, key) -> str | None:

@@ -29,6 +29,7 @@ CHECKS = (
     "quoted",
     "inline-comment",
     "empty-value",
+    "number-too-long",
     "not-assignment",
     "bad-name",
     "not-a-number",

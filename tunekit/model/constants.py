@@ -98,10 +98,41 @@ CONSTANTS: dict[str, Constant] = {
 }
 
 
+# The values each constant may take: beyond them the model's arithmetic means nothing (a
+# payload under 512 B per skb, a headroom of 1e12, a fraction of RAM above 0.95). --const
+# and a calibration are checked against them.
+RANGES: dict[str, tuple[float, float]] = {
+    "socket_bytes": (500, 1_000_000),
+    "skb_overhead_bytes": (0, 65_536),
+    "skb_payload_bytes": (512, 1 << 20),
+    "buffer_factor": (0.1, 10),
+    "conntrack_entry_bytes": (64, 65_536),
+    "conntrack_bucket_bytes": (1, 64),
+    "tw_bytes": (64, 65_536),
+    "syn_bytes": (64, 65_536),
+    "time_wait_seconds": (1, 600),
+    "orphan_seconds": (0.001, 3600),
+    "conntrack_tw_seconds": (1, 86_400),
+    "handshake_seconds": (0.001, 600),
+    "fd_reserve": (0, 1_000_000),
+    "headroom": (1, 10),
+    "tcp_mem_max_fraction": (0.01, 0.95),
+    "burst_seconds": (0.001, 60),
+    "packets_per_handshake": (1, 100),
+    "conntrack_per_bucket": (0.125, 64),
+}
+
+
 def constants(overrides: dict[str, float] | None = None) -> dict[str, float]:
     values = {name: c.value for name, c in CONSTANTS.items()}
     for name, value in (overrides or {}).items():
         if name not in CONSTANTS:
             raise UsageError(f"unknown constant {name!r}", f"known: {', '.join(CONSTANTS)}")
+        low, high = RANGES[name]
+        if not low <= value <= high:
+            raise UsageError(
+                f"constant {name} = {value:g}: expected {low:,.10g} to {high:,.10g} "
+                f"{CONSTANTS[name].unit}".rstrip()
+            )
         values[name] = value
     return values

@@ -28,8 +28,13 @@ MAX_CONNECTIONS = 100_000_000  # ~420 GB of kernel memory at 4.2 KB/socket: no s
 Op = Literal["at_least", "at_most", "exactly", "range"]
 
 
+# Strict: a profile says what it means. `connections = true` or `connections = "1000"` is
+# a mistake to name, not a value to coerce (TOML has integers, booleans and strings).
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class Workload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     role: Literal["server", "client", "host"] = "server"
     connections: int = Field(
@@ -75,7 +80,7 @@ class Workload(BaseModel):
 
 
 class Target(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     key: str
     op: Op = "at_least"
@@ -106,7 +111,7 @@ class Target(BaseModel):
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
 
     name: str
     description: str = ""

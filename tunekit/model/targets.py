@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from tunekit.errors import UsageError
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge.keys import CONNTRACK_SYSCTL, IP_SYSCTL, KERNEL_DOCS_FS, KERNEL_DOCS_NET, Key
 from tunekit.model import values
@@ -23,7 +24,18 @@ from tunekit.model.profiles import Profile, Target, Workload
 
 
 def _t(key: Key, value, reason: str, source: str, op: str = "at_least", index=None) -> Target:
-    return Target(key=key.name, op=op, value=value, index=index, reason=reason, source=source)
+    """A derived target, checked like a pinned one: a workload (or a --const) that needs a
+    value no kernel accepts is refused with the key and the value, not a stack of errors."""
+    from pydantic import ValidationError
+
+    try:
+        return Target(key=key.name, op=op, value=value, index=index, reason=reason, source=source)
+    except ValidationError as err:
+        why = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UsageError(
+            f"this workload needs {key.name} = {value}: {why}",
+            "fewer connections per process (workload processes), or other constants",
+        ) from None
 
 
 def derive_targets(

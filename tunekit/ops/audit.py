@@ -36,9 +36,13 @@ class Audit:
 
 
 def state_dir(given: Path | None = None, root: Path | None = None) -> Path:
-    """--state-dir, else $TUNEKIT_STATE_DIR, else var/lib/tunekit under the root."""
+    """--state-dir, else $TUNEKIT_STATE_DIR, else var/lib/tunekit under the root. Every use
+    case starts here, so a --root is checked here first (one message for a bad --root)."""
+    from tunekit.host.facts import check_root
     from tunekit.persist.state import locate
 
+    if root is not None:
+        check_root(root)
     return locate(given, root)
 
 

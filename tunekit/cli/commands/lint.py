@@ -89,6 +89,8 @@ def lint(
 
 
 def _read_stdin(limit: int = 1 << 20) -> str:
+    if sys.stdin is None:
+        raise UsageError("standard input is closed: nothing to lint for '-'")
     data = sys.stdin.buffer.read(limit + 1)
     if len(data) > limit:
         raise UsageError(f"standard input: larger than {limit} bytes")

@@ -19,6 +19,8 @@ _KERNEL_REASONS = {
     errno.EACCES: "EACCES: permission denied",
     errno.EROFS: "EROFS: read-only file system",
     errno.ENOENT: "ENOENT: the key does not exist on this kernel (or its module is not loaded)",
+    errno.EMLINK: "EMLINK: the file under the root has another hard link (a name elsewhere "
+    "for the same file): tunekit will not write through it",
 }
 _RLIMIT_EPERM = (
     "EPERM: not permitted (raising a hard limit needs CAP_SYS_RESOURCE; a hard "
