@@ -160,7 +160,7 @@ def tcpext(root: Path = Path("/"), names: tuple[str, ...] | None = None) -> dict
     for head, vals in zip(lines[::2], lines[1::2], strict=False):
         if head.startswith("TcpExt:"):
             for k, v in zip(head.split()[1:], vals.split()[1:], strict=False):
-                if k in wanted and v.isdigit():
+                if k in wanted and v.isdigit() and len(v) <= 20:
                     out[k] = int(v)
     return out
 
@@ -210,7 +210,8 @@ def modules(root: Path) -> tuple[set[str], set[str] | None]:
     mods: set[str] = set()
     loadable: set[str] | None
     try:
-        loadable = {line.split()[0] for line in read(root, "proc/modules").splitlines() if line}
+        lines = read(root, "proc/modules").splitlines()
+        loadable = {words[0] for words in map(str.split, lines) if words}
     except FileNotFoundError:
         loadable = set()  # no loadable modules: everything in /sys/module is built in
     except OSError:

@@ -70,6 +70,8 @@ def _inside(root: Path | None, path: Path) -> str | None:
 
 
 def _refuse(path: Path, err: OSError) -> NotPermitted:
+    if err.errno == errno.ENOTDIR and os.path.islink(path):  # O_NOFOLLOW|O_DIRECTORY
+        return NotPermitted(f"state directory {path}: a symlink: refused")
     why = {
         errno.ELOOP: "a symlink: refused",
         errno.ENOTDIR: "not a directory",
