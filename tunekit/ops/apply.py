@@ -103,7 +103,12 @@ def apply(o: ApplyOptions) -> Apply:
                 "by the host or the container runtime",
                 "try --scope namespace, or apply on the host",
             )
-        executor.execute(plan, base, state)
+        journal = executor.execute(plan, base, state)
     return Apply(
-        **dict(plan), dry_run=False, applied=True, recovered=recovered, state_dir=str(state)
+        **dict(plan),
+        dry_run=False,
+        applied=True,
+        recovered=recovered,
+        state_dir=str(state),
+        journal=str(journal),
     )

@@ -245,9 +245,10 @@ def _change(plan: Plan, r: Root, doc: Journal, journal: JournalWriter) -> None:
             raise _WriteFailed(f"/{f.path}: could not write: {kernel_reason(err)}", done) from err
 
 
-def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
+def execute(plan: Plan, root: Path, state_dir: Path) -> Path:
     """Journal, then change; on failure restore what was recorded and raise ApplyFailed.
-    Call under locked(state_dir), after recover()."""
+    Call under locked(state_dir), after recover(). Returns the journal it wrote (what the
+    apply document names, and rollback undoes)."""
     with Stepped(root) as r:
         doc = _journal_of(plan, r)
         journal = JournalWriter(state_dir, doc)
@@ -266,7 +267,7 @@ def execute(plan: Plan, root: Path, state_dir: Path) -> Journal:
                 raise _undone(err, r, doc, journal, state_dir) from None
         finally:
             journal.close()
-    return doc
+    return state_dir / str(journal.rel)
 
 
 def _undone(
