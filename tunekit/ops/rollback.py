@@ -44,3 +44,18 @@ def rollback(o: RollbackOptions) -> tuple[Rollback, Journal | None, Path]:
         recovered=recovered,
     )
     return out, doc, state
+
+
+def undoable(o: RollbackOptions) -> list[Journal]:
+    """Every apply that rollback, run until nothing is left, would undo, newest first
+    (the interrupted ones included); nothing is changed. Each journal is checked as
+    rollback checks it (journal.read_journal)."""
+    from tunekit.persist.journal import journals, read_journal
+
+    base = o.root or Path("/")
+    state = audit.state_dir(o.state_dir, o.root)
+    return [
+        read_journal(path, base)
+        for _, status, path in reversed(journals(state))
+        if status in ("pending", "applied")
+    ]
