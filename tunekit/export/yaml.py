@@ -3,12 +3,12 @@ file contents as literal blocks), so that tunekit needs no YAML library: what it
 read back by PyYAML in the tests and by Ansible and kubectl in use.
 
 Strings that could read as anything else (a number, a bool, null, a flow sign) are
-double-quoted in JSON's syntax, which YAML's double-quoted scalars accept.
+double-quoted, with every character YAML would not keep as it is (a control, a line
+separator, a byte-order mark) escaped by its code point.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -23,6 +23,23 @@ class Comment:
     text: str
 
 
+_BREAKS = {"\x85", "\u2028", "\u2029", "\ufeff"}  # YAML folds or drops these unescaped
+
+
+def _char(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if (" " <= c <= "~") or (c >= "\xa0" and c.isprintable() and c not in _BREAKS):
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def quoted(text: str) -> str:
+    """A YAML double-quoted scalar that reads back as `text`."""
+    return '"' + "".join(_char(c) for c in text) + '"'
+
+
 def scalar(value) -> str:
     if value is None:
         return "null"
@@ -33,7 +50,7 @@ def scalar(value) -> str:
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text)
+    return quoted(text)
 
 
 def _block_ok(text: str) -> bool:
@@ -42,6 +59,8 @@ def _block_ok(text: str) -> bool:
     if not text.endswith("\n") or text.endswith("\n\n") or "\r" in text:
         return False
     lines = text[:-1].split("\n")
+    if not lines[0] or not lines[-1]:  # a blank first or last line would not read back
+        return False
     return all(
         line.isprintable() and not line.startswith((" ", "\t")) and line == line.rstrip()
         for line in lines
