@@ -172,3 +172,30 @@ def test_without_tunekit_the_module_says_how_to_install_it(collections, tmp_path
     assert code != 0 and result["failed"] is True
     assert "Failed to import the required Python library (tunekit)" in result["msg"]
     assert "python3 -m pip install tunekit" in result["msg"]
+
+
+def fenced(text: str, lang: str) -> str:
+    block = text.split(f"```{lang}\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_the_fleet_guide_playbook_and_inventory_parse(collections, tmp_path):
+    """docs/fleet.md's inventory and playbook, as written, pass ansible-playbook's
+    --syntax-check and --list-hosts with the collection installed."""
+    from helpers import REPO
+
+    guide = (REPO / "docs/fleet.md").read_text()
+    (tmp_path / "fleet.yml").write_text(fenced(guide, "yaml"))
+    (tmp_path / "inventory.ini").write_text(fenced(guide, "ini"))
+    env = ansible_env(tmp_path, collections)
+    base = [str(ANSIBLE_BIN / "ansible-playbook"), "-i", "inventory.ini", "fleet.yml"]
+    r = subprocess.run(
+        [*base, "--syntax-check"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    env["ANSIBLE_STDOUT_CALLBACK"] = "default"
+    r = subprocess.run(
+        [*base, "--list-hosts"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert "loadgen-20.lab.example" in r.stdout and "broker-1.lab.example" in r.stdout
