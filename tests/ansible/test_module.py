@@ -128,3 +128,16 @@ def test_diffs_are_the_plans_before_and_after(module):
         "after": "new\n",
     }
     assert len(diff) == 2, "an unchanged file is no part of the diff"
+
+
+def test_another_apply_running_fails_with_tunekits_line(module, capsys, tmp_path, monkeypatch):
+    from tunekit.persist import lock
+
+    root = lowered_root(tmp_path / "root")
+    monkeypatch.setenv("TUNEKIT_LOCK_WAIT", "0")
+    before = tree_bytes(root)
+    with lock.locked(root / "var/lib/tunekit"):  # held, as by an apply on that host
+        out = run(module, capsys, profile="server-1M", conns=1000, root=str(root))
+    assert out["failed"] is True and out["exit_code"] == 3
+    assert out["error"].startswith("another tunekit apply or rollback is running")
+    assert out["hint"] and tree_bytes(root) == before
