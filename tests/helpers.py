@@ -9,6 +9,7 @@ case they fail: CI runs as root and must run them. pytest puts tests/ on sys.pat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -141,3 +142,111 @@ def invoke(*args, env=None):
     from tunekit.cli.app import app
 
     return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+# --- Ansible (ansible-core, a test extra): the real ansible-galaxy and ansible-playbook -----
+
+ANSIBLE_BIN = Path(sys.executable).parent
+COLLECTION = REPO / "ansible" / "tunekit"
+
+
+def ansible_env(tmp: Path, collections: Path | None = None) -> dict[str, str]:
+    """An environment in which Ansible reads and writes only under `tmp` (its home, its
+    temporary files), prints one JSON document, and finds the collections installed under
+    `collections`."""
+    home = tmp / "ansible-home"
+    home.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "LC_ALL": "C.UTF-8",  # ansible-core refuses a locale that is not UTF-8
+        "HOME": str(home),
+        "ANSIBLE_HOME": str(home),
+        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests/ansible/callback_plugins"),
+        "ANSIBLE_STDOUT_CALLBACK": "results_json",
+    }
+    env.pop("TUNEKIT_STATE_DIR", None)
+    if collections is not None:
+        env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
+    return env
+
+
+def require_ansible() -> None:
+    if not (ANSIBLE_BIN / "ansible-playbook").exists():
+        require_tool("ansible-playbook")  # skips locally, fails in CI (.[test] brings it)
+
+
+def install_collection(tmp: Path) -> Path:
+    """Build the collection from ansible/tunekit with the real ansible-galaxy (offline) and
+    install the tarball under tmp; returns the collections path."""
+    require_ansible()
+    dist, collections = tmp / "dist", tmp / "collections"
+    env = ansible_env(tmp)
+    galaxy = str(ANSIBLE_BIN / "ansible-galaxy")
+    for args in (
+        [galaxy, "collection", "build", str(COLLECTION), "--output-path", str(dist)],
+        [galaxy, "collection", "install", "-p", str(collections)],
+    ):
+        if args[2] == "install":
+            args.insert(3, str(next(dist.glob("tunekit-tunekit-*.tar.gz"))))
+        r = subprocess.run(args, capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return collections
+
+
+def ansible_playbook(
+    tmp: Path, playbook: str, inventory: str, *args: str, collections: Path | None = None
+) -> tuple[int, dict]:
+    """Run the real ansible-playbook inside a throw-away network namespace (`unshare -n`);
+    (exit code, the JSON callback's document)."""
+    book, inv = tmp / "playbook.yml", tmp / "inventory.ini"
+    book.write_text(playbook)
+    inv.write_text(inventory)
+    cmd = [str(ANSIBLE_BIN / "ansible-playbook"), "-i", str(inv), str(book), *args]
+    r = subprocess.run(
+        ["unshare", "-n", *cmd],
+        capture_output=True,
+        text=True,
+        env=ansible_env(tmp, collections),
+        cwd=tmp,
+    )
+    try:
+        doc = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"ansible-playbook printed no JSON:\n{r.stdout}\n{r.stderr}") from None
+    return r.returncode, doc
+
+
+def task_results(doc: dict, task: str) -> dict[str, dict]:
+    """Each host's result of the task named `task` (the JSON callback's document)."""
+    for play in doc["plays"]:
+        for t in play["tasks"]:
+            if t["task"]["name"] == task:
+                return t["hosts"]
+    raise AssertionError(f"no task {task!r} in the play")
+
+
+def tree_bytes(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and directory (None) under root, but tunekit's state dir."""
+    out: dict[str, bytes | None] = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if rel.startswith("var/lib/tunekit") or rel in ("var", "var/lib"):
+            continue
+        out[rel] = p.read_bytes() if p.is_file() else None
+    return out
+
+
+def lowered_root(path: Path, **sysctls: str) -> Path:
+    """A fake root that fails server-1M at 1,000 connections on two keys (somaxconn,
+    tcp_max_orphans), with a sysctl.d file of its own; keywords override sysctls ('__' for
+    each dot)."""
+    values = {**TUNED, "net.core.somaxconn": "128", "net.ipv4.tcp_max_orphans": "4096"}
+    values.update({k.replace("__", "."): v for k, v in sysctls.items()})
+    files = sysctl_files(values)
+    files["proc/meminfo"] = MEMINFO
+    files["etc/sysctl.d/50-other.conf"] = "vm.swappiness = 10\n"
+    return write_tree(path, files)

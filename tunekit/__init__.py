@@ -35,6 +35,7 @@ _API = {
     "ApplyOptions": "tunekit.ops.apply",
     "rollback": "tunekit.ops.rollback",
     "RollbackOptions": "tunekit.ops.rollback",
+    "undoable": "tunekit.ops.rollback",
 }
 _RENAMED = {"plan": "dry_run"}
 __all__ = sorted(_API)

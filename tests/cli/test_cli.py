@@ -199,6 +199,7 @@ def test_json_documents_have_one_published_schema(isolated_home):
         ("estimate", ["estimate", "--conns", "1000"]),
         ("profiles", ["profiles"]),
         ("profiles-show", ["profiles", "show", "client-flood"]),
+        ("export", ["export", "kubernetes", "client-flood"]),
     ):
         r = invoke(*args, "--json")
         assert r.exit_code in (0, 1), r.output

@@ -12,6 +12,11 @@ Scope and `in_child` were measured on kernel 6.18 inside a fresh network namespa
 nf_conntrack_{max,buckets} are visible there but read-only (sysctl_net_core.c makes the
 buffer keys read-only in every namespace but the first); the rest under net/ are the
 namespace's own. tests/knowledge/test_catalogue.py re-measures every net key.
+
+`kubernetes_safe` copies the kubelet's safe set (kubernetes pkg/kubelet/sysctl/
+safe_sysctls.go and the kernel versions in pkg/util/kernel/constants.go, read 2026-12):
+`export kubernetes` puts those keys in a pod's securityContext as safe, the other
+per-namespace ones as needing --allowed-unsafe-sysctls, and the global ones on the node.
 """
 
 from __future__ import annotations
@@ -164,6 +169,7 @@ SYNCOOKIES = _key(
     minimum=0,
     maximum=255,
     default="1",
+    kubernetes_safe="",
 )
 NETDEV_BACKLOG = _key(
     "net.core.netdev_max_backlog",
@@ -193,6 +199,7 @@ PORT_RANGE = _key(
         ("EADDRNOTAVAIL", "no free ephemeral port for this source address and destination"),
         ("EADDRINUSE", "no free ephemeral port for this source address and destination"),
     ),
+    kubernetes_safe="",
 )
 RESERVED_PORTS = _key(
     "net.ipv4.ip_local_reserved_ports",
@@ -205,6 +212,7 @@ RESERVED_PORTS = _key(
     minimum=1,
     maximum=65535,
     default="",
+    kubernetes_safe="3.16",
 )
 TCP_MEM = _key(
     "net.ipv4.tcp_mem",
@@ -236,6 +244,7 @@ TCP_RMEM = _key(
     "autotuning grows it only for a reader",
     IP_SYSCTL,
     minimum=1,
+    kubernetes_safe="",
 )
 TCP_WMEM = _key(
     "net.ipv4.tcp_wmem",
@@ -245,6 +254,7 @@ TCP_WMEM = _key(
     "per-socket send buffer min/default/max in bytes",
     IP_SYSCTL,
     minimum=1,
+    kubernetes_safe="",
 )
 TW_BUCKETS = _key(
     "net.ipv4.tcp_max_tw_buckets",
@@ -294,6 +304,7 @@ FIN_TIMEOUT = _key(
     "how long an orphaned socket waits in FIN_WAIT2 for the peer's FIN; not TIME_WAIT",
     IP_SYSCTL + "; net/ipv4/tcp.c tcp_close",
     default="60",
+    kubernetes_safe="4.6",
 )
 CONNTRACK_MAX = _key(
     "net.netfilter.nf_conntrack_max",
@@ -374,6 +385,7 @@ UNPRIVILEGED_PORT_START = _key(
     minimum=0,
     maximum=65535,
     default="1024",
+    kubernetes_safe="",
 )
 TIMESTAMPS = _key(
     "net.ipv4.tcp_timestamps",
@@ -392,6 +404,7 @@ KEEPALIVE_TIME = _key(
     "idle time before the first keepalive probe on a socket that asked for keepalives",
     IP_SYSCTL,
     default="7200",
+    kubernetes_safe="4.5",
 )
 
 # --- keys the tuning guides carry, known to lint --------------------------------------------
@@ -661,6 +674,7 @@ _guide(
     "interval between keepalive probes",
     IP_SYSCTL,
     default="75",
+    kubernetes_safe="4.5",
 )
 _guide(
     "net.ipv4.tcp_keepalive_probes",
@@ -670,6 +684,7 @@ _guide(
     "unanswered keepalive probes before the connection is dropped",
     IP_SYSCTL,
     default="9",
+    kubernetes_safe="4.5",
 )
 _guide(
     "net.ipv4.tcp_retries1",

@@ -76,6 +76,10 @@ class Key:
     symptoms: tuple[Symptom, ...] = ()
     errnos: tuple[tuple[str, str], ...] = ()  # (errno name, what it means) when it is hit
     known: bool = True  # False: a generic entry, shape inferred from the values
+    # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
+    # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:
+    # not in it; a per-namespace key then needs the kubelet's --allowed-unsafe-sysctls.
+    kubernetes_safe: str | None = None
     path_parts: tuple[str, ...] = ()
 
     @property

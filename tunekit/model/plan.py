@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import computed_field
+from pydantic import PrivateAttr, computed_field
 
 from tunekit.errors import UsageError
 from tunekit.knowledge import bounds
@@ -59,6 +59,13 @@ class Plan(Model):
     left_alone: list[str] = []
     conflicts: list[str] = []
     unfit: list[str] = []  # why the workload cannot fit this host
+    # What the writers rendered the files from (not printed): export renders it again,
+    # through the same writers, into the forms of other tools.
+    _decided: Persisted | None = PrivateAttr(None)
+
+    @property
+    def decided(self) -> Persisted | None:
+        return self._decided
 
     @property
     def empty(self) -> bool:
@@ -187,6 +194,7 @@ def build_plan(
         plan.files = writers.render(decided)
         for fw in plan.files:
             fw.old = existing.get(fw.path)
+    plan._decided = decided
     return plan
 
 

@@ -84,7 +84,7 @@ def apply(o: ApplyOptions) -> Apply:
     below what already satisfies them. Raises UsageError (nothing written), NotPermitted
     (not root, another apply running, read-only /proc/sys) or ApplyFailed (rolled back)."""
     from tunekit.persist import executor, undo
-    from tunekit.persist.state import StateDir
+    from tunekit.persist.state import JOURNALS, StateDir
 
     base, live, state = _checked(o)
     if live and os.geteuid() != 0:
@@ -119,5 +119,5 @@ def apply(o: ApplyOptions) -> Apply:
         applied=True,
         recovered=recovered,
         state_dir=str(state),
-        journal=journal,
+        journal=str(state / JOURNALS / journal),
     )

@@ -20,6 +20,7 @@ class CheckOptions:
     snapshot: Path | None = None
     mem_total: int | None = None
     const: dict[str, float] = field(default_factory=dict)
+    state_dir: Path | None = None  # where the last applied profile and the calibration are
 
 
 def boot_config(root: Path | None, profile: str, targets: list) -> BootConfig:
@@ -35,7 +36,7 @@ def boot_config(root: Path | None, profile: str, targets: list) -> BootConfig:
 def check(o: CheckOptions) -> Check:
     from tunekit.model.check import environment
 
-    state = audit.state_dir(None, o.root)
+    state = audit.state_dir(o.state_dir, o.root)
     prof, why = audit.load_profile(o.profile, o.conns, state, o.root)
     result = audit.run(
         prof,

@@ -46,3 +46,22 @@ def rollback(o: RollbackOptions) -> tuple[Rollback, Journal | None, Path]:
         recovered=recovered,
     )
     return out, doc, state
+
+
+def undoable(o: RollbackOptions) -> list[Journal]:
+    """Every apply that rollback, run until nothing is left, would undo, newest first
+    (the interrupted ones included); nothing is changed. Each journal is checked as
+    rollback checks it (journal.read_journal)."""
+    from tunekit.persist.journal import journals, read_journal
+    from tunekit.persist.state import StateDir
+
+    base = o.root or Path("/")
+    opened = StateDir.open(audit.state_dir(o.state_dir, o.root), o.root)
+    if opened is None:
+        return []
+    with opened:
+        return [
+            read_journal(opened, name, base)
+            for _, status, name in reversed(journals(opened))
+            if status in ("pending", "applied")
+        ]

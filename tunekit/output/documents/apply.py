@@ -10,4 +10,4 @@ class Apply(Plan):
     applied: bool
     recovered: list[str] = []  # interrupted applies undone first
     state_dir: str | None = None
-    journal: str | None = None  # the journal this apply wrote (in state_dir/journals)
+    journal: str | None = None  # the journal this apply wrote (rollback undoes it)

@@ -6,10 +6,16 @@ that sets the same key wins, which apply reports (host/bootset.py later_assignme
 
 from __future__ import annotations
 
-from tunekit.model.plan import FileWrite, Persisted
+from tunekit.model.plan import FileWrite, Persisted, Setting
 from tunekit.persist.writers.base import FileWriter, header
 
 PATH = "etc/sysctl.d/90-tunekit.conf"
+
+
+def settings(p: Persisted) -> list[Setting]:
+    """The settings this file carries, in its order: export's TuneD, Ansible and Kubernetes
+    forms carry exactly these."""
+    return [s for s in p.settings if s.key.persist == "sysctl.d"]
 
 
 class SysctlD(FileWriter):
@@ -19,11 +25,7 @@ class SysctlD(FileWriter):
         return [PATH]
 
     def render(self, p: Persisted) -> list[FileWrite]:
-        body = [
-            f"# {s.reason} ({s.source})\n{s.key.name} = {s.text}\n"
-            for s in p.settings
-            if s.key.persist == "sysctl.d"
-        ]
+        body = [f"# {s.reason} ({s.source})\n{s.key.name} = {s.text}\n" for s in settings(p)]
         if not body:
             return []
         what = "kernel settings, applied at boot by systemd-sysctl or `sysctl --system`"

@@ -1,0 +1,211 @@
+# The glue between the module tunekit.tunekit.tune and tunekit's operations layer on the
+# managed host: parameters to options, documents to return values, errors to one line.
+# tunekit itself does the work (tunekit.check, tunekit.plan, tunekit.apply,
+# tunekit.rollback); nothing of the engine is copied here.
+
+from __future__ import annotations
+
+import traceback
+
+try:
+    import tunekit
+    from tunekit.errors import TunekitError
+except ImportError:
+    tunekit = None
+    TunekitError = None
+    IMPORT_ERROR = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
+
+INSTALL = (
+    "Install tunekit for the Python that runs modules on this host: "
+    "`python3 -m pip install tunekit` (from a checkout: `python3 -m pip install .`), or "
+    "point ansible_python_interpreter at a Python that has it."
+)
+MAX_ROLLBACKS = 1000  # state: rolled_back undoes every journal; a bound, not a limit in use
+
+
+class NotCompliant(Exception):
+    """state: checked found failing targets: the task fails, with the result."""
+
+    def __init__(self, msg, result):
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+def failure(err):
+    """fail_json's arguments for a TunekitError: its one line, its hint, its exit code."""
+    msg = err.message + (f" (hint: {err.hint})" if err.hint else "")
+    return {"msg": msg, "error": err.message, "hint": err.hint, "exit_code": int(err.exit_code)}
+
+
+def _path(value):
+    from pathlib import Path
+
+    return Path(value) if value else None
+
+
+def _estimate(est):
+    """The estimate, led by what a playbook reads: the binding limit and what it allows."""
+    if est is None:
+        return None
+    doc = est.model_dump(mode="json")
+    return {
+        "connections": est.connections,
+        "capacity": est.capacity,
+        "binding": doc["binding"],
+        "limits": doc["limits"],
+        "unfit": list(est.unfit),
+    }
+
+
+def _audit(params):
+    """tunekit check on the host: (result fields, the check document)."""
+    doc = tunekit.check(
+        tunekit.CheckOptions(
+            profile=params["profile"],
+            conns=params["conns"],
+            unit=params["unit"],
+            root=_path(params["root"]),
+            state_dir=_path(params["state_dir"]),
+        )
+    )
+    fields = {
+        "profile": doc.profile,
+        "compliant": doc.compliant,
+        "findings": [f.model_dump(mode="json") for f in doc.findings],
+        "estimate": _estimate(doc.estimate),
+    }
+    return fields, doc
+
+
+def plan_diff(doc):
+    """Ansible's diff of a plan: the runtime writes, then each file's before and after, as
+    `tunekit apply --dry-run` shows them."""
+    out = []
+    if doc.changes:
+        out.append(
+            {
+                "before_header": "running kernel",
+                "after_header": "running kernel (after apply)",
+                "before": "".join(f"{c.key} = {c.old}\n" for c in doc.changes),
+                "after": "".join(f"{c.key} = {c.new}\n" for c in doc.changes),
+            }
+        )
+    for f in doc.files:
+        if f.changed:
+            out.append(
+                {
+                    "before_header": f"/{f.path}" + ("" if f.old is not None else " (absent)"),
+                    "after_header": f"/{f.path}",
+                    "before": f.old or "",
+                    "after": f.content,
+                }
+            )
+    return out
+
+
+def journal_diff(journal):
+    """What undoing one journal changes: the files back to their state before the apply,
+    the runtime values back to the old ones."""
+    import base64
+
+    out = []
+    if journal.runtime:
+        out.append(
+            {
+                "before_header": f"running kernel (apply of {journal.profile})",
+                "after_header": "running kernel (rolled back)",
+                "before": "".join(f"{r.key} = {r.new}\n" for r in journal.runtime),
+                "after": "".join(f"{r.key} = {r.old}\n" for r in journal.runtime),
+            }
+        )
+    for f in journal.files:
+        data = base64.b64decode(f.before.data).decode("utf-8", "replace")
+        gone = f.before.kind == "absent"
+        out.append(
+            {
+                "before_header": f"/{f.path}",
+                "after_header": f"/{f.path}" + (" (removed)" if gone else " (restored)"),
+                "before": f.new,
+                "after": "" if gone else data,
+            }
+        )
+    return out
+
+
+def checked(params):
+    fields, doc = _audit(params)
+    result = {"changed": False, **fields}
+    if not doc.compliant:
+        failing = [f for f in doc.findings if f.verdict == "fail"]
+        detail = "; ".join(f"{f.key} expected {f.expected}, is {f.actual or '-'}" for f in failing)
+        raise NotCompliant(
+            f"not compliant with {doc.profile}: {len(failing)} target(s) fail: {detail}", result
+        )
+    return result
+
+
+def applied(params, check_mode):
+    options = tunekit.ApplyOptions(
+        profile=params["profile"],
+        conns=params["conns"],
+        scope=params["scope"],
+        unit=params["unit"],
+        root=_path(params["root"]),
+        state_dir=_path(params["state_dir"]),
+    )
+    doc = tunekit.plan(options) if check_mode else tunekit.apply(options)
+    changed = not doc.empty if check_mode else doc.applied
+    fields, _ = _audit(params)
+    return {
+        "changed": changed,
+        **fields,
+        "journal": doc.journal,
+        "recovered": list(doc.recovered),
+        "plan": {
+            "changes": [c.model_dump(mode="json") for c in doc.changes],
+            "files": [f.path for f in doc.files if f.changed],
+            "left_alone": list(doc.left_alone),
+            "conflicts": list(doc.conflicts),
+            "unfit": list(doc.unfit),
+        },
+        "diff": plan_diff(doc),
+    }
+
+
+def rolled_back(params, check_mode):
+    options = tunekit.RollbackOptions(
+        root=_path(params["root"]), state_dir=_path(params["state_dir"])
+    )
+    if check_mode:
+        journals = tunekit.undoable(options)
+        problems = []
+    else:
+        journals, problems = [], []
+        for _ in range(MAX_ROLLBACKS):
+            doc, journal, _state = tunekit.rollback(options)
+            problems += doc.problems
+            if journal is None or doc.problems:
+                break
+            journals.append(journal)
+    result = {
+        "changed": bool(journals),
+        "rolled_back": [{"profile": j.profile, "created": j.created} for j in journals],
+        "problems": problems,
+        "diff": [d for j in journals for d in journal_diff(j)],
+    }
+    if problems:
+        raise NotCompliant("rollback could not restore: " + "; ".join(problems), result)
+    return result
+
+
+def run(params, check_mode):
+    """The module's result for its parameters. Raises TunekitError (the host cannot do
+    it) or NotCompliant (the task fails with a result)."""
+    if params["state"] == "checked":
+        return checked(params)
+    if params["state"] == "applied":
+        return applied(params, check_mode)
+    return rolled_back(params, check_mode)
