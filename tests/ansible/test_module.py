@@ -52,7 +52,9 @@ def test_check_mode_reports_the_change_and_writes_nothing(module, capsys, tmp_pa
         "etc/security/limits.d/90-tunekit.conf",
         "etc/systemd/system.conf.d/90-tunekit.conf",
     ]
-    assert [c["new"] for c in out["plan"]["changes"]] == ["25000", "10000"]
+    # tcp_max_orphans: server-1M needs 25,000, but a 64 GiB host gets 262,144 at boot (half
+    # the established hash) and tunekit never writes a value below that
+    assert [c["new"] for c in out["plan"]["changes"]] == ["262144", "10000"]
     assert out["compliant"] is False  # the findings before the apply, in check mode
     assert tree_bytes(root) == before and not (root / "var").exists()
 

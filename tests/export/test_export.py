@@ -25,9 +25,13 @@ def _state_under_the_root(monkeypatch):
     monkeypatch.delenv("TUNEKIT_STATE_DIR", raising=False)
 
 
+MEM = 32 << 30  # the RAM an empty root's boot values are computed for (--mem-total)
+
+
 @pytest.fixture
 def empty_root(tmp_path) -> Path:
-    """A tree with nothing in it: every target is exported at its profile's value."""
+    """A tree with nothing in it: every target is exported at its profile's value, or at
+    the boot value of a 32 GiB host where that is higher."""
     (tmp_path / "empty/etc").mkdir(parents=True)
     return tmp_path / "empty"
 
@@ -50,11 +54,14 @@ def test_sysctl_export_is_byte_for_byte_what_apply_writes(tmp_path):
 
 
 def test_tuned_uses_greater_than_for_at_least_integers_only(empty_root):
-    doc = export(ExportOptions("tuned", "server-1M", root=empty_root))
+    doc = export(ExportOptions("tuned", "server-1M", root=empty_root, mem_total=MEM))
     text = files_of(doc)["tuned.conf"]
     lines = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
     assert lines[K.SOMAXCONN.name] == ">10000"
-    assert lines[K.FILE_MAX.name].startswith(">")
+    assert lines[K.NETDEV_BACKLOG.name].startswith(">")
+    # 32 GiB give 10% of RAM in KiB (> 1,251,280) at boot, and more under systemd
+    assert K.FILE_MAX.name not in lines
+    assert any(n.startswith(K.FILE_MAX.name + ": nothing to persist") for n in doc.left_alone)
     assert lines[K.SYNCOOKIES.name] == "1", "an 'exactly' target is a plain value"
     assert not lines[K.TCP_MEM.name].startswith(">"), "TuneD's int() cannot compare a triple"
     assert len(lines[K.TCP_MEM.name].split()) == 3
@@ -64,7 +71,7 @@ def test_tuned_uses_greater_than_for_at_least_integers_only(empty_root):
 
 
 def test_kubernetes_splits_by_the_catalogue_scope(empty_root):
-    doc = export(ExportOptions("kubernetes", "server-1M", root=empty_root))
+    doc = export(ExportOptions("kubernetes", "server-1M", root=empty_root, mem_total=MEM))
     files = files_of(doc)
     pod = yaml.safe_load(files["pod-sysctls.yaml"])["securityContext"]["sysctls"]
     names = [e["name"] for e in pod]
@@ -75,7 +82,7 @@ def test_kubernetes_splits_by_the_catalogue_scope(empty_root):
     assert K.SOMAXCONN.name in unsafe["allowedUnsafeSysctls"]
     assert K.SYNCOOKIES.name in names and K.SYNCOOKIES.name not in unsafe["allowedUnsafeSysctls"]
     node = yaml.safe_load(files["node-sysctls.yaml"])["node"]
-    assert {e["name"] for e in node["sysctls"]} >= {K.TCP_MEM.name, K.FILE_MAX.name}
+    assert {e["name"] for e in node["sysctls"]} >= {K.TCP_MEM.name, K.NETDEV_BACKLOG.name}
     assert all(K.lookup(e["name"]).scope == "global" for e in node["sysctls"])
     assert "RLIMIT_NOFILE" in node["limits"][0]
 
@@ -90,8 +97,8 @@ def test_a_key_safe_only_from_a_kernel_is_unsafe_before_it():
 
 
 def test_ansible_tasks_carry_the_sysctl_files_with_ansible_core_modules_only(empty_root):
-    tasks_doc = export(ExportOptions("ansible", "server-1M", root=empty_root))
-    sysctl = files_of(export(ExportOptions("sysctl", "server-1M", root=empty_root)))
+    tasks_doc = export(ExportOptions("ansible", "server-1M", root=empty_root, mem_total=MEM))
+    sysctl = files_of(export(ExportOptions("sysctl", "server-1M", root=empty_root, mem_total=MEM)))
     tasks = yaml.safe_load(files_of(tasks_doc)["tasks/main.yml"])
     modules = {k for t in tasks for k in t if k.startswith("ansible.")}
     assert modules == {"ansible.builtin.file", "ansible.builtin.copy", "ansible.builtin.command"}
@@ -126,9 +133,9 @@ def test_yaml_file_contents_are_literal_blocks_and_read_back():
 
 
 def test_cli_prints_the_one_file_and_the_notes_on_stderr(empty_root):
-    r = invoke("export", "tuned", "server-1M", "--root", empty_root)
+    r = invoke("export", "tuned", "server-1M", "--root", empty_root, "--mem-total", "32G")
     assert r.exit_code == 0, r.output
-    doc = export(ExportOptions("tuned", "server-1M", root=empty_root))
+    doc = export(ExportOptions("tuned", "server-1M", root=empty_root, mem_total=MEM))
     assert r.stdout == doc.files[0].content
     assert "note: TuneD applies" in r.stderr
 

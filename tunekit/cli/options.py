@@ -131,8 +131,9 @@ MemTotalOpt = Annotated[
     Optional[str],
     typer.Option(
         "--mem-total",
-        help="With --snapshot: the audited host's RAM (bytes, or 32G), so tcp_mem "
-        "and memory needs can be judged.",
+        help="With --snapshot, or --root on an image without proc/meminfo: the host's RAM "
+        "(bytes, or 32G), so tcp_mem, memory needs and the boot values that scale with RAM "
+        "can be judged.",
     ),
 ]
 StateDirOpt = Annotated[

@@ -196,3 +196,18 @@ def later_assignments(files: dict[str, str], ours: dict[str, str], our_path: str
                     f"(= {ours[s.key]}): it wins at the next boot"
                 )
     return out
+
+
+def assignments(files: dict[str, str], our_path: str) -> dict[str, str]:
+    """What each key gets from the boot files other than ours: key -> "path: line" of its
+    last assignment (the one that wins, sysctl.d(5))."""
+    from tunekit.knowledge.catalogue import canonical
+
+    out: dict[str, str] = {}
+    for path in boot_order(files):
+        if path == our_path:
+            continue
+        for s in confparse.sysctl_conf(files[path], path).settings:
+            if not s.problem:
+                out[canonical(s.key)] = f"/{path}: {s.key} = {s.value}"
+    return out

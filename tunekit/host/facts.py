@@ -7,10 +7,11 @@ holds. The one place that turns a host into the engine's HostFacts.
 from __future__ import annotations
 
 import os
+import re
 import resource
 from pathlib import Path
 
-from tunekit.errors import KeyNameError, UsageError
+from tunekit.errors import KeyNameError, NotPermitted, UsageError
 from tunekit.host import procfs
 from tunekit.host.procfs import read, read_text
 from tunekit.knowledge import catalogue as K
@@ -18,6 +19,16 @@ from tunekit.knowledge.keys import Key
 from tunekit.model.facts import HostFacts
 
 TCP_LISTEN = "0A"  # include/net/tcp_states.h TCP_LISTEN, as /proc/net/tcp prints st
+# where distributions put libsystemd-shared-NNN.so, whose name gives systemd's version
+SYSTEMD_LIBDIRS = (
+    "usr/lib/systemd",
+    "usr/lib/x86_64-linux-gnu/systemd",
+    "usr/lib/aarch64-linux-gnu/systemd",
+    "usr/lib64/systemd",
+    "lib/systemd",
+)
+_LIBSYSTEMD = re.compile(r"^libsystemd-shared-(\d{3})[.-]")
+SYSTEMD_BUMPS = 240  # NEWS v240: PID 1 raises fs.file-max and fs.nr_open at boot
 
 
 def _read_sysctls(root: Path, facts: HostFacts, extra: list[Key]) -> None:
@@ -65,6 +76,75 @@ def _addresses() -> list[str]:
             if a.family == socket.AF_INET and not a.address.startswith("127.")
         }
     )
+
+
+def _systemd_version(root: Path) -> int | None:
+    for d in SYSTEMD_LIBDIRS:
+        for name in procfs.listdir(root, d):
+            m = _LIBSYSTEMD.match(name)
+            if m:
+                return int(m[1])
+    return None
+
+
+def init_system(root: Path, live: bool) -> tuple[bool | None, str]:
+    """(PID 1 is systemd v240+, what was seen). The live host's PID 1 is what booted it; an
+    image boots its sbin/init. None where it cannot be told (an old or unknown systemd is
+    not assumed either way: tunekit then treats both boot values as possible)."""
+    if live:
+        try:
+            comm = read_text(Path("/proc/1/comm"), limit=64).strip()
+        except OSError as err:
+            return None, f"PID 1 unreadable ({err.strerror})"
+        if comm != "systemd":
+            return False, f"PID 1 is {comm[:32]!r}"
+    else:
+        try:
+            with procfs.open_root(root) as r:
+                target = r.readlink("sbin/init")
+        except (OSError, NotPermitted):
+            target = None
+        if target is None:
+            return None, "sbin/init is not a link to systemd"
+        if os.path.basename(target) != "systemd":
+            return False, f"sbin/init -> {target[:80]}"
+    version = _systemd_version(root)
+    if version is None:
+        return None, "systemd of unknown version"
+    if version < SYSTEMD_BUMPS:
+        return None, f"systemd {version} (the boot-time bump of file limits came in v240)"
+    return True, f"systemd {version}"
+
+
+def _possible_cpus(text: str) -> int | None:
+    """CPUs in /sys/devices/system/cpu/possible ('0-63' or '0,2-5')."""
+    n = 0
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            return None
+        n += int(hi or lo) - int(lo) + 1
+    return n if 0 < n <= 1 << 16 else None
+
+
+def _image_kernel(root: Path) -> str | None:
+    """The release an image boots: its one lib/modules/RELEASE directory, if it has one."""
+    names = procfs.listdir(root, "lib/modules") or procfs.listdir(root, "usr/lib/modules")
+    return names[0][:64] if len(names) == 1 else None
+
+
+def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
+    facts.systemd, facts.init = init_system(root, live)
+    if live:
+        try:
+            facts.cpus = _possible_cpus(read(root, "sys/devices/system/cpu/possible", 256))
+        except OSError:
+            facts.cpus = None
+    elif facts.kernel is None:
+        facts.boot_kernel = _image_kernel(root)
+    release = facts.kernel or facts.boot_kernel or (os.uname().release if live else None)
+    for module in K.module_keys():
+        facts.builtin[module] = procfs.builtin_module(root, module, release)
 
 
 def check_root(root: Path) -> None:
@@ -116,6 +196,7 @@ def read_facts(
     if procfs.is_dir(root, "proc/sys/net/ipv4"):
         facts.child_netns = K.TCP_MEM.name not in facts.sysctls
     facts.counters.update(procfs.tcpext(root))
+    _boot_facts(root, live, facts)
     try:
         facts.counters["files_allocated"] = int(procfs.read_sysctl(root, K.FILE_NR).split()[0])
     except (OSError, ValueError, IndexError):

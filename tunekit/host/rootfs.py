@@ -153,6 +153,15 @@ class Root:
         finally:
             os.close(dfd)
 
+    def readlink(self, rel: str) -> str | None:
+        """The target of a symlink at `rel` (not followed), or None for anything else."""
+        dfd, name = self._parent(rel)
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            return os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(st.st_mode) else None
+        finally:
+            os.close(dfd)
+
     # --- writing -------------------------------------------------------------------
 
     def write_kernel(self, rel: str, value: str) -> str:

@@ -25,6 +25,7 @@ import re
 from dataclasses import replace
 
 from tunekit.errors import KeyNameError
+from tunekit.knowledge import defaults as D
 from tunekit.knowledge.keys import (
     CONNTRACK_SYSCTL,
     IP_SYSCTL,
@@ -61,6 +62,7 @@ FILE_MAX = _key(
     minimum=0,
     direction="up",
     errnos=(("ENFILE", "the system-wide open-files table is full (fs.file-max)"),),
+    boot=D.file_max,
 )
 NR_OPEN = _key(
     "fs.nr_open",
@@ -76,6 +78,7 @@ NR_OPEN = _key(
     default="1048576",
     direction="up",
     order=10,
+    boot=D.nr_open,
 )
 FILE_NR = _key(
     "fs.file-nr",
@@ -146,6 +149,7 @@ SOMAXCONN = _key(
             "tcp_syncookies is 0",
         ),
     ),
+    boot=D.somaxconn,
 )
 SYN_BACKLOG = _key(
     "net.ipv4.tcp_max_syn_backlog",
@@ -156,6 +160,7 @@ SYN_BACKLOG = _key(
     "queue is 3/4 of it; with syncookies on it does nothing",
     "net/ipv4/tcp_input.c tcp_conn_request",
     direction="up",
+    boot=D.syn_backlog,
 )
 SYNCOOKIES = _key(
     "net.ipv4.tcp_syncookies",
@@ -234,6 +239,7 @@ TCP_MEM = _key(
             "connections reset because TCP memory was above tcp_mem max (or too many orphans)",
         ),
     ),
+    boot=D.tcp_mem,
 )
 TCP_RMEM = _key(
     "net.ipv4.tcp_rmem",
@@ -245,6 +251,7 @@ TCP_RMEM = _key(
     IP_SYSCTL,
     minimum=1,
     kubernetes_safe="",
+    boot=D.tcp_rmem,
 )
 TCP_WMEM = _key(
     "net.ipv4.tcp_wmem",
@@ -255,6 +262,7 @@ TCP_WMEM = _key(
     IP_SYSCTL,
     minimum=1,
     kubernetes_safe="",
+    boot=D.tcp_wmem,
 )
 TW_BUCKETS = _key(
     "net.ipv4.tcp_max_tw_buckets",
@@ -272,6 +280,7 @@ TW_BUCKETS = _key(
             "closing sockets skipped TIME_WAIT: tcp_max_tw_buckets was full",
         ),
     ),
+    boot=D.tw_buckets,
 )
 MAX_ORPHANS = _key(
     "net.ipv4.tcp_max_orphans",
@@ -283,6 +292,7 @@ MAX_ORPHANS = _key(
     "never lower it",
     IP_SYSCTL,
     direction="up",
+    boot=D.max_orphans,
 )
 TW_REUSE = _key(
     "net.ipv4.tcp_tw_reuse",
@@ -327,6 +337,7 @@ CONNTRACK_MAX = _key(
             "the conntrack table was full: unassured entries were evicted for new flows",
         ),
     ),
+    boot=D.conntrack_buckets,
 )
 CONNTRACK_BUCKETS = _key(
     "net.netfilter.nf_conntrack_buckets",
@@ -344,6 +355,7 @@ CONNTRACK_BUCKETS = _key(
     write_path="sys/module/nf_conntrack/parameters/hashsize",
     persist="modprobe",
     param="hashsize",
+    boot=D.conntrack_buckets,
 )
 CONNTRACK_TW_TIMEOUT = _key(
     "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
@@ -422,6 +434,7 @@ _guide(
     "inotify watches one user may hold",
     "Documentation/filesystems/inotify.rst; " + KERNEL_DOCS_FS,
     direction="up",
+    boot=D.inotify_watches,
 )
 _guide(
     "fs.inotify.max_user_instances",
@@ -451,6 +464,7 @@ _guide(
     "descriptors one user may register across all epoll instances (sized from RAM at boot)",
     KERNEL_DOCS_FS + " (epoll)",
     direction="up",
+    boot=D.epoll_watches,
 )
 _guide(
     "kernel.pid_max",
@@ -461,6 +475,7 @@ _guide(
     KERNEL_DOCS_KERNEL + "; include/linux/threads.h PID_MAX_LIMIT",
     maximum=4194304,
     direction="up",
+    boot=D.pid_max,
 )
 _guide(
     "kernel.threads-max",
@@ -470,6 +485,7 @@ _guide(
     "system-wide cap on threads (fork() fails with EAGAIN above it); sized from RAM at boot",
     KERNEL_DOCS_KERNEL + "; kernel/fork.c set_max_threads",
     direction="up",
+    boot=D.threads_max,
 )
 _guide(
     "vm.max_map_count",
@@ -538,6 +554,7 @@ _guide(
     KERNEL_DOCS_NET + "; net/core/sysctl_net_core.c",
     in_child="read-only",
     direction="up",
+    boot=D.core_buffer_max,
 )
 _guide(
     "net.core.wmem_max",
@@ -548,6 +565,7 @@ _guide(
     KERNEL_DOCS_NET + "; net/core/sysctl_net_core.c",
     in_child="read-only",
     direction="up",
+    boot=D.core_buffer_max,
 )
 _guide(
     "net.core.optmem_max",
@@ -558,6 +576,7 @@ _guide(
     KERNEL_DOCS_NET + " (optmem_max)",
     minimum=0,
     direction="up",
+    boot=D.optmem_max,
 )
 _guide(
     "net.core.default_qdisc",
@@ -611,6 +630,7 @@ _guide(
     "min/pressure/max memory for all UDP sockets together, in pages",
     IP_SYSCTL,
     direction="up",
+    boot=D.udp_mem,
 )
 _guide(
     "net.ipv4.udp_rmem_min",
@@ -926,6 +946,7 @@ _guide(
     "datagrams a unix socket queues before senders block",
     KERNEL_DOCS_NET,
     direction="up",
+    boot=D.unix_dgram_qlen,
 )
 
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}

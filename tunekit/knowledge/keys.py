@@ -7,10 +7,14 @@ for names, so that a reader sees what a key *can* say before reading what each o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tunekit.errors import KeyNameError
+
+if TYPE_CHECKING:
+    from tunekit.knowledge.defaults import BootContext, BootDefault
 
 # int: one integer. triple: min default max. range: low high. ints: any count of integers
 # (generic keys). string: text compared as a whole (tcp_congestion_control = "bbr").
@@ -66,6 +70,8 @@ class Key:
     minimum: int | None = None
     maximum: int | None = None
     default: str | None = None  # the kernel's boot default where it is a constant
+    # the boot value where it depends on RAM, CPUs, the release or systemd (defaults.py)
+    boot: Callable[[BootContext], BootDefault] | None = None
     direction: Direction = None
     in_child: InChild | None = None  # None: follows from the scope
     order: int = 50  # runtime write order, lower first

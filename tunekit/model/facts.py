@@ -6,6 +6,7 @@ reads it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from tunekit.knowledge.catalogue import PORT_RANGE, RESERVED_PORTS
@@ -32,6 +33,24 @@ class HostFacts:
     listening: list[int] | None = None  # TCP ports in LISTEN (IPv4 and IPv6); None: unknown
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # what the boot values depend on (knowledge/defaults.py): PID 1 systemd v240+ (None:
+    # unknown), what was seen of it, possible CPUs, the release an image boots
+    systemd: bool | None = None
+    init: str = "unknown"
+    builtin: dict[str, bool | None] = field(default_factory=dict)  # module -> built in?
+    cpus: int | None = None
+    boot_kernel: str | None = None
+
+    def boot_context(self):
+        """The inputs of the boot defaults (knowledge/defaults.py) this host gives."""
+        from tunekit.knowledge.defaults import BootContext
+
+        return BootContext(
+            mem_total=self.mem_total,
+            systemd=self.systemd,
+            kernel=_version(self.kernel or self.boot_kernel),
+            cpus=self.cpus,
+        )
 
     def int_value(self, key: str) -> int | None:
         found = self.ints(key)
@@ -60,3 +79,9 @@ class HostFacts:
             return None
         lo, hi = rng
         return max(0, hi - lo + 1 - values.count_in(self.reserved_ports(), lo, hi))
+
+
+def _version(release: str | None) -> tuple[int, ...] | None:
+    """(major, minor) of a kernel release such as 6.18.44-fc; None if it is not one."""
+    m = re.match(r"^(\d{1,3})\.(\d{1,3})", release or "")
+    return (int(m[1]), int(m[2])) if m else None

@@ -18,7 +18,7 @@ from tunekit.errors import UsageError
 from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge.keys import Key
-from tunekit.model import values
+from tunekit.model import bootfloor, values
 from tunekit.model.base import Model
 from tunekit.model.check import Finding, live_value, proposed_value, satisfied
 from tunekit.model.facts import HostFacts
@@ -89,6 +89,11 @@ class Setting:
     value: Any  # int, list of ints, text, or port intervals, by the key's shape
     findings: list[Finding]
     runtime: bool  # False: the key is absent under the root, so only persisted
+    persist: str = ""  # where it is persisted on this host ("": the key's own way)
+    note: str = ""  # why the value differs from the targets' (bootfloor), if it does
+
+    def __post_init__(self) -> None:
+        self.persist = self.persist or self.key.persist
 
     @property
     def text(self) -> str:
@@ -96,7 +101,8 @@ class Setting:
 
     @property
     def reason(self) -> str:
-        return "; ".join(f.reason for f in self.findings if f.verdict != "pass")
+        why = [f.reason for f in self.findings if f.verdict != "pass"]
+        return "; ".join(why + ([self.note] if self.note else []))
 
     @property
     def source(self) -> str:
@@ -120,6 +126,7 @@ class Persisted:
     opts: Options
     settings: list[Setting] = field(default_factory=list)
     nofile: Nofile | None = None
+    builtin: set[str] = field(default_factory=set)  # modules built into the kernel
 
 
 def _target(f: Finding, key: Key) -> Target:
@@ -140,14 +147,17 @@ def _decide(key: Key, findings: list[Finding], facts: HostFacts) -> object:
     for t in targets:
         if value is None or not satisfied(t, value, _reserved(key, value, facts)):
             value = proposed_value(t, value)
-    broken = [t.label for t in targets if not satisfied(t, value, _reserved(key, value, facts))]
-    if broken:
+    if not _all_met(key, targets, value, facts):
         raise UsageError(
             f"{key.name}: the targets contradict each other "
             f"({', '.join(f.expected for f in findings)}); no value meets them all",
             "pin one target for this key in the profile",
         )
     return value
+
+
+def _all_met(key: Key, targets: list[Target], value, facts: HostFacts) -> bool:
+    return all(satisfied(t, value, _reserved(key, value, facts)) for t in targets)
 
 
 def _reserved(key: Key, value, facts: HostFacts) -> int:
@@ -164,13 +174,15 @@ def build_plan(
     root: str,
     opts: Options,
     existing: dict[str, str | None],
+    boot_set: dict[str, str] | None = None,
 ) -> Plan:
-    """`existing` maps each file path apply may write to its current contents (or None)."""
+    """`existing` maps each file path apply may write to its current contents (or None);
+    `boot_set` each key another boot file sets to where and how ("path: key = value")."""
     from tunekit.persist import writers
 
     plan = Plan(profile=profile, profile_why=why, root=root)
-    decided = Persisted(profile, opts)
-    nofile = _decide_settings(findings, facts, opts, plan, decided)
+    decided = Persisted(profile, opts, builtin={m for m, b in facts.builtin.items() if b})
+    nofile = _decide_settings(findings, facts, opts, plan, decided, boot_set or {})
     for s in decided.settings:
         if s.runtime:
             plan.changes.append(
@@ -199,13 +211,19 @@ def build_plan(
 
 
 def _decide_settings(
-    findings: list[Finding], facts: HostFacts, opts: Options, plan: Plan, decided: Persisted
+    findings: list[Finding],
+    facts: HostFacts,
+    opts: Options,
+    plan: Plan,
+    decided: Persisted,
+    boot_set: dict[str, str],
 ) -> dict[str, Setting]:
     """One Setting per key that has a failing target (or, under another root, one that is
     absent there), into `decided` in write order; the open-files pair is returned apart."""
     live = facts.source == "live"
     # Under another root (an image, a chroot) a key absent there is still persisted.
     persist_only = {"missing", "unreadable"} if not live and opts.persist else set()
+    ctx = facts.boot_context()
     by_key: dict[str, list[Finding]] = {}  # the findings of targets, by key
     for f in findings:
         if f.target is not None:
@@ -235,9 +253,41 @@ def _decide_settings(
             )
             continue
         runtime = any(f.verdict == "fail" for f in acting)
-        decided.settings.append(Setting(key, _decide(key, group, facts), acting, runtime))
+        value = _decide(key, group, facts)
+        if opts.persist:  # never a drop-in that lowers what the host gets at boot
+            targets = [_target(f, key) for f in group if f.target]
+            floor = bootfloor.apply_floor(
+                key,
+                value,
+                runtime,
+                ctx,
+                boot_set.get(key.name),
+                lambda v, key=key, targets=targets: _all_met(key, targets, v, facts),
+            )
+            if floor.value is None:
+                plan.left_alone.append(floor.note)
+                continue
+            value, note = floor.value, floor.note
+        else:
+            note = ""
+        persist = _persist_as(key, facts, plan)
+        decided.settings.append(Setting(key, value, acting, runtime, persist, note))
     decided.settings.sort(key=lambda s: (s.key.order, list(by_key).index(s.key.name)))
     return nofile
+
+
+def _persist_as(key: Key, facts: HostFacts, plan: Plan) -> str:
+    """A module parameter is persisted in sysctl.d when the module is built into the
+    kernel: modprobe.d options are then never read (kernel-parameters.rst: built-in
+    modules take their parameters on the kernel command line)."""
+    if key.persist == "modprobe" and key.module and facts.builtin.get(key.module):
+        plan.left_alone.append(
+            f"{key.name}: {key.module} is built into this kernel, so modprobe.d would be "
+            f"ignored: it goes in sysctl.d, which the initial namespace accepts (or "
+            f"{key.module}.{key.param}= on the kernel command line)"
+        )
+        return "sysctl.d"
+    return key.persist
 
 
 def _nofile(

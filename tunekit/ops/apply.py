@@ -25,6 +25,7 @@ class ApplyOptions:
     unit: str | None = None  # also write a LimitNOFILE= drop-in for this systemd unit
     root: Path | None = None
     state_dir: Path | None = None
+    mem_total: int | None = None  # an image's RAM (--mem-total with --root)
 
 
 def _checked(o: ApplyOptions) -> tuple[Path, bool, Path]:
@@ -54,7 +55,7 @@ def make_plan(o: ApplyOptions, state: Path):
 
     base = o.root or Path("/")
     prof, why = audit.load_profile(o.profile, o.conns, state, o.root)
-    result = audit.run(prof, why, root=o.root, state=state, pid=o.pid)
+    result = audit.run(prof, why, root=o.root, state=state, pid=o.pid, mem_total=o.mem_total)
     opts = Options(
         scope=o.scope,
         pid=o.pid,
@@ -63,11 +64,14 @@ def make_plan(o: ApplyOptions, state: Path):
         soft_everywhere=prof.workload.soft_nofile_everywhere,
     )
     existing = executor.read_files(base, writers.paths(o.unit))
-    plan = build_plan(result.findings, result.facts, prof.name, why, str(base), opts, existing)
+    files = bootset.sysctl_files(base) if o.persist else {}
+    elsewhere = bootset.assignments(files, sysctl_d.PATH)
+    plan = build_plan(
+        result.findings, result.facts, prof.name, why, str(base), opts, existing, elsewhere
+    )
     plan.unfit = list(result.estimate.unfit)
-    if o.persist:
-        ours = {ch.key: ch.new for ch in plan.changes if ch.kind == "sysctl"}
-        files = bootset.sysctl_files(base)
+    if o.persist and plan.decided is not None:
+        ours = {s.key.name: s.text for s in sysctl_d.settings(plan.decided)}
         plan.conflicts = bootset.later_assignments(files, ours, sysctl_d.PATH)
     return plan, result.facts
 

@@ -81,16 +81,27 @@ def gather_facts(profile, root: Path | None, snapshot: Path | None, mem_total: i
 
     if root is not None and snapshot is not None:
         raise UsageError("--root and --snapshot exclude each other")
-    if mem_total is not None and snapshot is None:
-        raise UsageError("--mem-total goes with --snapshot: a live host or --root has proc/meminfo")
+    if mem_total is not None and snapshot is None and root is None:
+        raise UsageError(
+            "--mem-total goes with --snapshot or --root: the live host has proc/meminfo"
+        )
     extra = [t.entry for t in profile.targets]
     if snapshot is not None:
         return host.read_snapshot(snapshot, mem_total)
     w = profile.workload
     client = w.role == "client"
-    return host.read_facts(
+    facts = host.read_facts(
         root or Path("/"), addresses=client and not w.source_ips, extra=extra, listening=client
     )
+    if mem_total is not None:
+        if facts.mem_total is not None:
+            raise UsageError(
+                f"--mem-total: {root} has its own proc/meminfo "
+                f"(MemTotal {facts.mem_total:,} bytes)",
+                "drop --mem-total",
+            )
+        facts.mem_total = mem_total
+    return facts
 
 
 def audit_process(facts, pid: int | None, process: str | None, unit: str | None) -> None:

@@ -18,6 +18,7 @@ class ExportOptions:
     conns: int | None = None
     output: Path | None = None  # write the files under this directory; None: show them
     root: Path | None = None  # plan against this tree instead of the live host
+    mem_total: int | None = None  # that tree's RAM, when it has no proc/meminfo
 
 
 def _write(output: Path, files) -> None:
@@ -53,7 +54,7 @@ def export(o: ExportOptions) -> Export:
             f"export {o.format!r}: unknown format", "one of: " + ", ".join(exporters.FORMATS)
         )
     plan, facts = make_plan(
-        ApplyOptions(profile=o.profile, conns=o.conns, root=o.root),
+        ApplyOptions(profile=o.profile, conns=o.conns, root=o.root, mem_total=o.mem_total),
         audit.state_dir(None, o.root),
     )
     out = exporters.render(o.format, plan, facts)

@@ -10,11 +10,13 @@ from tunekit.cli.app import handled
 from tunekit.cli.options import (
     ConnsOpt,
     JsonOpt,
+    MemTotalOpt,
     ProfileArg,
     RootOpt,
     StateDirOpt,
     emit,
     parse_count,
+    parse_size,
 )
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -57,6 +59,7 @@ def apply(
     unit: Unit = None,
     root: RootOpt = None,
     state_dir: StateDirOpt = None,
+    mem_total: MemTotalOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Make this host meet a profile: runtime writes, drop-in files, a journal to undo them.
@@ -76,6 +79,7 @@ def apply(
         unit=unit,
         root=root,
         state_dir=state_dir,
+        mem_total=parse_size(mem_total),
     )
     doc = op.dry_run(o) if dry_run else op.apply(o)
     if json_out:

@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from tunekit.cli.app import handled
-from tunekit.cli.options import ConnsOpt, JsonOpt, ProfileArg, RootOpt, emit, parse_count
+from tunekit.cli.options import (
+    ConnsOpt,
+    JsonOpt,
+    MemTotalOpt,
+    ProfileArg,
+    RootOpt,
+    emit,
+    parse_count,
+    parse_size,
+)
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -31,6 +40,7 @@ def export(
     conns: ConnsOpt = None,
     output: OutputOpt = None,
     root: RootOpt = None,
+    mem_total: MemTotalOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Render what `apply` would do for another tool: sysctl (the exact drop-in files),
@@ -44,7 +54,12 @@ def export(
 
     doc = run(
         ExportOptions(
-            format=fmt, profile=profile, conns=parse_count(conns), output=output, root=root
+            format=fmt,
+            profile=profile,
+            conns=parse_count(conns),
+            output=output,
+            root=root,
+            mem_total=parse_size(mem_total),
         )
     )
     if json_out:

@@ -1,5 +1,8 @@
 """modprobe.d: one file per kernel module, with its parameters and its own sysctls.
 
+Only for a module that is loadable: one built into the kernel never reads modprobe.d, so
+its parameters go in sysctl.d instead (the plan decides: model/plan.py _persist_as).
+
 systemd-sysctl may run before the module loads (then its keys do not exist yet), and a
 hashsize= given at load makes the kernel set nf_conntrack_max to 8 x hashsize
 (nf_conntrack_init_start): the `install` line puts the planned values back however and
@@ -31,9 +34,11 @@ class ModprobeD(FileWriter):
         out = []
         modules = dict.fromkeys(s.key.module for s in p.settings if s.key.module)
         for module in modules:
+            if module in p.builtin:  # never loaded by modprobe: its keys are in sysctl.d
+                continue
             mine = [s for s in p.settings if s.key.module == module]
-            params = [s for s in mine if s.key.persist == "modprobe"]
-            sysctls = [s for s in mine if s.key.persist == "sysctl.d"]
+            params = [s for s in mine if s.persist == "modprobe"]
+            sysctls = [s for s in mine if s.persist == "sysctl.d"]
             lines = []
             if params:
                 lines.append(

@@ -1,0 +1,214 @@
+"""apply never persists a limit below what the host gets at boot: on images it has never
+seen (no /proc/sys, no meminfo, any init), with other boot files, and with conntrack built
+in or loadable. Every case is a fake root; the per-namespace case also runs in `unshare -n`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import MEMINFO, invoke, lowered_root, require_privileges, write_tree
+
+from tunekit.knowledge import catalogue as K
+from tunekit.knowledge import defaults as D
+from tunekit.model.facts import HostFacts
+from tunekit.ops.apply import ApplyOptions, dry_run
+
+SYSTEMD_LIB = {"usr/lib/systemd/libsystemd-shared-252.so": ""}
+
+
+@pytest.fixture(autouse=True)
+def _state_under_the_root(monkeypatch):
+    monkeypatch.delenv("TUNEKIT_STATE_DIR", raising=False)
+
+
+def image(path: Path, files: dict[str, str] | None = None, init: str | None = None) -> Path:
+    """An image as a build pipeline has it: etc/ and no proc/sys or proc/meminfo."""
+    root = write_tree(path, {"etc/hostname": "img\n", **(files or {})})
+    if init is not None:
+        (root / "sbin").mkdir(exist_ok=True)
+        (root / "sbin/init").symlink_to(init)
+    return root
+
+
+def written(root: Path, **kw) -> tuple[dict[str, str], list[str]]:
+    """(the sysctl.d lines the plan writes, what it says it left alone)."""
+    doc = dry_run(ApplyOptions("server-1M", root=root, **kw))
+    lines = {}
+    for f in doc.files:
+        if f.path.startswith("etc/sysctl.d/"):
+            for line in f.content.splitlines():
+                if line and not line.startswith("#"):
+                    key, _, value = line.partition(" = ")
+                    lines[key] = value
+    return lines, doc.left_alone
+
+
+def never_below_boot(lines: dict[str, str], ctx: D.BootContext) -> list[str]:
+    """Every written line that might lower what a host of this kind gets at boot."""
+    bad = []
+    for name, value in lines.items():
+        key = K.lookup(name)
+        d = D.of(key, ctx) if key.direction == "up" and key.shape in ("int", "triple") else None
+        if d is None:
+            continue
+        nums = [int(v) for v in value.split()]
+        if d.high is None or any(n < hi for n, hi in zip(nums, d.high, strict=True)):
+            bad.append(f"{name} = {value} (boot: {d.text()})")
+    return bad
+
+
+def test_an_unknown_image_gets_no_value_that_may_lower_its_limits(tmp_path):
+    root = image(tmp_path / "img")
+    lines, left = written(root)
+    assert never_below_boot(lines, D.BootContext()) == []
+    # nr_open: the kernel's 1048576 is already above the 1,001,024 needed
+    assert K.NR_OPEN.name not in lines
+    assert any(n.startswith(f"{K.NR_OPEN.name}: nothing to persist") for n in left)
+    # what scales with RAM is left out, and the missing fact is named
+    for key in (K.MAX_ORPHANS, K.TCP_MEM):
+        assert key.name not in lines
+        assert any(n.startswith(f"{key.name}: left out") and "--mem-total" in n for n in left)
+    # file-max: 10% of RAM, or LONG_MAX under systemd: only LONG_MAX cannot lower it
+    assert lines[K.FILE_MAX.name] == str(D.LONG_MAX)
+    # above any boot value: written as the profile needs them
+    assert lines[K.TW_BUCKETS.name] == "1500000" and lines[K.SOMAXCONN.name] == "10000"
+
+
+def test_with_its_ram_and_systemd_the_image_gets_only_what_raises_a_limit(tmp_path):
+    root = image(tmp_path / "img", SYSTEMD_LIB, init="/lib/systemd/systemd")
+    lines, left = written(root, mem_total=4 << 30)
+    ctx = D.BootContext(mem_total=4 << 30, systemd=True)
+    assert never_below_boot(lines, ctx) == []
+    assert K.FILE_MAX.name not in lines and K.NR_OPEN.name not in lines  # systemd's
+    # 4 GiB: the established hash has 32768 entries, so the kernel sets 16384 orphans;
+    # nr_kernel_pages is a little over MemTotal, and 36,044 pages/32 would make 65536
+    assert lines[K.MAX_ORPHANS.name] == "32768"
+    assert len(lines[K.TCP_MEM.name].split()) == 3
+
+
+def test_without_systemd_the_kernels_own_file_max_is_the_floor(tmp_path):
+    root = image(tmp_path / "img", init="/bin/busybox")
+    lines, _ = written(root, mem_total=4 << 30)
+    # the kernel gives 10% of 4 GiB in KiB (419,430): below the 1,251,280 needed
+    assert lines[K.FILE_MAX.name] == "1251280"
+
+
+def test_another_boot_file_that_lowers_a_key_is_overridden_not_trusted(tmp_path):
+    root = image(tmp_path / "img", {"etc/sysctl.d/10-low.conf": f"{K.NR_OPEN.name} = 65536\n"})
+    lines, _ = written(root, mem_total=8 << 30)
+    # without that file the kernel's 1048576 would do; with it the image boots at 65536,
+    # so tunekit writes the most the host may get at boot (systemd's, init unknown)
+    assert lines[K.NR_OPEN.name] == str(D.SYSTEMD_NR_OPEN)
+
+
+def test_a_live_host_lowered_below_its_boot_value_is_raised_back_to_it(tmp_path):
+    root = lowered_root(tmp_path / "root")  # tcp_max_orphans 4096 on a 64 GiB host
+    doc = dry_run(ApplyOptions("server-1M", 1000, root=root))
+    change = next(c for c in doc.changes if c.key == K.MAX_ORPHANS.name)
+    assert change.new == "262144", "half the 512Ki-entry hash of a 64 GiB host"
+    text = next(f.content for f in doc.files if f.path.startswith("etc/sysctl.d/"))
+    assert "262,144, not 25,000" in text, "the file says why it writes more than needed"
+
+
+def test_mem_total_is_refused_where_the_root_has_its_own_meminfo(tmp_path):
+    root = lowered_root(tmp_path / "root")
+    r = invoke("apply", "server-1M", "--root", root, "--mem-total", "8G", "--dry-run")
+    assert r.exit_code == 2 and "its own proc/meminfo" in r.stderr
+    r = invoke("apply", "server-1M", "--mem-total", "8G", "--dry-run")
+    assert r.exit_code == 2 and "live host" in r.stderr
+
+
+# --- conntrack built in or loadable -------------------------------------------------------
+
+CONNTRACK = {
+    "net.netfilter.nf_conntrack_max": "65536",
+    "net.netfilter.nf_conntrack_buckets": "65536",
+    "net.netfilter.nf_conntrack_count": "10",
+    "net.netfilter.nf_conntrack_tcp_timeout_time_wait": "120",
+}
+
+
+def conntrack_root(path: Path, loadable: bool) -> Path:
+    root = lowered_root(path, **{k.replace(".", "__"): v for k, v in CONNTRACK.items()})
+    files = {"sys/module/nf_conntrack/parameters/hashsize": "65536\n", "proc/meminfo": MEMINFO}
+    if loadable:
+        files["sys/module/nf_conntrack/initstate"] = "live\n"
+        files["proc/modules"] = "nf_conntrack 200704 0 - Live 0x0000000000000000\n"
+    return write_tree(root, files)
+
+
+def plan_files(root: Path) -> dict[str, str]:
+    doc = dry_run(ApplyOptions("host-conntrack", root=root))
+    return {f.path: f.content for f in doc.files} | {"left": "\n".join(doc.left_alone)}
+
+
+def test_built_in_conntrack_gets_its_buckets_in_sysctl_d_not_modprobe_d(tmp_path):
+    files = plan_files(conntrack_root(tmp_path / "root", loadable=False))
+    assert not any(p.startswith("etc/modprobe.d/") for p in files)
+    sysctl_d = files["etc/sysctl.d/90-tunekit.conf"]
+    assert f"\n{K.CONNTRACK_BUCKETS.name} = " in sysctl_d
+    assert sysctl_d.index(K.CONNTRACK_BUCKETS.name + " =") < sysctl_d.index(
+        K.CONNTRACK_MAX.name + " ="
+    ), "buckets before max"
+    assert "built into this kernel" in files["left"] and "hashsize=" in files["left"]
+
+
+def test_loadable_conntrack_gets_the_module_option(tmp_path):
+    files = plan_files(conntrack_root(tmp_path / "root", loadable=True))
+    modprobe = files["etc/modprobe.d/tunekit-nf_conntrack.conf"]
+    assert "options nf_conntrack hashsize=" in modprobe
+    assert f"{K.CONNTRACK_BUCKETS.name} =" not in files["etc/sysctl.d/90-tunekit.conf"]
+
+
+def test_an_image_says_built_in_through_modules_builtin(tmp_path):
+    builtin = "kernel/net/netfilter/nf_conntrack.ko\nkernel/net/ipv4/tcp_bbr.ko\n"
+    root = image(tmp_path / "img", {"lib/modules/6.1.0-13-amd64/modules.builtin": builtin})
+    doc = dry_run(ApplyOptions("host-conntrack", root=root, mem_total=8 << 30))
+    assert not any(f.path.startswith("etc/modprobe.d/") for f in doc.files)
+    assert any("built into this kernel" in n for n in doc.left_alone)
+
+
+def test_the_facts_say_built_in_as_the_kernel_shows_it(tmp_path):
+    from tunekit.host.procfs import builtin_module
+
+    root = conntrack_root(tmp_path / "a", loadable=False)
+    assert builtin_module(root, "nf_conntrack", None) is True
+    root = conntrack_root(tmp_path / "b", loadable=True)
+    assert builtin_module(root, "nf_conntrack", None) is False
+    assert builtin_module(image(tmp_path / "c"), "nf_conntrack", "6.1.0") is None
+
+
+# --- the real kernel: a per-namespace key ------------------------------------------------------
+
+
+def test_in_a_namespace_a_lowered_key_is_planned_back_to_its_boot_value(tmp_path):
+    """tcp_max_tw_buckets is per namespace: lowered to 1000 in a fresh one, a profile that
+    needs 5,000 gets the kernel's own value back (plan only: --dry-run writes nothing)."""
+    require_privileges()
+    profile = tmp_path / "tw.toml"
+    profile.write_text(
+        'name = "tw"\n[workload]\nconnections = 10\n[[targets]]\n'
+        f'key = "{K.TW_BUCKETS.name}"\nvalue = 5000\nreason = "test"\nsource = "test"\n'
+    )
+    proc = "/" + K.TW_BUCKETS.proc_path
+    script = (
+        f"cat {proc} > {tmp_path}/boot && echo 1000 > {proc} && "
+        f'TUNEKIT_STATE_DIR={tmp_path}/state "{sys.executable}" -m tunekit apply "{profile}" '
+        f"--scope namespace --dry-run --json > {tmp_path}/plan.json"
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    boot = (tmp_path / "boot").read_text().strip()
+    assert [(c["key"], c["old"], c["new"]) for c in plan["changes"]] == [
+        (K.TW_BUCKETS.name, "1000", boot)
+    ]
+    assert int(boot) > 5000
+
+
+def test_facts_of_a_plain_host_object_give_an_empty_context():
+    assert HostFacts().boot_context() == D.BootContext()

@@ -1,0 +1,86 @@
+"""Never persist a limit below what the host gets at boot.
+
+A sysctl.d drop-in is applied after the kernel has sized its tables from RAM and after
+systemd (PID 1) has raised fs.file-max and fs.nr_open (knowledge/defaults.py): a number
+there below those *lowers* the limit at every boot. So for every key that gives capacity
+(direction "up"), the value the plan decided is held against the key's boot value:
+
+- the host gets at least that value at boot, and no other boot file sets the key: nothing
+  needs persisting; under another root (an image) the key is left out, saying why;
+- the host may get more at boot: the upper end of the boot value is written instead, so
+  the file can only raise the limit, whatever the host turns out to be;
+- the boot value cannot be known (an image without --mem-total): the key is left out and
+  the missing fact is named, rather than a number that may lower it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunekit.knowledge.defaults import BootContext, of
+from tunekit.knowledge.keys import Key
+
+
+@dataclass
+class Floor:
+    value: object | None  # what to write; None: leave the key out
+    note: str = ""  # what the plan says about it (left alone), "" if nothing to say
+
+
+def _numbers(value) -> tuple[int, ...] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _shaped(value, numbers: tuple[int, ...]):
+    return numbers[0] if isinstance(value, int) else list(numbers)
+
+
+def apply_floor(
+    key: Key, value, runtime: bool, ctx: BootContext, elsewhere: str | None, still_ok
+) -> Floor:
+    """What to persist for `key` instead of `value`. `runtime`: the key is live here (so it
+    is written now as well, never left out). `elsewhere`: another boot file that sets the
+    key ("path = value"), or None. `still_ok(value)`: every target on the key still holds."""
+    # a port range gives capacity by its width, which its target sets as a whole
+    d = of(key, ctx) if key.direction == "up" and key.shape in ("int", "triple") else None
+    mine = _numbers(value)
+    if d is None or mine is None:
+        return Floor(value)
+    n = len(mine)
+    if d.low is not None and len(d.low) == n and all(map(int.__le__, mine, d.low)):
+        if not runtime and elsewhere is None:
+            return Floor(
+                None,
+                f"{key.name}: nothing to persist: the host gets {d.text()} at boot ({d.how}), "
+                f"at least the {_text(mine)} needed",
+            )
+    if d.high is None or len(d.high) != n:
+        if runtime:
+            return Floor(value)
+        return Floor(
+            None,
+            f"{key.name}: left out: what the host gets at boot is not known here "
+            f"({d.how}), so {_text(mine)} might lower it; give "
+            f"{d.missing or 'the missing fact'} and plan again",
+        )
+    raised = tuple(map(max, mine, d.high))
+    if raised == mine:
+        return Floor(value)
+    candidate = _shaped(value, raised)
+    if not still_ok(candidate):  # an 'at most' target on the same key wins
+        return Floor(value)
+    return Floor(
+        candidate,
+        f"{_text(raised)}, not {_text(mine)}: the host may get {d.text()} at boot "
+        f"({d.how}), and a smaller number here would lower it",
+    )
+
+
+def _text(numbers: tuple[int, ...]) -> str:
+    return " ".join(f"{v:,}" for v in numbers)
