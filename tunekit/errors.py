@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad input or usage: nothing was changed
     NOT_PERMITTED = 3  # not root, read-only /proc/sys, missing capability, another apply
     APPLY_FAILED = 4  # apply failed and was rolled back, or an item could not be restored
+    INCOMPLETE = 5  # nothing failed, but something was not verified (check, lint, probe)
     SOFTWARE = 70  # an error tunekit did not expect: a bug (sysexits.h EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 

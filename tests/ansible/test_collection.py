@@ -104,7 +104,8 @@ def test_check_apply_again_rollback_round_trip(collections, tmp_path):
     code, doc = play(tmp_path, collections, "applied", hosts)
     assert code == 0 and doc["stats"]["server"]["changed"] == 1
     result = task_results(doc, "tune")["server"]
-    assert Path(result["journal"]).is_file() and result["compliant"] is True
+    assert Path(result["journal"]).is_file() and result["verdict"] == "incomplete"
+    assert all(u.startswith("rlimit.") for u in result["unverified"]), "a tree has no rlimits"
     assert result["estimate"]["capacity"] >= 1000 and result["estimate"]["binding"]["name"]
     assert (root / "proc/sys/net/core/somaxconn").read_text().strip() == "10000"
     assert tree_bytes(root) != before
@@ -149,7 +150,10 @@ def test_checked_fails_the_hosts_that_are_not_compliant(collections, tmp_path):
     hosts = {"low": lowered_root(tmp_path / "low"), "tuned": tuned}
     code, doc = play(tmp_path, collections, "checked", hosts)
     results = task_results(doc, "tune")
-    assert results["tuned"]["compliant"] is True and results["tuned"]["changed"] is False
+    # a tree shows no open-files limits: the tuned host is incomplete, and fails too
+    assert results["tuned"]["failed"] is True and results["tuned"]["changed"] is False
+    assert results["tuned"]["msg"].startswith("incomplete against server-1M")
+    assert all(u.startswith("rlimit.") for u in results["tuned"]["unverified"])
     assert results["low"]["failed"] is True and results["low"]["compliant"] is False
     assert "not compliant with server-1M" in results["low"]["msg"]
     fails = {f["key"] for f in results["low"]["findings"] if f["verdict"] == "fail"}

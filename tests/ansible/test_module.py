@@ -62,7 +62,11 @@ def test_check_mode_reports_the_change_and_writes_nothing(module, capsys, tmp_pa
 def test_apply_returns_the_journal_and_the_findings_after(module, capsys, tmp_path):
     root = lowered_root(tmp_path / "root")
     out = run(module, capsys, profile="server-1M", conns=1000, root=str(root))
-    assert out["changed"] is True and out["compliant"] is True
+    # every sysctl passes after the apply; the open-files limits of a tree cannot be read,
+    # so the check is incomplete, never compliant
+    assert out["changed"] is True and out["compliant"] is False
+    assert out["verdict"] == "incomplete"
+    assert out["unverified"] and all(u.startswith("rlimit.") for u in out["unverified"])
     assert out["journal"].startswith(str(root / "var/lib/tunekit/journals/000001."))
     assert out["estimate"]["capacity"] >= 1000 and out["estimate"]["connections"] == 1000
     again = run(module, capsys, profile="server-1M", conns=1000, root=str(root))
@@ -85,6 +89,19 @@ def test_tunekit_errors_fail_with_their_line_hint_and_exit_code(module, capsys, 
     out = run(module, capsys, profile="no-such-profile", root=str(root))
     assert out["failed"] is True and out["exit_code"] == 2
     assert out["msg"].startswith(out["error"]) and "\n" not in out["msg"]
+
+
+def test_checked_fails_a_host_it_could_not_verify(module, capsys, tmp_path):
+    """Every sysctl of this tree passes, but a tree shows no open-files limits: the task
+    fails as incomplete rather than passing the host on what was not checked."""
+    root = lowered_root(
+        tmp_path / "root", net__core__somaxconn="65535", net__ipv4__tcp_max_orphans="65536"
+    )
+    out = run(module, capsys, profile="server-1M", conns=1000, root=str(root), state="checked")
+    assert out["failed"] is True and out["msg"].startswith("incomplete against server-1M")
+    assert out["verdict"] == "incomplete" and out["compliant"] is False
+    assert [f for f in out["findings"] if f["verdict"] == "fail"] == []
+    assert all(u.startswith("rlimit.") for u in out["unverified"])
 
 
 def test_checked_fails_when_not_compliant(module, capsys, tmp_path):

@@ -122,7 +122,7 @@ def test_a_root_path_that_is_not_utf8_or_too_long(tmp_path, isolated_home):
     (odd / "proc/sys/net/core/somaxconn").write_text("128\n")
     for args in (["check", "server-1M", "--json"], ["apply", "server-1M", "--dry-run", "--json"]):
         r = invoke(*args, "--root", odd)
-        assert r.exit_code in (0, 1), r.output
+        assert r.exit_code in (0, 1, 5), r.output
         assert "\\udcff" in r.stdout  # JSON escapes what is not UTF-8
     long = tmp_path / ("a" * 300)
     for args in (["check", "--root", long], ["apply", "--dry-run", "--root", long]):
@@ -201,7 +201,7 @@ def test_a_malformed_line_in_an_image_is_a_finding_not_a_refusal(tmp_path, rel, 
     (root / rel).write_text(text)
     r = invoke("lint", "--root", root, "--json")
     assert r.exit_code == 1 and f'"rule": "{rule}"' in r.stdout, r.output
-    assert invoke("check", "server-1M", "--root", root).exit_code in (0, 1)
+    assert invoke("check", "server-1M", "--root", root).exit_code in (0, 1, 5)
 
 
 def test_an_unopenable_sysctl_d_is_listed_unreadable(tmp_path):
@@ -311,7 +311,7 @@ def test_fuzz_lint_root_and_nested_profiles(tmp_path_factory, tree, depth, field
         ["check", profile],
     ):
         r = invoke(*args)
-        assert r.exit_code in (0, 1, 2, 3), (args, files, special, r.output)
+        assert r.exit_code in (0, 1, 2, 3, 5), (args, files, special, r.output)
         assert "internal error" not in r.stderr, (args, r.stderr)
 
 

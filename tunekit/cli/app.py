@@ -3,7 +3,8 @@ place where errors become a line on stderr and an exit code.
 
 Exit codes (errors.ExitCode): 0 compliant/done, 1 not compliant / findings / stopped
 short, 2 bad input, 3 not permitted or unsupported environment, 4 apply failed and was
-rolled back, 130 interrupted. Set TUNEKIT_DEBUG=1 for tracebacks.
+rolled back, 5 incomplete (nothing failed, something was not verified), 70 a bug, 130
+interrupted. Set TUNEKIT_DEBUG=1 for tracebacks.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ from tunekit.model.profiles import Target
 
 Verdict = Literal["pass", "fail", "warn", "missing", "unreadable", "not-applicable"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+# Targets that were not verified: absent, unreadable, or not visible from where tunekit ran
+# (a global key inside a container, the workload's soft limit with no workload named). A
+# check with any of them and no failure is INCOMPLETE, never COMPLIANT.
+UNVERIFIED: tuple[Verdict, ...] = ("missing", "unreadable", "not-applicable")
+Outcome = Literal["compliant", "not-compliant", "incomplete"]
 
 
 class TargetRef(Model):
@@ -38,8 +43,26 @@ class Finding(Model):
     proposed: Any = None  # what apply would write: a number, numbers, text or port intervals
 
 
+def outcome(findings: list[Finding]) -> Outcome:
+    """compliant only when every target was read and passed (a warning passes)."""
+    if any(f.verdict == "fail" for f in findings):
+        return "not-compliant"
+    if any(f.verdict in UNVERIFIED for f in findings) or not findings:
+        return "incomplete"
+    return "compliant"
+
+
 def compliant(findings: list[Finding]) -> bool:
-    return not any(f.verdict == "fail" for f in findings)
+    return outcome(findings) == "compliant"
+
+
+def unverified(findings: list[Finding]) -> list[str]:
+    """Each target that was not verified, with why: what INCOMPLETE lists."""
+    return [
+        f"{f.key}: {f.verdict} ({f.actual if f.verdict == 'missing' else f.reason})"
+        for f in findings
+        if f.verdict in UNVERIFIED
+    ]
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:

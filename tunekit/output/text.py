@@ -57,12 +57,18 @@ def render_check(r: Check, next_command: str) -> str:
     if r.environment:
         lines += ["", "Environment:"] + [f"  - {e}" for e in r.environment]
     parts = [f"{n} {v}" for v, n in r.counts.items() if n]
-    verdict = "COMPLIANT" if r.compliant else "NOT COMPLIANT"
-    lines += [
-        "",
-        f"{len(r.findings)} checks: {', '.join(parts)}. {verdict}."
-        + ("" if r.compliant else f" Next: {next_command}"),
-    ]
+    summary = f"{len(r.findings)} checks: {', '.join(parts)}."
+    if r.verdict == "compliant":
+        lines += ["", f"{summary} COMPLIANT."]
+    elif r.verdict == "not-compliant":
+        lines += ["", f"{summary} NOT COMPLIANT. Next: {next_command}"]
+    else:
+        lines += [
+            "",
+            f"{summary} INCOMPLETE: nothing failed, but {len(r.unverified)} of "
+            f"{len(r.findings)} were not verified:",
+            *(f"  - {u}" for u in r.unverified),
+        ]
     return "\n".join(lines)
 
 

@@ -46,7 +46,9 @@ def check(
     json_out: JsonOpt = False,
     const: ConstOpt = None,
 ) -> None:
-    """Diff the live host against a profile's targets; exit 1 if any target fails.
+    """Diff the live host against a profile's targets: exit 0 COMPLIANT (every target read
+    and passed), 1 NOT COMPLIANT (one fails), 5 INCOMPLETE (none fails, but some were not
+    verified: absent, unreadable, not visible from here), 2 bad input.
 
     Ends with what applies at the next boot on the profile's keys (lint's findings), so a
     host that passes now and fails after a reboot says so."""
@@ -79,4 +81,5 @@ def check(
             from tunekit.output.lint import render_boot
 
             typer.echo(render_boot(doc.boot.findings, doc.boot.unreadable))
-    raise typer.Exit(ExitCode.OK if doc.compliant else ExitCode.FAILED)
+    codes = {"compliant": ExitCode.OK, "not-compliant": ExitCode.FAILED}
+    raise typer.Exit(codes.get(doc.verdict, ExitCode.INCOMPLETE))

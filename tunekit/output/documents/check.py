@@ -7,7 +7,7 @@ from pydantic import computed_field
 from tunekit.lint.report import LintFinding
 from tunekit.model.base import Model
 from tunekit.model.capacity import Estimate
-from tunekit.model.check import Finding, Verdict, compliant, counts
+from tunekit.model.check import Finding, Outcome, Verdict, compliant, counts, outcome, unverified
 from tunekit.persist.calibration import Calibration
 
 
@@ -34,8 +34,20 @@ class Check(Model):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def verdict(self) -> Outcome:
+        """compliant (exit 0): every target read and passed; not-compliant (exit 1): one
+        fails; incomplete (exit 5): none fails, but some were not verified."""
+        return outcome(self.findings)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def compliant(self) -> bool:
         return compliant(self.findings)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unverified(self) -> list[str]:
+        return unverified(self.findings)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

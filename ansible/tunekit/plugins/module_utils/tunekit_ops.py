@@ -74,6 +74,8 @@ def _audit(params):
     fields = {
         "profile": doc.profile,
         "compliant": doc.compliant,
+        "verdict": doc.verdict,
+        "unverified": doc.unverified,
         "findings": [f.model_dump(mode="json") for f in doc.findings],
         "estimate": _estimate(doc.estimate),
     }
@@ -138,11 +140,17 @@ def journal_diff(journal):
 def checked(params):
     fields, doc = _audit(params)
     result = {"changed": False, **fields}
-    if not doc.compliant:
+    if doc.verdict == "not-compliant":
         failing = [f for f in doc.findings if f.verdict == "fail"]
         detail = "; ".join(f"{f.key} expected {f.expected}, is {f.actual or '-'}" for f in failing)
         raise NotCompliant(
             f"not compliant with {doc.profile}: {len(failing)} target(s) fail: {detail}", result
+        )
+    if doc.verdict == "incomplete":  # never reported as compliant: nothing was checked
+        raise NotCompliant(
+            f"incomplete against {doc.profile}: nothing fails, but "
+            f"{len(doc.unverified)} target(s) were not verified: " + "; ".join(doc.unverified),
+            result,
         )
     return result
 

@@ -13,7 +13,9 @@ description:
     functions as C(tunekit check), C(tunekit apply) and C(tunekit rollback)), with no copy
     of the engine and no call of the command line.
   - C(state=checked) audits the host against a profile and fails the task when it is not
-    compliant, so one C(ansible-playbook) run audits a fleet.
+    compliant, and also when it is incomplete (no target fails, but some could not be
+    verified, being absent, unreadable or not visible from there), so one
+    C(ansible-playbook) run audits a fleet and never passes a host on what it did not check.
   - C(state=applied) makes the host meet the profile. Only failing targets change, and an
     "at least" target never lowers a value that already satisfies it. Every change is
     journalled first; a failure half-way restores what was changed.
@@ -122,10 +124,21 @@ profile:
   type: str
   sample: server-1M
 compliant:
-  description: Whether every target passes (after the apply, for state=applied).
+  description: Whether every target was read and passes (after the apply, for state=applied).
   returned: when state is checked or applied
   type: bool
   sample: false
+verdict:
+  description: compliant, not-compliant, or incomplete (nothing fails, something unverified).
+  returned: when state is checked or applied
+  type: str
+  sample: not-compliant
+unverified:
+  description: Each target that was not verified, with why.
+  returned: when state is checked or applied
+  type: list
+  elements: str
+  sample: ["rlimit.nofile.soft: not-applicable (20,000 (this process (pid 1234)))"]
 findings:
   description: One per target, as C(tunekit check --json) gives them.
   returned: when state is checked or applied
