@@ -79,10 +79,11 @@ def parse_size(text: str | None, flag: str = "--mem-total") -> int | None:
     return value
 
 
-def emit(doc) -> None:
+def emit(doc, line: bool = False) -> None:
     """Print one JSON document (a pydantic model) and nothing else on stdout: what a script
-    reads is what `tunekit schema COMMAND` says."""
-    typer.echo(doc.model_dump_json(indent=2))
+    reads is what `tunekit schema COMMAND` says. `line`: on one line (JSON Lines, one
+    document per reading of `status --watch`)."""
+    typer.echo(doc.model_dump_json() if line else doc.model_dump_json(indent=2))
 
 
 ProfileArg = Annotated[

@@ -1,10 +1,14 @@
-"""Whose open-files limit: a live process by pid or name, or a systemd unit."""
+"""Whose open-files limit: a live process by pid or name, or a systemd unit; and, for
+`status`, every process's open descriptors against its own soft limit, and which process
+holds a socket."""
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunekit.errors import NotPermitted, UsageError
@@ -66,3 +70,148 @@ def nofile_of_unit(unit: str, root: Path = Path("/")) -> tuple[tuple[int, int], 
         )
     except (KeyError, ValueError) as err:
         raise UsageError(f"--unit {unit}: systemd reported no LimitNOFILE") from err
+
+
+# --- every process: descriptors held, soft limit, sockets owned -------------------------
+
+PROC = Path("/proc")
+# A process holding more descriptors than this is not listed whole when looking for a
+# socket's owner: only its lowest LOW_FDS (listeners are opened first, at start-up).
+FULL_LISTING = 4096
+LOW_FDS = 1024
+READLINK_BUDGET = 200_000  # readlink() calls one owner search may make, at most
+
+
+@dataclass(frozen=True)
+class OpenFiles:
+    pid: int
+    count: int  # descriptors open now
+    soft: int | None  # soft RLIMIT_NOFILE; None: unlimited or not readable
+    hard: int | None = None
+
+
+def fd_count_from_stat(proc: Path = PROC) -> bool:
+    """Does stat(/proc/PID/fd).st_size count the descriptors here? Since 6.2 it does
+    (fs/proc/fd.c proc_fd_getattr: bitmap_weight of the open-fds bitmap, no listing);
+    before, it is 0. This process has stdin and its own descriptors open, so 0 here means
+    the kernel does not count."""
+    try:
+        return os.stat(proc / "self/fd").st_size > 0
+    except OSError:
+        return False
+
+
+def fd_count(pid: int, by_stat: bool, proc: Path = PROC) -> int | None:
+    """Open descriptors of `pid`: st_size where the kernel counts (6.2+), else a listing
+    of /proc/PID/fd (also where st_size is 0: a kernel thread, or nothing open). None: the
+    process is gone or not readable."""
+    path = proc / str(pid) / "fd"
+    try:
+        if by_stat:
+            size = os.stat(path).st_size
+            if size:
+                return size
+        return len(os.listdir(path))
+    except OSError:
+        return None
+
+
+def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
+    """(soft, hard) RLIMIT_NOFILE from /proc/PID/limits ("Max open files  1024  524288
+    files"); None for unlimited or unreadable. /proc/PID/limits is readable by anyone,
+    where prlimit(2) on another user's process needs CAP_SYS_RESOURCE (kernel/sys.c
+    check_prlimit_permission), which containers lack."""
+    from tunekit.host.procfs import read_text
+
+    try:
+        text = read_text(proc / str(pid) / "limits")
+    except OSError:
+        return None, None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            words = line[len("Max open files") :].split()
+            soft, hard = (int(w) if w.isdigit() else None for w in (words + ["", ""])[:2])
+            return soft, hard
+    return None, None
+
+
+def pids(proc: Path = PROC) -> list[int]:
+    try:
+        return sorted(int(n) for n in os.listdir(proc) if n.isdigit())
+    except OSError:
+        return []
+
+
+def open_files(proc: Path = PROC) -> list[OpenFiles]:
+    """Every process's open descriptors and soft limit (threads share them: one row per
+    process). Processes that exit meanwhile are left out."""
+    by_stat = fd_count_from_stat(proc)
+    out = []
+    for pid in pids(proc):
+        count = fd_count(pid, by_stat, proc)
+        if count is None:
+            continue
+        out.append(OpenFiles(pid, count, *nofile_limits(pid, proc)))
+    return out
+
+
+def comm(pid: int, proc: Path = PROC) -> str:
+    from tunekit.host.procfs import read_text
+
+    try:
+        return read_text(proc / str(pid) / "comm").strip() or "?"
+    except OSError:
+        return "?"
+
+
+@dataclass
+class Owners:
+    by_inode: dict[int, list[int]]  # socket inode -> pids holding it
+    complete: bool  # every descriptor of every process was looked at
+    readlinks: int
+
+
+def socket_owners(
+    inodes: set[int],
+    counts: dict[int, int] | None = None,
+    proc: Path = PROC,
+    budget: int = READLINK_BUDGET,
+) -> Owners:
+    """Which processes hold the sockets `inodes` (a listener's inode from inet_diag), by
+    reading the /proc/PID/fd links. The cost is bounded whatever the descriptors held: a
+    process with at most FULL_LISTING descriptors is listed whole; a bigger one (a server
+    with a million connections) has only its lowest LOW_FDS looked at, where a listener
+    opened at start-up is; and at most `budget` links are read in all. `counts` (pid ->
+    descriptors, from open_files) spares a stat per process."""
+    found: dict[int, list[int]] = {}
+    complete, done = True, 0
+    if not inodes:
+        return Owners(found, True, 0)
+    by_stat = fd_count_from_stat(proc)
+    for pid in pids(proc):
+        n = (counts or {}).get(pid)
+        if n is None:
+            n = fd_count(pid, by_stat, proc)
+        if not n:
+            continue
+        base = proc / str(pid) / "fd"
+        if n <= FULL_LISTING:
+            try:
+                names = os.listdir(base)
+            except OSError:
+                continue
+        else:
+            names, complete = [str(i) for i in range(LOW_FDS)], False
+        for name in names:
+            if done >= budget:
+                return Owners(found, False, done)
+            done += 1
+            try:
+                link = os.readlink(base / name)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inode = int(link[8:-1])
+                if inode in inodes:
+                    found.setdefault(inode, []).append(pid)
+    return Owners(found, complete, done)

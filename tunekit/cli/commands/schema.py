@@ -19,7 +19,7 @@ def schema(
     document: Annotated[
         str,
         typer.Argument(
-            help="check, estimate, apply, rollback, probe, profiles, profiles-show or lint."
+            help="check, estimate, apply, rollback, probe, profiles, profiles-show, lint or status."
         ),
     ],
 ) -> None:

@@ -27,6 +27,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "profiles": ("tunekit.output.documents.profiles", "Profiles"),
     "profiles-show": ("tunekit.output.documents.profiles", "ProfileShow"),
     "lint": ("tunekit.lint.report", "LintReport"),
+    "status": ("tunekit.output.documents.status", "Status"),
 }
 
 
