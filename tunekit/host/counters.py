@@ -161,33 +161,47 @@ def read_kernel_log(texts: list[str], since: int = -1) -> KernelLog:
         ):
             log.unread = f"{KMSG} is not the kernel log device"
             return log
-        while log.records < KMSG_MAX_RECORDS:
-            try:
-                record = os.read(fd, 8192)
-            except BlockingIOError:
-                break
-            except BrokenPipeError:
-                continue
-            except OSError as err:
-                if err.errno == errno.EINVAL:  # a record longer than the buffer
-                    continue
-                log.unread = f"{KMSG}: {err.strerror}"
-                break
-            if not record:
-                break
-            log.records += 1
-            head, _, message = record.partition(b";")
-            try:
-                seq = int(head.split(b",")[1])
-            except (IndexError, ValueError):
-                continue
-            if seq <= since:
-                continue
-            log.last_seq = max(log.last_seq, seq)
-            line = message.decode("utf-8", "replace")
-            for t in texts:
-                if t in line:
-                    log.counts[t] += 1
+        count_records(_records(fd), texts, log)
+    except OSError as err:
+        log.unread = f"{KMSG}: {err.strerror}"
     finally:
         os.close(fd)
     return log
+
+
+def _records(fd: int):
+    """The records of an open /dev/kmsg, oldest first, until EAGAIN (the end)."""
+    for _ in range(KMSG_MAX_RECORDS):
+        try:
+            record = os.read(fd, 8192)
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # overwritten while we read: the next one follows
+            continue
+        except OSError as err:
+            if err.errno == errno.EINVAL:  # longer than the buffer
+                continue
+            raise
+        if not record:
+            return
+        yield record
+
+
+def count_records(records, texts: list[str], log: KernelLog) -> None:
+    """Count in `log` the records ("prio,seq,usec,flags;message") holding each text,
+    newer than log.last_seq."""
+    since = log.last_seq
+    for record in records:
+        log.records += 1
+        head, _, message = record.partition(b";")
+        try:
+            seq = int(head.split(b",")[1])
+        except (IndexError, ValueError):
+            continue
+        if seq <= since:
+            continue
+        log.last_seq = max(log.last_seq, seq)
+        line = message.decode("utf-8", "replace")
+        for t in texts:
+            if t in line:
+                log.counts[t] += 1

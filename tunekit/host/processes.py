@@ -75,11 +75,12 @@ def nofile_of_unit(unit: str, root: Path = Path("/")) -> tuple[tuple[int, int], 
 # --- every process: descriptors held, soft limit, sockets owned -------------------------
 
 PROC = Path("/proc")
-# A process holding more descriptors than this is not listed whole when looking for a
-# socket's owner: only its lowest LOW_FDS (listeners are opened first, at start-up).
-FULL_LISTING = 4096
-LOW_FDS = 1024
-READLINK_BUDGET = 200_000  # readlink() calls one owner search may make, at most
+# Looking for a listener's owner: a process holding more descriptors than FULL_LISTING is
+# not listed whole, only its lowest LOW_FDS are looked at (a listener is opened at start-up,
+# before the connections); READLINK_BUDGET caps the links read in one search.
+FULL_LISTING = 2048
+LOW_FDS = 512
+READLINK_BUDGET = 20_000
 
 
 @dataclass(frozen=True)
@@ -171,31 +172,44 @@ class Owners:
     readlinks: int
 
 
+def _netns(path: Path) -> int | None:
+    try:
+        return os.stat(path / "ns/net").st_ino
+    except OSError:
+        return None
+
+
 def socket_owners(
     inodes: set[int],
     counts: dict[int, int] | None = None,
     proc: Path = PROC,
     budget: int = READLINK_BUDGET,
 ) -> Owners:
-    """Which processes hold the sockets `inodes` (a listener's inode from inet_diag), by
-    reading the /proc/PID/fd links. The cost is bounded whatever the descriptors held: a
-    process with at most FULL_LISTING descriptors is listed whole; a bigger one (a server
-    with a million connections) has only its lowest LOW_FDS looked at, where a listener
-    opened at start-up is; and at most `budget` links are read in all. `counts` (pid ->
-    descriptors, from open_files) spares a stat per process."""
+    """Which processes hold the sockets `inodes` (listeners' inodes from inet_diag), from
+    the /proc/PID/fd links. Bounded whatever the descriptors held: processes are searched
+    fewest descriptors first, and the search ends once every inode has an owner, so a
+    server's master (few descriptors) is found before its workers are looked at; a process
+    with more than FULL_LISTING descriptors (a million connections) has only its lowest
+    LOW_FDS read; at most `budget` links are read in all; and processes in another network
+    namespace are skipped (a process can hold another namespace's socket, passed to it
+    or made before a setns(), but that is rare). `counts` (pid ->
+    descriptors, from open_files) spares a stat per process. Several processes holding
+    one inode (forked workers) are all named only when the search got to them."""
     found: dict[int, list[int]] = {}
     complete, done = True, 0
     if not inodes:
         return Owners(found, True, 0)
-    by_stat = fd_count_from_stat(proc)
-    for pid in pids(proc):
-        n = (counts or {}).get(pid)
-        if n is None:
-            n = fd_count(pid, by_stat, proc)
-        if not n:
-            continue
+    if counts is None:
+        by_stat = fd_count_from_stat(proc)
+        counts = {pid: n for pid in pids(proc) if (n := fd_count(pid, by_stat, proc))}
+    netns = _netns(proc / "self")
+    for pid in sorted((p for p, n in counts.items() if n), key=lambda p: (counts[p], p)):
+        if len(found) == len(inodes):
+            break
+        if netns is not None and _netns(proc / str(pid)) != netns:
+            continue  # a socket belongs to the namespace it was made in: not this one's
         base = proc / str(pid) / "fd"
-        if n <= FULL_LISTING:
+        if counts[pid] <= FULL_LISTING:
             try:
                 names = os.listdir(base)
             except OSError:
@@ -214,4 +228,4 @@ def socket_owners(
                 inode = int(link[8:-1])
                 if inode in inodes:
                     found.setdefault(inode, []).append(pid)
-    return Owners(found, complete, done)
+    return Owners(found, complete or len(found) == len(inodes), done)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from tunekit.host import processes, sockets
@@ -114,11 +115,20 @@ def read_live(snap: Snapshot, top: int, kernel_log_since: int | None, timer: Tim
         listening = _listeners(snap, timer, counts)
     except OSError as err:
         snap.notes.append(f"listeners (inet_diag): not read ({err.strerror or err})")
-    try:
-        _states(snap, timer)
-        _ports(snap, timer, listening)
-    except OSError as err:
-        snap.notes.append(f"socket states and ports (inet_diag): not read ({err.strerror or err})")
+    # Two dumps, two walks of every socket in the kernel: the rare states run in a thread
+    # while this one takes the ports. The kernel's walk happens inside recv(), which
+    # releases the GIL, so at a million sockets the two walks overlap instead of adding up
+    # (bench/status.py).
+    with ThreadPoolExecutor(1) as pool:
+        states = pool.submit(_states, snap, timer)
+        for name, part in (
+            ("ports", lambda: _ports(snap, timer, listening)),
+            ("states", states.result),
+        ):
+            try:
+                part()
+            except OSError as err:
+                snap.notes.append(f"{name} (inet_diag): not read ({err.strerror or err})")
     if kernel_log_since is None:
         return None
     texts = [text for _, text, _ in K.messages()]

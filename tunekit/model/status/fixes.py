@@ -66,7 +66,11 @@ def host_fix(row: Row, key: Key, facts: HostFacts, profiled: Profiled | None) ->
         current = facts.ints(key.name)
         if not current or len(current) != 3 or not current[usage.index]:
             return ""
-        factor = _wanted(row) / current[usage.index]
+        # use at half the threshold where the kernel starts to act (tcp_mem: pressure)
+        at = usage.near_index if usage.near_index is not None else usage.index
+        if not current[at]:
+            return ""
+        factor = _wanted(row) / current[at]
         triple = [math.ceil(v * factor) for v in current]
         cap = tcp_mem_cap(facts, constants({})) if key.unit == "pages" else None
         if cap is not None and triple[usage.index] > cap:
