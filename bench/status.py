@@ -53,7 +53,7 @@ def _full_dump() -> int:
     from tunekit.host import sockets
 
     n = 0
-    for _family, batch in sockets._dump_families(sockets.ALL_STATES):
+    for batch in sockets.dump(sockets.ALL_STATES):
         n += sum(1 for _ in sockets._messages(batch))
     return n
 
@@ -63,7 +63,7 @@ def _ports_kernel_only(lo: int, hi: int) -> int:
     from tunekit.host import sockets
 
     code = sockets.port_range_bytecode(lo, hi)
-    return sum(len(b) for _f, b in sockets._dump_families(sockets.PORT_STATES, code))
+    return sum(len(b) for b in sockets.dump(sockets.PORT_STATES, code))
 
 
 def _proc_net_tcp() -> int:

@@ -173,3 +173,26 @@ def test_the_owner_of_a_socket_is_found_within_its_budget(loopback_pair):
     assert os.getpid() in owners.by_inode[inode]
     tight = processes.socket_owners({inode}, budget=1)
     assert not tight.complete and tight.readlinks == 1
+
+
+def test_one_dump_lists_ipv6_and_ipv4_together():
+    try:
+        six = socket.socket(socket.AF_INET6)
+        six.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    four = socket.socket()
+    four.bind(("127.0.0.1", 0))
+    try:
+        six.listen(3)
+        four.listen(3)
+        found = {(s.address, s.port) for s in sockets.listeners()}
+        assert ("::1", six.getsockname()[1]) in found
+        assert ("127.0.0.1", four.getsockname()[1]) in found
+        port = six.getsockname()[1]
+        with socket.create_connection(("::1", port)):
+            lo, hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+            assert sockets.ports(lo, hi, {port}).by_destination[("::1", "::1", port)] == 1
+    finally:
+        six.close()
+        four.close()

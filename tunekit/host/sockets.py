@@ -19,10 +19,15 @@ C:
   inet_diag_bc_run): a server's accepted sockets, on its listening port, never leave the
   kernel; a client's come back one message each.
 
-Message layout: include/uapi/linux/inet_diag.h (struct inet_diag_req_v2, inet_diag_msg);
-for a listener idiag_rqueue is the accept queue and idiag_wqueue the backlog
-(net/ipv4/tcp_diag.c tcp_diag_get_info). The dump reads the network namespace of the
-calling process, as /proc/net does.
+Each dump is one walk of the kernel's socket hash for IPv4 and IPv6 together: the request
+is the original struct inet_diag_req (TCPDIAG_GETSOCK), which the kernel serves with
+sdiag_family AF_UNSPEC (net/ipv4/inet_diag.c inet_diag_dump_compat), where the per-family
+SOCK_DIAG_BY_FAMILY request would walk every socket once per family. At a million
+connections that walk, not the messages, is much of a dump's cost (0.7 us a socket here,
+memory-bound: bench/status.py). The replies are inet_diag_msg, each with its own family
+(include/uapi/linux/inet_diag.h); for a listener idiag_rqueue is the accept queue and
+idiag_wqueue the backlog (net/ipv4/tcp_diag.c tcp_diag_get_info). A dump reads the network
+namespace of the calling process, as /proc/net does.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ import struct
 from collections import Counter
 from dataclasses import dataclass
 
-NETLINK_SOCK_DIAG = 4  # include/uapi/linux/netlink.h
-SOCK_DIAG_BY_FAMILY = 20  # include/uapi/linux/sock_diag.h
+NETLINK_SOCK_DIAG = 4  # include/uapi/linux/netlink.h (NETLINK_INET_DIAG is the same)
+TCPDIAG_GETSOCK = 18  # include/uapi/linux/inet_diag.h
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 INET_DIAG_REQ_BYTECODE = 1
@@ -60,12 +65,13 @@ STATE_NAMES = {
 }
 STATE = {name: number for number, name in STATE_NAMES.items()}
 ALL_STATES = (1 << 13) - 2  # bits 1..12
-FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _LEN_TYPE = struct.Struct("=IH")
-_REQ = struct.Struct("=BBBBI")  # inet_diag_req_v2 up to the socket id
+_LENGTH = struct.Struct("=I")
+_REQ = struct.Struct("=BBBB")  # struct inet_diag_req: family, src_len, dst_len, ext
 _ID = struct.Struct("=HH16s16sI2I")  # inet_diag_sockid (ports stay big-endian bytes)
+_STATES = struct.Struct("=II")  # idiag_states, idiag_dbs
 _QUEUES = struct.Struct("=IIII")  # idiag_rqueue, idiag_wqueue, idiag_uid, idiag_inode
 _ERRNO = struct.Struct("=i")
 MSG = _HDR.size  # where inet_diag_msg starts in a message
@@ -83,15 +89,14 @@ class Listener:
     inode: int
 
 
-def _request(family: int, states: int, bytecode: bytes = b"") -> bytes:
+def _request(states: int, bytecode: bytes = b"") -> bytes:
+    """A TCPDIAG_GETSOCK dump request: both families in one walk (family 0: any)."""
     sockid = _ID.pack(0, 0, b"", b"", 0, INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE)
-    body = _REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states) + sockid
+    body = _REQ.pack(0, 0, 0, 0) + sockid + _STATES.pack(states, 0)
     if bytecode:
         body += struct.pack("=HH", 4 + len(bytecode), INET_DIAG_REQ_BYTECODE) + bytecode
-    return (
-        _HDR.pack(_HDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-        + body
-    )
+    flags = NLM_F_REQUEST | NLM_F_DUMP
+    return _HDR.pack(_HDR.size + len(body), TCPDIAG_GETSOCK, flags, 1, 0) + body
 
 
 def port_range_bytecode(lo: int, hi: int) -> bytes:
@@ -108,14 +113,14 @@ def port_range_bytecode(lo: int, hi: int) -> bytes:
     )
 
 
-def dump(family: int, states: int, bytecode: bytes = b""):
+def dump(states: int, bytecode: bytes = b""):
     """Yield the batches of one dump, each a bytes of whole netlink messages, until
     NLMSG_DONE. An NLMSG_ERROR raises OSError with the kernel's errno."""
     with socket.socket(
         socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG
     ) as nl:
         nl.settimeout(TIMEOUT)
-        nl.sendto(_request(family, states, bytecode), (0, 0))
+        nl.sendto(_request(states, bytecode), (0, 0))
         while True:
             data = nl.recv(RECV_BYTES)
             if not data:
@@ -148,23 +153,12 @@ def _address(family: int, raw: bytes) -> str:
     return socket.inet_ntop(family, raw[:4] if family == socket.AF_INET else raw)
 
 
-def _dump_families(states: int, bytecode: bytes = b""):
-    """(family, batch) over IPv4 and IPv6; a family the kernel does not have is skipped."""
-    for family in FAMILIES:
-        try:
-            for batch in dump(family, states, bytecode):
-                yield family, batch
-        except OSError as err:
-            if err.errno in (errno.EAFNOSUPPORT, errno.ENOENT) and family == socket.AF_INET6:
-                continue  # no IPv6 in this kernel or namespace
-            raise
-
-
 def listeners() -> list[Listener]:
     """Every TCP socket in LISTEN, IPv4 and IPv6, with its accept queue and backlog."""
     out = []
-    for family, batch in _dump_families(1 << STATE["LISTEN"]):
+    for batch in dump(1 << STATE["LISTEN"]):
         for m in _messages(batch):
+            family = batch[m]
             queue, backlog, uid, inode = _QUEUES.unpack_from(batch, m + OFF_QUEUES)
             out.append(
                 Listener(
@@ -197,7 +191,7 @@ def states(names: tuple[str, ...] = RARE_STATES) -> States:
         mask |= 1 << STATE[name]
     counts: Counter = Counter(dict.fromkeys(names, 0))
     by_port: Counter = Counter()
-    for _family, batch in _dump_families(mask):
+    for batch in dump(mask):
         for m in _messages(batch):
             name = STATE_NAMES.get(batch[m + OFF_STATE], "?")
             if name == "NEW_SYN_RECV":
@@ -231,29 +225,28 @@ def ports(lo: int, hi: int, listening: set[int] | frozenset[int] = frozenset()) 
     is the whole cost at a million client sockets: it keys a Counter on the raw bytes of
     (destination port, source, destination) and decodes only the distinct keys."""
     skip = {p.to_bytes(2, "big") for p in listening if lo <= p <= hi}
-    raw: dict[tuple[int, bytes], int] = {}
-    total = skipped = 0
-    bytecode = port_range_bytecode(lo, hi)
-    for family, batch in _dump_families(PORT_STATES, bytecode):
-        counts: dict[bytes, int] = {}
-        get = counts.get
+    counts: dict[bytes, int] = {}
+    get = counts.get
+    skipped = 0
+    length_at = _LENGTH.unpack_from
+    for batch in dump(PORT_STATES, port_range_bytecode(lo, hi)):
         off, end = 0, len(batch)
         while off + MSG <= end:
-            length = _LEN_TYPE.unpack_from(batch, off)[0]
             m = off + MSG
-            off += (length + 3) & ~3
+            off += (length_at(batch, off)[0] + 3) & ~3
             if skip and batch[m + OFF_SPORT : m + OFF_SPORT + 2] in skip:
                 skipped += 1
                 continue
+            # destination port, source and destination address (34 bytes); an IPv6
+            # socket's key is marked by a leading byte (35), so no address is mistaken
             key = batch[m + OFF_DPORT : m + OFF_DST + 16]
+            if batch[m] != socket.AF_INET:
+                key = b"6" + key
             counts[key] = get(key, 0) + 1
-        for key, n in counts.items():
-            raw[(family, key)] = raw.get((family, key), 0) + n
-            total += n
     out: Counter = Counter()
-    for (family, key), n in raw.items():
+    for key, n in counts.items():
+        family = socket.AF_INET if len(key) == 34 else socket.AF_INET6
+        key = key[-34:]
         dport = int.from_bytes(key[:2], "big")
-        src = _address(family, key[2:18])
-        dst = _address(family, key[18:34])
-        out[(src, dst, dport)] += n
-    return Ports(out, total, skipped)
+        out[(_address(family, key[2:18]), _address(family, key[18:34]), dport)] += n
+    return Ports(out, sum(counts.values()), skipped)
