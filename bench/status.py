@@ -66,6 +66,18 @@ def _ports_kernel_only(lo: int, hi: int) -> int:
     return sum(len(b) for b in sockets.dump(sockets.PORT_STATES, code))
 
 
+def _live(parallel: bool) -> int:
+    """What a reading reads from the running host (host/status.read_live), the two
+    inet_diag dumps one after the other or side by side."""
+    from tunekit.host.facts import read_facts
+    from tunekit.host.status import Timer, read_live
+    from tunekit.model.status import Snapshot
+
+    snap = Snapshot(at=0.0, facts=read_facts(addresses=False))
+    read_live(snap, 5, None, Timer(), parallel)
+    return len(snap.ports or {})
+
+
 def _proc_net_tcp() -> int:
     n = 0
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -119,6 +131,11 @@ def measure(rounds: int, slow: bool) -> dict:
     if slow:
         paths["psutil.net_connections"] = (_psutil, 1)
         paths["pyroute2 DiagSocket, every state"] = (_pyroute2, 1)
+    for way in ("in turn", "side by side"):
+        paths[f"live part of a reading, dumps {way}"] = (
+            lambda way=way: _live(way == "side by side"),
+            rounds,
+        )
     out = {}
     for name, (func, r) in paths.items():
         seconds, result = _best(func, r)

@@ -35,6 +35,8 @@ _API = {
     "ApplyOptions": "tunekit.ops.apply",
     "rollback": "tunekit.ops.rollback",
     "RollbackOptions": "tunekit.ops.rollback",
+    "status": "tunekit.ops.status",
+    "StatusOptions": "tunekit.ops.status",
 }
 _RENAMED = {"plan": "dry_run"}
 __all__ = sorted(_API)

@@ -101,7 +101,9 @@ def _states(snap: Snapshot, timer: Timer) -> None:
     snap.syn_recv_by_port = dict(found.syn_recv_by_port)
 
 
-def read_live(snap: Snapshot, top: int, kernel_log_since: int | None, timer: Timer) -> int | None:
+def read_live(
+    snap: Snapshot, top: int, kernel_log_since: int | None, timer: Timer, parallel: bool = True
+) -> int | None:
     """Fill the live parts of `snap`. `kernel_log_since`: read the kernel log's records
     after this sequence number (None: do not read it). Returns the last one read."""
     counts: dict[int, int] = {}
@@ -115,16 +117,17 @@ def read_live(snap: Snapshot, top: int, kernel_log_since: int | None, timer: Tim
         listening = _listeners(snap, timer, counts)
     except OSError as err:
         snap.notes.append(f"listeners (inet_diag): not read ({err.strerror or err})")
-    # Two dumps, two walks of every socket in the kernel: the rare states run in a thread
-    # while this one takes the ports. The kernel's walk happens inside recv(), which
-    # releases the GIL, so at a million sockets the two walks overlap instead of adding up
-    # (bench/status.py).
+    # Two dumps, two walks of every socket in the kernel. With `parallel`, the rare
+    # states run in a thread while this one takes the ports: the kernel's walk happens
+    # inside sendto()/recv(), which release the GIL, so on an idle CPU the two walks
+    # overlap instead of adding up (bench/status.py measures both ways).
     with ThreadPoolExecutor(1) as pool:
-        states = pool.submit(_states, snap, timer)
-        for name, part in (
-            ("ports", lambda: _ports(snap, timer, listening)),
-            ("states", states.result),
-        ):
+        if parallel:
+            states = pool.submit(_states, snap, timer)
+            later = states.result
+        else:
+            later = lambda: _states(snap, timer)  # noqa: E731
+        for name, part in (("ports", lambda: _ports(snap, timer, listening)), ("states", later)):
             try:
                 part()
             except OSError as err:
