@@ -122,12 +122,12 @@ def read_live(
     # inside sendto()/recv(), which release the GIL, so on an idle CPU the two walks
     # overlap instead of adding up (bench/status.py measures both ways).
     with ThreadPoolExecutor(1) as pool:
-        if parallel:
-            states = pool.submit(_states, snap, timer)
-            later = states.result
-        else:
-            later = lambda: _states(snap, timer)  # noqa: E731
-        for name, part in (("ports", lambda: _ports(snap, timer, listening)), ("states", later)):
+        states = pool.submit(_states, snap, timer) if parallel else None
+        parts: list[tuple[str, Callable[[], object]]] = [
+            ("ports", lambda: _ports(snap, timer, listening)),
+            ("states", states.result if states else lambda: _states(snap, timer)),
+        ]
+        for name, part in parts:
             try:
                 part()
             except OSError as err:
