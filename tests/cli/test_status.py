@@ -52,6 +52,7 @@ def test_root_tree_reads_the_files_and_says_what_it_did_not(tmp_path):
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     for args, words in (
         (["--top", "0"], "--top"),
+        (["--conns", "1M"], "PROFILE"),
         (["--watch", "0"], "--watch"),
         (["--prometheus", tmp_path / "metrics.txt"], ".prom"),
         (["--prometheus", tmp_path / "missing/dir/t.prom"], "no directory"),

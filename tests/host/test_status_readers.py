@@ -150,9 +150,11 @@ def test_descriptor_count_by_stat_is_the_listing(loopback_pair):
     assert by_stat == listed - 1  # the listing holds one more: its own directory descriptor
 
 
-def test_open_files_limits_are_the_processes_own():
+def test_open_files_limits_are_the_processes_own(tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    assert processes.nofile_limits(os.getpid()) == (soft, hard)
+    assert processes.nofile_limits(os.getpid()) == (soft, hard)  # prlimit(2)
+    (tmp_path / "proc").symlink_to("/proc")  # the same, read from /proc/PID/limits
+    assert processes.nofile_limits(os.getpid(), tmp_path / "proc") == (soft, hard)
     mine = [p for p in processes.open_files() if p.pid == os.getpid()]
     assert mine and mine[0].soft == soft and mine[0].count > 3
 

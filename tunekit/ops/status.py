@@ -43,6 +43,10 @@ class StatusOptions:
 
 
 def check_options(o: StatusOptions) -> None:
+    if o.conns is not None and o.profile is None:
+        raise UsageError(
+            "--conns rescales a PROFILE: name one", "tunekit status server-1M --conns 2M"
+        )
     if not 1 <= o.top <= MAX_TOP:
         raise UsageError(f"--top {o.top}: expected 1 to {MAX_TOP}")
     if o.watch is not None and not MIN_WATCH <= o.watch <= 86_400:
