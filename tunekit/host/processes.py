@@ -127,9 +127,8 @@ def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
 
     if proc == PROC:
         try:
-            soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-            unlimited = resource.RLIM_INFINITY
-            return (None if soft == unlimited else soft), (None if hard == unlimited else hard)
+            limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            return tuple(None if v == resource.RLIM_INFINITY else v for v in limits)  # type: ignore[return-value]
         except PermissionError:
             pass  # read the file instead
         except OSError:
@@ -140,9 +139,8 @@ def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
         return None, None
     for line in text.splitlines():
         if line.startswith("Max open files"):
-            words = line[len("Max open files") :].split()
-            soft, hard = (int(w) if w.isdigit() else None for w in (words + ["", ""])[:2])
-            return soft, hard
+            words = line[len("Max open files") :].split() + ["", ""]
+            return tuple(int(w) if w.isdigit() else None for w in words[:2])  # type: ignore[return-value]
     return None, None
 
 
