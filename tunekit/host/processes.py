@@ -117,6 +117,10 @@ def fd_count(pid: int, by_stat: bool, proc: Path = PROC) -> int | None:
         return None
 
 
+def _number(word: str) -> int | None:
+    return int(word) if word.isdigit() else None  # "unlimited"
+
+
 def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
     """(soft, hard) RLIMIT_NOFILE; None for unlimited or unreadable. prlimit(2) first: one
     system call (2 us here, where the kernel formats all of /proc/PID/limits for a read:
@@ -127,8 +131,9 @@ def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
 
     if proc == PROC:
         try:
-            limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-            return tuple(None if v == resource.RLIM_INFINITY else v for v in limits)  # type: ignore[return-value]
+            got = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            inf = resource.RLIM_INFINITY
+            return (None if got[0] == inf else got[0]), (None if got[1] == inf else got[1])
         except PermissionError:
             pass  # read the file instead
         except OSError:
@@ -140,7 +145,7 @@ def nofile_limits(pid: int, proc: Path = PROC) -> tuple[int | None, int | None]:
     for line in text.splitlines():
         if line.startswith("Max open files"):
             words = line[len("Max open files") :].split() + ["", ""]
-            return tuple(int(w) if w.isdigit() else None for w in words[:2])  # type: ignore[return-value]
+            return _number(words[0]), _number(words[1])
     return None, None
 
 
