@@ -4,8 +4,8 @@ written atomically.
 What node_exporter's textfile collector requires (collector/textfile.go, read in
 prometheus/node_exporter): only files matching `*.prom` are read; a file with a
 client-side timestamp on any sample is skipped whole and node_textfile_scrape_error set
-to 1; a parse error does the same; a metric whose HELP differs between files is an
-error. A series collected twice is dropped (the handler runs with
+to 1; a parse error does the same; in releases after 1.5.0 (Debian 12's), a metric whose HELP
+differs between files is an error too. A series collected twice is dropped (the handler runs with
 promhttp.ContinueOnError, node_exporter.go), so this module refuses to produce one.
 
 The format is prometheus-client's (a CollectorRegistry of metric families, and
