@@ -36,6 +36,8 @@ _API = {
     "rollback": "tunekit.ops.rollback",
     "RollbackOptions": "tunekit.ops.rollback",
     "undoable": "tunekit.ops.rollback",
+    "status": "tunekit.ops.status",
+    "StatusOptions": "tunekit.ops.status",
 }
 _RENAMED = {"plan": "dry_run"}
 __all__ = sorted(_API)

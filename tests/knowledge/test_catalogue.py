@@ -156,3 +156,35 @@ def test_nr_open_has_one_minimum_and_profile_plan_and_lint_agree_on_it():
     dead = lint([("f", f"{K.NR_OPEN.name} = 63", "sysctl.conf")], host)
     assert not [f for f in ok.findings if f.verdict == "dead"]
     assert [f.verdict for f in dead.findings] == ["dead"]
+
+
+def test_every_limit_status_reads_says_what_counts_against_it_and_where():
+    """status has no table of keys: each of its rows comes from a key's Usage."""
+    metric = re.compile(r"^[a-z][a-z0-9_]*$")
+    keys = K.with_usage()
+    assert {k.usage.per for k in keys} == {"host", "process", "listener", "destination"}
+    for key in keys:
+        u = key.usage
+        assert u.resource and u.counts and u.where, key.name
+        assert metric.match(u.metric) and not u.metric.endswith("_total"), key.name
+        if u.per == "host":
+            assert u.table and u.field, key.name
+        if u.index is not None:
+            assert key.shape == "triple" and len(u.elements) == 3, key.name
+        if u.need:  # a need the capacity model computes
+            from tunekit.model.capacity import estimate
+            from tunekit.model.constants import constants
+            from tunekit.model.profiles import Workload
+
+            roles = ("server", "client", "host")
+            needs = {
+                n.name
+                for role in roles
+                for n in estimate(
+                    Workload(role=role, connections=1000), facts(), constants({})
+                ).needs
+            }
+            assert u.need in needs, (key.name, u.need)
+    for name, (_, s) in K.symptoms().items():
+        assert metric.match(s.metric), name
+    assert all(text and meaning for _, text, meaning in K.messages())

@@ -28,6 +28,7 @@ COMMANDS = {
     "rollback": "Undo the last apply: restore the previous runtime values and files exactly.",
     "probe": "Open N connections for real in a private network namespace; what stopped it.",
     "lint": "Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.",
+    "status": "How close this host is to every limit now; --watch, --prometheus FILE.",
     "profiles": "List the profiles, or show one's resolved targets.",
     "export": "Render apply's plan for TuneD, Ansible, Kubernetes, or as plain drop-ins.",
     "schema": "Print the JSON Schema of a command's --json document.",

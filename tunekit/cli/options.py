@@ -79,13 +79,15 @@ def parse_size(text: str | None, flag: str = "--mem-total") -> int | None:
     return value
 
 
-def emit(doc) -> None:
+def emit(doc, line: bool = False) -> None:
     """Print one JSON document (a pydantic model) and nothing else on stdout: what a script
     reads is what `tunekit schema COMMAND` says. json.dumps escapes what is not ASCII, so a
-    file name from an image that is not UTF-8 is printed as \\udcXX, never an encoding error."""
+    file name from an image that is not UTF-8 is printed as \\udcXX, never an encoding error.
+    `line`: on one line (JSON Lines, one document per reading of `status --watch`)."""
     import json
 
-    typer.echo(json.dumps(doc.model_dump(mode="json"), indent=2))
+    data = doc.model_dump(mode="json")
+    typer.echo(json.dumps(data) if line else json.dumps(data, indent=2))
 
 
 ProfileArg = Annotated[

@@ -37,7 +37,17 @@ from tunekit.knowledge.keys import (
     Scope,
     Shape,
     Symptom,
+    Usage,
     split_name,
+)
+
+# Where status reads a listener's accept queue and backlog (host/sockets.py).
+_LISTENER_DIAG = (
+    "inet_diag of the LISTEN sockets: idiag_rqueue is the accept queue (sk_ack_backlog), "
+    "idiag_wqueue the backlog (sk_max_ack_backlog) (net/ipv4/tcp_diag.c tcp_diag_get_info), "
+    "what `ss -lnt` prints as Recv-Q and Send-Q; the backlog is clamped to somaxconn in "
+    "net/socket.c __sys_listen_socket, and the queue is full past it (include/net/sock.h "
+    "sk_acceptq_is_full)"
 )
 
 _KEYS: list[Key] = []
@@ -63,6 +73,24 @@ FILE_MAX = _key(
     direction="up",
     errnos=(("ENFILE", "the system-wide open-files table is full (fs.file-max)"),),
     boot=D.file_max,
+    messages=(
+        (
+            "VFS: file-max limit",
+            "an open(), socket() or accept() failed with ENFILE: fs.file-max was reached "
+            "(fs/file_table.c alloc_empty_file)",
+        ),
+    ),
+    usage=Usage(
+        "file handles",
+        "file handles allocated on the host: every open file, socket, pipe and epoll "
+        "instance of every process",
+        "/proc/sys/fs/file-nr, its first field (fs/file_table.c get_nr_files)",
+        table="file-nr",
+        field="allocated",
+        metric="file_handles",
+        node_exporter=("node_filefd_allocated", "node_filefd_maximum"),
+        need="fds_system",
+    ),
 )
 NR_OPEN = _key(
     "fs.nr_open",
@@ -103,6 +131,16 @@ NOFILE_SOFT = _key(
     minimum=0,
     direction="up",
     errnos=(("EMFILE", "the process reached its open-files limit (RLIMIT_NOFILE)"),),
+    usage=Usage(
+        "open files",
+        "descriptors each process holds open, against its own soft limit",
+        "stat(/proc/PID/fd).st_size, the count of open descriptors on 6.2+ (fs/proc/fd.c "
+        "proc_fd_getattr), a listing of /proc/PID/fd where it is 0 (older kernels); the soft "
+        "limit from /proc/PID/limits",
+        per="process",
+        metric="process_open_fds",
+        need="fds_per_process",
+    ),
 )
 NOFILE_HARD = _key(
     "rlimit.nofile.hard",
@@ -138,8 +176,16 @@ SOMAXCONN = _key(
             "TcpExt",
             "the accept queue overflowed: the listen backlog, capped by net.core.somaxconn, "
             "was full while accepting lagged",
+            metric="tcp_listen_overflows",
+            node_exporter="node_netstat_TcpExt_ListenOverflows",
         ),
-        Symptom("ListenDrops", "TcpExt", "SYNs or handshakes dropped at a listener"),
+        Symptom(
+            "ListenDrops",
+            "TcpExt",
+            "SYNs or handshakes dropped at a listener",
+            metric="tcp_listen_drops",
+            node_exporter="node_netstat_TcpExt_ListenDrops",
+        ),
         # The SYN queue is full past min(listen backlog, somaxconn); the SYN is dropped
         # instead of answered with a cookie only when tcp_syncookies = 0.
         Symptom(
@@ -147,9 +193,30 @@ SOMAXCONN = _key(
             "TcpExt",
             "SYNs dropped at a full SYN queue (min(listen backlog, somaxconn)) because "
             "tcp_syncookies is 0",
+            metric="tcp_syn_queue_full_drops",
         ),
     ),
     boot=D.somaxconn,
+    messages=(
+        (
+            "Possible SYN flooding on port",
+            "a listener's SYN queue (min(listen backlog, somaxconn)) was full: cookies were "
+            "sent, or SYNs dropped when tcp_syncookies is 0 (net/ipv4/tcp_input.c "
+            "tcp_syn_flood_action, once per listener)",
+        ),
+    ),
+    usage=Usage(
+        "listen queue",
+        "connections the kernel completed that wait in a listener's accept queue for "
+        "accept(), against that listener's backlog: min(the backlog passed to listen(), "
+        "net.core.somaxconn)",
+        _LISTENER_DIAG,
+        per="listener",
+        metric="listen_queue_connections",
+        need="accept_backlog",
+        beyond="the application's own listen() backlog is below net.core.somaxconn: raise the "
+        "backlog it passes to listen() (nginx: listen ... backlog=N), or accept faster",
+    ),
 )
 SYN_BACKLOG = _key(
     "net.ipv4.tcp_max_syn_backlog",
@@ -205,6 +272,20 @@ PORT_RANGE = _key(
         ("EADDRINUSE", "no free ephemeral port for this source address and destination"),
     ),
     kubernetes_safe="",
+    usage=Usage(
+        "ephemeral ports",
+        "sockets on a local port inside the range, per (source IP, destination ip:port), in "
+        "every state but LISTEN (TIME_WAIT keeps its port), against the range's usable width "
+        "(net.ipv4.ip_local_reserved_ports taken out); sockets on a listening port (the "
+        "accepted ones) are not counted",
+        "inet_diag of every TCP state, filtered in the kernel to local ports inside the range "
+        "(INET_DIAG_BC_S_GE and S_LE bytecode, net/ipv4/inet_diag.c inet_diag_bc_run)",
+        per="destination",
+        metric="ephemeral_ports",
+        need="ports_per_source_ip",
+        beyond="the range is already the widest: add source addresses (bind() before "
+        "connect(), with IP_BIND_ADDRESS_NO_PORT) or destinations",
+    ),
 )
 RESERVED_PORTS = _key(
     "net.ipv4.ip_local_reserved_ports",
@@ -231,15 +312,40 @@ TCP_MEM = _key(
     direction="up",
     symptoms=(
         Symptom(
-            "TCPMemoryPressures", "TcpExt", "TCP buffer memory reached tcp_mem's pressure threshold"
+            "TCPMemoryPressures",
+            "TcpExt",
+            "TCP buffer memory reached tcp_mem's pressure threshold",
+            metric="tcp_memory_pressures",
         ),
         Symptom(
             "TCPAbortOnMemory",
             "TcpExt",
             "connections reset because TCP memory was above tcp_mem max (or too many orphans)",
+            metric="tcp_aborts_on_memory",
         ),
     ),
     boot=D.tcp_mem,
+    messages=(
+        (
+            "out of memory -- consider tuning tcp_mem",
+            "a socket was reset: TCP memory was above tcp_mem max (net/ipv4/tcp.c tcp_check_oom)",
+        ),
+    ),
+    usage=Usage(
+        "TCP memory",
+        "pages of socket buffer memory charged to TCP by every socket of the host",
+        "/proc/net/sockstat, TCP: mem (net/ipv4/proc.c sockstat_seq_show, "
+        "proto_memory_allocated); compared with tcp_mem in net/core/sock.c "
+        "__sk_mem_raise_allocated",
+        table="TCP",
+        field="mem",
+        index=2,
+        near_index=1,
+        metric="tcp_memory_bytes",
+        node_exporter=("node_sockstat_TCP_mem_bytes", None),
+        need="tcp_mem_pages",
+        elements=("min", "pressure", "max"),
+    ),
 )
 TCP_RMEM = _key(
     "net.ipv4.tcp_rmem",
@@ -278,9 +384,22 @@ TW_BUCKETS = _key(
             "TCPTimeWaitOverflow",
             "TcpExt",
             "closing sockets skipped TIME_WAIT: tcp_max_tw_buckets was full",
+            metric="tcp_time_wait_overflows",
         ),
     ),
     boot=D.tw_buckets,
+    usage=Usage(
+        "TIME_WAIT",
+        "TIME_WAIT minisockets of this network namespace (orphans waiting in FIN_WAIT2 as "
+        "minisockets included)",
+        "/proc/net/sockstat, TCP: tw (tcp_death_row.tw_refcount, net/ipv4/proc.c "
+        "sockstat_seq_show); compared in net/ipv4/tcp_minisocks.c tcp_time_wait",
+        table="TCP",
+        field="tw",
+        metric="tcp_time_wait_sockets",
+        node_exporter=("node_sockstat_TCP_tw", None),
+        need="time_wait_sockets",
+    ),
 )
 MAX_ORPHANS = _key(
     "net.ipv4.tcp_max_orphans",
@@ -293,6 +412,25 @@ MAX_ORPHANS = _key(
     IP_SYSCTL,
     direction="up",
     boot=D.max_orphans,
+    messages=(
+        (
+            "too many orphaned sockets",
+            "an orphan was reset: more orphans than tcp_max_orphans (net/ipv4/tcp.c "
+            "tcp_check_oom; counted in TcpExt TCPAbortOnMemory)",
+        ),
+    ),
+    usage=Usage(
+        "orphans",
+        "orphaned sockets (closed by their application, still in FIN_WAIT1, CLOSING or "
+        "LAST_ACK) of every network namespace",
+        "/proc/net/sockstat, TCP: orphan (tcp_orphan_count_sum); compared with "
+        "tcp_max_orphans in net/ipv4/tcp.c tcp_too_many_orphans",
+        table="TCP",
+        field="orphan",
+        metric="tcp_orphan_sockets",
+        node_exporter=("node_sockstat_TCP_orphan", None),
+        need="orphan_sockets",
+    ),
 )
 TW_REUSE = _key(
     "net.ipv4.tcp_tw_reuse",
@@ -329,15 +467,39 @@ CONNTRACK_MAX = _key(
     direction="up",
     symptoms=(
         Symptom(
-            "conntrack_drop", "conntrack", "the conntrack table was full: new flows were dropped"
+            "conntrack_drop",
+            "conntrack",
+            "the conntrack table was full: new flows were dropped",
+            metric="conntrack_drops",
+            node_exporter="node_nf_conntrack_stat_drop",
         ),
         Symptom(
             "conntrack_early_drop",
             "conntrack",
             "the conntrack table was full: unassured entries were evicted for new flows",
+            metric="conntrack_early_drops",
+            node_exporter="node_nf_conntrack_stat_early_drop",
         ),
     ),
     boot=D.conntrack_buckets,
+    messages=(
+        (
+            "nf_conntrack: table full, dropping packet",
+            "a new flow was dropped: the conntrack table was full "
+            "(net/netfilter/nf_conntrack_core.c __nf_conntrack_alloc)",
+        ),
+    ),
+    usage=Usage(
+        "conntrack entries",
+        "flows tracked by netfilter in this network namespace (the table and its max are "
+        "the host's)",
+        "/proc/sys/net/netfilter/nf_conntrack_count (net/netfilter/nf_conntrack_standalone.c)",
+        table="conntrack",
+        field="conntrack_count",
+        metric="conntrack_entries",
+        node_exporter=("node_nf_conntrack_entries", "node_nf_conntrack_entries_limit"),
+        need="conntrack_entries",
+    ),
 )
 CONNTRACK_BUCKETS = _key(
     "net.netfilter.nf_conntrack_buckets",
@@ -977,6 +1139,16 @@ SNAPSHOT_MARKERS = frozenset(
 def symptoms() -> dict[str, tuple[Key, Symptom]]:
     """Every symptom counter, by name, with the key whose limit it shows was hit."""
     return {s.counter: (k, s) for k in _KEYS for s in k.symptoms}
+
+
+def with_usage() -> list[Key]:
+    """The keys whose limit `status` compares with what counts against it now."""
+    return [k for k in _KEYS if k.usage is not None]
+
+
+def messages() -> list[tuple[Key, str, str]]:
+    """Every kernel log line that shows a limit was hit: (key, text, meaning)."""
+    return [(k, text, meaning) for k in _KEYS for text, meaning in k.messages]
 
 
 def errnos() -> dict[str, tuple[Key, str]]:

@@ -48,11 +48,50 @@ MAX_PARTS = 12
 class Symptom:
     """A counter that grows when the key's limit was hit. `table` is TcpExt (per network
     namespace, /proc/net/netstat) or conntrack (a column of /proc/net/stat/nf_conntrack,
-    summed over CPUs: conntrack_drop is its `drop` column)."""
+    summed over CPUs: conntrack_drop is its `drop` column). `metric` is the name status
+    exports it under in Prometheus (tunekit_ prefix and _total added); `node_exporter`
+    the name node_exporter exports it under by default, if it does (then status does not)."""
 
     counter: str
     table: Literal["TcpExt", "conntrack"]
     meaning: str
+    metric: str = ""
+    node_exporter: str | None = None
+
+
+# What one status row compares with a limit: a count for the host or the namespace read
+# from a table of counters (host/counters.py), or one per process, listener or
+# destination (their readers: host/processes.py, host/sockets.py).
+Per = Literal["host", "process", "listener", "destination"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What counts against a key's limit, and where `status` reads it.
+
+    `table` and `field` name the reading in host/counters.py's tables for a count
+    (per = "host": /proc/net/sockstat's "TCP" line, fs.file-nr, conntrack); `where` says
+    the same for people, with its kernel source. `index` is the element of a triple that
+    is the limit (tcp_mem: 2, max) and `near_index` the one past which usage is already
+    near it (tcp_mem: 1, pressure). `metric` is the Prometheus name of the resource
+    (status adds tunekit_, _limit, _ratio), `node_exporter` the names node_exporter
+    already exports the used and the limit series under (not exported again). `need` is
+    the capacity model's need that sizes it for a workload (a profile's load). `beyond`
+    is the fix when raising the key is not the whole answer."""
+
+    resource: str  # the row's name for people: "file handles", "listen queue"
+    counts: str
+    where: str
+    per: Per = "host"
+    table: str = ""
+    field: str = ""
+    index: int | None = None
+    near_index: int | None = None
+    metric: str = ""
+    node_exporter: tuple[str | None, str | None] = (None, None)
+    need: str | None = None
+    beyond: str = ""
+    elements: tuple[str, ...] = ()  # the names of a triple's elements (min, pressure, max)
 
 
 @dataclass(frozen=True)
@@ -81,6 +120,9 @@ class Key:
     parity: bool = False  # a range whose ends should differ in parity
     symptoms: tuple[Symptom, ...] = ()
     errnos: tuple[tuple[str, str], ...] = ()  # (errno name, what it means) when it is hit
+    # (text, what it means): kernel log lines printed when the limit is hit
+    messages: tuple[tuple[str, str], ...] = ()
+    usage: Usage | None = None  # what counts against the limit, for `status`
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

@@ -148,11 +148,15 @@ def run(
     pid: int | None = None,
     process: str | None = None,
     unit: str | None = None,
+    facts: HostFacts | None = None,
 ) -> Audit:
+    """`facts`: already read by the caller (status reads its own, each reading, without
+    /proc/net/tcp), instead of gather_facts."""
     from tunekit.model import capacity, targets
     from tunekit.model.check import run_check
 
-    facts = gather_facts(profile, root, snapshot, mem_total)
+    if facts is None:
+        facts = gather_facts(profile, root, snapshot, mem_total)
     audit_process(facts, pid, process, unit)
     c, cal = load_constants(const or {}, facts, state or state_dir(None, root), root)
     est = capacity.estimate(profile.workload, facts, c)

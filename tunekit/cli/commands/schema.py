@@ -19,7 +19,8 @@ def schema(
     document: Annotated[
         str,
         typer.Argument(
-            help="check, estimate, apply, rollback, probe, profiles, profiles-show, lint or export."
+            help="check, estimate, apply, rollback, probe, profiles, profiles-show, lint, "
+            "export or status."
         ),
     ],
 ) -> None:

@@ -28,6 +28,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "profiles-show": ("tunekit.output.documents.profiles", "ProfileShow"),
     "lint": ("tunekit.lint.report", "LintReport"),
     "export": ("tunekit.output.documents.export", "Export"),
+    "status": ("tunekit.output.documents.status", "Status"),
 }
 
 
