@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, require_privileges, run_tunekit, sysctl_files, write_tree
+from lint_reference import GIB, reference_host, rules_fired, run
 
 from tunekit.host import confparse
 from tunekit.knowledge import catalogue
@@ -20,59 +21,7 @@ from tunekit.lint.host import Host as LintHost
 from tunekit.lint.report import LintReport as Lint
 
 GUIDES = REPO / "tests" / "fixtures" / "guides"  # copied from the guides this project started from
-GIB = 1 << 30
 KNOW = lint_rules.knowledge()
-
-# A reference host: kernel 6.18, 24 GiB, the live values a fresh 6.18 host of that size has
-# (read on this VM), the removed keys absent. Anything else is unknown.
-REFERENCE_LIVE = {
-    "net.ipv4.tcp_max_tw_buckets": "131072",
-    "net.ipv4.tcp_max_orphans": "131072",
-    "net.ipv4.tcp_syncookies": "1",
-    "net.ipv4.tcp_timestamps": "1",
-    "net.ipv4.tcp_keepalive_time": "7200",
-    "net.ipv4.tcp_fin_timeout": "60",
-    "net.ipv4.ip_unprivileged_port_start": "1024",
-    "net.core.somaxconn": "4096",
-    "net.netfilter.nf_conntrack_buckets": "262144",
-    "fs.nr_open": "1048576",
-}
-REFERENCE_ABSENT = {
-    "net.ipv4.tcp_tw_recycle",
-    "net.ipv4.tcp_no_such_key",
-    "net.ipv4.netfilter.ip_conntrack_max",
-}
-
-
-def reference_host(kernel: str = "6.18", container: bool = False, modules=frozenset()) -> LintHost:
-    def read(rel: str) -> str:
-        key = rel.replace("/", ".")
-        if key in REFERENCE_ABSENT:
-            raise FileNotFoundError(rel)
-        if key in REFERENCE_LIVE:
-            return REFERENCE_LIVE[key]
-        raise PermissionError(rel)  # unknown
-
-    return LintHost(
-        kernel=lint_rules.parse_version(kernel),
-        kernel_text=kernel,
-        mem_bytes=24 * GIB,
-        container=container,
-        read=read,
-        live_source="reference",
-        modules={"nf_conntrack"},
-        proc_modules={"nf_conntrack"},
-        modules_at_boot=set(modules),
-    )
-
-
-def run(text: str, fmt: str = "sysctl.conf", host: LintHost | None = None, **kw) -> lint.LintReport:
-    return lint.lint([("f", text, fmt)], host or reference_host(), **kw)
-
-
-def rules_fired(report: lint.LintReport) -> set[str]:
-    return {f.rule for f in report.findings}
-
 
 # --- the rules file -------------------------------------------------------------------
 
@@ -98,11 +47,12 @@ def test_each_rule_fires_on_its_example_and_not_on_the_line_that_is_fine(rule):
     ex = rule.examples
     fmt = ex.get("example_format", "sysctl.conf")
     container = bool(ex.get("example_container"))
+    systemd = ex.get("example_systemd")
     profile = _profile(ex["example_profile"]) if "example_profile" in ex else None
     bad = run(
         ex["example"],
         fmt,
-        reference_host(ex.get("example_kernel", "6.18"), container),
+        reference_host(ex.get("example_kernel", "6.18"), container, systemd=systemd),
         profile=profile,
     )
     assert rule.id in rules_fired(bad), [(f.rule, f.why) for f in bad.findings]
@@ -111,7 +61,11 @@ def test_each_rule_fires_on_its_example_and_not_on_the_line_that_is_fine(rule):
     good = run(
         ex["example_ok"],
         fmt,
-        reference_host(ex.get("example_ok_kernel", ex.get("example_kernel", "6.18")), container),
+        reference_host(
+            ex.get("example_ok_kernel", ex.get("example_kernel", "6.18")),
+            container,
+            systemd=systemd,
+        ),
         profile=profile,
     )
     assert rule.id not in rules_fired(good), [(f.rule, f.why) for f in good.findings]
@@ -142,13 +96,16 @@ def test_a_rule_without_its_texts_or_with_an_unknown_verdict_is_refused(tmp_path
 GUIDE_FINDINGS = {
     "client-limits.conf": set(),
     "client-sysctl.conf": {
+        (1, "lowers-a-limit"),  # file-max 100,000: 10% of 24 GiB is 2.4 million
+        (2, "lowers-a-limit"),  # nr_open 100,000 < 1,048,576
         (4, "tw-recycle-removed"),
-        (5, "optmem-not-buffers"),
-        (6, "orphans-lowered"),
-        (7, "tw-buckets-lowered"),
+        (5, "lowers-a-limit"),  # optmem_max 8192 < 128 KiB (and zerocopy is bound by it)
+        (6, "lowers-a-limit-never-lower"),
+        (7, "lowers-a-limit-never-lower"),
     },
     "host-sysctl.conf": {(1, "conntrack-alias"), (1, "conntrack-not-loaded-at-boot")},
     "loadgen-sysctl-w.sh": {
+        (2, "sets-what-is-there"),  # tcp_timestamps = 1 is the default
         (3, "tw-recycle-removed"),
         (4, "split-assignment"),
         (4, "port-range-parity"),
@@ -157,10 +114,10 @@ GUIDE_FINDINGS = {
     "server-sysctl.conf": {
         (5, "syncookies-off"),
         (9, "tw-recycle-removed"),
-        (15, "optmem-not-buffers"),
-        (16, "core-default-not-tcp"),
-        (17, "core-default-not-tcp"),
+        (14, "sets-what-is-there"),  # 131,072 orphans: what 24 GiB gives at boot
         (20, "mem-beyond-ram"),
+        (21, "buffer-start-tiny"),  # tcp_rmem 4096 4096: every socket starts with a page
+        (22, "buffer-start-tiny"),
     },
 }
 
@@ -225,8 +182,9 @@ def test_a_script_is_read_as_the_shell_would_split_it():
     )
     report = run(text, "script")
     assert {(f.line, f.rule) for f in report.findings} == {
-        (2, "timestamps-off"),
+        (2, "feature-off"),  # tcp_timestamps = 0
         (3, "nofile-above-nr-open"),
+        (3, "ulimit-this-shell"),
     }
     assert report.files[0].settings == 5
 
@@ -286,6 +244,7 @@ FAKE_ETC = {
 
 FAKE_EXPECTED = {
     ("/etc/sysctl.d/10-net.conf", 1, "overridden"),
+    ("/etc/sysctl.d/10-net.conf", 1, "lowers-a-limit"),  # somaxconn 1024 < 4096
     ("/etc/sysctl.d/10-net.conf", 2, "tw-recycle-removed"),
     ("/etc/sysctl.d/20-conntrack.conf", 1, "conntrack-long-chains"),
     ("/usr/lib/sysctl.d/50-default.conf", 2, "overridden"),
@@ -406,8 +365,11 @@ def test_a_fifo_planted_in_sysctl_d_is_reported_not_waited_on(tmp_path):
     (tmp_path / "etc/sysctl.d").mkdir(parents=True)
     os.mkfifo(tmp_path / "etc/sysctl.d/50-fifo.conf")
     result = run_tunekit("lint", "--root", str(tmp_path), "--json", timeout=20)
-    assert result.returncode == 0
-    assert any("50-fifo.conf" in u for u in json.loads(result.stdout)["unreadable"])
+    # nothing was found wrong, but a file that applies at boot was not read: incomplete
+    assert result.returncode == 5, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "incomplete" and doc["failed"] is False
+    assert any("50-fifo.conf" in u for u in doc["unreadable"])
 
 
 def test_json_is_the_documented_schema():

@@ -8,8 +8,9 @@ What the applying tool does is the reference:
   ignores a failed write, and the value is written as is (quotes included);
 - `sysctl -a` output: the same syntax, a snapshot of the values of a running kernel;
 - limits.conf (limits.conf(5), pam_limits): `domain type item value`;
-- shell scripts: `sysctl -w name=value` (one word per setting, after the shell's own
-  quoting), `sysctl -p [FILE]`, `echo V > /proc/sys/...` and `ulimit -n N`;
+- shell scripts (confscript.py): `sysctl -w name=value`, `echo V > /proc/sys/...`,
+  `echo V | tee /proc/sys/...`, lines echoed or written by a here-document into a
+  sysctl.conf or limits.conf, and `ulimit -n N`;
 - systemd system.conf (systemd-system.conf(5)): `DefaultLimitNOFILE=soft[:hard]`;
 - modprobe.d (modprobe.d(5)): `options MODULE param=value ...`.
 """
@@ -17,7 +18,6 @@ What the applying tool does is the reference:
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from tunekit.knowledge.catalogue import SNAPSHOT_MARKERS
@@ -69,6 +69,7 @@ class Problem:
     text: str
     key: str = ""
     value: str = ""
+    extra: dict = field(default_factory=dict)  # names the check's text uses (writer, target)
 
 
 @dataclass
@@ -151,90 +152,6 @@ def limits_conf(text: str, file: str) -> Parsed:
     return out
 
 
-# --- shell scripts ----------------------------------------------------------------------
-
-
-def script(text: str, file: str) -> Parsed:
-    out = Parsed("script")
-    for number, raw, line in _lines(text):
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue  # an unfinished quote: not a line this reader understands
-        for cmd in _commands(words):
-            _script_command(cmd, file, number, raw, out)
-    return out
-
-
-def _commands(words: list[str]):
-    """Split a command line on ; && || and drop a leading sudo."""
-    cmd: list[str] = []
-    for w in words + [";"]:
-        if w in (";", "&&", "||"):
-            while cmd and cmd[0] in ("sudo", "exec", "command"):
-                cmd = cmd[1:]
-            if cmd:
-                yield cmd
-            cmd = []
-        else:
-            cmd.append(w)
-
-
-def _script_command(cmd: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
-    name = cmd[0].rsplit("/", 1)[-1]
-    if name == "sysctl":
-        _sysctl_command(cmd[1:], file, number, raw, out)
-    elif name == "ulimit":
-        _ulimit_command(cmd[1:], file, number, raw, out)
-    elif name == "echo" and len(cmd) >= 3 and cmd[-2] == ">":
-        m = _PROC_SYS.match(cmd[-1])
-        if m:
-            value = " ".join(" ".join(w for w in cmd[1:-2] if not w.startswith("-")).split())
-            out.settings.append(Setting(file, number, "sysctl", normalise(m[1]), value, raw))
-
-
-def _sysctl_command(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
-    """procps sysctl: with -w every argument must be one name=value word; with -p the rest
-    are files to load; without either, an argument with '=' is still a write."""
-    words = [a for a in args if not a.startswith("-")]
-    if any(a.startswith("-") and "p" in a.lstrip("-") for a in args) or "--load" in args:
-        out.settings.append(Setting(file, number, "load", "sysctl -p", " ".join(words), raw))
-        return
-    writing = any(a in ("-w", "--write") for a in args)
-    i = 0
-    while i < len(words):
-        word = words[i]
-        name, sep, value = word.partition("=")
-        if sep and name:
-            out.settings.append(_sysctl_setting(file, number, name, value, raw))
-        elif writing and i + 1 < len(words) and words[i + 1].startswith("="):
-            # `sysctl -w key ="a b"`: the shell makes two words and both are refused;
-            # what was meant is still linted.
-            meant = _sysctl_setting(file, number, word, words[i + 1][1:], raw)
-            meant.problem = "split-assignment"
-            out.settings.append(meant)
-            i += 1
-        elif writing:
-            out.problems.append(Problem(file, number, "not-assignment", raw, normalise(word)))
-        i += 1
-
-
-def _sysctl_setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
-    return Setting(file, number, "sysctl", normalise(name), " ".join(value.split()), raw)
-
-
-def _ulimit_command(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
-    flags = "".join(a.lstrip("-") for a in args if a.startswith("-"))
-    values = [a for a in args if not a.startswith("-")]
-    if "n" not in flags or not values:
-        return
-    typ = "hard" if "H" in flags and "S" not in flags else ("soft" if "S" in flags else "-")
-    s = Setting(file, number, "ulimit", "nofile", values[0], raw, type=typ)
-    if not (_INT.match(values[0]) or values[0] == "unlimited"):
-        s.problem = "bad-limit-value"
-    out.settings.append(s)
-
-
 # --- systemd and modprobe ---------------------------------------------------------------
 
 
@@ -280,7 +197,13 @@ def modules_load(text: str) -> set[str]:
 
 _LIMITS_LINE = re.compile(r"^\S+\s+(soft|hard|-)\s+\S+\s+\S+\s*$")
 _SYSCTL_LINE = re.compile(r"^-?[A-Za-z0-9_][A-Za-z0-9_.*/:@+-]*\s*=")
-_SCRIPT_LINE = re.compile(r"(^|[\s;&|])(sudo\s+)?(\S*/)?(sysctl|ulimit)\s|>\s*/proc/sys/|^#!")
+_SCRIPT_LINE = re.compile(
+    r"(^|[\s;&|])(sudo\s+)?(\S*/)?(sysctl|ulimit)\s|>\s*/proc/sys/|\btee\s+(-\S+\s+)*/"
+    r"|^(sudo\s+)?(echo|printf|cat)\s.*>>?\s*/etc/|^#!"
+)
+# a here-document: its body lines look like the file they are written to, not like a
+# script, so one of these outweighs them
+_HEREDOC_LINE = re.compile(r"(?<!<)<<(?!<)-?\s*['\"]?[A-Za-z_]")
 _SYSTEMD_LINE = re.compile(r"^\[Manager\]|^DefaultLimit[A-Z]+=")
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
@@ -296,6 +219,7 @@ def detect(text: str) -> str | None:
         if not line or line[0] in "#;":
             continue
         scores["script"] += bool(_SCRIPT_LINE.search(line)) * 2
+        scores["script"] += bool(_HEREDOC_LINE.search(line)) * 100
         scores["limits.conf"] += bool(_LIMITS_LINE.match(line))
         scores["sysctl.conf"] += bool(_SYSCTL_LINE.match(line))
         scores["system.conf"] += bool(_SYSTEMD_LINE.match(line)) * 2
@@ -305,6 +229,12 @@ def detect(text: str) -> str | None:
     if not scores[best]:
         return None
     return "sysctl-a" if best == "sysctl.conf" and markers else best
+
+
+def script(text: str, file: str) -> Parsed:
+    from tunekit.host import confscript  # which reads the other formats through this module
+
+    return confscript.script(text, file)
 
 
 PARSERS = {

@@ -116,8 +116,13 @@ def init_system(root: Path, live: bool) -> tuple[bool | None, str]:
     return True, f"systemd {version}"
 
 
-def _possible_cpus(text: str) -> int | None:
-    """CPUs in /sys/devices/system/cpu/possible ('0-63' or '0,2-5')."""
+def possible_cpus(root: Path) -> int | None:
+    """CPUs in /sys/devices/system/cpu/possible ('0-63' or '0,2-5'): what pid_max scales
+    with (kernel/pid.c num_possible_cpus)."""
+    try:
+        text = read(root, "sys/devices/system/cpu/possible", 256)
+    except OSError:
+        return None
     n = 0
     for part in text.strip().split(","):
         lo, _, hi = part.partition("-")
@@ -136,10 +141,7 @@ def _image_kernel(root: Path) -> str | None:
 def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
     facts.systemd, facts.init = init_system(root, live)
     if live:
-        try:
-            facts.cpus = _possible_cpus(read(root, "sys/devices/system/cpu/possible", 256))
-        except OSError:
-            facts.cpus = None
+        facts.cpus = possible_cpus(root)
     elif facts.kernel is None:
         facts.boot_kernel = _image_kernel(root)
     release = facts.kernel or facts.boot_kernel or (os.uname().release if live else None)

@@ -70,6 +70,7 @@ FILE_MAX = _key(
     "(CAP_SYS_ADMIN may exceed it: alloc_empty_file)",
     KERNEL_DOCS_FS + "; fs/file_table.c alloc_empty_file",
     minimum=0,
+    maximum=2**63 - 1,  # proc_doulongvec_minmax up to LONG_MAX (fs/file_table.c fs_stat_sysctls)
     direction="up",
     errnos=(("ENFILE", "the system-wide open-files table is full (fs.file-max)"),),
     boot=D.file_max,
@@ -400,6 +401,8 @@ TW_BUCKETS = _key(
         node_exporter=("node_sockstat_TCP_tw", None),
         need="time_wait_sockets",
     ),
+    never_lower='ip-sysctl, tcp_max_tw_buckets: "you _must_ not lower the limit artificially, but '
+    'rather increase it"; above it a closing socket skips TIME_WAIT (tcp_minisocks.c)',
 )
 MAX_ORPHANS = _key(
     "net.ipv4.tcp_max_orphans",
@@ -431,6 +434,9 @@ MAX_ORPHANS = _key(
         node_exporter=("node_sockstat_TCP_orphan", None),
         need="orphan_sockets",
     ),
+    never_lower='ip-sysctl, tcp_max_orphans: "you _must_ not rely on this or lower the limit '
+    'artificially, but rather increase it"; above it orphans are reset and their last data '
+    "is lost",
 )
 TW_REUSE = _key(
     "net.ipv4.tcp_tw_reuse",
@@ -569,6 +575,9 @@ TIMESTAMPS = _key(
     "TCP timestamps (RFC 7323): PAWS and RTT samples; tcp_tw_reuse needs them",
     IP_SYSCTL + "; net/ipv4/tcp_ipv4.c tcp_twsk_unique",
     default="1",
+    off_harm="turns off PAWS and RTT samples (RFC 7323), and tcp_tw_reuse with them: a "
+    "TIME_WAIT socket is reused only if it saw a timestamp (net/ipv4/tcp_ipv4.c "
+    "tcp_twsk_unique)",
 )
 KEEPALIVE_TIME = _key(
     "net.ipv4.tcp_keepalive_time",
@@ -660,8 +669,89 @@ _guide(
     direction="up",
 )
 _guide(
-    "vm.swappiness", "int", "", "global", "how eagerly anonymous memory is swapped", KERNEL_DOCS_VM
+    "vm.swappiness",
+    "int",
+    "",
+    "global",
+    "how eagerly anonymous memory is swapped",
+    KERNEL_DOCS_VM + "; mm/vmscan.c vm_swappiness",
+    default="60",
 )
+for _name, _default, _what, _where in (
+    ("dirty_ratio", "20", "percent of memory dirty before writers block", "vm_dirty_ratio"),
+    (
+        "dirty_background_ratio",
+        "10",
+        "percent of memory dirty before background writeback starts",
+        "dirty_background_ratio",
+    ),
+):
+    _guide(
+        f"vm.{_name}",
+        "int",
+        "percent",
+        "global",
+        _what,
+        KERNEL_DOCS_VM + f"; mm/page-writeback.c {_where}",
+        default=_default,
+    )
+_guide(
+    "vm.vfs_cache_pressure",
+    "int",
+    "",
+    "global",
+    "how eagerly dentries and inodes are reclaimed against the page cache",
+    KERNEL_DOCS_VM + "; fs/dcache.c sysctl_vfs_cache_pressure",
+    default="100",
+)
+_guide(
+    "fs.suid_dumpable",
+    "int",
+    "mode",
+    "global",
+    "whether a setuid program may dump core",
+    KERNEL_DOCS_FS + "; fs/exec.c suid_dumpable",
+    default="0",
+)
+_guide(
+    "kernel.randomize_va_space",
+    "int",
+    "mode",
+    "global",
+    "address-space layout randomisation: 2 randomises the heap (brk) too, 1 only stack, "
+    "mmap and VDSO, 0 none",
+    KERNEL_DOCS_KERNEL + "; mm/memory.c randomize_va_space (2; 1 with CONFIG_COMPAT_BRK)",
+    default="2",
+)
+# System V IPC limits: include/uapi/linux/{sem,shm,msg}.h, the defaults since 3.16-3.19
+_guide(
+    "kernel.sem",
+    "ints",
+    "",
+    "global",
+    "SEMMSL SEMMNS SEMOPM SEMMNI: semaphores per set, in all, per semop(), sets",
+    KERNEL_DOCS_KERNEL + "; include/uapi/linux/sem.h",
+    default="32000 1024000000 500 32000",
+    direction="up",
+)
+for _name, _default, _unit, _what in (
+    ("shmmax", str(2**64 - 1 - (1 << 24)), "bytes", "largest System V shared memory segment"),
+    ("shmall", str(2**64 - 1 - (1 << 24)), "pages", "System V shared memory in all"),
+    ("shmmni", "4096", "segments", "System V shared memory segments system-wide"),
+    ("msgmnb", "16384", "bytes", "default size of a System V message queue"),
+    ("msgmax", "8192", "bytes", "largest System V message"),
+    ("msgmni", "32000", "queues", "System V message queues system-wide"),
+):
+    _guide(
+        f"kernel.{_name}",
+        "int",
+        _unit,
+        "global",
+        _what,
+        KERNEL_DOCS_KERNEL + " (" + _name + "); include/uapi/linux/shm.h, msg.h",
+        default=_default,
+        direction="up",
+    )
 _guide(
     "vm.min_free_kbytes",
     "int",
@@ -697,6 +787,7 @@ _guide(
     "tcp_rmem[1] instead",
     KERNEL_DOCS_NET + "; " + IP_SYSCTL + " (tcp_rmem); net/core/sysctl_net_core.c",
     in_child="read-only",
+    default="212992",  # SK_RMEM_DEFAULT: 256 packets of 256 B truesize (sock.h)
 )
 _guide(
     "net.core.wmem_default",
@@ -706,6 +797,7 @@ _guide(
     "send buffer every non-TCP socket starts with; TCP starts from tcp_wmem[1] instead",
     KERNEL_DOCS_NET + "; " + IP_SYSCTL + " (tcp_wmem); net/core/sysctl_net_core.c",
     in_child="read-only",
+    default="212992",  # SK_RMEM_DEFAULT: 256 packets of 256 B truesize (sock.h)
 )
 _guide(
     "net.core.rmem_max",
@@ -812,6 +904,8 @@ _guide(
     "tx memory accounting and this tunable has no effect')",
     IP_SYSCTL + " (udp_wmem_min)",
     default="4096",
+    no_effect='ip-sysctl, udp_wmem_min: "UDP does not have tx memory accounting and this '
+    'tunable has no effect."',
 )
 _guide(
     "net.ipv4.tcp_synack_retries",
@@ -897,6 +991,8 @@ _guide(
     "window scaling (RFC 7323): without it no connection has more than 64 KiB in flight",
     IP_SYSCTL,
     default="1",
+    off_harm="without window scaling (RFC 7323 section 2) no connection has more than 64 KiB "
+    "in flight: one connection moves at most 64 KiB per round trip (5 Mbit/s at 100 ms)",
 )
 _guide(
     "net.ipv4.tcp_sack",
@@ -906,6 +1002,9 @@ _guide(
     "selective acknowledgements (RFC 2018): recover several losses in one round trip",
     IP_SYSCTL,
     default="1",
+    off_harm="without selective acknowledgements (RFC 2018) a sender learns of one lost "
+    "segment per round trip, so a window with several losses takes several round trips to "
+    "repair; on by default (tcp_sk_init)",
 )
 _guide(
     "net.ipv4.tcp_dsack",
@@ -923,6 +1022,8 @@ _guide(
     "netns",
     "a legacy option with no effect",
     IP_SYSCTL,
+    no_effect='ip-sysctl, tcp_fack: "This is a legacy option, it has no effect anymore."',
+    no_effect_since="4.15",
 )
 _guide(
     "net.ipv4.tcp_low_latency",
@@ -931,6 +1032,8 @@ _guide(
     "global",
     "a legacy option with no effect",
     IP_SYSCTL,
+    no_effect='ip-sysctl, tcp_low_latency: "This is a legacy option, it has no effect anymore."',
+    no_effect_since="4.14",
 )
 _guide(
     "net.ipv4.tcp_adv_win_scale",
@@ -940,6 +1043,9 @@ _guide(
     "share of the receive buffer counted as overhead; obsolete since 6.6",
     IP_SYSCTL,
     default="1",
+    no_effect='ip-sysctl, tcp_adv_win_scale: "Obsolete since linux-6.6": the receive window '
+    "is computed from the measured skb overhead",
+    no_effect_since="6.6",
 )
 _guide(
     "net.ipv4.tcp_moderate_rcvbuf",
@@ -1056,6 +1162,38 @@ _guide(
     "global",
     "size of the IPv4 route cache, which does not exist since 3.6",
     IP_SYSCTL + " (route/max_size)",
+    no_effect='ip-sysctl, route/max_size: "From linux kernel 3.6 onwards, this is deprecated '
+    'for ipv4 as route cache is no longer used."; net/ipv4/route.c reads ip_rt_max_size '
+    "nowhere but its sysctl",
+    no_effect_since="3.6",
+)
+# The other knobs of the IPv4 route cache, removed in 3.6: net/ipv4/route.c keeps them in
+# its sysctl table and reads none of them (ipv4_dst_ops has no .gc, so gc_thresh is never
+# compared either: net/core/dst.c dst_alloc), but gc_timeout, which now only times out next
+# hops learned from ICMP redirects (__ip_do_redirect).
+for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms", "gc_elasticity"):
+    _guide(
+        f"net.ipv4.route.{_name}",
+        "int",
+        "",
+        "global",
+        "a knob of the IPv4 route cache, which does not exist since 3.6",
+        "net/ipv4/route.c (ipv4_route_table)",
+        no_effect="net/ipv4/route.c: the IPv4 route cache is gone since 3.6 and nothing reads "
+        f"{_name} but its sysctl (ipv4_dst_ops has no garbage collector)",
+        no_effect_since="3.6",
+    )
+_guide(
+    "net.ipv4.route.gc_timeout",
+    "int",
+    "seconds",
+    "global",
+    "since 3.6 (no route cache) only how long a next hop learned from an ICMP redirect is kept",
+    "net/ipv4/route.c __ip_do_redirect",
+    no_effect="net/ipv4/route.c: with no route cache since 3.6, gc_timeout only sets how long "
+    "a next hop learned from an ICMP redirect is kept (__ip_do_redirect); it bounds no cache "
+    "and frees no memory",
+    no_effect_since="3.6",
 )
 for _n, _default in ((1, "128"), (2, "512"), (3, "1024")):
     _guide(
@@ -1111,7 +1249,115 @@ _guide(
     boot=D.unix_dgram_qlen,
 )
 
+# net.ipv4.conf.{all,default}.X: the kernel's own table (net/ipv4/devinet.c ipv4_devconf
+# and ipv4_devconf_dflt: every entry 0 but these), and how the kernel combines `all` with
+# each interface's value (include/linux/inetdevice.h IN_DEV_*). A new interface copies
+# `default`; `all` is not copied to interfaces (devinet_conf_proc).
+_DEVCONF_ONE = {"accept_redirects", "send_redirects", "secure_redirects", "shared_media"}
+_DEVCONF_ONE |= {"arp_evict_nocarrier"}
+_DEVCONF = {  # mc_forwarding is left out: the kernel makes it read-only (0444)
+    "forwarding": "",
+    "proxy_arp": "or",
+    "accept_redirects": "or",  # when not forwarding; `and` on a router (IN_DEV_RX_REDIRECTS)
+    "secure_redirects": "or",
+    "send_redirects": "or",
+    "shared_media": "or",
+    "rp_filter": "max",
+    "accept_source_route": "and",
+    "bootp_relay": "and",
+    "log_martians": "or",
+    "arp_filter": "or",
+    "arp_announce": "max",
+    "arp_ignore": "max",
+    "arp_accept": "max",
+    "arp_notify": "max",
+    "accept_local": "or",
+    "src_valid_mark": "or",
+    "route_localnet": "or",
+    "promote_secondaries": "",
+    "disable_xfrm": "",
+    "disable_policy": "",
+    "arp_evict_nocarrier": "and",
+}
+for _name, _combine in _DEVCONF.items():
+    for _which in ("all", "default"):
+        _one = _name in _DEVCONF_ONE or (_which == "default" and _name == "accept_source_route")
+        _guide(
+            f"net.ipv4.conf.{_which}.{_name}",
+            "int",
+            "mode",
+            "netns",
+            f"IPv4 {_name.replace('_', ' ')}, "
+            + ("for every interface with its own value" if _which == "all" else "for new ones"),
+            IP_SYSCTL
+            + " (conf/interface/*); net/ipv4/devinet.c ipv4_devconf"
+            + ("_dflt" if _which == "default" else ""),
+            default="1" if _one else "0",
+            conf_combine=_combine,
+        )
+_guide(
+    "net.ipv4.route.flush",
+    "int",
+    "",
+    "netns",  # in ipv4_route_netns_table, write-only (0200)
+    "a write-only trigger: writing it bumps the route generation once",
+    "net/ipv4/route.c ipv4_sysctl_rtcache_flush",
+    no_effect="net/ipv4/route.c: route.flush is a write-only trigger (mode 0200) that bumps "
+    "the route generation once; the IPv4 route cache it flushed is gone since 3.6, and "
+    "nothing persists",
+    no_effect_since="3.6",
+)
+
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
+
+# The limits every process starts with (include/asm-generic/resource.h INIT_RLIMITS), in
+# limits.conf's units (KiB for sizes, minutes for cpu): item -> (soft, hard). Those that
+# systemd or the RAM change for a login session (nofile, nproc, memlock, sigpending) are
+# not here.
+RLIMIT_DEFAULTS = {
+    "cpu": ("unlimited", "unlimited"),
+    "fsize": ("unlimited", "unlimited"),
+    "data": ("unlimited", "unlimited"),
+    "stack": ("8192", "unlimited"),  # _STK_LIM, 8 MiB (include/uapi/linux/resource.h)
+    "core": ("0", "unlimited"),
+    "rss": ("unlimited", "unlimited"),
+    "as": ("unlimited", "unlimited"),
+    "locks": ("unlimited", "unlimited"),
+    "msgqueue": ("819200", "819200"),  # MQ_BYTES_MAX (include/uapi/linux/mqueue.h)
+    "nice": ("0", "0"),
+    "rtprio": ("0", "0"),
+}
+# ulimit's options and the limits.conf items they set (bash(1) ulimit)
+ULIMIT_ITEMS = {
+    "c": "core",
+    "d": "data",
+    "e": "nice",
+    "f": "fsize",
+    "i": "sigpending",
+    "l": "memlock",
+    "m": "rss",
+    "n": "nofile",
+    "q": "msgqueue",
+    "r": "rtprio",
+    "s": "stack",
+    "t": "cpu",
+    "u": "nproc",
+    "v": "as",
+    "x": "locks",
+}
+
+# What a new network namespace copies from the initial one rather than taking the
+# kernel's default (so its value there says nothing of the default): IPv4's conf/all and
+# conf/default while net.core.devconf_inherit_init_net is 0 (net.rst; devinet.c
+# devinet_init_net), tcp_rmem, tcp_wmem and the congestion control (tcp_ipv4.c
+# tcp_sk_init), and net.core's host-wide keys, visible read-only there.
+FRESH_NS_COPIES = (
+    "net.ipv4.conf.",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_congestion_control",
+    "net.core.",
+)
 
 # Names the kernel still accepts for the same file (nf_conntrack_standalone.c registers
 # net.nf_conntrack_max in the initial namespace).
@@ -1134,6 +1380,16 @@ DEVICE_KEY = re.compile(r"^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)[^.]+\
 SNAPSHOT_MARKERS = frozenset(
     {FILE_NR.name, "fs.inode-nr", OSRELEASE.name, "kernel.ostype", "kernel.random.uuid"}
 )
+
+
+def conf_combine(name: str) -> str:
+    """How the kernel combines conf.all.X with an interface's own X, for any
+    net.ipv4.conf.IFACE.X ("" if it is no such key)."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[:3] != ["net", "ipv4", "conf"]:
+        return ""
+    entry = KEYS.get(f"net.ipv4.conf.all.{parts[4]}")
+    return entry.conf_combine if entry is not None else ""
 
 
 def symptoms() -> dict[str, tuple[Key, Symptom]]:

@@ -338,6 +338,6 @@ def of(key: Key, ctx: BootContext) -> BootDefault | None:
     """A key's boot value: its function of the host, else its constant, else None."""
     if key.boot is not None:
         return key.boot(ctx)
-    if key.default is not None and key.shape in ("int", "triple", "range"):
+    if key.default is not None and key.shape in ("int", "triple", "range", "ints"):
         return constant(key.default)
     return None

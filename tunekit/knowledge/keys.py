@@ -123,6 +123,15 @@ class Key:
     # (text, what it means): kernel log lines printed when the limit is hit
     messages: tuple[tuple[str, str], ...] = ()
     usage: Usage | None = None  # what counts against the limit, for `status`
+    # What lint knows of a line on this key, each with where it was read (rules.toml's
+    # family rules read these, so a key's fact is stated once, here):
+    off_harm: str = ""  # a feature on by default whose 0 makes every connection worse
+    never_lower: str = ""  # the kernel documentation says the limit must not be lowered
+    no_effect: str = ""  # the kernel reads it nowhere (or nowhere that matters) ...
+    no_effect_since: str = ""  # ... from this release on ("": on every kernel)
+    # how the kernel combines net.ipv4.conf.all.X with each interface's own X
+    # (include/linux/inetdevice.h): "or", "and", "max"; "" for any other key
+    conf_combine: str = ""
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

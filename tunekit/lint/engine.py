@@ -9,7 +9,7 @@ running kernel, assignments overridden by a later one, values that fail a profil
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +30,7 @@ from tunekit.lint.report import (
     LintReport,
     LintVerdict,
 )
-from tunekit.lint.rules import Knowledge, Rule, knowledge
+from tunekit.lint.rules import Knowledge, Rule, knowledge, parse_version
 
 # --- the engine --------------------------------------------------------------------------
 
@@ -60,6 +60,21 @@ def _soft_hard(value: str) -> tuple[int | None, int | None]:
     """systemd's LimitNOFILE=soft[:hard]: one value sets both."""
     soft, _, hard = value.partition(":")
     return _limit_value(soft.strip()), _limit_value((hard or soft).strip())
+
+
+_UNLIMITED = ("unlimited", "infinity", "-1")
+
+
+def _limit_default(s: Setting) -> dict:
+    """What every process starts with for this limit (catalogue.RLIMIT_DEFAULTS), and
+    whether the line sets exactly that."""
+    pair = K.RLIMIT_DEFAULTS.get(s.key)
+    if pair is None:
+        return {"limit_default": None, "limit_is_default": False}
+    wanted = {"soft": pair[:1], "hard": pair[1:], "-": pair}.get(s.type, pair)
+    value = "unlimited" if s.value in _UNLIMITED else s.value
+    text = "/".join(dict.fromkeys(wanted))
+    return {"limit_default": text, "limit_is_default": all(value == w for w in wanted)}
 
 
 @dataclass
@@ -93,6 +108,22 @@ class _Linter:
             if s.domain in ("root", "%root", "@root"):
                 self.root_items.add(s.key)
         self.settings = settings
+        # the assignment of the same key that applies before each line (what the host
+        # has without it), and the boot values the catalogue computes for this host
+        self.before: dict[int, Setting] = {}
+        last: dict[str, Setting] = {}
+        for s in self.sysctls:
+            key = K.canonical(s.key)
+            if key in last:
+                self.before[id(s)] = last[key]
+            if not s.problem:
+                last[key] = s
+        self.ctx = host.boot_context()
+        # what systemd gives services (DefaultLimitNOFILE=, hard), when the inputs say
+        self.services_nofile: int | None = None
+        for s in settings:
+            if s.kind == "systemd" and not s.problem:
+                self.services_nofile = _soft_hard(s.value)[1]
 
     # names and functions the conditions see
 
@@ -103,6 +134,19 @@ class _Linter:
         status, text = self.host.live(K.canonical(key))
         return _ints(text) if status == "present" else None
 
+    def at_boot(self, key: str) -> list[int] | None:
+        """boot(key), else the key's default (the catalogue's, or a fresh namespace's)."""
+        got = self.boot(key)
+        if got is not None:
+            return got
+        from tunekit.knowledge.defaults import of
+
+        info = K.KEYS.get(K.canonical(key))
+        d = of(info, self.ctx) if info is not None else None
+        if d is not None and d.exact is not None:
+            return list(d.exact)
+        return _ints(self.host.fresh.get(K.canonical(key)))
+
     def boot_n(self, key: str) -> int | None:
         v = self.boot(key)
         return v[0] if v else None
@@ -112,6 +156,7 @@ class _Linter:
         return {
             "boot": self.boot,
             "boot_n": self.boot_n,
+            "at_boot": self.at_boot,
             "param": lambda name: _limit_value(self.params.get(name, "")),
             "autoload": lambda mod: mod in h.modules_at_boot,
             "builtin": lambda mod: (
@@ -130,7 +175,10 @@ class _Linter:
         status, live = self.host.live(key) if s.kind == "sysctl" else ("unknown", None)
         ints, live_ints = s.ints, _ints(live)
         info = K.KEYS.get(key)
+        shape = info.shape if info else ("string" if live and _ints(live) is None else "ints")
         env = {
+            "shape": shape,
+            "count_live": len(live_ints) if live_ints else None,
             "key": _shown(s.key),
             "value": _shown(s.value),
             "values": ints,
@@ -147,6 +195,8 @@ class _Linter:
             if self.host.mem_bytes
             else None,
             "container": self.host.container,
+            "systemd": self.host.systemd,
+            "services_nofile": self.services_nofile,
             "domain": s.domain,
             "type": s.type,
             "soft": None,
@@ -155,6 +205,10 @@ class _Linter:
             "reaches_root": s.domain in ("root", "%root", "@root"),
             **self._functions(),
         }
+        if s.kind == "sysctl":
+            env.update(self._knowledge(s, info, ints))
+        if s.kind in ("limits", "ulimit"):
+            env.update(_limit_default(s))
         if s.kind == "limits":
             slot = self.limits.get((s.domain, s.key), {})
             env["soft"], env["hard"] = slot.get("soft"), slot.get("hard")
@@ -164,6 +218,79 @@ class _Linter:
         elif s.kind == "systemd":
             env["soft"], env["hard"] = _soft_hard(s.value)
         return env
+
+    def _knowledge(self, s: Setting, info, ints: list[int] | None) -> dict:
+        """What the catalogue knows of this line's key, for the family rules: the boot
+        value (knowledge/defaults.py) and whether the line lowers it or repeats it."""
+        from tunekit.knowledge.defaults import BootDefault, constant, of
+
+        key = K.canonical(s.key)
+        d = of(info, self.ctx) if info is not None else None
+        fresh = self.host.fresh.get(key)
+        if d is None and fresh is not None and _ints(fresh) is not None:
+            d = constant(fresh, "the kernel's default, as a new network namespace holds it")
+        elif d is None and fresh is not None:  # text: compared as it is
+            d = BootDefault(None, None, f"the kernel's default, {fresh!r} in a new namespace")
+        low = list(d.low) if d is not None and d.low is not None else None
+        below = None
+        if low is not None and ints is not None and len(ints) == len(low):
+            if info is not None and info.shape == "range":  # capacity by its width
+                below = ints[1] - ints[0] < low[1] - low[0]
+            else:
+                below = any(v < lo for v, lo in zip(ints, low, strict=True))
+        prev = self.before.get(id(s))
+        if prev is not None:
+            unchanged = prev.ints == ints if ints is not None else prev.value == s.value
+        elif d is not None and d.exact is not None:
+            unchanged = ints == list(d.exact)
+        else:
+            unchanged = fresh is not None and ints is None and s.value == fresh
+        since = info.no_effect_since if info is not None else ""
+        kernel = self.host.kernel
+        return {
+            "direction": info.direction if info else None,
+            "default_low": low,
+            "default_text": d.text() if d else None,
+            "default_how": d.how if d else None,
+            "below_default": below,
+            "unchanged": unchanged,
+            "before": f"{prev.file}:{prev.line}" if prev is not None else None,
+            "writable": self.host.writable(key),
+            "reserved_outside": self._reserved_outside(info, s.value),
+            "conf_combine": K.conf_combine(key),
+            "read_only_key": info is not None and info.kind == "input",
+            "off_harm": info.off_harm if info else "",
+            "never_lower": info.never_lower if info else "",
+            "no_effect": (
+                info.no_effect
+                if info is not None
+                and (not since or kernel is None or kernel >= parse_version(since))
+                else ""
+            ),
+            "key_reason": info.reason if info else "",
+            "key_source": info.source if info else "the running kernel",
+        }
+
+    def _reserved_outside(self, info, text: str) -> bool | None:
+        """Reserved ports that all lie outside the ephemeral range in force: the kernel
+        consults the list only while it picks a port inside the range."""
+        from tunekit.model import values
+
+        if info is None or info.shape != "portset":
+            return None
+        rng = self.boot(K.PORT_RANGE.name)
+        if rng is None:  # nothing sets it and the live value is unknown: the default
+            from tunekit.knowledge.defaults import of
+
+            d = of(K.PORT_RANGE, self.ctx)
+            rng = list(d.exact) if d is not None and d.exact else None
+        try:
+            ports = values.parse_portset(text)
+        except ValueError:
+            return None
+        if not rng or len(rng) != 2 or not ports:
+            return None
+        return values.count_in(ports, rng[0], rng[1]) == 0
 
     def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
         where = f"rule {rule.id}"
@@ -182,25 +309,47 @@ class _Linter:
             )
         )
 
+    def _comment_ignored(self, s: Setting, env: dict) -> Setting | None:
+        """The setting as the kernel takes it when an inline '# ...' follows all the numbers
+        the key takes, after whitespace (measured: applied, exit 0); None otherwise."""
+        before, _, _ = s.value.partition("#")
+        numbers = _ints(before)
+        wanted = {"int": 1, "range": 2, "triple": 3}.get(env["shape"])
+        if wanted is None and env["shape"] == "ints":
+            wanted = env["count_live"]
+        if not before.endswith(" ") or numbers is None or not wanted or len(numbers) < wanted:
+            return None
+        return replace(s, value=" ".join(before.split()[:wanted]), problem=None)
+
     def run_rules(self, s: Setting) -> None:
         env = self.env(s)
-        fired, dead = 0, False
+        if s.problem == "inline-comment":
+            applied = self._comment_ignored(s, env)
+            if applied is not None:  # what the kernel writes is linted as any line
+                count = len(applied.value.split())
+                self.add(self.know.by_check("inline-comment-ignored"), s, {**env, "count": count})
+                self.run_rules(applied)
+                return
         snapshot = self.format_of.get(s.file) == "sysctl-a"
+        hits = []
         for rule in self.know.rules:
             if rule.check or not rule.matches(s, K.canonical(s.key)):
                 continue
             if not rule.holds_on(self.host.kernel) or (snapshot and rule.verdict == "dead"):
                 continue
             try:
-                if not evaluate(rule.when, env):
-                    continue
+                if evaluate(rule.when, env):
+                    hits.append(rule)
             except Unknown:
                 continue
+        fired = len(hits)
+        rejected = self._rejected(s) if s.kind == "sysctl" else None
+        if rejected or any(r.verdict == "dead" for r in hits):
+            # a write that fails changes nothing: what the others say of its effect is moot
+            hits = [r for r in hits if r.verdict == "dead"]
+        for rule in hits:
             self.add(rule, s, env)
-            fired += 1
-            dead = dead or rule.verdict == "dead"
-        rejected = self._rejected(s) if s.kind == "sysctl" and not dead else None
-        if rejected:
+        if rejected and not hits:
             self.add(self.know.by_check("out-of-range"), s, {**env, **rejected})
         if s.problem:
             self.add(self.know.by_check(s.problem), s, env)
@@ -283,13 +432,14 @@ def lint(
     for path, text, fmt in inputs:
         p = confparse.parse(text, path, fmt)
         parsed.append(_Input(path, fmt, p.settings, p.problems))
+    host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
     linter = _Linter(parsed, host, know)
     for item in parsed:
         for problem in item.problems:
             s = Setting(
                 problem.file, problem.line, "sysctl", problem.key, problem.value, problem.text
             )
-            linter.add(know.by_check(problem.check), s, linter.env(s))
+            linter.add(know.by_check(problem.check), s, {**linter.env(s), **problem.extra})
         for s in item.settings:
             if s.kind != "load":
                 linter.run_rules(s)

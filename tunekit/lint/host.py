@@ -30,7 +30,41 @@ class Host:
     proc_modules: set[str] | None = None  # loaded as modules (/proc/modules)
     modules_at_boot: set[str] = field(default_factory=set)
     page_size: int = 4096  # tcp_mem and udp_mem count pages; an image's is assumed 4 KiB
+    systemd: bool | None = None  # PID 1 (an image: its sbin/init) is systemd v240+
+    cpus: int | None = None
+    # callable(path under proc/sys) -> whether the file takes writes (its mode); None: unknown
+    writable_mode: Any = None
+    # per-namespace keys as a new network namespace holds them: the kernel's defaults
+    # (host/freshns.py); filled by load_fresh on the live host
+    fresh: dict[str, str] = field(default_factory=dict)
+    can_read_fresh: bool = False
     _cache: dict = field(default_factory=dict)
+
+    def load_fresh(self, keys: list[str]) -> None:
+        """Read the kernel's defaults of these per-namespace keys in a fresh namespace."""
+        if not self.can_read_fresh:
+            return
+        from tunekit.host import freshns
+
+        self.fresh.update(freshns.read(sorted({k for k in keys if freshns.wanted(k)})))
+
+    def boot_context(self):
+        """What the keys' boot values depend on (knowledge/defaults.py), for this host."""
+        from tunekit.knowledge.defaults import BootContext
+
+        return BootContext(
+            mem_total=self.mem_bytes, systemd=self.systemd, kernel=self.kernel, cpus=self.cpus
+        )
+
+    def writable(self, key: str) -> bool | None:
+        """False when the running kernel's file for `key` is read-only (0444), for every
+        writer, root included: a write fails with EACCES."""
+        if self.writable_mode is None or not _is_name(key):
+            return None
+        try:
+            return self.writable_mode(key.replace(".", "/"))
+        except OSError:
+            return None
 
     def live(self, key: str) -> tuple[str, str | None]:
         """('present', text), ('absent', None) or ('unknown', None)."""
@@ -67,14 +101,24 @@ class Host:
             version: tuple[int, ...] | None = parse_version(release)
         except ValueError:  # an image's osrelease is not to be trusted
             version = None
+        from tunekit.host.facts import init_system, possible_cpus
+
+        live = procfs.is_live(root)
         h = cls(
             kernel=version,
             kernel_text=release.strip()[:64],
             mem_bytes=mem,
             read=read,
             live_source=f"{Path(root) / 'proc/sys'}" if has_proc else "none",
-            page_size=os.sysconf("SC_PAGE_SIZE") if procfs.is_live(root) else 4096,
+            page_size=os.sysconf("SC_PAGE_SIZE") if live else 4096,
+            systemd=init_system(root, live)[0],
+            cpus=possible_cpus(root) if live else None,
+            writable_mode=_live_mode if live else None,
         )
+        if live:
+            from tunekit.host import freshns
+
+            h.can_read_fresh = freshns.available()
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
         if container is None and has_proc:
@@ -99,3 +143,7 @@ def _read_or_none(root: Path, key) -> str | None:
         return procfs.read_sysctl(root, key) or None
     except OSError:
         return None
+
+
+def _live_mode(rel: str) -> bool:
+    return bool(os.stat(Path("/proc/sys", rel)).st_mode & 0o222)

@@ -53,9 +53,24 @@ _NODES = (
 NAMES = (
     "key value n values count live live_n absent scope unit format kernel mem_pages "
     "container domain type soft hard root_covered reaches_root winner winner_value "
-    "profile want bound minimum maximum key_source None True False"
+    "profile want bound minimum maximum key_source None True False "
+    "direction default_low default_text default_how below_default unchanged before "
+    "writable read_only_key off_harm never_lower no_effect key_reason systemd "
+    "services_nofile shape count_live writer target conf_combine limit_default "
+    "limit_is_default reserved_outside"
 ).split()
-FUNCTIONS = ("boot", "boot_n", "param", "autoload", "builtin", "loaded", "gib", "replace", "chr")
+FUNCTIONS = (
+    "boot",
+    "boot_n",
+    "at_boot",
+    "param",
+    "autoload",
+    "builtin",
+    "loaded",
+    "gib",
+    "replace",
+    "chr",
+)
 _METHODS = ("split", "strip")  # the only attribute calls: str.split and str.strip
 
 

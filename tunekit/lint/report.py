@@ -75,5 +75,14 @@ class LintReport(Model):
     def failed(self) -> bool:
         return bool(self.failing())
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Literal["failed", "incomplete", "clean"]:
+        """failed (exit 1): a finding at --fail-on; incomplete (exit 5): none, but a file
+        that applies at boot could not be read, so its lines were not checked; clean (0)."""
+        if self.failed:
+            return "failed"
+        return "incomplete" if self.unreadable else "clean"
+
     def failing(self) -> list[LintFinding]:
         return [f for f in self.findings if f.verdict in self.fail_on]

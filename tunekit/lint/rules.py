@@ -28,12 +28,16 @@ CHECKS = (
     "conflict",
     "quoted",
     "inline-comment",
+    "inline-comment-ignored",
     "empty-value",
     "number-too-long",
     "not-assignment",
     "bad-name",
     "not-a-number",
     "split-assignment",
+    "sysctl-path",
+    "echo-fd-redirect",
+    "heredoc-not-written",
     "bad-limits-line",
     "bad-limit-value",
     "bad-option",
@@ -117,7 +121,8 @@ def _kernels(text: str, where: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
 
 _FIELDS = set(
     "id kind key when check verdict kernels why fix source example example_ok "
-    "example_format example_kernel example_ok_kernel example_container example_profile".split()
+    "example_format example_kernel example_ok_kernel example_container example_profile "
+    "example_systemd".split()
 )
 
 

@@ -55,8 +55,9 @@ def render_lint(report: LintReport) -> str:
     failing = len(report.failing())
     lines += [
         "",
-        f"{counts or 'clean'}; {failing} at or above --fail-on "
-        f"({', '.join(fail_on) or 'none'}, marked *)",
+        f"{counts or 'no findings'}; {failing} at or above --fail-on "
+        f"({', '.join(fail_on) or 'none'}, marked *). {report.verdict.upper()}"
+        + (f": {len(report.unreadable)} file(s) not read" if report.unreadable else ""),
     ]
     return "\n".join(lines)
 

@@ -62,8 +62,9 @@ def lint(
 ) -> None:
     """Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.
 
-    Exit 0: no finding at or above --fail-on; 1: some; 2: bad input (a file that is not
-    one of the formats above, an unknown verdict)."""
+    Exit 0: no finding at or above --fail-on; 1: some; 5: none, but a file that applies
+    at boot could not be read (incomplete); 2: bad input (a file that is not one of the
+    formats above, an unknown verdict)."""
     from tunekit.lint.rules import parse_fail_on
     from tunekit.ops.lint import LintOptions
     from tunekit.ops.lint import lint as run
@@ -85,7 +86,8 @@ def lint(
         from tunekit.output.lint import render_lint
 
         typer.echo(render_lint(report))
-    raise typer.Exit(ExitCode.FAILED if report.failed else ExitCode.OK)
+    codes = {"failed": ExitCode.FAILED, "incomplete": ExitCode.INCOMPLETE}
+    raise typer.Exit(codes.get(report.verdict, ExitCode.OK))
 
 
 def _read_stdin(limit: int = 1 << 20) -> str:

@@ -1,0 +1,310 @@
+"""lint's mechanisms, held against the kernel and the tools that apply the files: what a
+line does is decided by what the kernel and the applier do with it (measured here in a
+throw-away namespace), and each family of keys is judged by one rule reading the
+catalogue, not by a rule per line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import require_privileges, require_tool
+from lint_reference import reference_host, run
+
+from tunekit.host import confparse
+from tunekit.knowledge import catalogue as K
+from tunekit.knowledge import defaults as D
+from tunekit.lint import engine as lint
+from tunekit.lint.host import Host as LintHost
+from tunekit.lint.report import DEFAULT_FAIL_ON
+
+
+def fired(text: str, fmt: str = "sysctl.conf", **host) -> dict[str, str]:
+    """rule -> verdict of every finding on the text."""
+    return {f.rule: f.verdict for f in run(text, fmt, reference_host(**host)).findings}
+
+
+# --- inline comments: per key type, as procps and systemd-sysctl apply them ---------------
+
+# (line, what `sysctl -p` does with it on 6.18 with procps 4.0.2: applied value or None)
+INLINE = [
+    ("net.core.somaxconn = 1234 # inline", "1234"),
+    ("net.core.somaxconn = 2345#x", None),
+    ("net.ipv4.tcp_fin_timeout = 31\t# x", "31"),
+    ("net.ipv4.tcp_rmem = 4096 87380 6291456 # x", "4096 87380 6291456"),
+    ("net.ipv4.tcp_rmem = 4096 87381 # x", None),  # two numbers, then the comment: EINVAL
+    ("net.ipv4.ip_local_port_range = 2000 65001 # x", "2000 65001"),
+    ("net.ipv4.tcp_congestion_control = cubic # x", None),  # a string key: ENOENT
+]
+
+
+@pytest.mark.parametrize("line, applied", INLINE)
+def test_an_inline_comment_is_judged_as_the_kernel_takes_it(line, applied):
+    rules = fired(line)
+    if applied is None:
+        assert rules.get("inline-comment") == "syntax", rules
+    else:
+        assert rules.get("inline-comment-ignored") == "risky", rules
+        assert "inline-comment" not in rules
+
+
+@pytest.mark.parametrize("line, applied", INLINE)
+def test_procps_does_with_the_line_what_lint_says(tmp_path, line, applied):
+    """The claim checked on the kernel: inside `unshare -n`, `sysctl -p` applies the
+    numbers before the comment and exits 0, or fails."""
+    require_privileges()
+    require_tool("sysctl")
+    conf = tmp_path / "x.conf"
+    conf.write_text(line + "\n")
+    key = line.split("=")[0].strip()
+    path = "/proc/sys/" + key.replace(".", "/")
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f'sysctl -p "{conf}" >/dev/null 2>&1; echo $?; cat {path}'],
+        capture_output=True,
+        text=True,
+    )
+    rc, _, value = r.stdout.partition("\n")
+    if applied is None:
+        assert rc.strip() != "0", r.stdout
+    else:
+        assert rc.strip() == "0" and value.split() == applied.split(), r.stdout
+
+
+def test_the_value_the_kernel_takes_is_linted_for_what_it_is():
+    # the comment is ignored by the kernel, so the 0 takes effect: and it is harmful
+    rules = fired("net.ipv4.tcp_sack = 0 # off for speed")
+    assert rules.get("feature-off") == "harmful" and "inline-comment-ignored" in rules
+
+
+# --- script forms, as the shell runs them ---------------------------------------------------
+
+SCRIPT = "\n".join(
+    [
+        "#!/bin/sh",
+        "echo 1 | sudo tee /proc/sys/net/ipv4/tcp_tw_reuse",  # 2
+        "echo 65535 >/proc/sys/net/core/somaxconn",  # 3
+        "sysctl -w /proc/sys/net/core/somaxconn=1024",  # 4
+        "echo 'net.ipv4.tcp_sack = 0' >> /etc/sysctl.conf",  # 5
+        "echo 1> /proc/sys/net/ipv4/tcp_timestamps",  # 6
+        "cat >> /etc/sysctl.d/90-x.conf << EOF",  # 7
+        "net.ipv4.tcp_window_scaling = 0",  # 8
+        "EOF",  # 9
+        "echo >> /etc/security/limits.conf <<EOF",  # 10
+        "* hard nofile 1000000",  # 11
+        "EOF",  # 12
+        "sysctl -w net.ipv4.tcp_fin_timeout=2 2>/dev/null || true",  # 13
+    ]
+)
+
+
+def test_the_forms_scripts_use_are_read_as_the_shell_runs_them():
+    report = run(SCRIPT, "script")
+    got = {(f.line, f.rule) for f in report.findings}
+    assert (2, "sets-what-is-there") not in got  # tw_reuse 1 is not the default (2)
+    assert (3, "lowers-a-limit") not in got and (3, "absent") not in got
+    assert (4, "sysctl-path") in got and (4, "lowers-a-limit") in got  # what was meant, too
+    assert (5, "feature-off") in got  # echoed into sysctl.conf: it applies at boot
+    assert (6, "echo-fd-redirect") in got
+    assert (8, "feature-off") in got  # cat copies the here-document into the file
+    assert (11, "heredoc-not-written") in got  # echo does not
+    assert (13, "fin-timeout-low") in got and not [
+        f for f in report.findings if f.line == 13 and f.verdict == "syntax"
+    ]
+
+
+def test_a_script_with_a_here_document_is_a_script_not_a_sysctl_file():
+    text = "cat > /etc/sysctl.d/x.conf <<'EOF'\n" + "net.core.somaxconn = 4096\n" * 20 + "EOF\n"
+    assert confparse.detect(text) == "script"
+
+
+def test_echo_1_redirected_writes_nothing_on_the_kernel():
+    """`echo 1> FILE` is a redirection of fd 1: the value is not written (measured)."""
+    require_privileges()
+    r = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            "echo 1> /proc/sys/net/ipv4/tcp_tw_reuse; cat /proc/sys/net/ipv4/tcp_tw_reuse",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.split()[-1] == "2", r.stdout + r.stderr  # the default, unchanged
+
+
+# --- the catalogue's families: boot values, defaults, read-only keys, features -------------
+
+
+def test_a_limit_lowered_below_its_boot_value_is_named_whatever_the_key():
+    for line in (
+        "fs.file-max = 100000",
+        "fs.nr_open = 500000",
+        "net.core.somaxconn = 1024",
+        "kernel.threads-max = 10000",
+        "net.netfilter.nf_conntrack_max = 65536",
+        "net.ipv4.ip_local_port_range = 40000 50001",
+    ):
+        assert fired(line).get("lowers-a-limit") == "risky", line
+    # the limits the kernel documentation says never to lower: harmful
+    assert fired("net.ipv4.tcp_max_orphans = 4096")["lowers-a-limit-never-lower"] == "harmful"
+
+
+def test_under_systemd_a_drop_in_file_max_lowers_it():
+    """systemd raises fs.file-max to LONG_MAX before sysctl.d applies (main.c)."""
+    assert "lowers-a-limit" in fired("fs.file-max = 20000000", systemd=True)
+    assert "lowers-a-limit" not in fired("fs.file-max = 20000000", systemd=False)
+
+
+def test_a_value_equal_to_the_default_is_a_no_op_and_a_change_is_not():
+    for line in ("net.ipv4.tcp_syncookies = 1", "vm.swappiness = 60", "kernel.shmmni = 4096"):
+        assert fired(line).get("sets-what-is-there") == "no-op", line
+    assert "sets-what-is-there" not in fired("vm.swappiness = 10")
+    # a line that puts back the default after another line changed it does something
+    assert "sets-what-is-there" not in fired("vm.swappiness = 10\nvm.swappiness = 60")
+
+
+def test_the_features_that_must_stay_on_are_one_family():
+    for key in (K.TIMESTAMPS.name, "net.ipv4.tcp_sack", "net.ipv4.tcp_window_scaling"):
+        assert fired(f"{key} = 0")["feature-off"] == "harmful", key
+        assert "feature-off" not in fired(f"{key} = 1")
+
+
+def test_keys_the_kernel_reads_nowhere_are_no_ops_from_their_release_on():
+    for line in (
+        "net.ipv4.tcp_fack = 1",
+        "net.ipv4.udp_wmem_min = 16384",
+        "net.ipv4.route.gc_timeout = 100",
+        "net.ipv4.route.max_size = 8048576",
+    ):
+        assert fired(line).get("no-effect") == "no-op", line
+    assert "no-effect" in fired("net.ipv4.tcp_adv_win_scale = 2", kernel="6.6")
+    assert "no-effect" not in fired("net.ipv4.tcp_adv_win_scale = 2", kernel="5.15")
+
+
+def test_the_buffers_every_socket_starts_with_are_not_called_no_ops():
+    rules = fired("net.core.rmem_default = 262144\nnet.core.wmem_default = 262144")
+    assert all(v != "no-op" for v in rules.values()), rules
+    assert fired("net.core.rmem_default = 65536")["default-buffer-size"] == "risky"
+    assert fired("net.core.rmem_max = 16384")["buffer-cap-tiny"] == "harmful"
+    assert fired("net.ipv4.tcp_rmem = 4096 8192 16384")["buffer-cap-tiny"] == "harmful"
+
+
+def test_short_retries_and_fin_timeouts_are_risky():
+    assert fired("net.ipv4.tcp_syn_retries = 1")["syn-retries-low"] == "risky"
+    assert fired("net.ipv4.tcp_synack_retries = 2")["synack-retries-low"] == "risky"
+    assert fired("net.ipv4.tcp_fin_timeout = 3")["fin-timeout-low"] == "risky"
+    assert fired("net.ipv4.tcp_retries2 = 5")["retries2-low"] == "risky"
+    assert not fired("net.ipv4.tcp_fin_timeout = 15")
+
+
+def test_limits_lines_are_judged_as_pam_limits_and_the_kernel_use_them():
+    # nproc is not enforced for root (kernel/fork.c), so a root line does nothing
+    assert fired("root hard nproc 65535", "limits.conf")["nproc-root"] == "no-op"
+    assert fired("* soft core 0", "limits.conf")["limit-is-default"] == "no-op"
+    assert fired("* hard stack unlimited", "limits.conf")["limit-is-default"] == "no-op"
+    assert "limit-is-default" not in fired("* soft stack 16384", "limits.conf")
+    # a systemd host's services never read limits.conf
+    on = fired("* hard nofile 1048576\nroot hard nofile 1048576", "limits.conf", systemd=True)
+    assert on.get("limits-reach-logins-only") == "risky"
+    off = fired("* hard nofile 1048576\nroot hard nofile 1048576", "limits.conf", systemd=False)
+    assert "limits-reach-logins-only" not in off
+
+
+def test_ipv4_conf_all_and_default_follow_the_kernels_combination():
+    # send_redirects is ORed: all = 0 alone changes nothing; with default = 0 it does
+    assert fired("net.ipv4.conf.all.send_redirects = 0")["conf-all-alone"] == "no-op"
+    both = "net.ipv4.conf.all.send_redirects = 0\nnet.ipv4.conf.default.send_redirects = 0"
+    assert "conf-all-alone" not in fired(both)
+    # accept_source_route is ANDed with all, which is 0: an interface's value is moot
+    assert fired("net.ipv4.conf.default.accept_source_route = 0")["conf-and-all-off"] == "no-op"
+    # rp_filter is the max of the two: all = 1 acts
+    assert not {r for r in fired("net.ipv4.conf.all.rp_filter = 1") if r.startswith("conf-")}
+
+
+def test_reserved_ports_outside_the_range_are_never_at_risk():
+    assert fired("net.ipv4.ip_local_reserved_ports = 30000-32767")["reserved-ports-outside-range"]
+    assert "reserved-ports-outside-range" not in fired("net.ipv4.ip_local_reserved_ports = 40000")
+
+
+# --- the real kernel ------------------------------------------------------------------------
+
+
+def test_a_read_only_key_is_dead_on_the_running_kernel():
+    host = LintHost.of_root(Path("/"))
+    report = lint.lint([("f", f"{K.FILE_NR.name} = 1000 0 100000\n", "sysctl.conf")], host)
+    assert [f.rule for f in report.findings if f.verdict == "dead"] == ["read-only"]
+
+
+def test_a_fresh_namespace_gives_the_defaults_of_keys_the_catalogue_does_not_know():
+    """icmp_echo_ignore_broadcasts is no catalogue entry: its default is read in a new
+    network namespace, so the line that repeats it is a no-op and one that changes it
+    is not."""
+    require_privileges()
+    host = LintHost.of_root(Path("/"))
+    key = "net.ipv4.icmp_echo_ignore_broadcasts"
+    assert key not in K.KEYS
+    fresh = subprocess.run(
+        ["unshare", "-n", "cat", "/proc/sys/" + key.replace(".", "/")],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    same = lint.lint([("f", f"{key} = {fresh}\n", "sysctl.conf")], host)
+    assert [f.rule for f in same.findings] == ["sets-what-is-there"]
+    other = lint.lint(
+        [("f", f"{key} = {1 - int(fresh)}\n", "sysctl.conf")], LintHost.of_root(Path("/"))
+    )
+    assert "sets-what-is-there" not in {f.rule for f in other.findings}
+
+
+def test_the_boot_values_lint_uses_are_the_fresh_namespace_s_for_per_namespace_keys():
+    """For every per-namespace catalogue key with a boot value, a line holding the fresh
+    namespace's value is never called lower than the boot value."""
+    require_privileges()
+    keys = [
+        k
+        for k in K.KEYS.values()
+        if k.scope == "netns"
+        and k.child == "own"
+        and k.direction == "up"
+        and D.of(k, D.BootContext()) is not None
+    ]
+    paths = ["/" + k.proc_path for k in keys]
+    out = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            'for p; do cat "$p" 2>/dev/null || echo -; done',
+            "sh",
+            *paths,
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    host = LintHost.of_root(Path("/"))
+    text = "".join(f"{k.name} = {v}\n" for k, v in zip(keys, out, strict=True) if v != "-")
+    report = lint.lint([("f", text, "sysctl.conf")], host)
+    assert not [f for f in report.findings if f.rule.startswith("lowers-a-limit")], [
+        (f.key, f.value, f.why) for f in report.findings
+    ]
+
+
+def test_no_failing_verdict_on_a_file_of_defaults():
+    """A sysctl.conf that sets the running kernel's own values of the catalogue's keys
+    (the ones it can read and write: mc_forwarding is 0444) gets no failing verdict."""
+    host = LintHost.of_root(Path("/"))
+    lines = []
+    for k in K.KEYS.values():
+        if k.kind != "sysctl" or host.writable(k.name) is False:
+            continue
+        status, value = host.live(k.name)
+        if status == "present" and value:
+            lines.append(f"{k.name} = {value}")
+    report = lint.lint([("f", "\n".join(lines) + "\n", "sysctl.conf")], LintHost.of_root(Path("/")))
+    failing = [(f.key, f.rule) for f in report.findings if f.verdict in DEFAULT_FAIL_ON]
+    assert failing == [], failing
+    assert len(lines) > 40
