@@ -339,5 +339,5 @@ def of(key: Key, ctx: BootContext) -> BootDefault | None:
     if key.boot is not None:
         return key.boot(ctx)
     if key.default is not None and key.shape in ("int", "triple", "range", "ints"):
-        return constant(key.default)
+        return constant(key.default, f"the kernel's default, {key.default} ({key.source})")
     return None

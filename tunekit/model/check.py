@@ -258,8 +258,11 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
         if key.parity and actual[0] % 2 == actual[1] % 2:
             f.verdict = "warn"
             f.reason = (
-                "both ends have the same parity: since 4.6 connect() takes ports of the "
-                "low end's parity and bind(0) the others, so one side gets half the range"
+                "both ends have the same parity: connect() tries the low end's parity first "
+                "and then the other, bind(0) prefers the other parity, so both still use the "
+                "whole range, but one port is never picked and the kernel logs \"prefer "
+                'different parity for start/end values" (inet_hashtables.c __inet_hash_connect)'
+
             )
             f.proposed = [actual[0] - 1 if actual[0] > 1024 else actual[0] + 1, actual[1]]
             f.fix = _fix(key, f.proposed, facts)

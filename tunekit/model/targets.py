@@ -249,7 +249,9 @@ def _port_targets(w: Workload, facts: HostFacts) -> list[Target]:
     per_ip = math.ceil(w.connections / (ips * w.destinations))
     lo_full, hi = FULL_PORT_RANGE
     lo = max(lo_full, hi - per_ip + 1)
-    if lo % 2 == hi % 2:  # ends of different parity: connect() and bind(0) split the range
+    # ends of different parity: with one parity a port is never picked and the kernel
+    # warns (inet_hashtables.c __inet_hash_connect: remaining &= ~1; sysctl_net_ipv4.c)
+    if lo % 2 == hi % 2:
         lo -= 1
     lo = max(lo, lo_full)
     out = [
@@ -257,7 +259,7 @@ def _port_targets(w: Workload, facts: HostFacts) -> list[Target]:
             K.PORT_RANGE,
             [lo, hi],
             f"{per_ip:,} ports per source IP and destination ({w.connections:,} / {ips} "
-            f"IP(s) x {w.destinations}); ends of different parity (4.6+)",
+            f"IP(s) x {w.destinations}); ends of different parity, as the kernel prefers",
             IP_SYSCTL + "; ip(7)",
         )
     ]
