@@ -19,7 +19,8 @@ def schema(
     document: Annotated[
         str,
         typer.Argument(
-            help="check, estimate, apply, rollback, probe, profiles, profiles-show or lint."
+            help="check, estimate, apply, rollback, probe, probe-target, profiles, profiles-show "
+            "or lint."
         ),
     ],
 ) -> None:
