@@ -57,7 +57,9 @@ def _resolve(host: str, typed: str, resolve) -> str:
         return str(ipaddress.IPv4Address(host))
     except ValueError:
         pass
-    if not _HOSTNAME.match(host) or host.replace(".", "").isdigit():
+    # a name's last label never starts with a digit (no numeric top-level domain,
+    # RFC 3696 2): "10.0.0.1-20" or "10.0.0" are addresses mistyped, not names
+    if not _HOSTNAME.match(host) or host.rstrip(".").rsplit(".", 1)[-1][:1].isdigit():
         raise UsageError(
             f"--target {typed}: {host!r} is neither an IPv4 address nor a host name",
             "one server per target: HOST:PORT, no network, range or wildcard (IPv4 only)",
