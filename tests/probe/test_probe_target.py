@@ -229,33 +229,36 @@ def test_a_ramp_climbs_in_plateaus():
     assert r["held"] == 1500 and r["layout"]["ramp"] == {"step": 500, "seconds": 0.5}
 
 
+def _holding(pair, *args: str) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{pair.client}", sys.executable, "-m", "tunekit"]
+        + ["probe", "--target", target(pair, 8000), "--hold", "60", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    for line in proc.stderr:
+        if "holding" in line:
+            break
+    return proc, Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+
+
+def test_a_worker_that_dies_is_reported_with_what_it_held():
+    with haproxy_target([Frontend(8000)]) as pair:
+        proc, workers = _holding(pair, "--conns", "3000", "--processes", "3", "--json")
+        os.kill(int(workers[0]), signal.SIGKILL)
+        out, _ = proc.communicate(timeout=60)
+    r = json.loads(out)
+    assert proc.returncode == 1 and not r["complete"]
+    assert r["stopped_by"]["kind"] == "worker_died" and r["stopped_by"]["side"] == "client"
+    assert r["lost"] == 1000 and r["held"] == 2000
+
+
 def test_sigint_tears_the_client_down():
     with haproxy_target([Frontend(8000)]) as pair:
-        proc = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net=/run/netns/{pair.client}",
-                sys.executable,
-                "-m",
-                "tunekit",
-                "probe",
-                "--target",
-                target(pair, 8000),
-                "--conns",
-                "2000",
-                "--hold",
-                "60",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        for line in proc.stderr:
-            if "holding" in line:
-                break
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        proc, children = _holding(pair, "--conns", "2000")
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=60)
         assert proc.returncode == 130

@@ -97,6 +97,13 @@ def classify(kind: str, op: str) -> tuple[Side, str | None, str, str]:
             if kind != CLOSED
             else "the server ended it (FIN) after it was established",
         )
+    if kind == "worker_died":
+        return (
+            "client",
+            None,
+            "a probe worker",
+            "a worker process died, and the connections it held with it",
+        )
     if op == "bind" and kind == "EADDRNOTAVAIL":
         return ("client", None, "the source address", "the source address is not on this host")
     if kind in MEMORY_ERRNOS:
@@ -147,6 +154,8 @@ def fix_for(kind: str, op: str, key: str | None, ctx: Context) -> str:
         )
     if op == "bind":
         return "bind only addresses of this host: ip -4 addr lists them"
+    if kind == "worker_died":
+        return "the OOM killer, or a signal: see dmesg and the probe's events"
     if side == "server" and op == "hold":
         return (
             "on the server: its idle timeout (HAProxy: timeout client), its connection "
@@ -186,8 +195,9 @@ def causes(
         by_dst: dict[str, int] = {}
         by_src: dict[str, int] = {}
         for _, _, src, dst, n in group:
-            by_dst[dst] = by_dst.get(dst, 0) + n
-            by_src[src] = by_src.get(src, 0) + n
+            if dst != "-":  # "-": not toward a destination (a worker that died)
+                by_dst[dst] = by_dst.get(dst, 0) + n
+                by_src[src] = by_src.get(src, 0) + n
         when = seen.get((kind, op), Seen(0, 0.0))
         out.append(
             Cause(
@@ -196,7 +206,7 @@ def causes(
                 side=side,
                 key=key,
                 limit=limit,
-                count=sum(by_dst.values()),
+                count=sum(row[4] for row in group),
                 by_destination=dict(sorted(by_dst.items())),
                 by_source=dict(sorted(by_src.items())),
                 at_connections=when.at_connections,

@@ -35,7 +35,8 @@ class Plateau:
 @dataclass
 class TargetOutcome:
     connected: int = 0  # established, from the client's side (ever)
-    lost: int = 0  # established, then closed or reset by the server
+    lost: int = 0  # established, then closed or reset by the server (or a worker died)
+    dead: int = 0  # held by workers that died
     connect_seconds: float = 0.0  # climbing, plateaus left out
     hold_seconds: float = 0.0
     failure: verdicts.Failure | None = None  # the first (what loadgen's machinery reads)
@@ -117,8 +118,16 @@ class TargetCoordinator(Coordinator):
         return specs
 
     def _on_message(self, w: Worker, raw: bytes) -> None:
-        if not raw:
-            super()._on_message(w, raw)  # the worker is gone: reported as it died
+        if not raw:  # the worker is gone, and the connections it held with it
+            if w.state != "dead":
+                self.out.lost += w.count - self._lost_by(w)
+                self.out.losses.pop(w.pid, None)
+                self.out.dead += w.count
+            super()._on_message(w, raw)  # reported as it died: a failure that stops it
+            if self.out.first is None:
+                self.out.first = ("worker_died", "worker")
+                self.out.seen[self.out.first] = causes.Seen(self.out.connected, self._elapsed())
+                self.out.failures[w.pid] = [["worker_died", "worker", "-", "-", 1]]
             return
         msg = json.loads(raw)
         out = self.out
@@ -132,7 +141,7 @@ class TargetCoordinator(Coordinator):
         if msg.get("losses"):
             self._new_rows(msg["losses"])
             out.losses[w.pid] = msg["losses"]
-            out.lost = sum(sum(r[4] for r in rows) for rows in out.losses.values())
+            out.lost = out.dead + sum(sum(r[4] for r in rows) for rows in out.losses.values())
             self._stop_on("closed by the server", msg["losses"][0])
         if "failures" in msg:
             w.state = "failed"
@@ -141,6 +150,9 @@ class TargetCoordinator(Coordinator):
             self._stop_on(f"{msg['op']}() failed with {msg['error']}", [msg["error"], msg["op"]])
         if "done" in msg and w.state != "failed":
             w.state = "done"
+
+    def _lost_by(self, w: Worker) -> int:
+        return sum(r[4] for r in self.out.losses.get(w.pid, []))
 
     def _new_rows(self, rows: list[list]) -> None:
         for kind, op, *_ in rows:

@@ -231,19 +231,23 @@ def _connect_loop(chan: socket.socket, spec: Spec) -> None:
     rate, count = spec.rate, spec.count
     last = min(spec.cap or count, count) - 1  # the last connection before a plateau
     payload = b"x" * spec.send
+    # names the loop uses once per connection, as locals: ~0.5 us of lookups each
+    new_socket, inet = socket.socket, socket.AF_INET
+    stream, ip = socket.SOCK_STREAM | socket.SOCK_NONBLOCK, socket.IPPROTO_IP
+    in_progress = errno_mod.EINPROGRESS
     start = last_report = at = time.monotonic()
     for i in range(count):
         src, dst = pairs[(offset + i) % npairs]
         s = None
         op = "socket"
         try:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-            s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            s = new_socket(inet, stream)
+            s.setsockopt(ip, IP_BIND_ADDRESS_NO_PORT, 1)
             op = "bind"
             s.bind((src, 0))
             op = "connect"
             err = s.connect_ex(dst)  # the port is picked and the SYN sent here
-            if err not in (0, errno_mod.EINPROGRESS):
+            if err and err != in_progress:
                 raise OSError(err, os.strerror(err))
         except OSError as err:
             if s is not None:
