@@ -16,12 +16,12 @@ import socket
 from dataclasses import dataclass
 
 from tunekit.errors import UsageError
+from tunekit.probe.connector import IP_BIND_ADDRESS_NO_PORT
 
 MAX_TARGETS = 1_000  # the layout's destinations
 MAX_SOURCES = 65_000
 # an RFC 1123 host name: labels of letters, digits and '-', not starting or ending with '-'
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
-IP_BIND_ADDRESS_NO_PORT = 24  # linux/in.h, Linux 4.2+ (as in workers.py)
 
 
 @dataclass(frozen=True)
