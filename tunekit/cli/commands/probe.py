@@ -165,14 +165,20 @@ def probe(
     state_dir: StateDir = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Open N connections for real in a private network namespace and report what stopped it.
+    """Open N connections for real and report what stopped them.
 
-    Listens on loopback, connects from worker processes that each stay within RLIMIT_NOFILE,
-    holds, and tears everything down (also on Ctrl-C). It copies the per-namespace sysctls
-    of the namespace it starts in, never changes the host's, and compares what each
-    connection cost in kernel memory with the estimate for the same settings.
-    With --target it loads your own server(s) instead, from this host, and names the limit
-    that stopped the climb, on this client or on the server's side.
+    Loopback (as root): listens in a private network namespace, connects from worker
+    processes that each stay within RLIMIT_NOFILE, holds, and tears everything down (also
+    on Ctrl-C). It copies the per-namespace sysctls of the namespace it starts in, never
+    changes the host's, and compares what each connection cost in kernel memory with the
+    estimate for the same settings.
+
+    --target HOST:PORT[,...]: a load generator for YOUR OWN servers. From this host, in
+    the network namespace it runs in, it opens N connections to the servers named and
+    nothing else (a name that resolves to several addresses, a network or a wildcard is
+    refused), holds them, and names the limit that stopped the climb, on this client or
+    on the server's side, beside the client-side estimate's prediction.
+
     Exit 0 all N held with no failure, 1 stopped short or a limit was hit, 2 bad input,
     3 not permitted (loopback needs root)."""
     given = dict(locals())  # every option as parsed, by parameter name
