@@ -277,3 +277,22 @@ def test_the_namespaces_go_even_when_the_body_fails():
             assert pair.server in namespaces()
             1 / 0  # noqa: B018
     assert namespaces() == before
+
+
+def test_the_use_case_is_one_typed_call_as_a_module_makes_it():
+    """The Ansible module calls tunekit.ops.probe.probe_target with typed options and gets
+    the probe-target document back: no CLI, no typer."""
+    script = (
+        "from tunekit.probe import TargetProbeOptions, run_target\n"
+        "from tunekit.output.documents.probe_target import ProbeTarget\n"
+        "run = run_target(TargetProbeOptions(targets=[{t!r}], conns=500, hold=0))\n"
+        "assert isinstance(run.doc, ProbeTarget)\n"
+        "print(run.doc.model_dump_json())\n"
+    )
+    with haproxy_target([Frontend(8000)]) as pair:
+        done = pair.run(
+            [sys.executable, "-c", script.format(t=target(pair, 8000))], cwd=REPO, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["complete"] and r["held"] == 500
