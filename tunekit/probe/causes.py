@@ -30,7 +30,7 @@ SERVER_ERRNOS: dict[str, tuple[Side, str, str]] = {
     "ETIMEDOUT": (
         "server",
         _SERVER,
-        "SYN retries exhausted: the server never answered (tcp_syn_retries on this side "
+        "SYN retries exhausted: the server never answered (this side's SYN retry count "
         "only sets how long that takes)",
     ),
     "ECONNREFUSED": (
