@@ -26,6 +26,14 @@ def test_layout_fans_out_within_the_hard_limit_and_uses_enough_source_addresses(
     assert lay.nofile == 20_000
 
 
+def test_layout_with_a_fixed_number_of_connecting_processes():
+    # --processes 1: one connector whatever its share (it meets RLIMIT_NOFILE at ~20,000)
+    lay = layout.layout(30_000, None, None, 28_232, DEFAULT_RANGE, [], 20_000, processes=1)
+    assert lay.connectors == [30_000] and lay.acceptors == 2
+    with pytest.raises(UsageError, match="--processes 0"):
+        layout.layout(10, None, None, 28_232, DEFAULT_RANGE, [], 20_000, processes=0)
+
+
 def test_layout_gives_every_destination_acceptors_enough_for_its_share():
     # 100,000 connections over 3 destinations: 33,334 on each, 2 acceptors of 19,981 each
     lay = layout.layout(100_000, None, 3, 28_232, DEFAULT_RANGE, [], 20_000)

@@ -346,3 +346,19 @@ def test_sent_bytes_sit_in_receive_queues_and_cost_what_the_model_says(send, pag
     factor = (tmp_path / "calibration.toml").read_text()
     assert "buffer_factor" in factor and "socket_bytes" not in factor
     assert net_sysctls() == before
+
+
+def test_workers_run_without_capabilities():
+    """With CAP_SYS_ADMIN a process opens files past fs.file-max (alloc_empty_file): a root
+    probe's workers drop every capability, so they meet the limit a service meets."""
+    proc, netns, workers = _start_holding("--conns", "2000")
+    try:
+        for pid in workers:
+            status = Path(f"/proc/{pid}/status").read_text()
+            eff = next(line for line in status.splitlines() if line.startswith("CapEff:"))
+            assert int(eff.split()[1], 16) == 0, f"worker {pid}: {eff}"
+        own = Path(f"/proc/{proc.pid}/status").read_text()
+        assert "CapEff:\t0000000000000000" not in own  # the coordinator keeps its own
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _gone(proc, netns, workers)

@@ -26,7 +26,7 @@ COMMANDS = {
     "estimate": "What N connections need, what the live settings allow, which limit binds.",
     "apply": "Make this host meet a profile: runtime writes, drop-ins, a journal to undo.",
     "rollback": "Undo the last apply: restore the previous runtime values and files exactly.",
-    "probe": "Open N connections for real in a private network namespace; what stopped it.",
+    "probe": "Open N connections for real (loopback, or --target your own server); what stops.",
     "lint": "Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.",
     "status": "How close this host is to every limit now; --watch, --prometheus FILE.",
     "profiles": "List the profiles, or show one's resolved targets.",

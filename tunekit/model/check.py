@@ -260,9 +260,8 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
             f.reason = (
                 "both ends have the same parity: connect() tries the low end's parity first "
                 "and then the other, bind(0) prefers the other parity, so both still use the "
-                "whole range, but one port is never picked and the kernel logs \"prefer "
+                'whole range, but one port is never picked and the kernel logs "prefer '
                 'different parity for start/end values" (inet_hashtables.c __inet_hash_connect)'
-
             )
             f.proposed = [actual[0] - 1 if actual[0] > 1024 else actual[0] + 1, actual[1]]
             f.fix = _fix(key, f.proposed, facts)

@@ -30,6 +30,16 @@ PORT_FILL = 0.3
 # for an acceptor holding 16,667 connections, 6.5 MiB for a connector; rounded up
 WORKER_BYTES = 8 << 20
 CALIBRATE_MIN = 1_000  # connections below which slab noise swamps the per-socket figure
+MAX_WORKERS = 10_000
+
+
+@dataclass
+class Ramp:
+    """probe --ramp STEP/SECONDS: open `step` more connections, hold them `seconds`, and
+    so on up to N: each plateau is a level the server held (or did not) for a while."""
+
+    step: int
+    seconds: float
 
 
 @dataclass
@@ -42,10 +52,30 @@ class Layout:
     # (each holds at most `per_worker`)
     per_worker: int  # sockets one worker may hold within its open-files limit
     nofile: int  # the open-files limit the workers set (soft = this, hard unchanged)
+    # probe --target: the (source, destination) of each connection's round robin, where
+    # they are not every source with every destination (each target from its route's
+    # source); None: every source with every destination
+    pairs: list[tuple[str, tuple[str, int]]] | None = None
 
     @property
     def workers(self) -> int:
         return len(self.connectors) + self.acceptors
+
+    @property
+    def reserve(self) -> int:
+        """Descriptors a worker keeps for itself: its own, and the listeners an acceptor
+        inherits (none in target mode, where nothing listens)."""
+        return WORKER_RESERVE_FDS + (len(self.destinations) if self.acceptors else 0)
+
+    def all_pairs(self) -> list[tuple[str, tuple[str, int]]]:
+        if self.pairs is not None:
+            return self.pairs
+        return [(s, d) for s in self.sources for d in self.destinations]
+
+    @property
+    def source_count(self) -> int:
+        """Source addresses per destination, as the port limit counts them."""
+        return len(self.all_pairs()) // len(self.destinations) if self.pairs else len(self.sources)
 
 
 def listen_ports(count: int, port_range: tuple[int, int], reserved: values.Intervals) -> list[int]:
@@ -71,9 +101,12 @@ def layout(
     reserved: values.Intervals,
     nofile_hard: int,
     nofile: int | None = None,
+    processes: int | None = None,
 ) -> Layout:
     """How N connections are spread: K source addresses x D destinations, and enough
-    worker processes that none needs more descriptors than its hard limit allows.
+    worker processes that none needs more descriptors than its hard limit allows
+    (`processes` connecting workers instead, if given: a client of that many processes,
+    whose workers meet RLIMIT_NOFILE if their share does not fit).
 
     Without --source-ips, K is enough for N with the live port range filled to
     PORT_FILL: each (source, destination) pair has its own `usable_ports` ports."""
@@ -91,23 +124,62 @@ def layout(
             f"the open-files hard limit ({nofile_hard}) leaves no room for connections in a worker",
             "raise it: ulimit -Hn, or run as root",
         )
-    if nofile is not None and not WORKER_RESERVE_FDS + d < nofile <= nofile_hard:
-        raise UsageError(
-            f"--nofile {nofile}: expected {WORKER_RESERVE_FDS + d + 1} to the "
-            f"hard limit {nofile_hard}"
-        )
-    workers = math.ceil(conns / per_worker)
-    share, extra = divmod(conns, workers)
+    _check_nofile(nofile, WORKER_RESERVE_FDS + d, nofile_hard)
     # an acceptor serves one destination, which receives N/D of the connections
     acceptors = d * math.ceil(math.ceil(conns / d) / per_worker)
     return Layout(
         conns=conns,
         sources=[str(FIRST_SOURCE + i) for i in range(source_ips)],
         destinations=[(DESTINATION_IP, p) for p in listen_ports(d, port_range, reserved)],
-        connectors=[share + (1 if i < extra else 0) for i in range(workers)],
+        connectors=shares(conns, math.ceil(conns / per_worker) if processes is None else processes),
         acceptors=acceptors,
         per_worker=per_worker,
         nofile=nofile or nofile_hard,
+    )
+
+
+def _check_nofile(nofile: int | None, reserve: int, nofile_hard: int) -> None:
+    if nofile is not None and not reserve < nofile <= nofile_hard:
+        raise UsageError(
+            f"--nofile {nofile}: expected {reserve + 1} to the hard limit {nofile_hard}"
+        )
+
+
+def shares(conns: int, workers: int) -> list[int]:
+    """N connections over W workers, as evenly as whole numbers go."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--processes {workers}: expected 1 to {MAX_WORKERS:,}")
+    share, extra = divmod(conns, workers)
+    return [share + (1 if i < extra else 0) for i in range(min(workers, conns))]
+
+
+def target_layout(
+    conns: int,
+    sources: list[str],
+    pairs: list[tuple[str, tuple[str, int]]],
+    nofile_hard: int,
+    nofile: int | None = None,
+    processes: int | None = None,
+) -> Layout:
+    """probe --target: connecting workers only (the server is the user's), each within
+    its hard open-files limit, cycling over the (source, destination) pairs."""
+    per_worker = nofile_hard - WORKER_RESERVE_FDS
+    if per_worker < 1:
+        raise UsageError(
+            f"the open-files hard limit ({nofile_hard}) leaves no room for connections in a worker",
+            "raise it: ulimit -Hn, or run as root",
+        )
+    _check_nofile(nofile, WORKER_RESERVE_FDS, nofile_hard)
+    destinations = list(dict.fromkeys(d for _, d in pairs))
+    return Layout(
+        conns=conns,
+        sources=sources or list(dict.fromkeys(s for s, _ in pairs)),
+        destinations=destinations,
+        connectors=shares(conns, math.ceil(conns / per_worker) if processes is None else processes),
+        acceptors=0,
+        per_worker=per_worker,
+        nofile=nofile or nofile_hard,
+        pairs=None if sources else pairs,
     )
 
 
@@ -118,6 +190,7 @@ def layout_for(
     source_ips: int | None = None,
     destinations: int | None = None,
     nofile: int | None = None,
+    processes: int | None = None,
 ) -> Layout:
     """layout() for the live port range and reserved ports of `facts` (a HostFacts)."""
     rng = facts.ints(K.PORT_RANGE.name) or [32768, 60999]  # kernel default
@@ -130,21 +203,25 @@ def layout_for(
         facts.reserved_ports(),
         nofile_hard,
         nofile,
+        processes,
     )
 
 
 def check_memory(lay: Layout, socket_bytes: float, mem_available: int | None) -> None:
-    """Refuse a probe whose sockets (both ends of each connection are on this host) and
-    workers would not fit in 90 % of MemAvailable."""
-    need = 2 * lay.conns * socket_bytes + lay.workers * WORKER_BYTES
+    """Refuse a probe whose sockets (both ends of each connection are on this host, unless
+    it loads a --target) and workers would not fit in 90 % of MemAvailable."""
+    ends = 2 if lay.acceptors else 1
+    need = ends * lay.conns * socket_bytes + lay.workers * WORKER_BYTES
     if mem_available and need > 0.9 * mem_available:
-        # a connection costs both its sockets and its share of the two workers holding them;
-        # each destination has at least one accepting worker whatever the connections
-        per_conn = 2 * socket_bytes + 2 * WORKER_BYTES / lay.per_worker
-        room = int((0.9 * mem_available - len(lay.destinations) * WORKER_BYTES) / per_conn)
+        # a connection costs its sockets and its share of the workers holding them; each
+        # destination has at least one accepting worker whatever the connections
+        per_conn = ends * (socket_bytes + WORKER_BYTES / lay.per_worker)
+        listeners = len(lay.destinations) if lay.acceptors else 0
+        room = int((0.9 * mem_available - listeners * WORKER_BYTES) / per_conn)
         raise UsageError(
-            f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB (both ends of "
-            f"each connection and {lay.workers} workers), more than 90 % of the "
+            f"--conns {lay.conns:,} needs ~{need / 2**30:.1f} GiB ("
+            + ("both ends of each connection" if lay.acceptors else "the client sockets")
+            + f" and {lay.workers} workers), more than 90 % of the "
             f"{mem_available / 2**30:.1f} GiB available",
             f"at most ~{room:,} connections here"
             if room > 0
@@ -178,23 +255,69 @@ def same_settings_estimate(
 ):
     """The capacity model's view of this probe: a client of K sources x D destinations in
     as many processes as there are connecting workers, each with the workers' open-files
-    limit and reserve. `facts` is a HostFacts of the starting namespace (not changed)."""
+    limit (soft and hard: they raise the soft one themselves) and reserve. `facts` is a
+    HostFacts of the starting namespace (not changed).
+
+    On loopback both ends of every connection are on this host: each takes two of the
+    system's file handles and two sockets' memory, so those two limits allow half."""
     from dataclasses import replace
 
     from tunekit.model import capacity
     from tunekit.model.profiles import Workload
 
-    facts = replace(facts, nofile=(lay.nofile, nofile_hard), nofile_of="each probe worker")
+    facts = replace(
+        facts,
+        nofile=(lay.nofile, nofile_hard),
+        nofile_of="each probe worker",
+        nofile_is_workload=True,
+    )
     workload = Workload(
         role="client",
         connections=lay.conns,
         rate=0,
-        source_ips=len(lay.sources),
+        source_ips=lay.source_count,
         destinations=len(lay.destinations),
         processes=len(lay.connectors),
         accept_pause_ms=0,
         bytes_buffered=send,
     )
-    return capacity.estimate(
-        workload, facts, {**c, "fd_reserve": WORKER_RESERVE_FDS + len(lay.destinations)}
-    )
+    est = capacity.estimate(workload, facts, {**c, "fd_reserve": lay.reserve})
+    if lay.acceptors:
+        est.limits = sorted((_both_ends(lim) for lim in est.limits), key=lambda x: x.allows)
+    return est
+
+
+def _both_ends(lim):
+    """A system-wide limit shared by both ends of each connection allows half as many."""
+    if lim.key == K.FILE_MAX.name or (lim.key is None and "memory" in lim.name):
+        return lim.model_copy(
+            update={
+                "allows": lim.allows // 2,
+                "detail": lim.detail + "; both ends of each connection are on this host: / 2",
+            }
+        )
+    return lim
+
+
+def with_ports_in_use(est, lay: Layout, usable: int | None, used: dict | None):
+    """The estimate's port limit less the ports already taken toward the targets (an
+    earlier run's TIME_WAIT lasts 60 s). Connections go round robin over the pairs, so the
+    climb stops when the fullest pair runs out: pairs x (usable - the most in use)."""
+    if not used or not usable or not any(used.values()):
+        return est
+    most = max(used.values())
+    pairs = len(lay.all_pairs())
+
+    def less(lim):
+        if lim.key != K.PORT_RANGE.name:
+            return lim
+        return lim.model_copy(
+            update={
+                "allows": pairs * max(0, usable - most),
+                "detail": f"{pairs} pair(s) x ({usable:,} usable - {most:,} already in use "
+                f"in the fullest pair; {sum(used.values()):,} in use toward the targets)",
+            }
+        )
+
+    est.limits = sorted((less(lim) for lim in est.limits), key=lambda x: x.allows)
+    return est

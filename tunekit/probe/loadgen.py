@@ -156,7 +156,7 @@ class Coordinator:
         if stop and not self.stopped:
             self.stopped = True
             for w in self.workers:
-                if w.spec.role == "connect" and w.state == "running":
+                if w.spec.role == "connect" and w.state in ("running", "plateau"):
                     try:
                         w.chan.send(b"stop")
                     except OSError:
@@ -194,9 +194,14 @@ class Coordinator:
     def _elapsed(self) -> float:
         return time.monotonic() - self.start if self.start else 0.0
 
+    def _read_counters(self) -> dict[str, int]:
+        return read_counters()
+
+    def _symptoms(self, base: dict[str, int], now: dict[str, int]) -> list[verdicts.Failure]:
+        return verdicts.from_counters(base, now, self.out.established, self._elapsed())
+
     def _watch_counters(self, base: dict[str, int], seen: set[str]) -> None:
-        now = read_counters()
-        for f in verdicts.from_counters(base, now, self.out.established, self._elapsed()):
+        for f in self._symptoms(base, self._read_counters()):
             if f.kind not in seen:
                 seen.add(f.kind)
                 self._fail(f, stop=False)

@@ -19,8 +19,8 @@ def schema(
     document: Annotated[
         str,
         typer.Argument(
-            help="check, estimate, apply, rollback, probe, profiles, profiles-show, lint, "
-            "export or status."
+            help="check, estimate, apply, rollback, probe, probe-target, profiles, "
+            "profiles-show, lint, export or status."
         ),
     ],
 ) -> None:

@@ -24,6 +24,7 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "apply": ("tunekit.output.documents.apply", "Apply"),
     "rollback": ("tunekit.output.documents.rollback", "Rollback"),
     "probe": ("tunekit.output.documents.probe", "Probe"),
+    "probe-target": ("tunekit.output.documents.probe_target", "ProbeTarget"),
     "profiles": ("tunekit.output.documents.profiles", "Profiles"),
     "profiles-show": ("tunekit.output.documents.profiles", "ProfileShow"),
     "lint": ("tunekit.lint.report", "LintReport"),
