@@ -58,9 +58,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         (["--prometheus", tmp_path / "missing/dir/t.prom"], "no directory"),
         (["--root", tmp_path, "--prometheus", "/tmp/t.prom"], "not inside --root"),
     ):
+        before = signal.getsignal(signal.SIGTERM)
         res = invoke("status", *args)
         assert res.exit_code == 2, (args, res.output)
         assert words in res.output and "Traceback" not in res.output
+        # a refused --watch once left its SIGTERM handler in this process, and children
+        # forked later (pyroute2's, the probe's) ran on into pytest when terminated
+        assert signal.getsignal(signal.SIGTERM) == before, args
 
 
 def _read(fd: int, until, timeout: float = 30.0) -> bytes:

@@ -157,8 +157,12 @@ def watch(o: StatusOptions) -> Iterator[Status]:
     KeyboardInterrupt in the sleep; the caller ends there)."""
     if o.watch is None:
         raise UsageError("watch needs --watch SECONDS")
-    reader = Reader(o)
+    reader = Reader(o)  # bad options are refused here, when watch() is called
+    return _readings(reader, o.watch)
+
+
+def _readings(reader: Reader, every: float) -> Iterator[Status]:
     while True:
         start = time.monotonic()
         yield reader.read()
-        time.sleep(max(0.0, start + o.watch - time.monotonic()))
+        time.sleep(max(0.0, start + every - time.monotonic()))

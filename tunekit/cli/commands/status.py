@@ -91,8 +91,10 @@ def _watch(o, json_out: bool) -> None:
         raise KeyboardInterrupt
 
     gc.enable()  # a long-running command (the entry point turned it off for start-up)
-    signal.signal(signal.SIGTERM, interrupt)
-    readings = watch(o)
+    readings = watch(o)  # bad options are refused here, before any handler is set
+    # put back on the way out: an in-process caller (a test, the Ansible module) and any
+    # process it forks later must not inherit a SIGTERM that raises KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         if json_out:
             for doc in readings:
@@ -103,4 +105,6 @@ def _watch(o, json_out: bool) -> None:
                     screen.show(render_status(doc))
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     raise typer.Exit(ExitCode.OK)
