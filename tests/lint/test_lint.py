@@ -117,6 +117,7 @@ GUIDE_FINDINGS = {
         (14, "sets-what-is-there"),  # 131,072 orphans: what 24 GiB gives at boot
         (20, "mem-beyond-ram"),
         (21, "buffer-start-tiny"),  # tcp_rmem 4096 4096: every socket starts with a page
+        (21, "buffer-cap-lowered"),  # max 4206592, below the reference host's boot max
         (22, "buffer-start-tiny"),
     },
 }

@@ -12,7 +12,7 @@ import pytest
 from helpers import require_privileges, require_tool
 from lint_reference import reference_host, run
 
-from tunekit.host import confparse
+from tunekit.host import confparse, confscript
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge import defaults as D
 from tunekit.lint import engine as lint
@@ -116,6 +116,112 @@ def test_the_forms_scripts_use_are_read_as_the_shell_runs_them():
 def test_a_script_with_a_here_document_is_a_script_not_a_sysctl_file():
     text = "cat > /etc/sysctl.d/x.conf <<'EOF'\n" + "net.core.somaxconn = 4096\n" * 20 + "EOF\n"
     assert confparse.detect(text) == "script"
+
+
+def settings(text: str) -> list[tuple[int, str, str]]:
+    return [(s.line, s.key, s.value) for s in confparse.parse(text, "f", "script").settings]
+
+
+def test_variables_arrays_loops_and_functions_are_followed_to_what_they_write():
+    text = "\n".join(
+        [
+            "#!/bin/bash",  # 1
+            "P=/proc/sys/net/ipv4",  # 2
+            "echo 30 > $P/tcp_fin_timeout",  # 3
+            "echo 40 > ${P}/tcp_keepalive_probes",  # 4
+            "echo 5 > '$P/tcp_syn_retries'",  # 5: single quotes: not expanded, not a key
+            "add() {",  # 6
+            '    local file="$1"',  # 7
+            '    echo "$2" | sudo tee -a "$file"',  # 8
+            "}",  # 9
+            'add /etc/sysctl.conf "fs.file-max = 51200"',  # 10
+            "settings=(",  # 11
+            '    "net.core.somaxconn = 4096" # a comment',  # 12
+            '    "net.ipv4.tcp_mem = 25600 51200 102400"',  # 13
+            ")",  # 14
+            'for s in "${settings[@]}"; do',  # 15
+            '    echo "$s" >> /etc/sysctl.conf',  # 16
+            "done",  # 17
+            "for k in tcp_sack tcp_dsack",  # 18
+            "do",  # 19
+            "    echo 1 > $P/$k",  # 20
+            "done",  # 21
+        ]
+    )
+    assert settings(text) == [
+        (3, "net.ipv4.tcp_fin_timeout", "30"),
+        (4, "net.ipv4.tcp_keepalive_probes", "40"),
+        (10, "fs.file-max", "51200"),  # on the call: the text came from there
+        (12, "net.core.somaxconn", "4096"),  # on the array element that holds it
+        (13, "net.ipv4.tcp_mem", "25600 51200 102400"),
+        (18, "net.ipv4.tcp_sack", "1"),
+        (18, "net.ipv4.tcp_dsack", "1"),
+    ]
+
+
+def test_a_script_that_would_run_forever_is_read_in_bounded_steps():
+    words = " ".join(["x"] * 1000)
+    loops = "\n".join(f"for v{d} in {words}; do" for d in range(4))
+    text = "f() {\n  f\n  f\n}\nf\n" + loops + "\necho 1 > /proc/sys/a/b\n" + "done\n" * 4
+    found = settings(text)  # 10^12 iterations as written; MAX_STEPS lines in fact
+    assert 0 < len(found) <= confscript.MAX_STEPS and found[0][1] == "a.b"
+
+
+def test_a_function_never_called_is_read_once_on_its_own_lines():
+    """An init script's start() is called through `case "$1"`, which is not followed."""
+    text = "start() {\n\techo 0 > /proc/sys/net/ipv4/tcp_timestamps\n}\nstop() { :\n}\n"
+    assert settings(text) == [(2, "net.ipv4.tcp_timestamps", "0")]
+
+
+def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
+    text = "\n".join(
+        [
+            "cat > sysctl.conf <<END",  # 1
+            "net.ipv4.tcp_sack = 1",  # 2
+            "END",  # 3
+            "cat > notes.txt <<END",  # 4: never put in place
+            "net.ipv4.tcp_sack = 0",  # 5
+            "END",  # 6
+            "sudo mv sysctl.conf /etc/sysctl.conf",  # 7
+            'echo "',  # 8
+            "oracle soft nofile 1024",  # 9
+            "oracle hard nofile 65536",  # 10
+            '" | tee -a /etc/security/limits.conf',  # 11
+        ]
+    )
+    assert settings(text) == [
+        (2, "net.ipv4.tcp_sack", "1"),
+        (9, "nofile", "1024"),
+        (10, "nofile", "65536"),
+    ]
+    # a file of such lines is a script, not the sysctl.conf its strings look like
+    assert confparse.detect(text.split("\n", 7)[7]) == "script"
+
+
+def test_a_bare_sysctl_line_in_a_script_is_a_command_that_does_not_exist():
+    """bash runs `net.core.netdev_budget = 600` as a command: not found, exit 127."""
+    r = subprocess.run(
+        ["bash", "-c", "net.core.netdev_budget = 600"], capture_output=True, text=True
+    )
+    assert r.returncode == 127 and "command not found" in r.stderr
+    report = run("#!/bin/sh\nnet.core.netdev_budget = 600\nfs.file-max=9\n", "script")
+    got = {(f.line, f.rule) for f in report.findings}
+    assert {(2, "not-a-command"), (3, "not-a-command")} <= got
+
+
+def test_memlock_does_not_bind_root_outside_a_container_and_soft_nofile_1024_is_the_default():
+    assert fired("root hard memlock unlimited", "limits.conf").get("memlock-root") == "no-op"
+    assert "memlock-root" not in fired("root hard memlock unlimited", "limits.conf", container=True)
+    assert fired("* soft nofile 1024", "limits.conf").get("limit-is-default") == "no-op"
+    # the hard limit's default depends on systemd: never called a default
+    assert "limit-is-default" not in fired("* hard nofile 4096", "limits.conf")
+
+
+def test_a_buffer_cap_below_the_boot_one_and_a_huge_minimum_are_risky():
+    assert fired("net.ipv4.tcp_wmem = 4096 16384 204800").get("buffer-cap-lowered") == "risky"
+    got = fired("net.ipv4.tcp_rmem = 16777216 16777216 16777216")
+    assert got.get("buffer-min-above-default") == "risky"
+    assert not fired("net.ipv4.tcp_rmem = 4096 131072 67108864")
 
 
 def test_echo_1_redirected_writes_nothing_on_the_kernel():
@@ -222,6 +328,42 @@ def test_ipv4_conf_all_and_default_follow_the_kernels_combination():
     assert fired("net.ipv4.conf.default.accept_source_route = 0")["conf-and-all-off"] == "no-op"
     # rp_filter is the max of the two: all = 1 acts
     assert not {r for r in fired("net.ipv4.conf.all.rp_filter = 1") if r.startswith("conf-")}
+
+
+def test_a_write_to_all_that_the_kernel_copies_makes_the_copies_no_ops():
+    report = run(
+        "net.ipv6.conf.all.disable_ipv6 = 1\n"  # 1
+        "net.ipv6.conf.default.disable_ipv6 = 1\n"  # 2: copied by line 1
+        "net.ipv6.conf.lo.disable_ipv6 = 1\n"  # 3: and to every interface
+        "net.ipv4.conf.default.forwarding = 1\n"  # 4: before the write of all: it counts
+        "net.ipv4.conf.all.forwarding = 1\n"  # 5
+    )
+    got = {(f.line, f.rule) for f in report.findings}
+    assert {(2, "sets-what-is-there"), (3, "sets-what-is-there")} <= got
+    assert (4, "sets-what-is-there") not in got
+
+
+def test_disable_ipv6_on_all_is_copied_to_default_and_each_interface_on_the_kernel():
+    """The claim checked: in a new namespace, writing conf.all.disable_ipv6 sets default's
+    and lo's too (net/ipv6/addrconf.c addrconf_disable_ipv6)."""
+    require_privileges()
+    if not Path("/proc/sys/net/ipv6").is_dir():
+        pytest.fail("this kernel has no IPv6: the copy cannot be measured")
+    r = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && "
+            "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 "
+            "/proc/sys/net/ipv6/conf/lo/disable_ipv6",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1"]
 
 
 def test_reserved_ports_outside_the_range_are_never_at_risk():

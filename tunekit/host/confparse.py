@@ -204,6 +204,9 @@ _SCRIPT_LINE = re.compile(
 # a here-document: its body lines look like the file they are written to, not like a
 # script, so one of these outweighs them
 _HEREDOC_LINE = re.compile(r"(?<!<)<<(?!<)-?\s*['\"]?[A-Za-z_]")
+# `echo "` with the quote left open: the lines up to the closing quote are the string echo
+# prints (written to a file by its redirection or tee), as a here-document's are
+_OPEN_STRING = re.compile(r"^(sudo\s+)?(echo|printf)(\s+-[neE]+)*\s+(\"[^\"]*|'[^']*)$")
 _SYSTEMD_LINE = re.compile(r"^\[Manager\]|^DefaultLimit[A-Z]+=")
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
@@ -212,11 +215,19 @@ def detect(text: str) -> str | None:
     """The format whose line pattern matches the most lines; None if no line matches."""
     scores = dict.fromkeys(("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d"), 0)
     markers = 0
+    quote = ""  # inside an open string: the quote that closes it
     for raw in text.splitlines():
         line = raw.strip()
+        if quote:
+            quote = "" if quote in line else quote
+            continue
         if line.startswith("#!"):
             scores["script"] += 5
         if not line or line[0] in "#;":
+            continue
+        if m := _OPEN_STRING.match(line):
+            quote = m[4][0]
+            scores["script"] += 100
             continue
         scores["script"] += bool(_SCRIPT_LINE.search(line)) * 2
         scores["script"] += bool(_HEREDOC_LINE.search(line)) * 100

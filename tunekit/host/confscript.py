@@ -30,34 +30,262 @@ COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their
 PREFIXES = ("sudo", "exec", "command", "nohup")
 
 
+MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
+MAX_DEPTH = 8  # functions calling functions
+MAX_JOIN = 200  # lines one quoted string may span
+
+
 def script(text: str, file: str) -> Parsed:
     out = Parsed("script")
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        number, raw = i + 1, lines[i].rstrip()
-        line = raw.strip()
-        i += 1
-        if not line or line.startswith("#"):
-            continue
-        heredoc = _HEREDOC.search(line)
-        body: list[tuple[int, str]] = []
-        if heredoc is not None:
-            word, strip_tabs = heredoc[3], heredoc[1] == "-"
-            while i < len(lines):
-                text_line = lines[i].lstrip("\t") if strip_tabs else lines[i]
-                i += 1
-                if text_line.rstrip() == word:
-                    break
-                body.append((i, text_line))
-            line = line[: heredoc.start()] + line[heredoc.end() :]
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:
-            continue  # an unfinished quote: not a line this reader understands
-        for cmd in _commands(words):
-            _command(cmd, file, number, raw, out, body if heredoc is not None else None)
+    lines = list(enumerate(text.splitlines(), start=1))
+    shell = _Shell(file, out)
+    shell.run(lines)
+    for name in [f for f in shell.functions if f not in shell.called]:
+        # an init script's start() is called by its argument (`case "$1" in start)`), which
+        # this reader does not follow: a function never called is read as if it were once
+        shell.called.add(name)
+        shell.run(shell.functions[name])
     return out
+
+
+_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+_ARRAY = re.compile(r"^(?:local\s+|declare\s+-a\s+)?([A-Za-z_][A-Za-z0-9_]*)=\((.*)$")
+_FUNCTION = re.compile(r"^(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))\s*\{?\s*$")
+_FOR = re.compile(r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.*?)\s*(?:;\s*do)?\s*$")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9])\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
+_ALL = re.compile(r"^\"?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}\"?$")
+DECLARE = ("local", "export", "readonly", "declare", "typeset")
+# a sysctl name where the shell expects a command: net.*, kernel.*, vm.*, fs.* ...
+_BARE = re.compile(
+    r"^(net|kernel|vm|fs|user|abi|dev|sunrpc|crypto|debug)(\.[A-Za-z0-9_-]+)+(=.*)?$"
+)
+
+
+class _Shell:
+    """As much of the shell as tuning scripts use to say what they write: variables
+    (`P=/proc/sys/net/ipv4`, `local f="$1"`), arrays and `for x in "${a[@]}"` loops,
+    functions called with arguments, quoted strings over several lines, and a
+    here-document written to a scratch file that `mv`/`cp` then puts in place. A setting
+    found inside a loop or a function is reported on the line that wrote its text: the
+    array element, or the call."""
+
+    def __init__(self, file: str, out: Parsed):
+        self.file, self.out = file, out
+        self.vars: dict[str, str] = {}
+        self.arrays: dict[str, list[tuple[int, str]]] = {}
+        self.functions: dict[str, list[tuple[int, str]]] = {}
+        self.scratch: dict[str, list[tuple[int, str]]] = {}  # here-documents not yet in place
+        self.called: set[str] = set()
+        self.steps = 0
+        self.depth = 0
+        self.text: dict[int, str] = {}
+
+    def run(self, lines: list[tuple[int, str]], origin: tuple[int, str] | None = None) -> None:
+        if not self.text:
+            self.text = dict(lines)  # the script's own lines, by number
+        i = 0
+        while i < len(lines) and self.steps < MAX_STEPS:
+            self.steps += 1
+            number, raw = lines[i][0], lines[i][1].rstrip()
+            line = raw.strip()
+            i += 1
+            if not line or line.startswith("#"):
+                continue
+            if (m := _FUNCTION.match(line)) and m[1] not in ("if", "while", "for"):
+                body, i = _block(lines, i, opened="{" in line)
+                self.functions[m[1]] = body
+                continue
+            if m := _ARRAY.match(line):
+                i = self._array(m[1], m[2], number, lines, i)
+                continue
+            if m := _FOR.match(line):
+                body, i = _loop(lines, i, opened=line.rstrip().endswith("do"))
+                self._for(m[1], m[2], number, body)
+                continue
+            heredoc = _HEREDOC.search(line)
+            body_lines: list[tuple[int, str]] | None = None
+            if heredoc is not None:
+                word, strip_tabs = heredoc[3], heredoc[1] == "-"
+                body_lines = []
+                while i < len(lines):
+                    text_line = lines[i][1].lstrip("\t") if strip_tabs else lines[i][1]
+                    i += 1
+                    if text_line.rstrip() == word:
+                        break
+                    body_lines.append((lines[i - 1][0], text_line))
+                line = line[: heredoc.start()] + line[heredoc.end() :]
+            words, span, i = self._words(line, lines, i)
+            if words is None:
+                continue  # a quote never closed: not a line this reader understands
+            at, text = origin or (number, raw)
+            for cmd in _commands(words):
+                self._command(cmd, at, text, body_lines, span if origin is None else 1)
+
+    def _words(self, line: str, lines, i: int) -> tuple[list[str] | None, int, int]:
+        """The line's words after expansion; a quote left open takes the next lines."""
+        span = 1
+        while True:
+            try:
+                return shlex.split(self.expand(line), comments=True), span, i
+            except ValueError:
+                if span >= MAX_JOIN or i >= len(lines):
+                    return None, span, i
+                line += "\n" + lines[i][1]
+                i, span = i + 1, span + 1
+
+    def expand(self, line: str) -> str:
+        """$NAME, ${NAME} and $1 replaced where the script gave them a value, except
+        inside single quotes (where the shell does not expand either)."""
+        parts = re.split(r"('[^']*')", line)
+        for k in range(0, len(parts), 2):  # the even parts are outside single quotes
+            parts[k] = _VAR.sub(self._value, parts[k])
+        return "".join(parts)
+
+    def _value(self, m: re.Match) -> str:
+        name = m[1] or m[2]
+        return self.vars.get(name, m[0])
+
+    def _array(self, name: str, rest: str, number: int, lines, i: int) -> int:
+        items: list[tuple[int, str]] = []
+        text, n = rest, number
+        while True:
+            closing = _closes(text)
+            try:
+                words = shlex.split(
+                    self.expand(text if closing is None else text[:closing]), comments=True
+                )
+            except ValueError:
+                words = []
+            items += [(n, w) for w in words]
+            if closing is not None or i >= len(lines) or len(items) > MAX_STEPS:
+                break
+            n, text = lines[i][0], lines[i][1]
+            i += 1
+        self.arrays[name] = items
+        return i
+
+    def _for(self, var: str, what: str, number: int, body: list[tuple[int, str]]) -> None:
+        if m := _ALL.match(what.strip()):
+            items = self.arrays.get(m[1], [])
+        else:
+            try:
+                items = [(number, w) for w in shlex.split(self.expand(what), comments=True)]
+            except ValueError:
+                return
+        for n, item in items:
+            self.vars[var] = item
+            # the line that wrote the item is where its setting is reported
+            self.run(body, origin=(n, self.text.get(n, item)))
+
+    def _call(self, name: str, args: list[str], origin: tuple[int, str]) -> None:
+        self.called.add(name)
+        if self.depth >= MAX_DEPTH:
+            return
+        saved = dict(self.vars)
+        self.vars.update({str(k): a for k, a in enumerate(args, start=1)})
+        self.depth += 1
+        try:
+            # with arguments, what is written came from the call; without, from the body
+            self.run(self.functions[name], origin=origin if args else None)
+        finally:
+            self.depth -= 1
+            self.vars = saved
+
+    def _command(self, cmd, number: int, raw: str, body, span: int) -> None:
+        words = cmd[0]
+        if words and words[0] in DECLARE:
+            words = [w for w in words[1:] if not w.startswith("-")]
+        if words and all(_ASSIGN.match(w) for w in words) and len(cmd) == 1:
+            for w in words:
+                m = _ASSIGN.match(w)
+                self.vars[m[1]] = m[2]  # type: ignore[index]
+            return
+        first, target = _redirect(cmd[0])
+        name = first[0].rsplit("/", 1)[-1] if first else ""
+        if name in self.functions and body is None:
+            self._call(name, first[1:], (number, raw))
+        elif body is not None:
+            _heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
+        elif name in ("mv", "cp", "install"):
+            self._moved([w for w in first[1:] if not w.startswith("-")])
+        elif first and _BARE.match(first[0]):
+            self._bare(first, number, raw)
+        else:
+            _command(cmd, self.file, number, raw, self.out, span)
+
+    def _bare(self, words: list[str], number: int, raw: str) -> None:
+        """`net.core.somaxconn = 1024` as a line of the script: the shell runs
+        "net.core.somaxconn" as a command, which is not found (exit 127; under set -e the
+        script stops there). What was meant is still linted."""
+        key, _, value = words[0].partition("=")
+        if not value and len(words) > 1:
+            value = " ".join(words[1:]).lstrip("=").strip()
+        s = _setting(self.file, number, key, value, raw)
+        s.problem = "not-a-command"
+        self.out.settings.append(s)
+
+    def _moved(self, paths: list[str]) -> None:
+        """`mv sysctl.conf /etc/sysctl.conf` after a here-document wrote sysctl.conf."""
+        if len(paths) != 2 or paths[0] not in self.scratch:
+            return
+        fmt = _format_of(paths[1])
+        if fmt is not None:
+            _parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
+
+
+def _closes(text: str) -> int | None:
+    """Where an array's closing parenthesis is on this line (outside quotes), if it is."""
+    quote = ""
+    for k, c in enumerate(text):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (k == 0 or text[k - 1].isspace()):
+            return None
+        elif c == ")":
+            return k
+    return None
+
+
+def _block(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
+    """A function's body: to the `}` that closes it."""
+    depth = 1 if opened else 0
+    body: list[tuple[int, str]] = []
+    while i < len(lines):
+        text = lines[i][1].strip()
+        i += 1
+        if not opened and text.startswith("{"):
+            opened, depth = True, 1
+            continue
+        if text.endswith("{"):
+            depth += 1
+        if text == "}" or text.startswith("} ") or text == "};":
+            depth -= 1
+            if depth <= 0:
+                break
+        body.append(lines[i - 1])
+    return body, i
+
+
+def _loop(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
+    """A for loop's body: from `do` to its own `done`."""
+    depth = 1
+    body: list[tuple[int, str]] = []
+    while i < len(lines):
+        text = lines[i][1].strip()
+        i += 1
+        if not opened and text in ("do", "do;"):
+            opened = True
+            continue
+        if re.match(r"^(for|while|until)\b", text):
+            depth += 1
+        if re.match(r"^done\b", text):
+            depth -= 1
+            if depth == 0:
+                break
+        body.append(lines[i - 1])
+    return body, i
 
 
 def _commands(words: list[str]):
@@ -121,12 +349,10 @@ def _fd1(stage: list[str]) -> bool:
     return any(re.fullmatch(r"1>>?\S*", w) for w in stage[1:])
 
 
-def _command(cmd, file: str, number: int, raw: str, out: Parsed, body) -> None:
+def _command(cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1) -> None:
     first, target = _redirect(cmd[0])
     name = first[0].rsplit("/", 1)[-1] if first else ""
-    if body is not None:
-        _heredoc(cmd, name, target, file, body, out)
-    elif name == "sysctl":
+    if name == "sysctl":
         _sysctl(first[1:], file, number, raw, out)
     elif name == "ulimit":
         _ulimit(first[1:], file, number, raw, out)
@@ -141,7 +367,7 @@ def _command(cmd, file: str, number: int, raw: str, out: Parsed, body) -> None:
                 key = normalise(m[1])
                 out.problems.append(Problem(file, number, "echo-fd-redirect", raw, key, ""))
                 continue
-            _written(text, path, file, number, raw, out)
+            _written(text, path, file, number, raw, out, span)
 
 
 def _name(stage: list[str]) -> str:
@@ -167,7 +393,11 @@ def _format_of(path: str) -> str | None:
     return None
 
 
-def _written(text: str, path: str, file: str, number: int, raw: str, out: Parsed) -> None:
+def _written(
+    text: str, path: str, file: str, number: int, raw: str, out: Parsed, span: int = 1
+) -> None:
+    """`span`: the script lines the command took (a quoted string over several lines puts
+    each of its lines on its own line of the script)."""
     m = _PROC_SYS.match(path)
     if m:
         value = " ".join(text.split())
@@ -178,42 +408,59 @@ def _written(text: str, path: str, file: str, number: int, raw: str, out: Parsed
         return
     parsed = confparse.parse(text, file, fmt)
     for s in parsed.settings:
-        s.line, s.text = number, raw
+        if span > 1:
+            s.line += number - 1
+        else:
+            s.line, s.text = number, raw
         out.settings.append(s)
     for p in parsed.problems:
-        p.line, p.text = number, raw
+        if span > 1:
+            p.line += number - 1
+        else:
+            p.line, p.text = number, raw
         out.problems.append(p)
 
 
-def _heredoc(cmd, name: str, target, file: str, body, out: Parsed) -> None:
+def _heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict) -> None:
     """The here-document's lines go to the first command's standard input: into the file
     at the end of the pipeline (a redirection, or tee's files) if every stage copies its
-    input; nowhere if the first stage does not read it."""
+    input; nowhere if the first stage does not read it. Copied to a file that is not a
+    tuning file (`cat > sysctl.conf`), they wait in `scratch` for a `mv` into place."""
     last, last_target = _redirect(cmd[-1])
     targets = [last_target] if last_target else []
     if _name(last) == "tee":
         targets += [w for w in last[1:] if not w.startswith("-")]
-    formats = [(t, f) for t in targets if (f := _format_of(t)) is not None]
-    if not formats:
-        return
     copies = all(_name(stage) in COPIES_STDIN for stage in cmd)
-    text = "\n".join(line for _, line in body)
-    for path, fmt in formats:
-        parsed = confparse.parse(text, file, fmt)
-        offset = body[0][0] - 1 if body else 0
-        for s in parsed.settings:
-            s.line += offset
+    for path in targets:
+        fmt = _format_of(path)
+        if fmt is None:
             if copies:
-                out.settings.append(s)
-            else:
-                extra = {"writer": name or "the command", "target": path}
-                out.problems.append(
-                    Problem(file, s.line, "heredoc-not-written", s.text, s.key, s.value, extra)
-                )
+                scratch[path] = body
+            continue
         if copies:
-            for p in parsed.problems:
-                p.line += offset
-                out.problems.append(p)
+            _parse_into(body, fmt, file, out)
+            continue
+        for s in _parsed(body, fmt, file).settings:
+            extra = {"writer": name or "the command", "target": path}
+            out.problems.append(
+                Problem(file, s.line, "heredoc-not-written", s.text, s.key, s.value, extra)
+            )
+
+
+def _parsed(body: list[tuple[int, str]], fmt: str, file: str) -> Parsed:
+    """The here-document's lines read as `fmt`, each on its own line of the script."""
+    parsed = confparse.parse("\n".join(line for _, line in body), file, fmt)
+    numbers = [n for n, _ in body]
+    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+    for item in items:
+        item.line = numbers[item.line - 1] if 0 < item.line <= len(numbers) else item.line
+    return parsed
+
+
+def _parse_into(body: list[tuple[int, str]], fmt: str, file: str, out: Parsed) -> None:
+    parsed = _parsed(body, fmt, file)
+    out.settings += parsed.settings
+    out.problems += parsed.problems
 
 
 def _sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:

@@ -1307,6 +1307,16 @@ _guide(
     "nothing persists",
     no_effect_since="3.6",
 )
+_guide(
+    "net.ipv6.route.flush",
+    "int",
+    "",
+    "netns",  # in ipv6_route_table_template, write-only (0200)
+    "a write-only trigger: writing it runs the IPv6 route garbage collector once",
+    "net/ipv6/route.c ipv6_sysctl_rtcache_flush",
+    no_effect="net/ipv6/route.c: route.flush is a write-only trigger (mode 0200) that runs "
+    "fib6_run_gc once when written; it is an action, not a setting, and nothing persists",
+)
 
 KEYS: dict[str, Key] = {k.name: k for k in _KEYS}
 
@@ -1324,6 +1334,9 @@ RLIMIT_DEFAULTS = {
     "as": ("unlimited", "unlimited"),
     "locks": ("unlimited", "unlimited"),
     "msgqueue": ("819200", "819200"),  # MQ_BYTES_MAX (include/uapi/linux/mqueue.h)
+    # soft INR_OPEN_CUR (include/uapi/linux/fs.h); the hard one is INR_OPEN_MAX 4096 from the
+    # kernel but 524288 under systemd >= 240 (DefaultLimitNOFILE=1024:524288): not known here
+    "nofile": ("1024", ""),
     "nice": ("0", "0"),
     "rtprio": ("0", "0"),
 }
@@ -1380,6 +1393,24 @@ DEVICE_KEY = re.compile(r"^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)[^.]+\
 SNAPSHOT_MARKERS = frozenset(
     {FILE_NR.name, "fs.inode-nr", OSRELEASE.name, "kernel.ostype", "kernel.random.uuid"}
 )
+
+
+# A write of the first key is also a write of the same value to every key the pattern
+# matches (the default and each interface): its handler copies it.
+WRITES_ALSO = {
+    "net.ipv4.conf.all.forwarding": (
+        "net.ipv4.conf.*.forwarding",
+        "net/ipv4/devinet.c inet_forward_change (IPV4_DEVCONF_DFLT and each device = on)",
+    ),
+    "net.ipv6.conf.all.forwarding": (
+        "net.ipv6.conf.*.forwarding",
+        "net/ipv6/addrconf.c addrconf_fixup_forwarding (devconf_dflt, addrconf_forward_change)",
+    ),
+    "net.ipv6.conf.all.disable_ipv6": (
+        "net.ipv6.conf.*.disable_ipv6",
+        "net/ipv6/addrconf.c addrconf_disable_ipv6 (devconf_dflt, addrconf_disable_change)",
+    ),
+}
 
 
 def conf_combine(name: str) -> str:

@@ -8,6 +8,7 @@ running kernel, assignments overridden by a later one, values that fail a profil
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +74,8 @@ def _limit_default(s: Setting) -> dict:
         return {"limit_default": None, "limit_is_default": False}
     wanted = {"soft": pair[:1], "hard": pair[1:], "-": pair}.get(s.type, pair)
     value = "unlimited" if s.value in _UNLIMITED else s.value
+    if "" in wanted:  # a default this table does not know (nofile's hard limit)
+        return {"limit_default": None, "limit_is_default": False}
     text = "/".join(dict.fromkeys(wanted))
     return {"limit_default": text, "limit_is_default": all(value == w for w in wanted)}
 
@@ -111,13 +114,19 @@ class _Linter:
         # the assignment of the same key that applies before each line (what the host
         # has without it), and the boot values the catalogue computes for this host
         self.before: dict[int, Setting] = {}
-        last: dict[str, Setting] = {}
-        for s in self.sysctls:
+        last: dict[str, tuple[int, Setting]] = {}
+        copied: list[tuple[int, str, Setting]] = []  # K.WRITES_ALSO: (when, pattern, line)
+        for n, s in enumerate(self.sysctls):
             key = K.canonical(s.key)
+            wrote = [(at, w) for at, pat, w in copied if fnmatch.fnmatchcase(key, pat)]
             if key in last:
-                self.before[id(s)] = last[key]
+                wrote.append(last[key])
+            if wrote:
+                self.before[id(s)] = max(wrote, key=lambda at_w: at_w[0])[1]
             if not s.problem:
-                last[key] = s
+                last[key] = (n, s)
+                if key in K.WRITES_ALSO:
+                    copied.append((n, K.WRITES_ALSO[key][0], s))
         self.ctx = host.boot_context()
         # what systemd gives services (DefaultLimitNOFILE=, hard), when the inputs say
         self.services_nofile: int | None = None
@@ -489,7 +498,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         except OSError as err:
             raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
         shown = name
-    fmt = confparse.detect(text)
+    # a name that says shell (editors decide so too) wins over the look of the lines
+    fmt = "script" if shown.endswith((".sh", ".bash")) else confparse.detect(text)
     if fmt is None:
         raise UsageError(
             f"{shown}: not a format tunekit lint knows",

@@ -38,6 +38,7 @@ CHECKS = (
     "sysctl-path",
     "echo-fd-redirect",
     "heredoc-not-written",
+    "not-a-command",
     "bad-limits-line",
     "bad-limit-value",
     "bad-option",
