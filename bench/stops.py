@@ -19,6 +19,9 @@ Cases:
   pinning it, and `tunekit rollback` afterwards, in a finally; every process on the host
   meets the lowered limit meanwhile. Both ends of each connection hold a descriptor, so
   the probe stops at half what the estimate's file-max limit allows.
+- file-max-live: the same stop at the host's own fs.file-max, changed by nothing: the probe
+  asks for 5 % more than half the free file handles and stops at ENFILE (for a quiet
+  machine: meanwhile no process without CAP_SYS_ADMIN can open a file).
 - memory: hold the largest N whose sockets (both ends) and workers fit in 80 % of
   MemAvailable by the estimate's socket_bytes (near 2,000,000 on 23.5 GiB), with the
   measured bytes per socket and per connection beside the estimate's. 2N descriptors pass
@@ -182,6 +185,29 @@ def case_file_max(conns: int) -> None:
     print(f"  the probe's own estimate: {r['estimate']['predicted_stop']}")
 
 
+def case_file_max_live() -> None:
+    """The host's own fs.file-max, unchanged: a loopback probe asked for 5 % more
+    connections than half the free file handles stops at ENFILE (its workers have no
+    CAP_SYS_ADMIN). Nothing is written; while it holds them, other processes without
+    CAP_SYS_ADMIN on the host cannot open files either, so this is for a quiet machine."""
+    est = tunekit("estimate", "--role", "client", "--conns", "1000000")
+    lim = next(x for x in est["limits"] if x["key"] == "fs.file-max")
+    conns = int(lim["allows"] // 2 * 1.05)
+    print(f"  (fs.file-max {Path('/proc/sys/fs/file-max').read_text().strip()}, unchanged; "
+          f"asking for {conns:,})")  # fmt: skip
+    if DRY_RUN:
+        return
+    r = tunekit("probe", "--conns", str(conns), "--hold", "0", timeout=7200)
+    row("file-max-live", lim["allows"] // 2, "fs.file-max (/ 2: both ends)", r, r["established"])
+    print(f"  the probe's own estimate: {r['estimate']['predicted_stop']}")
+    mem = r.get("memory") or {}
+    print(
+        f"  per socket {mem.get('per_socket') or 0:,.0f} B (estimate "
+        f"{est['constants']['socket_bytes']:,.0f} B, {mem.get('diff_percent')} %); per "
+        f"connection {mem.get('slab_per_conn') or 0:,.0f} B"
+    )
+
+
 def case_memory() -> None:
     est = tunekit("estimate", "--role", "client", "--conns", "1000")
     socket_bytes = est["constants"]["socket_bytes"]
@@ -221,7 +247,9 @@ def main() -> None:
         raise SystemExit("run as root: the probes create network namespaces")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "cases", nargs="*", help="ports target-ports nofile (default); file-max memory"
+        "cases",
+        nargs="*",
+        help="ports target-ports nofile (default); file-max-live; file-max memory",
     )
     parser.add_argument("--file-max-conns", type=int, default=100_000)
     parser.add_argument(
@@ -242,6 +270,7 @@ def main() -> None:
         "target-ports": case_target_ports,
         "nofile": case_nofile,
         "file-max": lambda: case_file_max(args.file_max_conns),
+        "file-max-live": case_file_max_live,
         "memory": case_memory,
     }
     for case in args.cases or ["ports", "target-ports", "nofile"]:
