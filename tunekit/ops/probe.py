@@ -142,7 +142,9 @@ def probe(o: ProbeOptions, progress=None) -> ProbeRun:
         modelled = (est.need("tcp_mem_pages") / c["buffer_factor"] / o.conns) if o.send else 0.0
         measured = verdicts.calibration_values(outcome.memory, o.conntrack, o.send, modelled)
         impossible = calibration.implausible(measured)
-        if not measured:  # the run is still reported; only the calibration is not written
+        if outcome.memory is None and outcome.unverified:
+            run.warnings.append("not calibrated: the kernel's memory figures could not be read")
+        elif not measured:  # the run is still reported; only the calibration is not written
             run.warnings.append(
                 f"not calibrated: fewer than {layout.CALIBRATE_MIN:,} connections were held"
             )
@@ -308,8 +310,27 @@ def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun
         "send": o.send,
         "connect_timeout": o.connect_timeout,
         "ports_in_use": sum(used.values()) if used is not None else None,
+        "unverified": _target_unverified(p.port_range, used),
     }
     return TargetRun(causes.result(lay, out, est, ctx, p.named, p.plan.source_from, options))
+
+
+def _target_unverified(port_range: tuple[int, int] | None, used: dict | None) -> list[str]:
+    """What the prediction beside the observed stop rests on that could not be read."""
+    from tunekit.host import ports
+    from tunekit.knowledge import catalogue as K
+
+    if port_range is None:
+        return [
+            f"stop.predicted: {K.PORT_RANGE.name} could not be read: the ports each "
+            "(source, target) pair has were left out of the prediction"
+        ]
+    if used is None:
+        return [
+            f"stop.predicted: {ports.TCP} could not be read: the ports already in use toward "
+            "the targets (an earlier run's TIME_WAIT) were not subtracted from the prediction"
+        ]
+    return []
 
 
 def _ports_in_use(lay: Layout, port_range: tuple[int, int] | None, facts) -> dict | None:
