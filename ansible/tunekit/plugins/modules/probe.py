@@ -10,15 +10,15 @@ short_description: Load your own servers from this host and say what stopped the
 version_added: "0.2.0"
 description:
   - Runs C(tunekit probe --target) on the managed host (a load generator) through tunekit's
-    own operations layer, in the module's process: it opens I(conns) real TCP connections
+    own operations layer, in the module's process. It opens I(conns) real TCP connections
     from this host to the servers named, holds them for I(hold) seconds, closes them, and
     returns the probe's document (C(tunekit schema probe-target)) as the task's result.
   - Run on every load generator of an inventory at once (Ansible runs I(forks) hosts in
     parallel; use C(async) for holds longer than the connection's timeout), then sum
     C(held) over the hosts in a C(run_once) task. See docs/fleet.md.
-  - Never C(changed): a probe leaves nothing behind on the host (its connections are
+  - Never C(changed), since a probe leaves nothing behind on the host (its connections are
     closed and its worker processes gone when the task ends).
-  - A probe that stops short is not a failure of the task by default: it returns
+  - A probe that stops short is not a failure of the task by default; it returns
     C(complete=false) and C(stopped_by), the limit that stopped the climb first (on this
     client, on the server's side or on the network) with its fix. With I(fail_short=true)
     the task fails instead.
