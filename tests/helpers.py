@@ -163,6 +163,9 @@ def ansible_env(tmp: Path, collections: Path | None = None) -> dict[str, str]:
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+        # async jobs: the wrapper writes under $HOME but async_status looks under the
+        # passwd entry's home (/root) unless the directory is given
+        "ANSIBLE_ASYNC_DIR": str(home / "async"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests/ansible/callback_plugins"),

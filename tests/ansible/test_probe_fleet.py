@@ -192,3 +192,21 @@ def test_check_mode_opens_nothing_and_fail_short_fails_the_host(collections, tmp
     total = summary(doc)
     assert int(total["held"]) == PER_HOST + probes["lg2"]["held"]
     assert list(total["stopped_by"]) == ["lg2"]
+
+
+def test_as_an_async_task_as_the_guide_says_for_long_holds(collections, tmp_path):
+    book = guide_block("`probe.yml`:", "yaml")
+    said = "      register: probed\n      # a long hold: async: 3600 and poll: 15 here\n"
+    assert said in book
+    book = book.replace(said, "      register: probed\n      async: 120\n      poll: 1\n")
+    with haproxy_target([Frontend(PORT)], sources=2) as pair:
+        hosts = {f"lg{i + 1}": {"probe_source_ips": ip} for i, ip in enumerate(pair.client_ips)}
+        cmd, env = playbook_command(
+            tmp_path, book, probe_inventory(pair, hosts), collections=collections, netns=pair.client
+        )
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    doc = playbook_json(done.stdout, done.stderr)
+    assert done.returncode == 0, {h: r.get("msg") for h, r in task_results(doc, "Probe").items()}
+    probes = task_results(doc, "Probe")
+    assert all(probes[h]["held"] == PER_HOST and probes[h]["finished"] == 1 for h in hosts)
+    assert int(summary(doc)["held"]) == 2 * PER_HOST
