@@ -163,6 +163,9 @@ def ansible_env(tmp: Path, collections: Path | None = None) -> dict[str, str]:
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_REMOTE_TEMP": str(home / "remote-tmp"),
+        # async jobs: the wrapper writes under $HOME but async_status looks under the
+        # passwd entry's home (/root) unless the directory is given
+        "ANSIBLE_ASYNC_DIR": str(home / "async"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests/ansible/callback_plugins"),
@@ -197,27 +200,47 @@ def install_collection(tmp: Path) -> Path:
     return collections
 
 
-def ansible_playbook(
-    tmp: Path, playbook: str, inventory: str, *args: str, collections: Path | None = None
-) -> tuple[int, dict]:
-    """Run the real ansible-playbook inside a throw-away network namespace (`unshare -n`);
-    (exit code, the JSON callback's document)."""
+def playbook_command(
+    tmp: Path,
+    playbook: str,
+    inventory: str,
+    *args: str,
+    collections: Path | None = None,
+    netns: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The real ansible-playbook's command line and environment: inside a throw-away
+    network namespace (`unshare -n`), or inside the named one (/run/netns/NAME, e.g. the
+    client namespace of servers.haproxy_target) with `netns`."""
     book, inv = tmp / "playbook.yml", tmp / "inventory.ini"
     book.write_text(playbook)
     inv.write_text(inventory)
     cmd = [str(ANSIBLE_BIN / "ansible-playbook"), "-i", str(inv), str(book), *args]
-    r = subprocess.run(
-        ["unshare", "-n", *cmd],
-        capture_output=True,
-        text=True,
-        env=ansible_env(tmp, collections),
-        cwd=tmp,
-    )
+    inside = ["unshare", "-n"] if netns is None else ["nsenter", f"--net=/run/netns/{netns}"]
+    return [*inside, *cmd], ansible_env(tmp, collections)
+
+
+def playbook_json(stdout: str, stderr: str) -> dict:
     try:
-        doc = json.loads(r.stdout)
+        return json.loads(stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"ansible-playbook printed no JSON:\n{r.stdout}\n{r.stderr}") from None
-    return r.returncode, doc
+        raise AssertionError(f"ansible-playbook printed no JSON:\n{stdout}\n{stderr}") from None
+
+
+def ansible_playbook(
+    tmp: Path,
+    playbook: str,
+    inventory: str,
+    *args: str,
+    collections: Path | None = None,
+    netns: str | None = None,
+) -> tuple[int, dict]:
+    """Run the real ansible-playbook (see playbook_command); (exit code, the JSON
+    callback's document)."""
+    cmd, env = playbook_command(
+        tmp, playbook, inventory, *args, collections=collections, netns=netns
+    )
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+    return r.returncode, playbook_json(r.stdout, r.stderr)
 
 
 def task_results(doc: dict, task: str) -> dict[str, dict]:

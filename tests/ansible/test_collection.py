@@ -81,6 +81,18 @@ def test_ansible_doc_renders_the_module(collections, tmp_path):
         assert word in r.stdout, word
 
 
+def test_ansible_doc_renders_the_probe_module(collections, tmp_path):
+    r = subprocess.run(
+        [str(ANSIBLE_BIN / "ansible-doc"), "tunekit.tunekit.probe"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(tmp_path, collections),
+    )
+    assert r.returncode == 0, r.stderr
+    for word in ("target", "fail_short", "would_probe", "stopped_by", "EXAMPLES", "RETURN VALUES"):
+        assert word in r.stdout, word
+
+
 def test_check_apply_again_rollback_round_trip(collections, tmp_path):
     """--check changes nothing and says it would; apply changes; again is changed=0;
     rolled_back restores the tree byte for byte, and is changed=0 the second time."""

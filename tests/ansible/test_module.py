@@ -162,3 +162,40 @@ def test_another_apply_running_fails_with_tunekits_line(module, capsys, tmp_path
     assert out["failed"] is True and out["exit_code"] == 3
     assert out["error"].startswith("another tunekit apply or rollback is running")
     assert out["hint"] and tree_bytes(root) == before
+
+
+@pytest.fixture(scope="module")
+def probe_module(module):
+    """tunekit.tunekit.probe, imported beside tune (the same collections path)."""
+    return importlib.import_module("ansible_collections.tunekit.tunekit.plugins.modules.probe")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ({"target": ["127.0.0.1:9"], "conns": 0}, "--conns 0: expected 1 to 100,000,000"),
+        ({"target": ["nowhere"], "conns": 10}, "expected HOST:PORT"),
+        ({"target": ["127.0.0.1:9"], "conns": 10, "hold": -1}, "--hold -1: expected 0 to"),
+        ({"target": ["127.0.0.1:9"], "conns": 10, "ramp": {"step": 0, "seconds": 1}}, "step"),
+    ],
+)
+def test_probe_bad_options_fail_with_tunekits_line(probe_module, capsys, args, says):
+    out = run(probe_module, capsys, **args, _ansible_check_mode=True)
+    assert out["failed"] is True and out["exit_code"] == 2
+    assert says in out["msg"] and "Traceback" not in out["msg"] and "exception" not in out
+
+
+def test_probe_check_mode_plans_and_opens_nothing(probe_module, capsys):
+    out = run(
+        probe_module,
+        capsys,
+        target=["127.0.0.1:9"],
+        conns=500,
+        processes=2,
+        _ansible_check_mode=True,
+    )
+    assert out["changed"] is False and "failed" not in out
+    plan = out["would_probe"]
+    assert plan["connections"] == 500 and plan["targets"] == ["127.0.0.1:9"]
+    assert plan["connect_workers"] == 2 and plan["sources"] == ["127.0.0.1"]
+    assert out["msg"] == "would open 500 connections to 127.0.0.1:9 from 127.0.0.1"

@@ -16,6 +16,7 @@ import struct
 TIME_WAIT, LISTEN = "06", "0A"  # include/net/tcp_states.h, as /proc/net/tcp prints them
 # a host holding ~1.5M sockets (150 B a line); beyond it the count is skipped, not guessed
 LIMIT = 256 << 20
+TCP = "/proc/net/tcp"  # a module attribute: a test points it at a path that cannot be read
 
 
 def _hex(ip: str) -> str:
@@ -45,7 +46,7 @@ def in_use(
     pairs: list[tuple[str, tuple[str, int]]],
     port_range: tuple[int, int],
     time_wait_reusable: bool,
-    path: str = "/proc/net/tcp",
+    path: str | None = None,
     limit: int = LIMIT,
 ) -> dict[tuple[str, tuple[str, int]], int] | None:
     """For each (source, destination): sockets from that source to that destination whose
@@ -57,7 +58,7 @@ def in_use(
     lo, hi = port_range
     counts = dict.fromkeys(pairs, 0)
     try:
-        text = _read(path, limit)
+        text = _read(path or TCP, limit)
     except OSError:
         return None
     for line in text.splitlines()[1:]:

@@ -25,6 +25,7 @@ from tunekit.output.documents.probe import Probe
 
 if TYPE_CHECKING:
     from tunekit.model.capacity import Estimate
+    from tunekit.model.facts import HostFacts
     from tunekit.output.documents.probe_target import ProbeTarget
     from tunekit.probe.layout import Layout, Ramp
 
@@ -141,7 +142,9 @@ def probe(o: ProbeOptions, progress=None) -> ProbeRun:
         modelled = (est.need("tcp_mem_pages") / c["buffer_factor"] / o.conns) if o.send else 0.0
         measured = verdicts.calibration_values(outcome.memory, o.conntrack, o.send, modelled)
         impossible = calibration.implausible(measured)
-        if not measured:  # the run is still reported; only the calibration is not written
+        if outcome.memory is None and outcome.unverified:
+            run.warnings.append("not calibrated: the kernel's memory figures could not be read")
+        elif not measured:  # the run is still reported; only the calibration is not written
             run.warnings.append(
                 f"not calibrated: fewer than {layout.CALIBRATE_MIN:,} connections were held"
             )
@@ -201,6 +204,13 @@ class TargetRun:
 
 
 def _check_target(o: TargetProbeOptions) -> None:
+    from tunekit.model.profiles import MAX_CONNECTIONS
+
+    # the CLI's parser already refuses these; a typed caller (the Ansible module) may not
+    if not isinstance(o.conns, int) or not 1 <= o.conns <= MAX_CONNECTIONS:
+        raise UsageError(f"--conns {o.conns}: expected 1 to {MAX_CONNECTIONS:,}")
+    if not o.targets:
+        raise UsageError("--target: give at least one HOST:PORT")
     _check_common(o)
     if o.ramp is not None:
         if o.ramp.step < 1:
@@ -209,17 +219,25 @@ def _check_target(o: TargetProbeOptions) -> None:
             raise UsageError(f"--ramp .../{o.ramp.seconds:g}: expected 0 to 86400 seconds")
 
 
-def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun:
-    """Open N connections to the servers named, hold them, and say what stopped the climb.
-    `before(TargetPlan)` is called once the plan and the estimate are made, before the
-    first connection; `progress(outcome, phase, elapsed)` as the run goes."""
-    import gc
+@dataclass
+class _Prepared:
+    plan: TargetPlan
+    named: list
+    hard: int
+    port_range: tuple[int, int] | None
+    used: dict | None
+    facts: HostFacts
+    constants: dict[str, float]
+
+
+def _prepare(o: TargetProbeOptions) -> _Prepared:
+    """Everything before the first connection: options checked, targets parsed, sources
+    chosen, the layout and the client-side estimate."""
     import resource
 
     from tunekit.host.facts import read_facts
     from tunekit.knowledge import catalogue as K
-    from tunekit.probe import causes, layout, targets
-    from tunekit.probe.client import TargetCoordinator
+    from tunekit.probe import layout, targets
 
     _check_target(o)
     named = targets.parse_targets(o.targets)
@@ -245,8 +263,29 @@ def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun
     port_range = (rng[0], rng[1]) if rng and len(rng) == 2 else None
     used = _ports_in_use(lay, port_range, facts)
     est = layout.with_ports_in_use(est, lay, facts.usable_ports(), used)
+    return _Prepared(TargetPlan(lay, est, source_from), named, hard, port_range, used, facts, c)
+
+
+def plan_target(o: TargetProbeOptions) -> TargetPlan:
+    """What probe_target would do (layout, sources, the client-side estimate), without
+    opening a connection: the Ansible module's check mode."""
+    return _prepare(o).plan
+
+
+def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun:
+    """Open N connections to the servers named, hold them, and say what stopped the climb.
+    `before(TargetPlan)` is called once the plan and the estimate are made, before the
+    first connection; `progress(outcome, phase, elapsed)` as the run goes."""
+    import gc
+
+    from tunekit.knowledge import catalogue as K
+    from tunekit.probe import causes
+    from tunekit.probe.client import TargetCoordinator
+
+    p = _prepare(o)
+    lay, est, facts, used = p.plan.layout, p.plan.estimate, p.facts, p.used
     if before:
-        before(TargetPlan(lay, est, source_from))
+        before(p.plan)
     gc.enable()
     runner = TargetCoordinator(
         lay, o.rate or 0, o.connect_timeout, o.hold, o.ramp, progress=progress, send=o.send
@@ -256,10 +295,10 @@ def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun
     ctx = causes.Context(
         sources=lay.source_count,
         destinations=len(lay.destinations),
-        port_range=port_range,
+        port_range=p.port_range,
         usable_ports=facts.usable_ports(),
         nofile=lay.nofile,
-        nofile_hard=hard,
+        nofile_hard=p.hard,
         processes=len(lay.connectors),
         file_max=facts.int_value(K.FILE_MAX.name),
         tcp_mem=facts.ints(K.TCP_MEM.name),
@@ -271,8 +310,27 @@ def probe_target(o: TargetProbeOptions, progress=None, before=None) -> TargetRun
         "send": o.send,
         "connect_timeout": o.connect_timeout,
         "ports_in_use": sum(used.values()) if used is not None else None,
+        "unverified": _target_unverified(p.port_range, used),
     }
-    return TargetRun(causes.result(lay, out, est, ctx, named, source_from, options))
+    return TargetRun(causes.result(lay, out, est, ctx, p.named, p.plan.source_from, options))
+
+
+def _target_unverified(port_range: tuple[int, int] | None, used: dict | None) -> list[str]:
+    """What the prediction beside the observed stop rests on that could not be read."""
+    from tunekit.host import ports
+    from tunekit.knowledge import catalogue as K
+
+    if port_range is None:
+        return [
+            f"stop.predicted: {K.PORT_RANGE.name} could not be read: the ports each "
+            "(source, target) pair has were left out of the prediction"
+        ]
+    if used is None:
+        return [
+            f"stop.predicted: {ports.TCP} could not be read: the ports already in use toward "
+            "the targets (an earlier run's TIME_WAIT) were not subtracted from the prediction"
+        ]
+    return []
 
 
 def _ports_in_use(lay: Layout, port_range: tuple[int, int] | None, facts) -> dict | None:

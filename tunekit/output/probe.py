@@ -22,6 +22,10 @@ def render_probe(r: Probe) -> str:
     lines += _estimate(r)
     if r.calibration:
         lines.append(f"\nCalibration written to {r.calibration.path}: estimate and check use it.")
+    if r.verdict == "incomplete":
+        lines += ["", f"INCOMPLETE: {len(r.unverified)} figure(s) not verified:"]
+        lines += [f"  {u}" for u in r.unverified]
+        return "\n".join(lines)
     verdict = (
         "HELD"
         if r.complete
@@ -30,6 +34,7 @@ def render_probe(r: Probe) -> str:
         else "HELD, WITH A FAILURE"
     )
     lines += ["", f"{verdict}."]
+    lines += [f"  not verified: {u}" for u in r.unverified]
     return "\n".join(lines)
 
 
@@ -57,7 +62,11 @@ def _outcome(r: Probe) -> list[str]:
                 f"(connected {r.connected:,}, accepted {r.accepted:,})",
             ],
             ["rate", f"{r.rate:,}/s", f"over {r.connect_seconds:.2f} s"],
-            ["held", f"{r.held:,}", f"for {r.hold_seconds:.1f} s"],
+            [
+                "held",
+                "not counted" if r.held is None else f"{r.held:,}",
+                f"for {r.hold_seconds:.1f} s",
+            ],
         ]
     )
     f = r.failure

@@ -89,6 +89,9 @@ def render_target(r: ProbeTarget) -> str:
             + ", ".join(f"{k} +{v:,}" for k, v in r.symptoms.items())
         )
     lines += _stop(r)
+    if r.verdict == "incomplete":
+        lines += ["", f"INCOMPLETE: held {r.held:,}, but {len(r.unverified)} not verified:"]
+        return "\n".join(lines + [f"  {u}" for u in r.unverified])
     if r.complete:
         verdict = "HELD"
     elif r.established < r.connections:
@@ -97,7 +100,7 @@ def render_target(r: ProbeTarget) -> str:
         )
     else:
         verdict = f"HELD {r.held:,} OF {r.connections:,}"
-    return "\n".join([*lines, "", f"{verdict}."])
+    return "\n".join([*lines, "", f"{verdict}.", *(f"  not verified: {u}" for u in r.unverified)])
 
 
 def _cause(c: Cause, title: str) -> list[str]:

@@ -233,7 +233,7 @@ def result(lay, out, est, ctx: Context, targets, source_from: str, options: dict
     a client.TargetOutcome, `est` the client-side capacity.Estimate for the same layout,
     `options` the run's rate, ramp, send and connect_timeout."""
     from tunekit.output.documents.probe_target import ProbeTarget
-    from tunekit.probe.verdicts import percent_diff
+    from tunekit.probe.verdicts import percent_diff, probe_verdict
 
     found = causes(out.rows(), out.seen, out.first, ctx)
     stopped = found[0] if found and out.first else None
@@ -244,10 +244,17 @@ def result(lay, out, est, ctx: Context, targets, source_from: str, options: dict
     if predicted is not None or (stopped is not None and stopped.key is not None):
         agrees = bool(stopped and predicted is not None and _same_limit(stopped.key, binding.key))
     ramp = options.get("ramp")
+    # established, held and lost are counted on the workers' own sockets: always measured.
+    # What the report compares them with can rest on a figure that was not read.
+    unverified = list(options.get("unverified", []))
+    held_all = not found and out.established >= lay.conns and out.held >= lay.conns
+    verdict = probe_verdict(not held_all, unverified)
     return ProbeTarget.model_validate(
         {
             "connections": lay.conns,
-            "complete": not found and out.established >= lay.conns and out.held >= lay.conns,
+            "complete": verdict == "complete",
+            "verdict": verdict,
+            "unverified": unverified,
             "established": out.established,
             "held": out.held,
             "lost": out.lost,

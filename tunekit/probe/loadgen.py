@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from tunekit.errors import NotPermitted
-from tunekit.probe import verdicts
+from tunekit.probe import netns, verdicts
 from tunekit.probe.layout import Layout
 from tunekit.probe.netns import (
     add_conntrack_rule,
@@ -38,7 +38,7 @@ SETTLE_SECONDS = 0.5
 class Outcome:
     connected: int = 0  # client ends established
     accepted: int = 0  # server ends accepted
-    held: int = 0  # connections still established at the end of the hold
+    held: int | None = 0  # still established at the end of the hold (None: not counted)
     connect_seconds: float = 0.0
     hold_seconds: float = 0.0
     failure: verdicts.Failure | None = None
@@ -47,6 +47,7 @@ class Outcome:
     copied_sysctls: list[str] = field(default_factory=list)
     not_copied: dict[str, str] = field(default_factory=dict)
     buffers: dict[str, str] = field(default_factory=dict)  # tcp_rmem/wmem set for --send
+    unverified: list[str] = field(default_factory=list)  # what it could not measure, and why
 
     @property
     def established(self) -> int:
@@ -250,7 +251,15 @@ class Coordinator:
         self._watch_counters(base_counters, self._seen)
         time.sleep(SETTLE_SECONDS)
         sockets = self.out.connected + self.out.accepted
-        self.out.memory = memory_delta(self.base_memory, read_memory(), sockets)
+        after = read_memory()
+        unread = list(dict.fromkeys(self.base_memory.unread + after.unread))
+        if unread:  # a delta against a 0 read would be a made-up figure: none is reported
+            self.out.unverified.append(
+                f"memory: {', '.join(unread)} could not be read: what the connections cost "
+                "was not measured"
+            )
+        else:
+            self.out.memory = memory_delta(self.base_memory, after, sockets)
 
     def _await_ready(self) -> bool:
         """Every worker said "ready" (False: one failed first)."""
@@ -313,7 +322,16 @@ class Coordinator:
                 break
         self.out.hold_seconds = time.monotonic() - start
         # both ends of an established connection are in the hash tables (TCP inuse)
-        self.out.held = max(0, read_memory().tcp_inuse - self.base_memory.tcp_inuse) // 2
+        end = read_memory()
+        unread = [u for u in self.base_memory.unread + end.unread if u.startswith(netns.SOCKSTAT)]
+        if unread:
+            self.out.held = None
+            self.out.unverified.append(
+                f"held: {unread[0]} could not be read: the connections still established "
+                "at the end of the hold were not counted"
+            )
+        else:
+            self.out.held = max(0, end.tcp_inuse - self.base_memory.tcp_inuse) // 2
 
     def teardown(self) -> None:
         """Close every channel (workers exit on end-of-file), then kill what is left.

@@ -14,7 +14,7 @@ import errno as errno_mod
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunekit.errors import NotPermitted
@@ -144,6 +144,12 @@ def read_counters() -> dict[str, int]:
     return out
 
 
+# What the readings come from; module attributes so that a test can point one at a path
+# that cannot be read (tests/probe/test_probe_unverified.py), never at a made-up figure.
+SLABINFO = "/proc/slabinfo"
+SOCKSTAT = "/proc/net/sockstat"
+
+
 @dataclass
 class Reading:
     slab: int  # /proc/meminfo Slab, bytes
@@ -151,25 +157,36 @@ class Reading:
     tcp_inuse: int
     tcp_mem_pages: int
     conntrack_count: int
+    # what could not be read (each "PATH (what)"): its figures above are 0, not measured
+    unread: list[str] = field(default_factory=list)
 
 
 def read_memory() -> Reading:
+    unread = []
     caches = {}
-    for line in _read("/proc/slabinfo").splitlines()[2:]:
+    for line in _read(SLABINFO).splitlines()[2:]:
         f = line.split()
         caches[f[0]] = int(f[1]) * int(f[3])  # active objects x object size
+    if not caches:
+        unread.append(f"{SLABINFO} (slab caches)")
     tcp = {}
-    for line in _read("/proc/net/sockstat").splitlines():
+    for line in _read(SOCKSTAT).splitlines():
         if line.startswith("TCP:"):
             f = line.split()[1:]
             tcp = dict(zip(f[::2], (int(v) for v in f[1::2]), strict=False))
+    if "inuse" not in tcp or "mem" not in tcp:
+        unread.append(f"{SOCKSTAT} (TCP: inuse, mem)")
+    slab = procfs.meminfo().get("Slab")
+    if slab is None:
+        unread.append("/proc/meminfo (Slab)")
     count = _read("/" + K.CONNTRACK_COUNT.proc_path).strip()
     return Reading(
-        slab=procfs.meminfo().get("Slab", 0),
+        slab=slab or 0,
         caches=caches,
         tcp_inuse=tcp.get("inuse", 0),
         tcp_mem_pages=tcp.get("mem", 0),
         conntrack_count=int(count) if count.isdigit() else 0,
+        unread=unread,
     )
 
 

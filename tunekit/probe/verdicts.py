@@ -8,7 +8,7 @@ estimate for the same settings; the report is the typed document `probe --json` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tunekit.knowledge import catalogue as K
 from tunekit.model.base import Model
@@ -16,6 +16,19 @@ from tunekit.probe.layout import CALIBRATE_MIN, Layout
 
 if TYPE_CHECKING:
     from tunekit.output.documents.probe import Probe
+
+# A probe's outcome, for a person and a script (issue 18): "complete" only when all N were
+# held and everything it reports was measured; "stopped-short" when it did not hold them
+# all (exit 1), whatever else was not measured; "incomplete" when nothing stopped it but
+# something it claims could not be verified (exit 5, ExitCode.INCOMPLETE): never "complete".
+ProbeVerdict = Literal["complete", "stopped-short", "incomplete"]
+
+
+def probe_verdict(short: bool, unverified: list[str]) -> ProbeVerdict:
+    if short:
+        return "stopped-short"
+    return "incomplete" if unverified else "complete"
+
 
 # Not a key: the kernel could not allocate memory for a socket (socket() or connect()).
 MEMORY_ERRNOS = {
@@ -156,12 +169,15 @@ def result(lay: Layout, out, est, c: dict[str, float], conntrack: bool, send: in
     memory = _memory_report(mem, lay, est, c, conntrack, send) if mem is not None else None
     from tunekit.output.documents.probe import Probe
 
+    held_short = out.held is not None and out.held < lay.conns
+    short = stopped is not None or out.established < lay.conns or held_short
+    verdict = probe_verdict(short, out.unverified)
     return Probe.model_validate(
         {
             "connections": lay.conns,
-            "complete": (
-                stopped is None and out.established >= lay.conns and out.held >= lay.conns
-            ),
+            "complete": verdict == "complete",
+            "verdict": verdict,
+            "unverified": out.unverified,
             "established": out.established,
             "connected": out.connected,
             "accepted": out.accepted,

@@ -115,6 +115,14 @@ StateDir = Annotated[
     ),
 ]
 
+# The probe's verdict as its exit: stopped short stays 1; nothing stopped it but something
+# it claims was not measured is 5 (INCOMPLETE), never 0.
+EXIT = {
+    "complete": ExitCode.OK,
+    "stopped-short": ExitCode.FAILED,
+    "incomplete": ExitCode.INCOMPLETE,
+}
+
 
 def parse_ramp(text: str | None):
     """'10k/30', '5000/10s' -> Ramp(step, seconds)."""
@@ -179,8 +187,10 @@ def probe(
     refused), holds them, and names the limit that stopped the climb, on this client or
     on the server's side, beside the client-side estimate's prediction.
 
-    Exit 0 all N held with no failure, 1 stopped short or a limit was hit, 2 bad input,
-    3 not permitted (loopback needs root)."""
+    Exit 0 all N held with no failure and every figure measured, 1 stopped short or a
+    limit was hit, 2 bad input, 3 not permitted (loopback needs root), 5 INCOMPLETE:
+    nothing stopped it, but something it reports could not be measured (the document's
+    "unverified" says what)."""
     given = dict(locals())  # every option as parsed, by parameter name
     if target is not None:
         _run_target(_target_options(given), json_out)
@@ -233,7 +243,7 @@ def _run_loopback(o, json_out: bool) -> None:
         emit(result.doc)
     else:
         typer.echo(render_probe(result.doc))
-    raise typer.Exit(ExitCode.OK if result.doc.complete else ExitCode.FAILED)
+    raise typer.Exit(EXIT[result.doc.verdict])
 
 
 def _target_options(g: dict):
@@ -279,4 +289,4 @@ def _run_target(o, json_out: bool) -> None:
         emit(result.doc)
     else:
         typer.echo(render_target(result.doc))
-    raise typer.Exit(ExitCode.OK if result.doc.complete else ExitCode.FAILED)
+    raise typer.Exit(EXIT[result.doc.verdict])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tunekit.model.base import Model
 from tunekit.model.capacity import Limit
 from tunekit.persist.calibration import Calibration
-from tunekit.probe.verdicts import Failure
+from tunekit.probe.verdicts import Failure, ProbeVerdict
 
 
 class ProbeLayout(Model):
@@ -54,11 +54,15 @@ class ProbeEstimate(Model):
 
 class Probe(Model):
     connections: int
-    complete: bool
+    complete: bool  # all N held, no failure, and everything below measured (verdict)
+    verdict: ProbeVerdict  # complete, stopped-short (exit 1), incomplete (exit 5)
+    unverified: list[str]  # what it could not measure, each with why (incomplete says it)
     established: int
     connected: int
     accepted: int
-    held: int
+    # still established at the end of the hold, from /proc/net/sockstat; None: it could not
+    # be read, so it was not counted (verdict "incomplete", and unverified says so)
+    held: int | None
     connect_seconds: float
     rate: int
     hold_seconds: float

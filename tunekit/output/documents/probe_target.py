@@ -9,7 +9,7 @@ from typing import Literal
 from tunekit.model.base import Model
 from tunekit.output.documents.probe import ProbeEstimate
 from tunekit.probe.causes import Cause
-from tunekit.probe.verdicts import Failure
+from tunekit.probe.verdicts import Failure, ProbeVerdict
 
 
 class TargetAddress(Model):
@@ -59,7 +59,9 @@ class TargetStop(Model):
 
 class ProbeTarget(Model):
     connections: int
-    complete: bool  # all N established and still held at the end, no failure
+    complete: bool  # all N established and still held at the end, no failure, all measured
+    verdict: ProbeVerdict  # complete, stopped-short (exit 1), incomplete (exit 5)
+    unverified: list[str]  # what it could not measure or read, each with why
     established: int
     held: int
     lost: int  # established, then closed or reset by the server

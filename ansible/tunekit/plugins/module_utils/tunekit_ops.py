@@ -217,3 +217,79 @@ def run(params, check_mode):
     if params["state"] == "applied":
         return applied(params, check_mode)
     return rolled_back(params, check_mode)
+
+
+# --- tunekit.tunekit.probe: probe --target on the managed host ---------------------------
+
+
+def probe_options(params):
+    """The module's parameters as tunekit's TargetProbeOptions (checked by tunekit)."""
+    from tunekit.ops.probe import TargetProbeOptions
+    from tunekit.probe.layout import Ramp
+
+    ramp = params["ramp"]
+    sources = params["source_ips"] if params["source_ips"] else params["sources"]
+    return TargetProbeOptions(
+        targets=list(params["target"]),
+        conns=params["conns"],
+        source_ips=sources,
+        rate=params["rate"],
+        ramp=Ramp(ramp["step"], ramp["seconds"]) if ramp else None,
+        hold=params["hold"],
+        send=params["send"],
+        nofile=params["nofile"],
+        processes=params["processes"],
+        connect_timeout=params["connect_timeout"],
+    )
+
+
+def would_probe(plan):
+    """Check mode's answer: what the probe would open, from where, and where the
+    client-side estimate says it stops (None: it allows them all)."""
+    lay, b = plan.layout, plan.estimate.binding
+    stops = b is not None and b.allows < lay.conns
+    return {
+        "connections": lay.conns,
+        "targets": [f"{ip}:{port}" for ip, port in lay.destinations],
+        "sources": list(lay.sources),
+        "source_from": plan.source_from,
+        "connect_workers": len(lay.connectors),
+        "nofile": lay.nofile,
+        "predicted": b.allows if stops else None,
+        "predicted_limit": (b.key or b.name) if stops else None,
+    }
+
+
+def short_message(doc):
+    """One line for a probe that did not hold them all: held, and what stopped it."""
+    line = f"held {doc.held:,} of {doc.connections:,}"
+    stop = doc.stopped_by
+    if stop is not None:
+        limit = stop.key or stop.limit
+        line += f"; stopped by {stop.kind} ({stop.side} side: {limit}) x {stop.count:,}: {stop.fix}"
+    elif doc.verdict == "incomplete":
+        line += "; incomplete, not verified: " + "; ".join(doc.unverified)
+    return line
+
+
+def probed(params, check_mode):
+    """probe --target on this host; never changed (it leaves nothing behind)."""
+    from tunekit.ops.probe import plan_target, probe_target
+
+    options = probe_options(params)
+    if check_mode:
+        plan = would_probe(plan_target(options))
+        return {
+            "changed": False,
+            "msg": f"would open {plan['connections']:,} connections to "
+            f"{', '.join(plan['targets'])} from {', '.join(plan['sources'])}",
+            "would_probe": plan,
+        }
+    doc = probe_target(options).doc
+    result = {"changed": False, **doc.model_dump(mode="json")}
+    if params["fail_short"] and doc.verdict != "complete":
+        code = 5 if doc.verdict == "incomplete" else 1
+        raise NotCompliant(
+            f"probe {doc.verdict}: {short_message(doc)}", {**result, "exit_code": code}
+        )
+    return result
