@@ -104,6 +104,32 @@ def test_counter_growth_is_a_failure_and_a_timeout_is_blamed_on_the_latest_sympt
     assert verdicts.explain_timeout([], 10, 6.0, 5).key is None
 
 
+def test_an_errno_naming_a_limit_outranks_the_symptom_it_caused():
+    """Measured at the host's fs.file-max (bench/stops.py file-max-live): accept() failing
+    with ENFILE fills the queue, so ListenOverflows grows a moment before the ENFILE of a
+    connector reaches the coordinator; the stop is file-max, not somaxconn."""
+    lay = layout.layout(1000, None, None, 28_232, DEFAULT_RANGE, [], 20_000)
+
+    def first_after(*failures):
+        c = loadgen.Coordinator(lay, rate=0, timeout=5, hold=0, accept_pause=0)
+        for f, hard in failures:
+            c._fail(f, stop=hard)
+        return c.out.failure.kind, c.out.failure.key, len(c.out.events)
+
+    overflow = verdicts.from_counters({"ListenOverflows": 0}, {"ListenOverflows": 9}, 10, 1.0)[0]
+    enfile = verdicts.from_errno("ENFILE", "socket", 10, 1.1)
+    assert first_after((overflow, False), (enfile, True)) == ("ENFILE", "fs.file-max", 2)
+    # a timeout does not: the symptom is what explains it
+    timeout = verdicts.explain_timeout([overflow], 10, 6.0, 5)
+    assert first_after((overflow, False), (timeout, True))[:2] == (
+        "ListenOverflows",
+        "net.core.somaxconn",
+    )
+    # and the first hard error stays the stop
+    emfile = verdicts.from_errno("EMFILE", "socket", 10, 1.0)
+    assert first_after((emfile, True), (enfile, True))[0] == "EMFILE"
+
+
 def test_memory_refusal_says_what_does_not_fit():
     lay = layout.layout(1_000_000, None, None, 28_232, DEFAULT_RANGE, [], 20_000)
     layout.check_memory(lay, 4200, 16 << 30)  # 8.4 GB of sockets + 102 workers: fits

@@ -152,7 +152,14 @@ class Coordinator:
         """Record a failure. A hard one (an error, a dead worker) stops the connectors,
         which keep what they hold; a symptom (a counter grew) does not: the kernel retries."""
         self.out.events.append(failure)
-        if self.out.failure is None:
+        first = self.out.failure
+        if first is None:
+            self.out.failure = failure
+        elif first.kind in verdicts.counter_limits() and stop and _names_a_limit(failure):
+            # a symptom seen first is often the consequence of the error that follows
+            # (accept() failing with ENFILE fills the queue: ListenOverflows), so an errno
+            # that names a limit is what stopped the climb; a timeout is not one: it is
+            # explained by the symptom (explain_timeout)
             self.out.failure = failure
         if stop and not self.stopped:
             self.stopped = True
@@ -358,3 +365,7 @@ class Coordinator:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+
+def _names_a_limit(f: verdicts.Failure) -> bool:
+    return f.key is not None and f.kind not in ("timeout", "worker_died")
