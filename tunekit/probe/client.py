@@ -246,12 +246,4 @@ class TargetCoordinator(Coordinator):
         return True
 
     def _hold_phase(self) -> None:
-        if any(w.state == "dead" for w in self.workers):
-            return
-        start = time.monotonic()
-        while time.monotonic() - start < self.hold:
-            self.progress(self.out, "holding", time.monotonic() - start)
-            self._pump(min(0.5, max(0.0, self.hold - (time.monotonic() - start))))
-            if any(w.state == "dead" for w in self.workers):
-                break
-        self.out.hold_seconds = time.monotonic() - start
+        self._hold()  # the held count is the workers' own

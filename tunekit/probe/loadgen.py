@@ -318,9 +318,11 @@ class Coordinator:
                 )
                 return
 
-    def _hold_phase(self) -> None:
+    def _hold(self) -> bool:
+        """Hold for `self.hold` seconds, following the workers; False if none was held
+        (a worker had died already)."""
         if any(w.state == "dead" for w in self.workers):
-            return
+            return False
         start = time.monotonic()
         while time.monotonic() - start < self.hold:
             self.progress(self.out, "holding", time.monotonic() - start)
@@ -328,6 +330,11 @@ class Coordinator:
             if any(w.state == "dead" for w in self.workers):
                 break
         self.out.hold_seconds = time.monotonic() - start
+        return True
+
+    def _hold_phase(self) -> None:
+        if not self._hold():
+            return
         # both ends of an established connection are in the hash tables (TCP inuse)
         end = read_memory()
         unread = [u for u in self.base_memory.unread + end.unread if u.startswith(netns.SOCKSTAT)]

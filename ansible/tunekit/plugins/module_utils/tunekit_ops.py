@@ -293,3 +293,24 @@ def probed(params, check_mode):
             f"probe {doc.verdict}: {short_message(doc)}", {**result, "exit_code": code}
         )
     return result
+
+
+def finish(module, call) -> None:
+    """Run `call(params, check_mode)` for a module and end it: exit_json with the result,
+    or fail_json with one message (tunekit missing, a tunekit error, a host that is not
+    compliant, SIGTERM from an async timeout after the probe tore its connections down)."""
+    from ansible.module_utils.basic import missing_required_lib
+
+    if IMPORT_ERROR is not None:
+        module.fail_json(
+            msg=missing_required_lib("tunekit") + " " + INSTALL, exception=IMPORT_ERROR
+        )
+    try:
+        result = call(module.params, module.check_mode)
+    except TunekitError as err:
+        module.fail_json(**failure(err))
+    except NotCompliant as err:
+        module.fail_json(msg=err.msg, **err.result)
+    except KeyboardInterrupt:
+        module.fail_json(msg="interrupted: what it had opened was closed", exit_code=130)
+    module.exit_json(**result)

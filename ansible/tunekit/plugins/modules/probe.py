@@ -256,7 +256,7 @@ exit_code:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tunekit.tunekit.plugins.module_utils import tunekit_ops
 
 
@@ -285,20 +285,7 @@ def main():
         mutually_exclusive=[("source_ips", "sources")],
         supports_check_mode=True,
     )
-    if tunekit_ops.IMPORT_ERROR is not None:
-        module.fail_json(
-            msg=missing_required_lib("tunekit") + " " + tunekit_ops.INSTALL,
-            exception=tunekit_ops.IMPORT_ERROR,
-        )
-    try:
-        result = tunekit_ops.probed(module.params, module.check_mode)
-    except tunekit_ops.TunekitError as err:
-        module.fail_json(**tunekit_ops.failure(err))
-    except tunekit_ops.NotCompliant as err:
-        module.fail_json(msg=err.msg, **err.result)
-    except KeyboardInterrupt:  # SIGTERM (an async timeout): the probe was torn down first
-        module.fail_json(msg="probe interrupted: its connections were closed", exit_code=130)
-    module.exit_json(**result)
+    tunekit_ops.finish(module, tunekit_ops.probed)
 
 
 if __name__ == "__main__":

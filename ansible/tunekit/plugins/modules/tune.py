@@ -219,7 +219,7 @@ exit_code:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tunekit.tunekit.plugins.module_utils import tunekit_ops
 
 
@@ -238,18 +238,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if tunekit_ops.IMPORT_ERROR is not None:
-        module.fail_json(
-            msg=missing_required_lib("tunekit") + " " + tunekit_ops.INSTALL,
-            exception=tunekit_ops.IMPORT_ERROR,
-        )
-    try:
-        result = tunekit_ops.run(module.params, module.check_mode)
-    except tunekit_ops.TunekitError as err:
-        module.fail_json(**tunekit_ops.failure(err))
-    except tunekit_ops.NotCompliant as err:
-        module.fail_json(msg=err.msg, **err.result)
-    module.exit_json(**result)
+    tunekit_ops.finish(module, tunekit_ops.run)
 
 
 if __name__ == "__main__":
