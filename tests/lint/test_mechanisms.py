@@ -167,6 +167,18 @@ def test_a_script_that_would_run_forever_is_read_in_bounded_steps():
     assert 0 < len(found) <= confscript.MAX_STEPS and found[0][1] == "a.b"
 
 
+def test_a_loop_on_one_line_ends_on_that_line():
+    text = (
+        "for k in tcp_sack tcp_dsack; do echo 1 > /proc/sys/net/ipv4/$k; done\n"
+        "sysctl -w net.core.somaxconn=4096\n"
+    )
+    assert settings(text) == [
+        (1, "net.ipv4.tcp_sack", "1"),
+        (1, "net.ipv4.tcp_dsack", "1"),
+        (2, "net.core.somaxconn", "4096"),  # not swallowed as the loop's body
+    ]
+
+
 def test_a_function_never_called_is_read_once_on_its_own_lines():
     """An init script's start() is called through `case "$1"`, which is not followed."""
     text = "start() {\n\techo 0 > /proc/sys/net/ipv4/tcp_timestamps\n}\nstop() { :\n}\n"

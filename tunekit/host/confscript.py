@@ -51,7 +51,11 @@ def script(text: str, file: str) -> Parsed:
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _ARRAY = re.compile(r"^(?:local\s+|declare\s+-a\s+)?([A-Za-z_][A-Za-z0-9_]*)=\((.*)$")
 _FUNCTION = re.compile(r"^(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))\s*\{?\s*$")
-_FOR = re.compile(r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.*?)\s*(?:;\s*do)?\s*$")
+_FOR = re.compile(r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+([^;]*?)\s*(?:;\s*do)?\s*$")
+# the whole loop on one line: for x in a b; do BODY; done
+_FOR_LINE = re.compile(
+    r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+([^;]*?)\s*;\s*do\s+(.*?)\s*;?\s*done\s*;?$"
+)
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9])\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
 _ALL = re.compile(r"^\"?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}\"?$")
 DECLARE = ("local", "export", "readonly", "declare", "typeset")
@@ -97,6 +101,9 @@ class _Shell:
                 continue
             if m := _ARRAY.match(line):
                 i = self._array(m[1], m[2], number, lines, i)
+                continue
+            if m := _FOR_LINE.match(line):
+                self._for(m[1], m[2], number, [(number, m[3])])
                 continue
             if m := _FOR.match(line):
                 body, i = _loop(lines, i, opened=line.rstrip().endswith("do"))
