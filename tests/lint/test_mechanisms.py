@@ -159,12 +159,55 @@ def test_variables_arrays_loops_and_functions_are_followed_to_what_they_write():
     ]
 
 
-def test_a_script_that_would_run_forever_is_read_in_bounded_steps():
+def read_cut(text: str) -> tuple[list, list[str]]:
+    parsed = confparse.parse(text, "f", "script")
+    return [(s.line, s.key, s.value) for s in parsed.settings], parsed.unread
+
+
+def test_a_script_that_would_run_forever_is_read_in_bounded_steps_and_says_where_it_stopped():
+    """Each of these ran for minutes, or stopped reading in silence and said CLEAN
+    (an independent attack): now each ends within MAX_STEPS and lint says INCOMPLETE."""
     words = " ".join(["x"] * 1000)
     loops = "\n".join(f"for v{d} in {words}; do" for d in range(4))
-    text = "f() {\n  f\n  f\n}\nf\n" + loops + "\necho 1 > /proc/sys/a/b\n" + "done\n" * 4
-    found = settings(text)  # 10^12 iterations as written; MAX_STEPS lines in fact
-    assert 0 < len(found) <= confscript.MAX_STEPS and found[0][1] == "a.b"
+    cases = {
+        "recursion": "f() {\n  f\n  f\n}\nf\n",
+        "nested loops": loops + "\necho $v0$v1$v2$v3 > /proc/sys/a/b\n" + "done\n" * 4,
+        "doubling": 'X="ab"\n' + 'X="$X$X"\n' * 40,
+        "many lines": ":\n" * (confscript.MAX_STEPS + 1),
+        "open quote": ('echo "\n' + ("y" * 400 + "\n") * 199) * 10,
+    }
+    for name, text in cases.items():
+        found, unread = read_cut(text + "sysctl -w vm.swappiness=100\n")
+        assert len(found) <= confscript.MAX_STEPS, name
+        assert unread and "not checked" in unread[0], (name, unread)
+    report = lint.lint([("f", cases["many lines"] + "sysctl -w vm.swappiness=1\n", "script")],
+                       reference_host())  # fmt: skip
+    assert report.verdict == "incomplete" and report.unreadable, report.unreadable
+
+
+def test_the_shell_forms_an_attack_found_misread():
+    text = "\n".join(
+        [
+            "sysctl -w \\",  # 1: continued on the next line, as bash joins them
+            "  net.core.somaxconn=4096",  # 2
+            'setk() { sysctl -w "$@"; }',  # 3: a function on one line, "$@"
+            "setk net.ipv4.tcp_fin_timeout=30",  # 4
+            'sysctl() { command sysctl -w "$@"; }',  # 5: a wrapper: command skips it
+            "sysctl net.ipv4.tcp_syn_retries=5",  # 6
+            "sysctl -w vm.swappiness=$1",  # 7: the script's argument: unknown, not a value
+            "for i in 1 2 3; do",  # 8
+            "  sysctl -w net.core.netdev_max_backlog=5000",  # 9: does not use $i: once, here
+            "done",  # 10
+        ]
+    )
+    assert settings(text) == [
+        (1, "net.core.somaxconn", "4096"),
+        (4, "net.ipv4.tcp_fin_timeout", "30"),
+        (6, "net.ipv4.tcp_syn_retries", "5"),
+        (9, "net.core.netdev_max_backlog", "5000"),
+    ]
+    report = run(text, "script")
+    assert not [f for f in report.findings if f.verdict == "syntax"], report.findings
 
 
 def test_a_loop_on_one_line_ends_on_that_line():

@@ -77,6 +77,7 @@ class Parsed:
     format: str
     settings: list[Setting] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # what a reader stopped before (why)
 
 
 def _lines(text: str):

@@ -27,12 +27,13 @@ _PROC_SYS = re.compile(r"^/proc/sys/([A-Za-z0-9_./:@+-]+)$")
 _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _INT = re.compile(r"^-?[0-9]+$")
 COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
-PREFIXES = ("sudo", "exec", "command", "nohup")
+PREFIXES = ("sudo", "exec", "nohup")  # `command` too, but it also skips functions
 
 
 MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
 MAX_DEPTH = 8  # functions calling functions
 MAX_JOIN = 200  # lines one quoted string may span
+MAX_VALUE = 1 << 16  # characters a variable may hold (X="$X$X" doubles it each line)
 
 
 def script(text: str, file: str) -> Parsed:
@@ -45,18 +46,24 @@ def script(text: str, file: str) -> Parsed:
         # this reader does not follow: a function never called is read as if it were once
         shell.called.add(name)
         shell.run(shell.functions[name])
+    if shell.cut:
+        out.unread.append(shell.cut)  # lint says INCOMPLETE: the rest was not checked
     return out
 
 
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _ARRAY = re.compile(r"^(?:local\s+|declare\s+-a\s+)?([A-Za-z_][A-Za-z0-9_]*)=\((.*)$")
-_FUNCTION = re.compile(r"^(?:function\s+)?([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))\s*\{?\s*$")
+_FUNCTION = re.compile(
+    r"^(?:function\s+([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))?|([A-Za-z_][A-Za-z0-9_-]*)\s*\(\s*\))"
+    r"\s*(\{\s*(.*?)\s*;?\s*\}|\{)?\s*$"
+)
 _FOR = re.compile(r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+([^;]*?)\s*(?:;\s*do)?\s*$")
 # the whole loop on one line: for x in a b; do BODY; done
 _FOR_LINE = re.compile(
     r"^for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+([^;]*?)\s*;\s*do\s+(.*?)\s*;?\s*done\s*;?$"
 )
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9])\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9@*])\}|([A-Za-z_][A-Za-z0-9_]*|[0-9@*]))")
+_UNKNOWN = re.compile(r"\$[{A-Za-z0-9_@*]")  # left unexpanded: only the script's run knows
 _ALL = re.compile(r"^\"?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}\"?$")
 DECLARE = ("local", "export", "readonly", "declare", "typeset")
 # a sysctl name where the shell expects a command: net.*, kernel.*, vm.*, fs.* ...
@@ -83,21 +90,41 @@ class _Shell:
         self.steps = 0
         self.depth = 0
         self.text: dict[int, str] = {}
+        self.args: list[str] = []  # the arguments of the function being run
+        self.cut = ""  # why reading stopped early, and where
+        self.at = 0  # the script line being read
 
-    def run(self, lines: list[tuple[int, str]], origin: tuple[int, str] | None = None) -> None:
+    def spend(self, steps: int = 1) -> bool:
+        """Count work against MAX_STEPS; False (and why, once) when it is spent."""
+        self.steps += steps
+        if self.steps > MAX_STEPS and not self.cut:
+            self.stop(f"stopped reading at line {self.at}: {MAX_STEPS:,} lines run (loops, calls)")
+        return not self.cut
+
+    def stop(self, why: str) -> None:
+        if not self.cut:
+            self.cut = why + "; what follows was not checked"
+
+    def run(self, lines: list[tuple[int, str]], origin: tuple[int, str, str] | None = None) -> None:
+        """Run `lines`; `origin` (line, text, names): a line that uses one of the names
+        ($x of a loop, $1 of a call) is reported where the value came from."""
         if not self.text:
             self.text = dict(lines)  # the script's own lines, by number
         i = 0
-        while i < len(lines) and self.steps < MAX_STEPS:
-            self.steps += 1
-            number, raw = lines[i][0], lines[i][1].rstrip()
+        while i < len(lines) and self.spend():
+            number, raw = lines[i][0], lines[i][1].rstrip().replace("\0", "")  # bash drops NULs
+            self.at = number
             line = raw.strip()
             i += 1
             if not line or line.startswith("#"):
                 continue
-            if (m := _FUNCTION.match(line)) and m[1] not in ("if", "while", "for"):
-                body, i = _block(lines, i, opened="{" in line)
-                self.functions[m[1]] = body
+            m = _FUNCTION.match(line)
+            if m and (m[1] or m[2]) not in ("if", "while", "for"):
+                if m[4] is not None:  # f() { ...; } on one line
+                    self.functions[m[1] or m[2]] = [(number, m[4])]
+                else:
+                    body, i = _block(lines, i, opened=m[3] is not None)
+                    self.functions[m[1] or m[2]] = body
                 continue
             if m := _ARRAY.match(line):
                 i = self._array(m[1], m[2], number, lines, i)
@@ -124,18 +151,39 @@ class _Shell:
             words, span, i = self._words(line, lines, i)
             if words is None:
                 continue  # a quote never closed: not a line this reader understands
-            at, text = origin or (number, raw)
+            at, text = origin[:2] if origin and _uses(line, origin[2]) else (number, raw)
+            same = (at, text) == (number, raw)
             for cmd in _commands(words):
-                self._command(cmd, at, text, body_lines, span if origin is None else 1)
+                self._command(cmd, at, text, body_lines, span if same else 1)
 
     def _words(self, line: str, lines, i: int) -> tuple[list[str] | None, int, int]:
-        """The line's words after expansion; a quote left open takes the next lines."""
-        span = 1
+        """The line's words after expansion; a line ending in a backslash goes on on the
+        next (as bash joins them), and a quote left open takes the next lines."""
+        span, quote, start = 1, "", 0
         while True:
+            if _continued(line) and i < len(lines) and span < MAX_JOIN:
+                line, i, span = line[:-1] + " " + lines[i][1].strip(), i + 1, span + 1
+                continue
+            quote = _open_quote(line, quote if span > 1 else "", start)
+            if quote and span < MAX_JOIN and i < len(lines) and self.spend():
+                start = len(line) + 1  # scan only what is added (a quote open over lines)
+                line += "\n" + lines[i][1]
+                i, span = i + 1, span + 1
+                continue
+            expanded = self.expand(line)
+            if len(expanded) > MAX_VALUE * 4:
+                self.stop(
+                    f"stopped reading at line {self.at}: a command of {len(expanded):,} characters"
+                )
+                return None, span, i
             try:
-                return shlex.split(self.expand(line), comments=True), span, i
+                return shlex.split(expanded, comments=True), span, i
             except ValueError:
-                if span >= MAX_JOIN or i >= len(lines):
+                if span >= MAX_JOIN or i >= len(lines) or not self.spend():
+                    if span >= MAX_JOIN:
+                        self.stop(
+                            f"stopped reading at line {self.at}: a quote open for {MAX_JOIN} lines"
+                        )
                     return None, span, i
                 line += "\n" + lines[i][1]
                 i, span = i + 1, span + 1
@@ -143,6 +191,8 @@ class _Shell:
     def expand(self, line: str) -> str:
         """$NAME, ${NAME} and $1 replaced where the script gave them a value, except
         inside single quotes (where the shell does not expand either)."""
+        if "@" in self.vars:  # "$@" is each argument as a word of its own
+            line = re.sub(r'"\$(?:\{@\}|@)"', lambda _: shlex.join(self.args), line)
         parts = re.split(r"('[^']*')", line)
         for k in range(0, len(parts), 2):  # the even parts are outside single quotes
             parts[k] = _VAR.sub(self._value, parts[k])
@@ -150,7 +200,11 @@ class _Shell:
 
     def _value(self, m: re.Match) -> str:
         name = m[1] or m[2]
-        return self.vars.get(name, m[0])
+        value = self.vars.get(name, m[0])
+        if len(value) > MAX_VALUE:
+            self.stop(f"stopped reading at line {self.at}: ${name} holds {len(value):,} characters")
+            return ""
+        return value
 
     def _array(self, name: str, rest: str, number: int, lines, i: int) -> int:
         items: list[tuple[int, str]] = []
@@ -164,7 +218,7 @@ class _Shell:
             except ValueError:
                 words = []
             items += [(n, w) for w in words]
-            if closing is not None or i >= len(lines) or len(items) > MAX_STEPS:
+            if closing is not None or i >= len(lines) or not self.spend():
                 break
             n, text = lines[i][0], lines[i][1]
             i += 1
@@ -179,26 +233,36 @@ class _Shell:
                 items = [(number, w) for w in shlex.split(self.expand(what), comments=True)]
             except ValueError:
                 return
+        if not any(_uses(text, var) for _, text in body):
+            items = items[:1]  # the same commands each time: once is what they do
         for n, item in items:
+            if not self.spend():
+                return
             self.vars[var] = item
-            # the line that wrote the item is where its setting is reported
-            self.run(body, origin=(n, self.text.get(n, item)))
+            # the line that wrote the item is where a setting that uses it is reported
+            self.run(body, origin=(n, self.text.get(n, item), var))
 
     def _call(self, name: str, args: list[str], origin: tuple[int, str]) -> None:
         self.called.add(name)
         if self.depth >= MAX_DEPTH:
+            self.stop(f"stopped reading at line {self.at}: functions {MAX_DEPTH} calls deep")
             return
-        saved = dict(self.vars)
+        saved, saved_args = dict(self.vars), self.args
+        self.args = list(args)
         self.vars.update({str(k): a for k, a in enumerate(args, start=1)})
+        self.vars["@"] = self.vars["*"] = " ".join(args)
         self.depth += 1
         try:
-            # with arguments, what is written came from the call; without, from the body
-            self.run(self.functions[name], origin=origin if args else None)
+            # a line that uses the arguments is reported on the call, the others in the body
+            self.run(self.functions[name], origin=(*origin, "123456789@*"))
         finally:
             self.depth -= 1
-            self.vars = saved
+            self.vars, self.args = saved, saved_args
 
     def _command(self, cmd, number: int, raw: str, body, span: int) -> None:
+        direct = bool(cmd[0]) and cmd[0][0] == "command"  # `command f`: never the function f
+        if direct:
+            cmd = [cmd[0][1:], *cmd[1:]]
         words = cmd[0]
         if words and words[0] in DECLARE:
             words = [w for w in words[1:] if not w.startswith("-")]
@@ -209,7 +273,7 @@ class _Shell:
             return
         first, target = _redirect(cmd[0])
         name = first[0].rsplit("/", 1)[-1] if first else ""
-        if name in self.functions and body is None:
+        if name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
             _heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
@@ -217,6 +281,8 @@ class _Shell:
             self._moved([w for w in first[1:] if not w.startswith("-")])
         elif first and _BARE.match(first[0]):
             self._bare(first, number, raw)
+        elif _UNKNOWN.search(" ".join(first)):
+            return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
             _command(cmd, self.file, number, raw, self.out, span)
 
@@ -238,6 +304,40 @@ class _Shell:
         fmt = _format_of(paths[1])
         if fmt is not None:
             _parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
+
+
+def _uses(text: str, names: str) -> bool:
+    """Does the line expand one of `names` (a variable name, or positional characters)?"""
+    if len(names) > 1 and not names.isidentifier():  # "123456789@*": the arguments
+        return re.search(r"\$\{?[1-9@*]", text) is not None
+    return re.search(r"\$\{?" + re.escape(names) + r"\b", text) is not None
+
+
+def _open_quote(text: str, quote: str, start: int) -> str:
+    """The quote still open at the end of text[start:], given the one open before it:
+    one pass, so a string over many lines is scanned once, not once per line."""
+    k = start
+    while k < len(text):
+        c = text[k]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            k += 1  # the next character is escaped (outside single quotes)
+        elif quote == '"':
+            quote = "" if c == '"' else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (k == 0 or text[k - 1].isspace()):
+            nl = text.find("\n", k)
+            k = len(text) if nl < 0 else nl
+            continue
+        k += 1
+    return quote
+
+
+def _continued(line: str) -> bool:
+    """Ends in a backslash that is not itself escaped."""
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
 
 
 def _closes(text: str) -> int | None:

@@ -1396,12 +1396,10 @@ SNAPSHOT_MARKERS = frozenset(
 
 
 # A write of the first key is also a write of the same value to every key the pattern
-# matches (the default and each interface): its handler copies it.
+# matches (the default and each interface): its handler copies it, on every write. Not
+# net.ipv4.conf.all.forwarding: devinet_sysctl_forward copies only when the value changes
+# (`if (write && *valp != val)`), which depends on what was there before.
 WRITES_ALSO = {
-    "net.ipv4.conf.all.forwarding": (
-        "net.ipv4.conf.*.forwarding",
-        "net/ipv4/devinet.c inet_forward_change (IPV4_DEVCONF_DFLT and each device = on)",
-    ),
     "net.ipv6.conf.all.forwarding": (
         "net.ipv6.conf.*.forwarding",
         "net/ipv6/addrconf.c addrconf_fixup_forwarding (devconf_dflt, addrconf_forward_change)",

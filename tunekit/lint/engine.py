@@ -438,9 +438,11 @@ def lint(
     """Lint (path, text, format) inputs, in the order they apply."""
     know = know or knowledge()
     parsed = []
+    unreadable = list(unreadable or [])
     for path, text, fmt in inputs:
         p = confparse.parse(text, path, fmt)
         parsed.append(_Input(path, fmt, p.settings, p.problems))
+        unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
     host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
     linter = _Linter(parsed, host, know)
     for item in parsed:
@@ -469,7 +471,7 @@ def lint(
             live_values=host.live_source,
             container=host.container,
         ),
-        unreadable=unreadable or [],
+        unreadable=unreadable,
     )
 
 

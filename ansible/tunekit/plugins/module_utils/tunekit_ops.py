@@ -313,4 +313,9 @@ def finish(module, call) -> None:
         module.fail_json(msg=err.msg, **err.result)
     except KeyboardInterrupt:
         module.fail_json(msg="interrupted: what it had opened was closed", exit_code=130)
+    except Exception as err:  # a bug, or the host failing under it: one message, exit 70
+        module.fail_json(
+            msg=f"tunekit failed unexpectedly: {err!r}", exception=traceback.format_exc(),
+            exit_code=70,
+        )  # fmt: skip
     module.exit_json(**result)
