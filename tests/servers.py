@@ -118,8 +118,12 @@ def _accepting(pair: Pair, proc: subprocess.Popen, port: int) -> None:
             f"--net=/run/netns/{pair.client}",
             sys.executable,
             "-c",
-            f"import socket, time; s = socket.create_connection(('{SERVER_IP}', {port}), 10); "
-            "time.sleep(30)",
+            # from a source port above the default range (32768-60999) and every range a
+            # test narrows to: its TIME_WAIT must not take a port from the probe's count
+            "import socket, time; s = socket.socket(); "
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            f"s.bind(('', {61000 + port % 500})); s.settimeout(10); "
+            f"s.connect(('{SERVER_IP}', {port})); time.sleep(30)",
         ]
     )
     try:
