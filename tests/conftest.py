@@ -25,3 +25,18 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TUNEKIT_STATE_DIR", str(tmp_path / "state"))
     return home
+
+
+@pytest.fixture
+def haproxy_namespaces():
+    """For the tests that run HAProxy and a client in namespaces of their own (servers.py):
+    root, haproxy and nsenter are there (else a clear failure), and no namespace is left."""
+    from helpers import require_privileges, require_tool
+    from servers import namespaces
+
+    require_privileges()
+    require_tool("haproxy")
+    require_tool("nsenter")
+    before = namespaces()
+    yield
+    assert namespaces() == before, "a network namespace was left behind"

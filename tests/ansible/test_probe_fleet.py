@@ -18,11 +18,9 @@ from helpers import (
     install_collection,
     playbook_command,
     playbook_json,
-    require_privileges,
-    require_tool,
     task_results,
 )
-from servers import Frontend, haproxy_target, namespaces
+from servers import Frontend, haproxy_target
 
 PORT = 8000
 PER_HOST = 1000
@@ -33,14 +31,7 @@ def collections(tmp_path_factory) -> Path:
     return install_collection(tmp_path_factory.mktemp("collection"))
 
 
-@pytest.fixture(autouse=True)
-def privileged():
-    require_privileges()
-    require_tool("haproxy")
-    require_tool("nsenter")
-    before = namespaces()
-    yield
-    assert namespaces() == before, "a network namespace was left behind"
+pytestmark = pytest.mark.usefixtures("haproxy_namespaces")
 
 
 def guide_block(heading: str, lang: str) -> str:

@@ -11,20 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, require_privileges, require_tool
+from helpers import REPO
 from servers import Frontend, haproxy_target, namespaces
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
 
 
-@pytest.fixture(autouse=True)
-def privileged():
-    require_privileges()
-    require_tool("haproxy")
-    require_tool("nsenter")
-    before = namespaces()
-    yield
-    assert namespaces() == before, "a network namespace was left behind"
+pytestmark = pytest.mark.usefixtures("haproxy_namespaces")
 
 
 def probe(pair, *args: str, setup: str = "") -> tuple[int, dict]:

@@ -20,7 +20,7 @@ from tunekit.knowledge import catalogue as K
 from tunekit.probe import causes, verdicts
 from tunekit.probe.layout import Layout, Ramp, shares
 from tunekit.probe.loadgen import Coordinator
-from tunekit.probe.workers import TICK, Spec, Worker, spawn
+from tunekit.probe.workers import Spec, Worker, spawn
 
 
 @dataclass
@@ -195,15 +195,11 @@ class TargetCoordinator(Coordinator):
     def _climb(self, base: dict[str, int]) -> None:
         """Until every connector is done or failed (or one died); at each plateau of the
         ramp, hold `ramp.seconds`, then raise the caps."""
-        step, next_watch = 1, 0.0
+        step = 1
         self.segment = self.start
+        self._next_watch = 0.0
         while True:
-            self._pump(TICK)
-            if time.monotonic() >= next_watch:
-                self._watch_counters(base, self._seen)
-                next_watch = time.monotonic() + 0.5
-                self.progress(self.out, "connecting", self._elapsed())
-            if any(w.state == "dead" for w in self.workers):
+            if self._tick(base):
                 break
             states = {w.state for w in self.workers}
             if states <= {"done", "failed"}:

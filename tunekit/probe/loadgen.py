@@ -78,6 +78,7 @@ class Coordinator:
         self.start = 0.0
         self.stopped = False
         self._seen: set[str] = set()  # symptom counters already reported
+        self._next_watch = 0.0  # when _tick reads the counters next
 
     # workers
     def _specs(self) -> list[Spec]:
@@ -292,14 +293,9 @@ class Coordinator:
         died. Symptom counters are read every 0.5 s."""
         connectors = [w for w in self.workers if w.spec.role == "connect"]
         stalled_since, last_accepted = 0.0, -1
-        next_watch = 0.0
+        self._next_watch = 0.0
         while True:
-            self._pump(TICK)
-            if time.monotonic() >= next_watch:
-                self._watch_counters(base_counters, self._seen)
-                next_watch = time.monotonic() + 0.5
-                self.progress(self.out, "connecting", self._elapsed())
-            if any(w.state == "dead" for w in self.workers):
+            if self._tick(base_counters):
                 return
             if not all(w.state in ("done", "failed") for w in connectors):
                 continue
@@ -317,6 +313,16 @@ class Coordinator:
                     )
                 )
                 return
+
+    def _tick(self, base: dict[str, int]) -> bool:
+        """One tick of a climb: what the workers said, and every 0.5 s the symptom counters
+        and the progress line; True if a worker died."""
+        self._pump(TICK)
+        if time.monotonic() >= self._next_watch:
+            self._watch_counters(base, self._seen)
+            self._next_watch = time.monotonic() + 0.5
+            self.progress(self.out, "connecting", self._elapsed())
+        return any(w.state == "dead" for w in self.workers)
 
     def _hold(self) -> bool:
         """Hold for `self.hold` seconds, following the workers; False if none was held
