@@ -8,6 +8,10 @@ Measured interleaved, so every line sees the same machine (these VMs drift by up
 day to day and +-30 % from minute to minute):
 - `python -c pass`: the interpreter alone;
 - `python -c 'import typer, pydantic'`: the floor the target is set against;
+- one pydantic model defined and validated: what any program that uses a pydantic model
+  pays on top of that floor (`import pydantic` is lazy: it loads neither BaseModel's
+  machinery nor the plugin loader, which imports importlib.metadata, until a model is
+  built);
 - `sysctl -a`: what the tool being replaced costs;
 - `tunekit ARGS` (and, with --compare, another install's tunekit, e.g. the last release).
 Prints median, min and max of each, and tunekit's median over the floor. The target:
@@ -25,6 +29,26 @@ import subprocess
 import sys
 import time
 
+# As tunekit's own models are: extra fields refused, a bound, a model validator; started
+# as tunekit's entry point starts (tunekit/cli/__init__.py): plugins off, no cyclic
+# collector, os._exit at the end.
+ONE_MODEL = """
+import gc, os
+gc.disable()
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+import typer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+class One(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: int = Field(ge=0)
+    @model_validator(mode="before")
+    @classmethod
+    def _same(cls, data):
+        return data
+One(x=1).model_dump_json()
+os._exit(0)
+"""
+
 
 def once(cmd: list[str]) -> tuple[float, float]:
     """Wall and CPU (user + system) milliseconds of one whole process."""
@@ -37,11 +61,13 @@ def once(cmd: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def show(label: str, runs: list[tuple[float, float]], floor: float | None = None) -> float:
+def show(label: str, runs: list[tuple[float, float]], floors: tuple[float, ...] = ()) -> float:
     wall = [w for w, _ in runs]
     cpu = [c for _, c in runs]
     median = statistics.median(wall)
-    ratio = f"  = {median / floor:.2f}x the floor" if floor else ""
+    ratio = ""
+    if floors:
+        ratio = f"  = {median / floors[0]:.2f}x the floor, {median / floors[1]:.2f}x one model"
     print(
         f"{label:40s} wall median {median:6.1f} ms  min {min(wall):6.1f}  "
         f"max {max(wall):6.1f}  | cpu median {statistics.median(cpu):6.1f} ms{ratio}"
@@ -85,6 +111,7 @@ def main() -> None:
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "import typer, pydantic (the floor)": [sys.executable, "-c", "import typer, pydantic"],
+        "one pydantic model validated": [sys.executable, "-c", ONE_MODEL],
         "tunekit " + " ".join(ns.args): [exe, *ns.args],
     }
     if shutil.which("sysctl"):
@@ -95,11 +122,12 @@ def main() -> None:
     for _ in range(ns.runs):
         for label, cmd in commands.items():
             runs[label].append(once(cmd))
-    floor = None
+    floors: list[float] = []
     for label, measured in runs.items():
-        median = show(label, measured, floor if label.startswith(("tunekit", "/")) else None)
-        if "(the floor)" in label:
-            floor = median
+        is_tunekit = label.startswith(("tunekit", "/"))
+        median = show(label, measured, tuple(floors) if is_tunekit else ())
+        if "(the floor)" in label or label == "one pydantic model validated":
+            floors.append(median)
     slowest_imports(ns.args)
 
 
