@@ -5,6 +5,7 @@ catalogue, not by a rule per line."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -433,6 +434,81 @@ def test_a_read_only_key_is_dead_on_the_running_kernel():
     host = LintHost.of_root(Path("/"))
     report = lint.lint([("f", f"{K.FILE_NR.name} = 1000 0 100000\n", "sysctl.conf")], host)
     assert [f.rule for f in report.findings if f.verdict == "dead"] == ["read-only"]
+
+
+def test_a_key_linux_has_but_this_build_lacks_is_a_no_op_here_and_a_key_linux_lacks_is_dead():
+    """On the running kernel: a name that Linux registers (kernel_sysctls.tsv) and this
+    kernel does not have does nothing here and applies elsewhere (no-op, not dead); a
+    name Linux has nowhere, and one it removed (tw_recycle, 4.12), are dead."""
+    from tunekit.knowledge import kernel_sysctls
+
+    lacking = [n for n in kernel_sysctls.known() if not Path("/proc/sys", *n.split(".")).exists()]
+    lacking = [
+        n
+        for n in lacking
+        if not K.DEVICE_KEY.match(n) and not n.startswith(tuple(K.MODULE_PREFIXES))
+    ]
+    assert lacking, "this kernel has every sysctl of the table: pick another build to test on"
+    text = f"{lacking[0]} = 1\nnet.ipv4.tcp_no_such_key = 1\nnet.ipv4.tcp_tw_recycle = 1\n"
+    report = lint.lint([("f", text, "sysctl.conf")], LintHost.of_root(Path("/")))
+    by_line = {f.line: (f.rule, f.verdict) for f in report.findings}
+    assert by_line[1] == ("not-built", "no-op"), report.findings
+    assert by_line[2] == ("absent", "dead")
+    assert by_line[3][1] == "dead"
+    assert kernel_sysctls.release() in next(f.why for f in report.findings if f.line == 1)
+
+
+def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them(tmp_path):
+    """The generator on a tree of its own: a static table, a copy registered under a
+    literal path and one under a macro, an option from #ifdef and one from the Makefile,
+    a path built at run time left out."""
+    from tunekit.knowledge import kernel_sysctls
+
+    (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 1\n")
+    net = tmp_path / "net" / "x"
+    net.mkdir(parents=True)
+    (net / "Makefile").write_text("obj-$(CONFIG_X) += x.o\nx-y := core.o sysctl.o\n")
+    (net / "x.h").write_text('#define X_PATH "net/x2"\n')
+    (net / "sysctl.c").write_text(
+        "static struct ctl_table x_table[] = {\n"
+        '\t{ .procname = "alpha", },\n'
+        "#ifdef CONFIG_X_BETA\n"
+        '\t{ .procname = "beta", },\n'
+        "#endif\n"
+        "};\n"
+        "static struct ctl_table y_table[] = {\n"
+        '\t{ .procname = "gamma", },\n'
+        "};\n"
+        'void a(void) { register_net_sysctl(&init_net, "net/x", x_table); }\n'
+        "void b(void) { tbl = kmemdup(y_table); register_net_sysctl_sz(net, X_PATH, tbl, 1); }\n"
+        'void c(void) { register_net_sysctl(net, "net/x/conf/%s", x_table); }\n'
+    )
+    table = kernel_sysctls.scan(tmp_path)
+    assert table == {
+        "net.x.alpha": ("net/x/sysctl.c", "X"),
+        "net.x.beta": ("net/x/sysctl.c", "X_BETA"),
+        "net.x2.gamma": ("net/x/sysctl.c", "X"),
+    }
+
+
+def test_the_table_holds_what_this_kernel_has():
+    """Of this kernel's sysctls that are no device's, nearly all are in the table (what
+    is not: keys newer than its release, names built at run time): a generator that
+    missed a way of registering would show here."""
+    from tunekit.knowledge import kernel_sysctls
+
+    live = [
+        ".".join(p.relative_to("/proc/sys").parts)
+        for p in Path("/proc/sys").rglob("*")
+        if p.is_file()
+    ]
+    live = [
+        n
+        for n in live
+        if not re.match(r"^net\.ipv[46]\.(conf|neigh)\.|^net\.netfilter\.nf_log\.\d", n)
+    ]
+    missing = [n for n in live if n not in kernel_sysctls.known()]
+    assert len(missing) < 0.06 * len(live), missing
 
 
 def test_a_fresh_namespace_gives_the_defaults_of_keys_the_catalogue_does_not_know():

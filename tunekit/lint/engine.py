@@ -365,7 +365,21 @@ class _Linter:
         elif s.kind == "sysctl" and s.ints is None and _ints(env["live"]) is not None:
             self.add(self.know.by_check("not-a-number"), s, env)
         elif s.kind == "sysctl" and env["absent"] and not fired and not snapshot:
-            self.add(self.know.by_check("absent"), s, env)
+            self._absent(s, env)
+
+    def _absent(self, s: Setting, env: dict) -> None:
+        """A key this kernel lacks: dead if Linux has no such key either (removed, a typo,
+        a vendor's patch), a no-op here if Linux has it and this build left it out."""
+        from tunekit.knowledge import kernel_sysctls
+
+        where = kernel_sysctls.known().get(K.canonical(s.key))
+        linux = kernel_sysctls.release()
+        if where is None:
+            self.add(self.know.by_check("absent"), s, {**env, "linux": linux})
+            return
+        option = f"CONFIG_{where[1]}" if where[1] else ""
+        names = {"linux": linux, "registered_in": where[0], "option": option}
+        self.add(self.know.by_check("not-built"), s, {**env, **names})
 
     def _rejected(self, s: Setting) -> dict | None:
         """The names the out-of-range text needs, when the kernel's own bounds (the

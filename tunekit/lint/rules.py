@@ -23,6 +23,7 @@ from tunekit.lint.report import DEFAULT_FAIL_ON, VERDICTS
 RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "rules.toml"
 CHECKS = (
     "absent",
+    "not-built",
     "out-of-range",
     "overridden",
     "conflict",

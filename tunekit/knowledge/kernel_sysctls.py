@@ -1,0 +1,206 @@
+"""Every sysctl the Linux source registers, and the build option it depends on.
+
+A key that this kernel lacks is one of two things: gone from Linux, or a typo (a line that
+never does anything anywhere: lint calls it dead), or present in Linux but not in this
+build, because an option was off or a module is not loaded (kernel.sysrq without
+CONFIG_MAGIC_SYSRQ, kernel.yama.* without CONFIG_SECURITY_YAMA). The second kind does
+nothing here and works on a kernel built with it, which is not the same verdict. To tell
+them apart lint needs the names Linux has, and /proc/sys of one build cannot give them.
+
+kernel_sysctls.tsv holds them: one line per name, its registering source file and the
+option that builds it. It is generated from a kernel tree by this module:
+
+    python -m tunekit.knowledge.kernel_sysctls /usr/src/linux-source-6.12 > \\
+        tunekit/knowledge/kernel_sysctls.tsv
+
+How a name is found: every `register_sysctl*("dir", table)` or
+`register_net_sysctl*(net, "dir", table)` of a .c file, and the `.procname = "leaf"` of
+that file's `struct ctl_table` arrays. A call that names a static table takes its leaves;
+a call that registers a copy (`tbl`, kmemdup'ed) takes the file's other tables. Paths built
+at run time ("net/ipv4/conf/%s") are left out: lint knows device keys by their shape. The
+option is the innermost `#ifdef CONFIG_X` / `IS_ENABLED(CONFIG_X)` around the leaf, else
+the `obj-$(CONFIG_X)` line of the directory's Makefile that builds the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+
+_TABLE = re.compile(r"struct\s+ctl_table\s+(\w+)\s*\[\s*\w*\s*\]\s*=\s*\{", re.S)
+_PROCNAME = re.compile(r'\.procname\s*=\s*"([^"%]+)"')
+_REGISTER = re.compile(
+    r"register_(?:net_)?sysctl(?:_sz|_init|_table)?\s*\(\s*(?:[^,()\"]+,\s*)?"
+    r"(?:\"([^\"]+)\"|([A-Z][A-Z0-9_]+))\s*,\s*&?(\w+)"
+)
+# A macro that builds an entry from its argument: #define UCOUNT_ENTRY(name) { .procname = name, ...
+_ENTRY_MACRO = re.compile(
+    r"^#define\s+(\w+)\((\w+)\)[^\n]*(?:\\\n[^\n]*)*?\.procname\s*=\s*\2\b", re.M
+)
+_DEFINE = re.compile(r'^#define\s+([A-Z][A-Z0-9_]+)\s+"([^"]+)"', re.M)
+_IF = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+_CONFIG = re.compile(r"CONFIG_(\w+)")
+SOURCE = "kernel_sysctls.tsv"
+# Options around every sysctl table (no /proc/sys without them): they say nothing of a key.
+_EVERYWHERE = {"SYSCTL", "PROC_SYSCTL", "PROC_FS", "NET", "SYSFS"}
+
+
+def _tables(text: str) -> dict[str, tuple[int, int]]:
+    """Each static ctl_table array of a file: its name -> the span of its body."""
+    out = {}
+    for m in _TABLE.finditer(text):
+        depth, i = 1, m.end()
+        while depth and i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        out[m.group(1)] = (m.end(), i)
+    return out
+
+
+def _config_at(lines: list[str], lineno: int) -> str:
+    """The innermost CONFIG_ symbol of the #if blocks open at a line ("" if none)."""
+    stack: list[str] = []
+    for line in lines[:lineno]:
+        m = _IF.match(line)
+        if not m:
+            continue
+        kind, rest = m.groups()
+        if kind in ("if", "ifdef", "ifndef"):
+            found = _CONFIG.search(rest)
+            stack.append(found.group(1) if found and kind != "ifndef" else "")
+        elif kind in ("elif", "else") and stack:
+            stack[-1] = ""
+        elif kind == "endif" and stack:
+            stack.pop()
+    return next((c for c in reversed(stack) if c and c not in _EVERYWHERE), "")
+
+
+def _makefile_config(path: Path) -> str:
+    """The option of the Makefile line that builds this file (directly, or as part of an
+    object made of several files)."""
+    try:
+        make = (path.parent / "Makefile").read_text(errors="replace").replace("\\\n", " ")
+    except OSError:
+        return ""
+    obj = path.stem + ".o"
+    for _ in range(3):  # foo.o in bar-y/bar-objs, bar.o in obj-$(CONFIG_X)
+        m = re.search(rf"obj-\$\(CONFIG_(\w+)\)\s*[+:]?=[^\n]*\b{re.escape(obj)}", make)
+        if m:
+            return m.group(1)
+        m = re.search(
+            rf"^(\w+?)-(?:y|objs|\$\(CONFIG_\w+\))\s*[+:]?=[^\n]*\b{re.escape(obj)}", make, re.M
+        )
+        if not m:
+            return ""
+        obj = m.group(1) + ".o"
+    return ""
+
+
+def scan(tree: Path) -> dict[str, tuple[str, str]]:
+    """name -> (source file relative to the tree, CONFIG option or "")."""
+    files = {}
+    defines: dict[str, str] = {}  # MPTCP_SYSCTL_PATH "net/mptcp", from any header
+    for path in sorted(tree.rglob("*.[ch]")):
+        if _not_a_kernel(path.relative_to(tree)):
+            continue
+        text = path.read_text(errors="replace")
+        defines.update(_DEFINE.findall(text))
+        if path.suffix == ".c" and "sysctl" in text:
+            files[path] = text
+    every: dict[str, tuple[Path, tuple[int, int]]] = {}  # table name -> file, span
+    for path, text in files.items():
+        for name, span in _tables(text).items():
+            every.setdefault(name, (path, span))
+    out: dict[str, tuple[str, str]] = {}
+    for path, text in files.items():
+        regs = []
+        for literal, macro, table in _REGISTER.findall(text):
+            directory = literal or defines.get(macro, "")
+            if directory and "%" not in directory:
+                regs.append((directory, table))
+        tables = _tables(text)
+        direct = {t for _, t in regs if t in tables}
+        for directory, table in regs:
+            for where, (start, end) in _spans(path, table, tables, direct, every):
+                source = files[where]
+                lines = source.splitlines()
+                leaves = _PROCNAME
+                macros = _ENTRY_MACRO.findall(source)
+                if macros:  # UCOUNT_ENTRY("max_user_namespaces") too
+                    names = "|".join(re.escape(name) for name, _ in macros)
+                    leaves = re.compile(rf'{_PROCNAME.pattern}|\b(?:{names})\(\s*"([^"%]+)"')
+                for m in leaves.finditer(source, start, end):
+                    lineno = source.count("\n", 0, m.start()) + 1
+                    config = _config_at(lines, lineno) or _makefile_config(where)
+                    config = "" if config in _EVERYWHERE else config
+                    leaf = next(g for g in m.groups() if g)
+                    name = directory.strip("/").replace("/", ".") + "." + leaf
+                    out.setdefault(name, (str(where.relative_to(tree)), config))
+    return out
+
+
+def _not_a_kernel(rel: Path) -> bool:
+    """samples/ and tools/ are not built into a kernel; lib/test_sysctl.c is a self-test
+    and kernel/sysctl-test.c a KUnit test (debug.test_sysctl.*, foo.*): no host tunes them."""
+    return (
+        rel.parts[0] in ("samples", "tools", "Documentation")
+        or rel.name.startswith("test_")
+        or rel.stem.endswith("-test")
+    )
+
+
+def _spans(path, table, tables, direct, every):
+    """Where the leaves of a registered table are: the static table it names; else a
+    copy's template (ipv6_route_table <- route.c's ipv6_route_table_template); else the
+    file's tables that no call names directly."""
+    if table in tables:
+        return [(path, tables[table])]
+    for name in (table + "_template", table.removesuffix("_table") + "_table_template"):
+        if name in every:
+            return [every[name]]
+    return [(path, span) for name, span in tables.items() if name not in direct]
+
+
+@functools.cache
+def known() -> dict[str, tuple[str, str]]:
+    """The names of kernel_sysctls.tsv (read once, on first use: lint asks only when a
+    key is absent)."""
+    out = {}
+    text = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, source, config = (line.split("\t") + ["", ""])[:3]
+            out[name] = (source, config)
+    return out
+
+
+def release() -> str:
+    """The kernel the table was generated from, as its first line names it."""
+    first = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text().split("\n", 1)[0]
+    return first.removeprefix("# generated from ").split(" (")[0].strip()  # "Linux 6.12.118"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not Path(argv[0], "Makefile").is_file():
+        print("usage: python -m tunekit.knowledge.kernel_sysctls KERNEL_TREE", file=sys.stderr)
+        return 2
+    tree = Path(argv[0])
+    head = (tree / "Makefile").read_text(errors="replace")
+    parts = [re.search(rf"^{k} = (\d+)", head, re.M) for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL")]
+    if not all(parts):
+        print(f"{tree}/Makefile names no kernel version: not a kernel tree", file=sys.stderr)
+        return 2
+    version = ".".join(m.group(1) for m in parts if m)
+    print(
+        f"# generated from Linux {version} ({tree.name}) by python -m tunekit.knowledge.kernel_sysctls"
+    )
+    for name, (source, config) in sorted(scan(tree).items()):
+        print(f"{name}\t{source}\t{config}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
