@@ -427,6 +427,26 @@ def test_reserved_ports_outside_the_range_are_never_at_risk():
     assert "reserved-ports-outside-range" not in fired("net.ipv4.ip_local_reserved_ports = 40000")
 
 
+def test_a_limit_in_two_units_keeps_the_one_written_last():
+    """mm/page-writeback.c and mm/util.c: writing dirty_bytes sets dirty_ratio to 0 (and
+    the other way round, on a change), background and overcommit on every write. These
+    are global keys, not to be written on this host: the handlers were read, not run."""
+    both = run("vm.dirty_ratio = 10\nvm.dirty_bytes = 268435456\n")
+    assert [(f.line, f.rule, f.verdict) for f in both.findings if f.rule == "zeroed"] == [
+        (1, "zeroed", "overridden")
+    ]
+    back = run(
+        "vm.dirty_background_bytes = 67108864\nvm.overcommit_kbytes = 1\n"
+        "vm.dirty_background_ratio = 5\nvm.overcommit_ratio = 80\n"
+    )
+    assert sorted(f.line for f in back.findings if f.rule == "zeroed") == [1, 2]
+    # a ratio written twice with the same value changes nothing the second time
+    same = run("vm.dirty_ratio = 10\nvm.dirty_bytes = 268435456\nvm.dirty_bytes = 268435456\n")
+    assert [f.line for f in same.findings if f.rule == "zeroed"] == [1]
+    alone = run("vm.dirty_ratio = 10\nvm.dirty_background_bytes = 67108864\n")
+    assert "zeroed" not in {f.rule for f in alone.findings}
+
+
 # --- the real kernel ------------------------------------------------------------------------
 
 

@@ -1411,6 +1411,27 @@ WRITES_ALSO = {
 }
 
 
+# A write of the key sets the other to 0: the two say the same limit in two units, and the
+# one written last is the one in force (the earlier line's value is gone). The dirty pair
+# zeroes only when the write changes the value; the others on every write that succeeds.
+ZEROES = {
+    "vm.dirty_bytes": ("vm.dirty_ratio", True, "mm/page-writeback.c dirty_bytes_handler"),
+    "vm.dirty_ratio": ("vm.dirty_bytes", True, "mm/page-writeback.c dirty_ratio_handler"),
+    "vm.dirty_background_bytes": (
+        "vm.dirty_background_ratio",
+        False,
+        "mm/page-writeback.c dirty_background_bytes_handler",
+    ),
+    "vm.dirty_background_ratio": (
+        "vm.dirty_background_bytes",
+        False,
+        "mm/page-writeback.c dirty_background_ratio_handler",
+    ),
+    "vm.overcommit_kbytes": ("vm.overcommit_ratio", False, "mm/util.c overcommit_kbytes_handler"),
+    "vm.overcommit_ratio": ("vm.overcommit_kbytes", False, "mm/util.c overcommit_ratio_handler"),
+}
+
+
 def conf_combine(name: str) -> str:
     """How the kernel combines conf.all.X with an interface's own X, for any
     net.ipv4.conf.IFACE.X ("" if it is no such key)."""

@@ -194,9 +194,8 @@ def main(argv: list[str]) -> int:
         print(f"{tree}/Makefile names no kernel version: not a kernel tree", file=sys.stderr)
         return 2
     version = ".".join(m.group(1) for m in parts if m)
-    print(
-        f"# generated from Linux {version} ({tree.name}) by python -m tunekit.knowledge.kernel_sysctls"
-    )
+    command = "python -m tunekit.knowledge.kernel_sysctls"
+    print(f"# generated from Linux {version} ({tree.name}) by {command}")
     for name, (source, config) in sorted(scan(tree).items()):
         print(f"{name}\t{source}\t{config}")
     return 0

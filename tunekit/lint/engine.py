@@ -411,6 +411,33 @@ class _Linter:
                 env = {**self.env(s), "winner": f"{winner.file}:{winner.line}"}
                 env["winner_value"] = winner.value
                 self.add(rule, s, env)
+        self._zeroed()
+
+    def _zeroed(self) -> None:
+        """The last line of a key that a later write of its partner sets to 0
+        (catalogue.ZEROES: vm.dirty_ratio and vm.dirty_bytes, ...): its value is gone."""
+        rule = self.know.by_check("zeroed")
+        lines = [
+            s for s in self.sysctls if not s.problem and self.format_of.get(s.file) != "sysctl-a"
+        ]
+        for i, s in enumerate(lines):
+            key = K.canonical(s.key)
+            if any(K.canonical(t.key) == key for t in lines[i + 1 :]):
+                continue  # not its key's last line: `overridden` says so
+            for w in lines[i + 1 :]:
+                partner, on_change, source = K.ZEROES.get(K.canonical(w.key), ("", False, ""))
+                if partner == key and not (on_change and self._repeats(w)):
+                    env = {**self.env(s), "winner": f"{w.file}:{w.line}", "winner_key": w.key}
+                    self.add(rule, s, {**env, "winner_value": w.value, "zeroes_in": source})
+                    break
+
+    def _repeats(self, s: Setting) -> bool:
+        """The line writes what its key already holds (the earlier line's value, else the
+        live one): a handler that acts only on a change does nothing."""
+        prev = self.before.get(id(s))
+        if prev is not None:
+            return prev.value == s.value
+        return self.host.live(K.canonical(s.key))[1] == s.value
 
     def conflicts(self, profile: str, targets: list) -> None:
         from tunekit.model import check, values

@@ -26,6 +26,7 @@ CHECKS = (
     "not-built",
     "out-of-range",
     "overridden",
+    "zeroed",
     "conflict",
     "quoted",
     "inline-comment",
