@@ -447,6 +447,15 @@ def test_a_limit_in_two_units_keeps_the_one_written_last():
     assert "zeroed" not in {f.rule for f in alone.findings}
 
 
+def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
+    """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
+    commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""
+    off = run("net.ipv4.tcp_sack = 0\nnet.ipv4.tcp_dsack = 1\nvm.overcommit_ratio = 80\n")
+    assert sorted(f.line for f in off.findings if f.rule == "needs-other") == [2, 3]
+    on = run("vm.overcommit_memory = 2\nvm.overcommit_ratio = 80\nnet.ipv4.tcp_dsack = 0\n")
+    assert "needs-other" not in {f.rule for f in on.findings}
+
+
 # --- the real kernel ------------------------------------------------------------------------
 
 

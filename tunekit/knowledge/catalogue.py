@@ -769,6 +769,25 @@ _guide(
     KERNEL_DOCS_VM,
     default="0",
 )
+for _name, _unit, _what in (
+    ("overcommit_ratio", "percent", "of RAM (plus swap) that may be committed"),
+    ("overcommit_kbytes", "KiB", "that may be committed (plus swap); 0: overcommit_ratio"),
+):
+    _guide(
+        f"vm.{_name}",
+        "int",
+        _unit,
+        "global",
+        f"the commit limit under overcommit_memory = 2: the memory {_what}",
+        KERNEL_DOCS_VM + "; mm/util.c vm_commit_limit",
+        default="50" if _name == "overcommit_ratio" else "0",
+        needs=(
+            "vm.overcommit_memory",
+            (2,),
+            "mm/util.c __vm_enough_memory: only OVERCOMMIT_NEVER enforces vm_commit_limit; "
+            "/proc/meminfo's CommitLimit shows it in every mode",
+        ),
+    )
 _guide(
     "net.core.netdev_budget",
     "int",
@@ -1014,6 +1033,11 @@ _guide(
     "duplicate SACKs (RFC 2883)",
     IP_SYSCTL,
     default="1",
+    needs=(
+        "net.ipv4.tcp_sack",
+        (1,),
+        "net/ipv4/tcp_input.c tcp_dsack_set: tcp_is_sack(tp) && sysctl_tcp_dsack",
+    ),
 )
 _guide(
     "net.ipv4.tcp_fack",

@@ -132,6 +132,9 @@ class Key:
     # how the kernel combines net.ipv4.conf.all.X with each interface's own X
     # (include/linux/inetdevice.h): "or", "and", "max"; "" for any other key
     conf_combine: str = ""
+    # (other key, its values under which this one acts, where the kernel reads it so):
+    # with the other at any other value the kernel never consults this key
+    needs: tuple[str, tuple[int, ...], str] | None = None
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

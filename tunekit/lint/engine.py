@@ -276,9 +276,20 @@ class _Linter:
                 and (not since or kernel is None or kernel >= parse_version(since))
                 else ""
             ),
+            "needs_key": info.needs[0] if info is not None and info.needs else "",
+            "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
+            "needs_source": info.needs[2] if info is not None and info.needs else "",
+            "needs_now": self._needs_now(info),
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
+
+    def _needs_now(self, info) -> int | None:
+        """The value at boot of the key this one needs (catalogue `needs`), if one number."""
+        if info is None or not info.needs:
+            return None
+        value = self.at_boot(info.needs[0])
+        return value[0] if value and len(value) == 1 else None
 
     def _reserved_outside(self, info, text: str) -> bool | None:
         """Reserved ports that all lie outside the ephemeral range in force: the kernel

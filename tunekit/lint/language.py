@@ -57,7 +57,8 @@ NAMES = (
     "direction default_low default_text default_how below_default unchanged before "
     "writable read_only_key off_harm never_lower no_effect key_reason systemd "
     "services_nofile shape count_live writer target conf_combine limit_default "
-    "limit_is_default reserved_outside linux registered_in option winner_key zeroes_in"
+    "limit_is_default reserved_outside linux registered_in option winner_key zeroes_in "
+    "needs_key needs_values needs_source needs_now"
 ).split()
 FUNCTIONS = (
     "boot",
