@@ -6,6 +6,7 @@ catalogue, not by a rule per line."""
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -252,6 +253,37 @@ def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
     ]
     # a file of such lines is a script, not the sysctl.conf its strings look like
     assert confparse.detect(text.split("\n", 7)[7]) == "script"
+
+
+def test_a_shell_started_with_a_script_string_runs_that_string():
+    """`sudo bash -c 'cat > F <<EOF ... EOF'` (the here-document is inside the string, so
+    the outer script must not take it) and `su -c "..."`: the string is read as a script,
+    each line at its own line of the file."""
+    text = "\n".join(
+        [
+            "sudo bash -c 'cat > /etc/sysctl.d/21-x.conf <<EOF",  # 1
+            "net.core.somaxconn = 8192",  # 2
+            "EOF'",  # 3
+            'su -c "sysctl -w net.ipv4.tcp_fin_timeout=20"',  # 4
+            "sh -c 'echo 2000000 > /proc/sys/fs/file-max'",  # 5
+            "echo 'the <<EOF of a quoted word is no here-document'",  # 6
+            "sysctl -w net.ipv4.tcp_sack=1",  # 7: read, not swallowed by line 6
+        ]
+    )
+    assert settings(text) == [
+        (2, "net.core.somaxconn", "8192"),
+        (4, "net.ipv4.tcp_fin_timeout", "20"),
+        (5, "fs.file-max", "2000000"),
+        (7, "net.ipv4.tcp_sack", "1"),
+    ]
+
+
+def test_shells_inside_shells_are_read_to_a_bound():
+    inner = "sysctl -w net.core.somaxconn=1"
+    for _ in range(confscript.MAX_DEPTH + 1):
+        inner = "bash -c " + shlex.quote(inner)
+    parsed = confscript.script(inner + "\n", "f")
+    assert parsed.unread and "deep" in parsed.unread[0]
 
 
 def test_a_bare_sysctl_line_in_a_script_is_a_command_that_does_not_exist():

@@ -66,6 +66,7 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9@*])\}|([A-Za-z_][A-Za-z0
 _UNKNOWN = re.compile(r"\$[{A-Za-z0-9_@*]")  # left unexpanded: only the script's run knows
 _ALL = re.compile(r"^\"?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}\"?$")
 DECLARE = ("local", "export", "readonly", "declare", "typeset")
+SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "su")  # `NAME -c SCRIPT` runs SCRIPT
 # a sysctl name where the shell expects a command: net.*, kernel.*, vm.*, fs.* ...
 _BARE = re.compile(
     r"^(net|kernel|vm|fs|user|abi|dev|sunrpc|crypto|debug)(\.[A-Za-z0-9_-]+)+(=.*)?$"
@@ -137,6 +138,8 @@ class _Shell:
                 self._for(m[1], m[2], number, body)
                 continue
             heredoc = _HEREDOC.search(line)
+            if heredoc is not None and _open_quote(line[: heredoc.start()], "", 0):
+                heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
             body_lines: list[tuple[int, str]] | None = None
             if heredoc is not None:
                 word, strip_tabs = heredoc[3], heredoc[1] == "-"
@@ -273,7 +276,9 @@ class _Shell:
             return
         first, target = _redirect(cmd[0])
         name = first[0].rsplit("/", 1)[-1] if first else ""
-        if name in self.functions and body is None and not direct:
+        if name in SHELLS and "-c" in first[1:-1] and body is None:
+            self._inline(first[first.index("-c") + 1], number)
+        elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
             _heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
@@ -285,6 +290,18 @@ class _Shell:
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
             _command(cmd, self.file, number, raw, self.out, span)
+
+    def _inline(self, text: str, number: int) -> None:
+        """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w
+        ..."`: the string is a script of its own, from the line where it starts."""
+        if self.depth >= MAX_DEPTH:
+            self.stop(f"stopped reading at line {self.at}: shells {MAX_DEPTH} deep")
+            return
+        self.depth += 1
+        try:
+            self.run([(number + k, line) for k, line in enumerate(text.split("\n"))])
+        finally:
+            self.depth -= 1
 
     def _bare(self, words: list[str], number: int, raw: str) -> None:
         """`net.core.somaxconn = 1024` as a line of the script: the shell runs
