@@ -418,6 +418,17 @@ def test_ipv4_conf_all_and_default_follow_the_kernels_combination():
     assert not {r for r in fired("net.ipv4.conf.all.rp_filter = 1") if r.startswith("conf-")}
 
 
+def test_where_the_kernel_takes_the_larger_of_all_and_the_interface_a_lower_line_is_a_no_op():
+    """IN_DEV_MAXCONF (rp_filter, arp_ignore, arp_announce, ...): with conf.all at 1,
+    an interface's or default's 0 or 1 changes nothing; 2 does."""
+    text = "net.ipv4.conf.all.rp_filter = 1\nnet.ipv4.conf.default.rp_filter = 1\n"
+    text += "net.ipv4.conf.eth0.rp_filter = 0\nnet.ipv4.conf.default.arp_ignore = 2\n"
+    text += "net.ipv4.conf.all.arp_ignore = 1\nnet.ipv4.conf.eth1.rp_filter = 2\n"
+    report = run(text)
+    lines = sorted(f.line for f in report.findings if f.rule == "conf-max-all-higher")
+    assert lines == [2, 3]
+
+
 def test_a_write_to_all_that_the_kernel_copies_makes_the_copies_no_ops():
     report = run(
         "net.ipv6.conf.all.disable_ipv6 = 1\n"  # 1
