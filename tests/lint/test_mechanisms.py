@@ -583,6 +583,18 @@ def test_the_table_holds_what_this_kernel_has():
     assert len(missing) < 0.06 * len(live), missing
 
 
+def test_a_write_only_key_is_an_action_on_the_running_kernel():
+    """vm.drop_caches is mode 0200 here: lint reads the mode, and says the line is an
+    action done at every apply, not a value kept (nothing is written to the host)."""
+    mode = Path("/proc/sys/vm/drop_caches").stat().st_mode & 0o777
+    assert mode == 0o200, oct(mode)
+    host = LintHost.of_root(Path("/"))
+    report = lint.lint([("f", "vm.drop_caches = 3\nvm.swappiness = 10\n", "sysctl.conf")], host)
+    assert [(f.line, f.rule) for f in report.findings if f.rule == "action-not-setting"] == [
+        (1, "action-not-setting")
+    ]
+
+
 def test_a_fresh_namespace_gives_the_defaults_of_keys_the_catalogue_does_not_know():
     """icmp_echo_ignore_broadcasts is no catalogue entry: its default is read in a new
     network namespace, so the line that repeats it is a no-op and one that changes it

@@ -265,6 +265,7 @@ class _Linter:
             "unchanged": unchanged,
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
             "writable": self.host.writable(key),
+            "readable": self.host.readable(key),
             "reserved_outside": self._reserved_outside(info, s.value),
             "conf_combine": K.conf_combine(key),
             "read_only_key": info is not None and info.kind == "input",

@@ -34,6 +34,7 @@ class Host:
     cpus: int | None = None
     # callable(path under proc/sys) -> whether the file takes writes (its mode); None: unknown
     writable_mode: Any = None
+    readable_mode: Any = None  # as writable_mode, for the read bits (0200: an action key)
     # per-namespace keys as a new network namespace holds them: the kernel's defaults
     # (host/freshns.py); filled by load_fresh on the live host
     fresh: dict[str, str] = field(default_factory=dict)
@@ -63,6 +64,16 @@ class Host:
             return None
         try:
             return self.writable_mode(key.replace(".", "/"))
+        except OSError:
+            return None
+
+    def readable(self, key: str) -> bool | None:
+        """False when the running kernel's file for `key` is write-only (0200: vm.drop_caches,
+        vm.compact_memory): an action done at each write, not a value the kernel keeps."""
+        if self.readable_mode is None or not _is_name(key):
+            return None
+        try:
+            return self.readable_mode(key.replace(".", "/"))
         except OSError:
             return None
 
@@ -114,6 +125,7 @@ class Host:
             systemd=init_system(root, live)[0],
             cpus=possible_cpus(root) if live else None,
             writable_mode=_live_mode if live else None,
+            readable_mode=_live_readable if live else None,
         )
         if live:
             from tunekit.host import freshns
@@ -147,3 +159,7 @@ def _read_or_none(root: Path, key) -> str | None:
 
 def _live_mode(rel: str) -> bool:
     return bool(os.stat(Path("/proc/sys", rel)).st_mode & 0o222)
+
+
+def _live_readable(rel: str) -> bool:
+    return bool(os.stat(Path("/proc/sys", rel)).st_mode & 0o444)
