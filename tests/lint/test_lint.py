@@ -321,6 +321,11 @@ def test_stdin_and_exit_codes():
     assert relaxed.returncode == 0
     strict = run_tunekit("lint", "-", "--fail-on", "all", input="net.core.optmem_max = 1\n")
     assert strict.returncode == 1
+    # none: nothing fails (it used to fall back to the default set)
+    never = run_tunekit("lint", "-", "--json", "--fail-on", "none", input="net.ipv4.tcp_sack = 0\n")
+    doc = json.loads(never.stdout)
+    assert never.returncode == 0 and doc["fail_on"] == [] and doc["verdict"] == "clean"
+    assert [f["verdict"] for f in doc["findings"]] == ["harmful"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 from tunekit.knowledge.catalogue import SNAPSHOT_MARKERS
 
-FORMATS = ("sysctl.conf", "sysctl-a", "limits.conf", "script", "system.conf", "modprobe.d")
+FORMATS = (
+    "sysctl.conf",
+    "sysctl-a",
+    "limits.conf",
+    "script",
+    "system.conf",
+    "modprobe.d",
+    "yaml",
+)
 
 LIMIT_TYPES = ("soft", "hard", "-")
 LIMIT_ITEMS = frozenset(
@@ -209,12 +217,18 @@ _HEREDOC_LINE = re.compile(r"(?<!<)<<(?!<)-?\s*['\"]?[A-Za-z_]")
 # prints (written to a file by its redirection or tee), as a here-document's are
 _OPEN_STRING = re.compile(r"^(sudo\s+)?(echo|printf)(\s+-[neE]+)*\s+(\"[^\"]*|'[^']*)$")
 _SYSTEMD_LINE = re.compile(r"^\[Manager\]|^DefaultLimit[A-Z]+=")
+# a YAML key that carries tuning: compose/Kubernetes sysctls, an Ansible or Salt module
+_YAML_LINE = re.compile(
+    r"^(-\s+)?(sysctls|(ansible\.posix\.)?sysctl|(community\.general\.)?pam_limits"
+    r"|sysctl\.present|(ansible\.builtin\.)?(lineinfile|blockinfile)):(\s|$)"
+)
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
 
 def detect(text: str) -> str | None:
     """The format whose line pattern matches the most lines; None if no line matches."""
-    scores = dict.fromkeys(("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d"), 0)
+    formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")
+    scores = dict.fromkeys(formats, 0)
     markers = 0
     quote = ""  # inside an open string: the quote that closes it
     for raw in text.splitlines():
@@ -236,6 +250,7 @@ def detect(text: str) -> str | None:
         scores["sysctl.conf"] += bool(_SYSCTL_LINE.match(line))
         scores["system.conf"] += bool(_SYSTEMD_LINE.match(line)) * 2
         scores["modprobe.d"] += bool(_MODPROBE_LINE.match(line))
+        scores["yaml"] += bool(_YAML_LINE.match(line)) * 10
         markers += line.partition("=")[0].strip() in SNAPSHOT_MARKERS
     best = max(scores, key=lambda f: scores[f])
     if not scores[best]:
@@ -249,6 +264,12 @@ def script(text: str, file: str) -> Parsed:
     return confscript.script(text, file)
 
 
+def yaml(text: str, file: str) -> Parsed:
+    from tunekit.host import confyaml
+
+    return confyaml.yaml_file(text, file)
+
+
 PARSERS = {
     "sysctl.conf": sysctl_conf,
     "sysctl-a": lambda text, file: sysctl_conf(text, file, "sysctl-a"),
@@ -256,6 +277,7 @@ PARSERS = {
     "script": script,
     "system.conf": system_conf,
     "modprobe.d": modprobe_conf,
+    "yaml": yaml,
 }
 
 

@@ -1456,6 +1456,24 @@ ZEROES = {
 }
 
 
+# What a container runtime may set (runc libcontainer/configs/validate/validator.go
+# sysctl(), which Docker, containerd and CRI-O run): the IPC namespace's keys, fs.mqueue.*,
+# net.* (in a network namespace of the container's own) and kernel.domainname (UTS).
+RUNTIME_IPC = frozenset(
+    "kernel.msgmax kernel.msgmnb kernel.msgmni kernel.sem kernel.shmall kernel.shmmax "
+    "kernel.shmmni kernel.shm_rmid_forced".split()
+)
+
+
+def runtime_namespaced(name: str) -> bool:
+    """Does runc let a container set this key (its own namespace holds it)?"""
+    return (
+        name in RUNTIME_IPC
+        or name.startswith(("fs.mqueue.", "net."))
+        or name == "kernel.domainname"
+    )
+
+
 def conf_combine(name: str) -> str:
     """How the kernel combines conf.all.X with an interface's own X, for any
     net.ipv4.conf.IFACE.X ("" if it is no such key)."""

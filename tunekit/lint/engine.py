@@ -97,7 +97,7 @@ class _Linter:
         self.sysctls = [s for s in settings if s.kind == "sysctl"]
         self.effective: dict[str, Setting] = {}
         for s in self.sysctls:
-            if not s.problem:
+            if not s.problem and s.domain != "runtime":  # a container's, not the host's
                 self.effective[K.canonical(s.key)] = s
         self.params = {s.key: s.value for s in settings if s.kind == "modprobe"}
         self.limits: dict[tuple[str, str], dict[str, int | None]] = {}
@@ -266,6 +266,8 @@ class _Linter:
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
             "writable": self.host.writable(key),
             "readable": self.host.readable(key),
+            "in_child": info.child if info is not None else None,
+            "runtime_ok": K.runtime_namespaced(key),
             "reserved_outside": self._reserved_outside(info, s.value),
             "conf_combine": K.conf_combine(key),
             "read_only_key": info is not None and info.kind == "input",
@@ -554,12 +556,17 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
         shown = name
     # a name that says shell (editors decide so too) wins over the look of the lines
-    fmt = "script" if shown.endswith((".sh", ".bash")) else confparse.detect(text)
+    if shown.endswith((".sh", ".bash")):
+        fmt: str | None = "script"
+    elif shown.endswith((".yml", ".yaml")):
+        fmt = "yaml"
+    else:
+        fmt = confparse.detect(text)
     if fmt is None:
         raise UsageError(
             f"{shown}: not a format tunekit lint knows",
             "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
-            "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf and "
-            "modprobe.d files",
+            "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
+            "modprobe.d files, and YAML (compose/Kubernetes sysctls, Ansible, Salt)",
         )
     return shown, text, fmt

@@ -15,7 +15,7 @@ class LintOptions:
     stdin: str | None = None  # the text of '-', when it is among the files
     root: Path | None = None
     profile: str | None = None
-    fail_on: tuple = ()  # verdicts that fail; () means the default set
+    fail_on: tuple | None = None  # verdicts that fail; None: the default set, (): none
     container: bool | None = None  # None: detected
     kernel: str | None = None
 
@@ -46,7 +46,7 @@ def lint(o: LintOptions):
         machine,
         profile=targets,
         mode="files" if o.files else "boot",
-        fail_on=o.fail_on or DEFAULT_FAIL_ON,
+        fail_on=DEFAULT_FAIL_ON if o.fail_on is None else o.fail_on,
         unreadable=[] if o.files else unreadable,
     )
 

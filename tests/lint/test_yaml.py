@@ -1,0 +1,187 @@
+"""lint reads tuning written as YAML: compose and Kubernetes `sysctls`, Ansible's sysctl,
+pam_limits, lineinfile, blockinfile and copy tasks, Salt's sysctl.present; each setting on
+its own line of the file, judged as the same line of a sysctl.d or limits file."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import run_tunekit
+from lint_reference import reference_host, run
+
+from tunekit.host import confparse, confyaml
+
+
+def settings(text: str) -> list[tuple[int, str, str, str]]:
+    parsed = confparse.parse(text, "f", "yaml")
+    return [(s.line, s.kind, s.key, s.value) for s in parsed.settings]
+
+
+COMPOSE = """\
+services:
+  db:
+    image: postgres
+    sysctls:
+      net.core.somaxconn: 8192
+      vm.swappiness: 10
+  cache:
+    sysctls:
+      - net.ipv4.tcp_fin_timeout=20
+      - net.core.rmem_max=16777216
+"""
+
+
+def test_compose_sysctls_as_a_mapping_and_as_a_list():
+    assert settings(COMPOSE) == [
+        (5, "sysctl", "net.core.somaxconn", "8192"),
+        (6, "sysctl", "vm.swappiness", "10"),
+        (9, "sysctl", "net.ipv4.tcp_fin_timeout", "20"),
+        (10, "sysctl", "net.core.rmem_max", "16777216"),
+    ]
+    assert confparse.detect(COMPOSE) == "yaml"
+
+
+def test_a_runtime_refuses_a_host_wide_key_and_one_a_container_cannot_write():
+    """runc sets only keys of the container's namespaces; rmem_max is read-only in a
+    child network namespace: both stop the container. The container's keys are not the
+    host's boot state."""
+    report = run(COMPOSE, "yaml", reference_host())
+    by_line = {f.line: (f.rule, f.verdict) for f in report.findings if f.verdict == "dead"}
+    assert by_line == {
+        6: ("runtime-not-namespaced", "dead"),
+        10: ("runtime-not-in-child", "dead"),
+    }
+    assert report.changes_at_boot == []
+
+
+def test_a_kubernetes_pod_s_sysctls():
+    pod = """\
+apiVersion: v1
+kind: Pod
+spec:
+  securityContext:
+    sysctls:
+    - name: net.ipv4.ip_local_port_range
+      value: "1024 65000"
+    - name: kernel.shm_rmid_forced
+      value: "0"
+"""
+    assert settings(pod) == [
+        (6, "sysctl", "net.ipv4.ip_local_port_range", "1024 65000"),
+        (8, "sysctl", "kernel.shm_rmid_forced", "0"),
+    ]
+    dead = [f for f in run(pod, "yaml", reference_host()).findings if f.verdict == "dead"]
+    assert dead == []  # both are the container's own (net.*, IPC)
+
+
+ANSIBLE = """\
+- hosts: all
+  tasks:
+    - name: somaxconn
+      ansible.posix.sysctl:
+        name: net.core.somaxconn
+        value: "1024"
+        state: present
+    - name: free form
+      sysctl: name=vm.swappiness value=1 sysctl_set=yes
+    - name: gone
+      sysctl:
+        name: net.ipv4.tcp_tw_recycle
+        state: absent
+    - name: a loop
+      sysctl:
+        name: "{{ item.name }}"
+        value: "{{ item.value }}"
+      loop:
+        - { name: net.ipv4.tcp_sack, value: 0 }
+        - name: net.ipv4.tcp_fin_timeout
+          value: 15
+    - name: a dict
+      sysctl: name={{ item.key }} value={{ item.value }}
+      with_dict:
+        fs.file-max: 2000000
+    - name: a variable only the play knows
+      sysctl:
+        name: net.core.netdev_max_backlog
+        value: "{{ backlog }}"
+    - pam_limits:
+        domain: "*"
+        limit_type: "-"
+        limit_item: nofile
+        value: "65536"
+    - lineinfile:
+        path: /etc/sysctl.conf
+        line: "net.ipv4.tcp_syncookies = 2"
+    - blockinfile:
+        path: /etc/security/limits.d/90-app.conf
+        block: |
+          app soft nofile 4096
+          app hard nofile 8192
+    - copy:
+        dest: /tmp/notes.txt
+        content: "net.ipv4.tcp_sack = 0"
+"""
+
+
+def test_ansible_tasks_write_what_their_module_writes():
+    assert settings(ANSIBLE) == [
+        (5, "sysctl", "net.core.somaxconn", "1024"),  # the arguments' first line
+        (9, "sysctl", "vm.swappiness", "1"),
+        (19, "sysctl", "net.ipv4.tcp_sack", "0"),
+        (20, "sysctl", "net.ipv4.tcp_fin_timeout", "15"),
+        (25, "sysctl", "fs.file-max", "2000000"),
+        (31, "limits", "nofile", "65536"),
+        (37, "sysctl", "net.ipv4.tcp_syncookies", "2"),
+        (41, "limits", "nofile", "4096"),
+        (42, "limits", "nofile", "8192"),
+    ]
+    rules = {(f.line, f.rule) for f in run(ANSIBLE, "yaml", reference_host()).findings}
+    assert (19, "feature-off") in rules  # judged as the same sysctl.conf line would be
+    assert (37, "syncookies-always") in rules
+    assert (5, "lowers-a-limit") in rules
+
+
+def test_a_salt_state():
+    state = """\
+net.core.somaxconn:
+  sysctl.present:
+    - value: 65535
+tune_sack:
+  sysctl.present:
+    - name: net.ipv4.tcp_sack
+    - value: 1
+"""
+    assert settings(state) == [
+        (1, "sysctl", "net.core.somaxconn", "65535"),
+        (4, "sysctl", "net.ipv4.tcp_sack", "1"),
+    ]
+
+
+def test_hostile_yaml_is_bounded_and_never_a_traceback(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    for n in range(1, 12):
+        bomb += f"a{n}: &a{n} [*a{n - 1 if n > 1 else ''}, *a{n - 1 if n > 1 else ''}]\n".replace(
+            "*a0", "*a"
+        )
+    bomb += "sysctls: {net.core.somaxconn: 1}\n"
+    assert [s.key for s in confparse.parse(bomb, "f", "yaml").settings] == ["net.core.somaxconn"]
+    broken = confparse.parse("sysctls: [unclosed\n", "f", "yaml")
+    assert broken.settings == [] and "not read as YAML" in broken.unread[0]
+    marker = tmp_path / "ran"
+    tagged = f"x: !!python/object/apply:os.system ['touch {marker}']\n"
+    assert confparse.parse(tagged, "f", "yaml").settings == []
+    assert not marker.exists()  # composed, never constructed: no tag runs
+    wide = "sysctls:\n" + "".join(f"  - net.x{n}=1\n" for n in range(confyaml.MAX_NODES + 10))
+    assert confparse.parse(wide, "f", "yaml").unread
+
+
+def test_the_command_reads_a_yaml_file_by_its_name_and_by_its_lines(tmp_path):
+    named = tmp_path / "docker-compose.yml"
+    named.write_text(COMPOSE)
+    unnamed = tmp_path / "tasks"
+    unnamed.write_text(ANSIBLE)
+    for path in (named, unnamed):
+        res = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        assert doc["findings"] and {f["file"] for f in doc["findings"]} == {str(path)}

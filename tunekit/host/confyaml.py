@@ -1,0 +1,245 @@
+"""Tuning written as YAML: what a container runtime sets (docker-compose and Kubernetes
+`sysctls:`), and what configuration management writes (Ansible's sysctl, pam_limits,
+lineinfile, blockinfile and copy tasks; Salt's sysctl.present).
+
+PyYAML reads the file, through its composer (yaml.compose_all with the SafeLoader: no tag
+runs code), because the composer keeps the line of every node, so a finding points at the
+line the setting is on. Aliases are nodes shared, not copied: the walk visits each node
+once and stops after MAX_NODES, so a file of nested aliases (a "billion laughs") costs
+what its text costs.
+
+Each setting becomes a line of the format it is written in (sysctl.conf or limits.conf)
+at its line of the file, and is read by that format's parser, so a YAML line is judged
+as the same line in a sysctl.d file would be. A container runtime's setting is marked
+(Setting.domain = "runtime"): runc writes it inside the container's own namespaces, and
+refuses a key that has none (lint's `runtime-*` rules).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
+
+MAX_NODES = 100_000
+SYSCTL_TASKS = ("sysctl", "ansible.posix.sysctl", "ansible.builtin.sysctl")
+LIMITS_TASKS = ("pam_limits", "community.general.pam_limits")
+TEXT_TASKS = {  # module -> (the text's argument, the file's)
+    "lineinfile": ("line", "path"),
+    "ansible.builtin.lineinfile": ("line", "path"),
+    "blockinfile": ("block", "path"),
+    "ansible.builtin.blockinfile": ("block", "path"),
+    "copy": ("content", "dest"),
+    "ansible.builtin.copy": ("content", "dest"),
+}
+LOOPS = ("loop", "with_items", "with_list", "with_dict")
+# Ansible's free form, `name={{ item.key }} value='1 2'`: a template or quotes hold spaces
+_FREE_FORM = re.compile(r"(\w+)=((?:\{\{.*?\}\}|'[^']*'|\"[^\"]*\"|[^\s{'\"])+)")
+_ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[['\"](\w+)['\"]\])?\s*\}\}")
+
+
+def yaml_file(text: str, file: str) -> Parsed:
+    import yaml  # PyYAML: only a YAML file needs it
+
+    out = Parsed("yaml")
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        out.unread.append(f"not read as YAML{where}: {getattr(err, 'problem', err)}")
+        return out
+    walk = _Walk(file, text.splitlines(), out)
+    for doc in documents:
+        if doc is not None:
+            walk.node(doc)
+    if walk.budget <= 0:
+        out.unread.append(f"stopped after {MAX_NODES:,} YAML nodes; what follows was not checked")
+    return out
+
+
+class _Walk:
+    def __init__(self, file: str, lines: list[str], out: Parsed):
+        self.file, self.lines, self.out = file, lines, out
+        self.seen: set[int] = set()
+        self.budget = MAX_NODES
+
+    def node(self, node) -> None:
+        """Every mapping of the document, once: each is looked at as a task, a service and
+        a Salt state, then its children."""
+        stack = [node]
+        while stack and self.budget > 0:
+            n = stack.pop()
+            if id(n) in self.seen:
+                continue
+            self.seen.add(id(n))
+            self.budget -= 1
+            if n.id == "mapping":
+                self.mapping(n)
+                stack.extend(v for _, v in reversed(n.value))
+            elif n.id == "sequence":
+                stack.extend(reversed(n.value))
+
+    def mapping(self, m) -> None:
+        fields = {k.value: v for k, v in m.value if k.id == "scalar"}
+        if "sysctls" in fields:  # docker-compose service, Kubernetes securityContext
+            self.runtime(fields["sysctls"])
+        for name in SYSCTL_TASKS:
+            if name in fields:
+                self.task(fields, fields[name], self.sysctl_args)
+        for name in LIMITS_TASKS:
+            if name in fields:
+                self.task(fields, fields[name], self.limits_args)
+        for name, (text_arg, path_arg) in TEXT_TASKS.items():
+            if name in fields:
+                args = _args(fields[name])
+                path = _scalar(args.get(path_arg) or args.get("dest") or args.get("path"))
+                if args.get(text_arg) is not None and path:
+                    self.text_into(args[text_arg], path)
+        for key, value in m.value:  # Salt: NAME: {sysctl.present: [{value: V}]}
+            if key.id == "scalar" and value.id == "mapping":
+                state = {k.value: v for k, v in value.value if k.id == "scalar"}
+                if "sysctl.present" in state:
+                    args = _args(state["sysctl.present"])
+                    name = _scalar(args.get("name")) or key.value
+                    self.sysctl(name, args.get("value"), key)
+
+    # --- what each writer writes --------------------------------------------------------
+
+    def runtime(self, node) -> None:
+        """`sysctls:` as a mapping (key: value) or a list (`- key=value`, or Kubernetes'
+        `- name: key` / `value: v`)."""
+        if node.id == "mapping":
+            for k, v in node.value:
+                self.sysctl(_scalar(k), v, k, runtime=True)
+        elif node.id == "sequence":
+            for item in node.value:
+                if item.id == "scalar" and "=" in item.value:
+                    name, _, value = item.value.partition("=")
+                    self.add_sysctl(name, value, item.start_mark.line + 1, runtime=True)
+                elif item.id == "mapping":
+                    args = _args(item)
+                    self.sysctl(_scalar(args.get("name")), args.get("value"), item, runtime=True)
+
+    def task(self, fields: dict, args_node, handler) -> None:
+        """One Ansible task, once per item of its loop."""
+        loop = next((fields[k] for k in LOOPS if k in fields), None)
+        if loop is None:
+            handler(_args(args_node), args_node, None)
+            return
+        if loop.id == "mapping":  # with_dict: item.key, item.value
+            for k, v in loop.value:
+                handler(_args(args_node), k, {"key": k, "value": v, "": k})
+        elif loop.id == "sequence":
+            for item in loop.value:
+                given = _args(item) if item.id == "mapping" else {}
+                handler(_args(args_node), item, {**given, "": item})
+
+    def sysctl_args(self, args: dict, where, item: dict | None) -> None:
+        if _scalar(args.get("state")) == "absent":
+            return
+        name = _fill(_scalar(args.get("name") or args.get("key")), item)
+        value_node = args.get("value") if args.get("value") is not None else args.get("val")
+        value = _fill(_scalar(value_node), item)
+        if name is not None and value is not None:
+            self.add_sysctl(name, value, where.start_mark.line + 1)
+
+    def limits_args(self, args: dict, where, item: dict | None) -> None:
+        parts = [
+            _fill(_scalar(args.get(k)), item)
+            for k in ("domain", "limit_type", "limit_item", "value")
+        ]
+        words = [p for p in parts if p is not None]
+        if len(words) == 4:
+            self.add_parsed(limits_conf(" ".join(words), self.file), where.start_mark.line + 1)
+
+    def text_into(self, node, path: str) -> None:
+        """lineinfile's line, blockinfile's block, copy's content: lines of the file they
+        go into, when that is a sysctl or limits file."""
+        from tunekit.host.confscript import _format_of
+
+        fmt = _format_of(path)
+        if fmt is None or node.id != "scalar":
+            return
+        first = node.start_mark.line + 1 + (node.style in ("|", ">"))  # after a | or >
+        parser = sysctl_conf if fmt == "sysctl.conf" else limits_conf
+        parsed = parser(node.value, self.file)
+        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+        for item in items:
+            item.line = first + item.line - 1
+            self._text(item)
+        self.out.settings += parsed.settings
+        self.out.problems += parsed.problems
+
+    def sysctl(self, name: str | None, value_node, where, runtime: bool = False) -> None:
+        value = _scalar(value_node)
+        if name and value is not None:
+            self.add_sysctl(name, value, where.start_mark.line + 1, runtime)
+
+    def add_sysctl(self, name: str, value: str, line: int, runtime: bool = False) -> None:
+        if "{{" in name or "{{" in value or "\n" in name + value:
+            return  # a template only the run knows
+        parsed = sysctl_conf(f"{name.strip()} = {value}", self.file)
+        if runtime:
+            for s in parsed.settings:
+                s.domain = "runtime"
+        self.add_parsed(parsed, line)
+
+    def add_parsed(self, parsed: Parsed, line: int) -> None:
+        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+        for item in items:
+            item.line = line
+            self._text(item)
+        self.out.settings += parsed.settings
+        self.out.problems += parsed.problems
+
+    def _text(self, item: Setting | Problem) -> None:
+        if 0 < item.line <= len(self.lines):
+            item.text = self.lines[item.line - 1].strip()
+
+
+def _args(node) -> dict:
+    """A module's arguments: a mapping, Salt's list of one-key mappings, or Ansible's
+    free form `name=x value=y`."""
+    if node is None:
+        return {}
+    if node.id == "mapping":
+        return {k.value: v for k, v in node.value if k.id == "scalar"}
+    if node.id == "sequence":
+        out = {}
+        for item in node.value:
+            if item.id == "mapping":
+                out.update({k.value: v for k, v in item.value if k.id == "scalar"})
+        return out
+    return {
+        m[1]: _Scalar(m[2].strip("'\""), node.start_mark)
+        for m in _FREE_FORM.finditer(str(node.value))
+    }
+
+
+class _Scalar:
+    """A value cut from a free-form argument string, shaped as a composer node."""
+
+    id = "scalar"
+    style = None
+
+    def __init__(self, value: str, mark):
+        self.value, self.start_mark = value, mark
+
+
+def _scalar(node) -> str | None:
+    if node is None or node.id != "scalar":
+        return None
+    return str(node.value)
+
+
+def _fill(text: str | None, item: dict | None) -> str | None:
+    """`{{ item.name }}`, `{{ item['value'] }}`, `{{ item }}` of a loop's item."""
+    if text is None or item is None or "{{" not in text:
+        return text
+
+    def value(m: re.Match) -> str:
+        got = _scalar(item.get(m[1] or m[2] or ""))
+        return got if got is not None else m[0]
+
+    return _ITEM.sub(value, text)
