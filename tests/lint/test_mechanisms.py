@@ -73,6 +73,38 @@ def test_procps_does_with_the_line_what_lint_says(tmp_path, line, applied):
         assert rc.strip() == "0" and value.split() == applied.split(), r.stdout
 
 
+# more numbers than the key takes: the kernel takes its count and drops the rest
+EXTRA = [
+    ("net.core.somaxconn = 1234 5678", "1234"),
+    ("net.ipv4.ip_local_port_range = 20000 40000 50000", "20000 40000"),
+    ("net.ipv4.tcp_rmem = 4096 87380 6291456 8388608", "4096 87380 6291456"),
+]
+
+
+@pytest.mark.parametrize("line, applied", EXTRA)
+def test_extra_numbers_are_dropped_by_the_kernel_as_lint_says(tmp_path, line, applied):
+    """Inside `unshare -n`: `sysctl -p` and systemd-sysctl apply the numbers the key
+    takes and exit 0; lint names the line and judges what applies."""
+    findings = run(line).findings
+    named = [f for f in findings if f.rule == "extra-values-dropped"]
+    assert len(named) == 1 and named[0].why.startswith(f"applies {applied}:"), findings
+    require_privileges()
+    require_tool("sysctl")
+    conf = tmp_path / "x.conf"
+    conf.write_text(line + "\n")
+    path = "/proc/sys/" + line.split("=")[0].strip().replace(".", "/")
+    for applier in (f'sysctl -p "{conf}"', f'/lib/systemd/systemd-sysctl "{conf}"'):
+        if applier.startswith("/") and not Path("/lib/systemd/systemd-sysctl").exists():
+            continue  # procps is the applier every host has
+        r = subprocess.run(
+            ["unshare", "-n", "sh", "-c", f"{applier} >/dev/null 2>&1; echo $?; cat {path}"],
+            capture_output=True,
+            text=True,
+        )
+        rc, _, value = r.stdout.partition("\n")
+        assert rc.strip() == "0" and value.split() == applied.split(), (applier, r.stdout)
+
+
 def test_the_value_the_kernel_takes_is_linted_for_what_it_is():
     # the comment is ignored by the kernel, so the 0 takes effect: and it is harmful
     rules = fired("net.ipv4.tcp_sack = 0 # off for speed")

@@ -344,8 +344,27 @@ class _Linter:
             return None
         return replace(s, value=" ".join(before.split()[:wanted]), problem=None)
 
+    def _extra_dropped(self, s: Setting, env: dict) -> Setting | None:
+        """The setting as the kernel takes it when the line gives more numbers than the
+        key takes: it reads the vector's length and drops the rest of the write without
+        an error (measured: applied, exit 0); None otherwise."""
+        numbers = s.ints
+        wanted = {"int": 1, "range": 2, "triple": 3}.get(env["shape"])
+        if wanted is None and env["shape"] == "ints":
+            wanted = env["count_live"]
+        if s.problem or numbers is None or not wanted or len(numbers) <= wanted:
+            return None
+        return replace(s, value=" ".join(s.value.split()[:wanted]))
+
     def run_rules(self, s: Setting) -> None:
         env = self.env(s)
+        if s.kind == "sysctl" and (applied := self._extra_dropped(s, env)) is not None:
+            count = len(applied.value.split())
+            dropped = " ".join(s.value.split()[count:])
+            names = {"count": count, "applied": applied.value, "dropped": dropped}
+            self.add(self.know.by_check("extra-values-dropped"), s, {**env, **names})
+            self.run_rules(applied)
+            return
         if s.problem == "inline-comment":
             applied = self._comment_ignored(s, env)
             if applied is not None:  # what the kernel writes is linted as any line

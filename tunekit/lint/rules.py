@@ -31,6 +31,7 @@ CHECKS = (
     "quoted",
     "inline-comment",
     "inline-comment-ignored",
+    "extra-values-dropped",
     "empty-value",
     "number-too-long",
     "not-assignment",
