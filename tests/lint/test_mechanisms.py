@@ -572,12 +572,14 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
     net = tmp_path / "net" / "x"
     net.mkdir(parents=True)
     (net / "Makefile").write_text("obj-$(CONFIG_X) += x.o\nx-y := core.o sysctl.o\n")
-    (net / "x.h").write_text('#define X_PATH "net/x2"\n')
+    (net / "x.h").write_text('#define X_PATH "net/x2"\n#define X_HZ 100\n')
+    (net / "core.c").write_text("unsigned int x_alpha __read_mostly = 5 * X_HZ;\n")
     (net / "sysctl.c").write_text(
+        "static int x_beta;\n"
         "static struct ctl_table x_table[] = {\n"
-        '\t{ .procname = "alpha", },\n'
+        '\t{ .procname = "alpha", .data = &x_alpha, },\n'
         "#ifdef CONFIG_X_BETA\n"
-        '\t{ .procname = "beta", },\n'
+        '\t{ .procname = "beta", .data = &x_beta, },\n'
         "#endif\n"
         "};\n"
         "static struct ctl_table y_table[] = {\n"
@@ -589,10 +591,35 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
     )
     table = kernel_sysctls.scan(tmp_path)
     assert table == {
-        "net.x.alpha": ("net/x/sysctl.c", "X"),
-        "net.x.beta": ("net/x/sysctl.c", "X_BETA"),
-        "net.x2.gamma": ("net/x/sysctl.c", "X"),
+        "net.x.alpha": ("net/x/sysctl.c", "X", "500\tnet/x/core.c"),  # 5 * X_HZ, another file
+        "net.x.beta": ("net/x/sysctl.c", "X_BETA", "0\tnet/x/sysctl.c"),  # C's 0
+        "net.x2.gamma": ("net/x/sysctl.c", "X", ""),  # no variable of its own
     }
+
+
+def test_a_default_from_the_source_is_believed_only_where_this_kernel_holds_it():
+    """A key no catalogue entry knows and no namespace holds fresh: the value the source
+    initialises it to (vm.swappiness = 60 in mm/vmscan.c) makes a line that repeats it a
+    no-op where the running kernel holds that value; where it holds another (page-cluster
+    is set from RAM at boot, min_free_kbytes too) no default is claimed."""
+    from tunekit.knowledge import kernel_sysctls
+
+    host = LintHost.of_root(Path("/"))
+    held, sized = [], []
+    for name, (_, _, init, _) in kernel_sysctls.known().items():
+        if not init or name in K.KEYS or name.startswith("net.") or not host.writable(name):
+            continue
+        status, live = host.live(name)
+        if status == "present" and live is not None:
+            (held if live.split() == [init] else sized).append((name, init, live))
+    assert held and sized, (held, sized)
+    for name, init, live in (held[0], sized[0]):
+        report = lint.lint([("f", f"{name} = {init}\n", "sysctl.conf")], host)
+        claimed = [f for f in report.findings if f.rule == "sets-what-is-there"]
+        if live.split() == [init]:
+            assert claimed and "initialises it to" in claimed[0].why, report.findings
+        else:
+            assert not claimed, (name, init, live, report.findings)
 
 
 def test_the_table_holds_what_this_kernel_has():

@@ -99,22 +99,26 @@ def _makefile_config(path: Path) -> str:
     return ""
 
 
-def scan(tree: Path) -> dict[str, tuple[str, str]]:
-    """name -> (source file relative to the tree, CONFIG option or "")."""
+def scan(tree: Path) -> dict[str, tuple[str, str, str]]:
+    """name -> (source file relative to the tree, CONFIG option or "", the value its
+    variable is initialised to in the source and the file that does it, tab-separated,
+    or "" where that is not one number)."""
     files = {}
     defines: dict[str, str] = {}  # MPTCP_SYSCTL_PATH "net/mptcp", from any header
+    inits = _Initialisers()
     for path in sorted(tree.rglob("*.[ch]")):
         if _not_a_kernel(path.relative_to(tree)):
             continue
         text = path.read_text(errors="replace")
         defines.update(_DEFINE.findall(text))
+        inits.read(path, text)
         if path.suffix == ".c" and "sysctl" in text:
             files[path] = text
     every: dict[str, tuple[Path, tuple[int, int]]] = {}  # table name -> file, span
     for path, text in files.items():
         for name, span in _tables(text).items():
             every.setdefault(name, (path, span))
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, tuple[str, str, str]] = {}
     for path, text in files.items():
         regs = []
         for literal, macro, table in _REGISTER.findall(text):
@@ -138,8 +142,87 @@ def scan(tree: Path) -> dict[str, tuple[str, str]]:
                     config = "" if config in _EVERYWHERE else config
                     leaf = next(g for g in m.groups() if g)
                     name = directory.strip("/").replace("/", ".") + "." + leaf
-                    out.setdefault(name, (str(where.relative_to(tree)), config))
+                    entry = source[source.rfind("{", start, m.start()) : source.find("}", m.end())]
+                    data = _DATA.search(entry)
+                    init, defined = inits.value(data[1], where) if data else ("", None)
+                    if init and defined is not None:
+                        init = f"{init}\t{defined.relative_to(tree)}"
+                    out.setdefault(name, (str(where.relative_to(tree)), config, init))
     return out
+
+
+_DATA = re.compile(r"\.data\s*=\s*&(\w+)\s*,")  # a variable of its own, not &init_net.x
+# a variable at file scope: `int sysctl_vfs_cache_pressure __read_mostly = 100;`, or
+# `int node_reclaim_mode __read_mostly;` (C gives it 0)
+_VARIABLE = re.compile(
+    r"^(?:static\s+)?(?:unsigned\s+)?(?:int|long|long long|short|u8|u16|u32|u64|s32|s64|bool"
+    r"|size_t|unsigned|ulong)\s+(\w+)(?:\s+__\w+)*\s*(?:=\s*([^;{]+))?;",
+    re.M,
+)
+_NUMBER_DEFINE = re.compile(
+    r"^#define\s+([A-Z_][A-Z0-9_]*)\s+([-(0-9][^/\n]*?)\s*(?:/\*.*)?$", re.M
+)
+
+
+class _Initialisers:
+    """What the source initialises each file-scope variable to, as a number where the
+    expression is one (arithmetic on literals and #defined numbers). Whether the kernel
+    keeps it is another matter (an init function may size it from RAM): lint believes it
+    only where the running kernel holds the same value."""
+
+    def __init__(self) -> None:
+        self.variables: dict[str, dict[Path, str]] = {}
+        self.defines: dict[str, str] = {}
+
+    def read(self, path: Path, text: str) -> None:
+        for name, expr in _NUMBER_DEFINE.findall(text):
+            self.defines.setdefault(name, expr)
+        if path.suffix == ".c":
+            for name, expr in _VARIABLE.findall(text):
+                self.variables.setdefault(name, {})[path] = expr.strip() or "0"
+
+    def value(self, variable: str, where: Path) -> tuple[str, Path | None]:
+        """(the initial value, the file that defines the variable), or ("", None)."""
+        found = self.variables.get(variable, {})
+        if where in found:
+            return self.evaluate(found[where]), where
+        values = {(self.evaluate(e), path) for path, e in found.items()}
+        return values.pop() if len(values) == 1 else ("", None)
+
+    def evaluate(self, expr: str, depth: int = 0) -> str:
+        import ast
+        import operator
+
+        ops = {
+            ast.Add: operator.add,
+            ast.Sub: operator.sub,
+            ast.Mult: operator.mul,
+            ast.FloorDiv: operator.floordiv,
+            ast.Div: operator.floordiv,
+            ast.LShift: operator.lshift,
+            ast.RShift: operator.rshift,
+            ast.BitOr: operator.or_,
+        }
+
+        def num(node) -> int:
+            if isinstance(node, ast.Constant) and isinstance(node.value, int):
+                return node.value
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                return -num(node.operand)
+            if isinstance(node, ast.BinOp) and type(node.op) in ops:
+                return ops[type(node.op)](num(node.left), num(node.right))
+            if isinstance(node, ast.Name) and node.id in self.defines and depth < 4:
+                got = self.evaluate(self.defines[node.id], depth + 1)
+                if got:
+                    return int(got)
+            raise ValueError(expr)
+
+        text = re.sub(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b", r"\1", expr.strip())
+        try:
+            value = num(ast.parse(text.replace("/", "//"), mode="eval").body)
+        except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, OverflowError):
+            return ""
+        return str(value) if abs(value) < 1 << 64 else ""
 
 
 def _not_a_kernel(rel: Path) -> bool:
@@ -165,15 +248,16 @@ def _spans(path, table, tables, direct, every):
 
 
 @functools.cache
-def known() -> dict[str, tuple[str, str]]:
-    """The names of kernel_sysctls.tsv (read once, on first use: lint asks only when a
-    key is absent)."""
+def known() -> dict[str, tuple[str, str, str, str]]:
+    """kernel_sysctls.tsv: name -> (registering file, option, initial value, the file that
+    initialises it), read once, on first use (lint asks of a key that is absent, or that
+    no catalogue entry knows)."""
     out = {}
     text = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text()
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            name, source, config = (line.split("\t") + ["", ""])[:3]
-            out[name] = (source, config)
+            name, source, config, init, defined = (line.split("\t") + ["", "", "", ""])[:5]
+            out[name] = (source, config, init, defined)
     return out
 
 
@@ -196,8 +280,8 @@ def main(argv: list[str]) -> int:
     version = ".".join(m.group(1) for m in parts if m)
     command = "python -m tunekit.knowledge.kernel_sysctls"
     print(f"# generated from Linux {version} ({tree.name}) by {command}")
-    for name, (source, config) in sorted(scan(tree).items()):
-        print(f"{name}\t{source}\t{config}")
+    for name, (source, config, init) in sorted(scan(tree).items()):
+        print(f"{name}\t{source}\t{config}\t{init}")
     return 0
 
 

@@ -236,6 +236,8 @@ class _Linter:
         key = K.canonical(s.key)
         d = of(info, self.ctx) if info is not None else None
         fresh = self.host.fresh.get(key)
+        if d is None and fresh is None:
+            d = self._source_default(key)
         if d is None and fresh is not None and _ints(fresh) is not None:
             d = constant(fresh, "the kernel's default, as a new network namespace holds it")
         elif d is None and fresh is not None:  # text: compared as it is
@@ -286,6 +288,20 @@ class _Linter:
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
+
+    def _source_default(self, key: str):
+        """A key no catalogue entry knows: the value the kernel source initialises it to
+        (kernel_sysctls.tsv), believed only where the running kernel holds the same (an
+        init function may size it from RAM, as min_free_kbytes and page-cluster are)."""
+        from tunekit.knowledge import kernel_sysctls
+        from tunekit.knowledge.defaults import constant
+
+        _, _, init, defined = kernel_sysctls.known().get(key, ("", "", "", ""))
+        status, live = self.host.live(key)
+        if not init or status != "present" or live is None or live.split() != [init]:
+            return None
+        how = f"the kernel's default: {defined} initialises it to {init}, and this kernel holds it"
+        return constant(init, how)
 
     def _needs_now(self, info) -> int | None:
         """The value at boot of the key this one needs (catalogue `needs`), if one number."""
