@@ -522,6 +522,20 @@ def test_a_limit_in_two_units_keeps_the_one_written_last():
     assert "zeroed" not in {f.rule for f in alone.findings}
 
 
+def test_a_value_the_kernel_documentation_warns_against_is_risky():
+    """catalogue `advised`: the range outside which the key's own documentation warns
+    (ip-sysctl tcp_retries1, vm.rst vfs_cache_pressure and min_free_kbytes,
+    sched-rt-group.rst sched_rt_runtime_us); inside it, nothing is said."""
+    text = "net.ipv4.tcp_retries1 = 2\nvm.vfs_cache_pressure = 10000\nvm.vfs_cache_pressure = 0\n"
+    text += "vm.min_free_kbytes = 512\nkernel.sched_rt_runtime_us = -1\n"
+    text += "net.ipv4.tcp_retries1 = 5\nvm.vfs_cache_pressure = 200\nvm.min_free_kbytes = 65536\n"
+    report = run(text)
+    lines = sorted(f.line for f in report.findings if f.rule == "against-the-documentation")
+    assert lines == [1, 2, 3, 4, 5]
+    why = {f.line: f.why for f in report.findings if f.rule == "against-the-documentation"}
+    assert why[2].startswith("10000 is 1000 or more") and why[1].startswith("2 is below 3")
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

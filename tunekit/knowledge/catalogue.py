@@ -703,6 +703,31 @@ _guide(
     "how eagerly dentries and inodes are reclaimed against the page cache",
     KERNEL_DOCS_VM + "; fs/dcache.c sysctl_vfs_cache_pressure",
     default="100",
+    advised=(
+        1,
+        999,
+        'vm.rst, vfs_cache_pressure: at 0 "the kernel will never reclaim dentries and '
+        "inodes due to memory pressure and this can easily lead to out-of-memory "
+        'conditions"; "Increasing vfs_cache_pressure significantly beyond 100 may have '
+        "negative performance impact ... With vfs_cache_pressure=1000, it will look for "
+        'ten times more freeable objects than there are"',
+    ),
+)
+_guide(
+    "kernel.sched_rt_runtime_us",
+    "int",
+    "microseconds",
+    "global",
+    "how much of each sched_rt_period_us real-time tasks may run, leaving the rest to others",
+    KERNEL_DOCS_KERNEL + "; Documentation/scheduler/sched-rt-group.rst; kernel/sched/rt.c",
+    default="950000",
+    advised=(
+        0,
+        None,
+        "sched-rt-group.rst 2.2: the defaults leave 0.05 s of each second to other tasks "
+        '"so that a run-away real-time tasks will not lock up the machine"; -1 means no '
+        "limit (runtime == period)",
+    ),
 )
 _guide(
     "fs.suid_dumpable",
@@ -759,6 +784,12 @@ _guide(
     "global",
     "memory the kernel keeps free for atomic allocations (sized from RAM at boot)",
     KERNEL_DOCS_VM,
+    advised=(
+        1024,
+        None,
+        'vm.rst, min_free_kbytes: "if you set this to lower than 1024KB, your system will '
+        'become subtly broken, and prone to deadlock under high loads"',
+    ),
 )
 _guide(
     "vm.overcommit_memory",
@@ -989,6 +1020,12 @@ _guide(
     "retransmissions before TCP asks the network layer to check the route",
     IP_SYSCTL,
     default="3",
+    advised=(
+        3,
+        None,
+        'ip-sysctl, tcp_retries1: "RFC 1122 recommends at least 3 retransmissions, which '
+        'is the default."',
+    ),
 )
 _guide(
     "net.ipv4.tcp_retries2",

@@ -135,6 +135,9 @@ class Key:
     # (other key, its values under which this one acts, where the kernel reads it so):
     # with the other at any other value the kernel never consults this key
     needs: tuple[str, tuple[int, ...], str] | None = None
+    # (lowest, highest, what the documentation says): the range outside which the
+    # kernel's own documentation warns (None: no bound on that side)
+    advised: tuple[int | None, int | None, str] | None = None
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

@@ -285,6 +285,8 @@ class _Linter:
             "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
             "needs_source": info.needs[2] if info is not None and info.needs else "",
             "needs_now": self._needs_now(info),
+            "advised_out": _outside(info.advised, ints) if info is not None else "",
+            "advised": info.advised[2] if info is not None and info.advised else "",
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
@@ -514,6 +516,18 @@ class _Linter:
             if not same:
                 out.append(BootChange(key=key, live=live, boot=s.value, file=s.file, line=s.line))
         return out
+
+
+def _outside(advised, ints: list[int] | None) -> str:
+    """'below 3' or '1000 or more' where one number lies outside the documented range."""
+    if not advised or not ints or len(ints) != 1:
+        return ""
+    low, high, _ = advised
+    if low is not None and ints[0] < low:
+        return f"below {low}"
+    if high is not None and ints[0] > high:
+        return f"{high + 1} or more"
+    return ""
 
 
 def lint(

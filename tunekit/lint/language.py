@@ -58,7 +58,8 @@ NAMES = (
     "writable read_only_key off_harm never_lower no_effect key_reason systemd "
     "services_nofile shape count_live writer target conf_combine limit_default "
     "limit_is_default reserved_outside linux registered_in option winner_key zeroes_in "
-    "needs_key needs_values needs_source needs_now readable in_child runtime_ok applied dropped"
+    "needs_key needs_values needs_source needs_now readable in_child runtime_ok applied dropped "
+    "advised_out advised"
 ).split()
 FUNCTIONS = (
     "boot",
