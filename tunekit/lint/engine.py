@@ -294,13 +294,16 @@ class _Linter:
     def _source_default(self, key: str):
         """A key no catalogue entry knows: the value the kernel source initialises it to
         (kernel_sysctls.tsv), believed only where the running kernel holds the same (an
-        init function may size it from RAM, as min_free_kbytes and page-cluster are)."""
+        init function may size it from RAM, as min_free_kbytes and page-cluster are) and
+        no boot file of this host sets the key (the live value may then be that file's)."""
         from tunekit.knowledge import kernel_sysctls
         from tunekit.knowledge.defaults import constant
 
         _, _, init, defined = kernel_sysctls.known().get(key, ("", "", "", ""))
+        if not init or key in self.host.set_at_boot:
+            return None  # the live value may be a boot file's, not the kernel's
         status, live = self.host.live(key)
-        if not init or status != "present" or live is None or live.split() != [init]:
+        if status != "present" or live is None or live.split() != [init]:
             return None
         how = f"the kernel's default: {defined} initialises it to {init}, and this kernel holds it"
         return constant(init, how)
@@ -586,6 +589,16 @@ def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[
     found = bootset.collect(root)
     inputs = [("/" + f.path, f.text, f.format) for f in found.files]
     return inputs, found.modules_at_boot, found.unreadable
+
+
+def keys_set(inputs: list[tuple[str, str, str]]) -> set[str]:
+    """The sysctls that (path, text, format) inputs assign."""
+    out = set()
+    for path, text, fmt in inputs:
+        for s in confparse.parse(text, path, fmt).settings:
+            if s.kind == "sysctl":
+                out.add(K.canonical(s.key))
+    return out
 
 
 def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]:

@@ -29,6 +29,9 @@ class Host:
     modules: set[str] | None = None  # loaded or built in (/sys/module)
     proc_modules: set[str] | None = None  # loaded as modules (/proc/modules)
     modules_at_boot: set[str] = field(default_factory=set)
+    # the sysctls this host's boot files set: their live values may be those files' own,
+    # so they say nothing of the kernel's default
+    set_at_boot: set[str] = field(default_factory=set)
     page_size: int = 4096  # tcp_mem and udp_mem count pages; an image's is assumed 4 KiB
     systemd: bool | None = None  # PID 1 (an image: its sbin/init) is systemd v240+
     cpus: int | None = None

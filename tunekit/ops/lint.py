@@ -39,6 +39,7 @@ def lint(o: LintOptions):
     machine = Host.of_root(base, o.container, o.kernel)
     boot, modules, unreadable = engine.boot_inputs(base)
     machine.modules_at_boot = modules
+    machine.set_at_boot = engine.keys_set(boot)
     inputs = [engine.read_input(f, o.stdin) for f in o.files] if o.files else boot
     targets = _profile_targets(o.profile, o.root) if o.profile else None
     return engine.lint(
