@@ -264,7 +264,8 @@ def known() -> dict[str, tuple[str, str, str, str]]:
 def release() -> str:
     """The kernel the table was generated from, as its first line names it."""
     first = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text().split("\n", 1)[0]
-    return first.removeprefix("# generated from ").split(" (")[0].strip()  # "Linux 6.12.118"
+    # "Linux 6.12.118 (Debian's linux-source-6.12)": Debian's patches add a few keys
+    return first.removeprefix("# generated from ").split(" by ")[0].strip()
 
 
 def main(argv: list[str]) -> int:
@@ -279,7 +280,8 @@ def main(argv: list[str]) -> int:
         return 2
     version = ".".join(m.group(1) for m in parts if m)
     command = "python -m tunekit.knowledge.kernel_sysctls"
-    print(f"# generated from Linux {version} ({tree.name}) by {command}")
+    origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
+    print(f"# generated from Linux {version} ({origin}) by {command}")
     for name, (source, config, init) in sorted(scan(tree).items()):
         print(f"{name}\t{source}\t{config}\t{init}")
     return 0
