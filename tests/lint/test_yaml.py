@@ -25,6 +25,7 @@ services:
       net.core.somaxconn: 8192
       vm.swappiness: 10
   cache:
+    build: ./cache
     sysctls:
       - net.ipv4.tcp_fin_timeout=20
       - net.core.rmem_max=16777216
@@ -35,8 +36,8 @@ def test_compose_sysctls_as_a_mapping_and_as_a_list():
     assert settings(COMPOSE) == [
         (5, "sysctl", "net.core.somaxconn", "8192"),
         (6, "sysctl", "vm.swappiness", "10"),
-        (9, "sysctl", "net.ipv4.tcp_fin_timeout", "20"),
-        (10, "sysctl", "net.core.rmem_max", "16777216"),
+        (10, "sysctl", "net.ipv4.tcp_fin_timeout", "20"),
+        (11, "sysctl", "net.core.rmem_max", "16777216"),
     ]
     assert confparse.detect(COMPOSE) == "yaml"
 
@@ -49,9 +50,18 @@ def test_a_runtime_refuses_a_host_wide_key_and_one_a_container_cannot_write():
     by_line = {f.line: (f.rule, f.verdict) for f in report.findings if f.verdict == "dead"}
     assert by_line == {
         6: ("runtime-not-namespaced", "dead"),
-        10: ("runtime-not-in-child", "dead"),
+        11: ("runtime-not-in-child", "dead"),
     }
     assert report.changes_at_boot == []
+
+
+def test_sysctls_that_are_no_container_s_are_the_host_s():
+    """An Ansible role's variables named `sysctls` (no image, no build, no
+    securityContext) are settings a task writes on the host: nothing a runtime refuses."""
+    role = "sysctls:\n  vm.swappiness: 10\n  net.core.rmem_max: 16777216\n"
+    report = run(role, "yaml", reference_host())
+    assert [s[2] for s in settings(role)] == ["vm.swappiness", "net.core.rmem_max"]
+    assert not [f for f in report.findings if f.rule.startswith("runtime-")]
 
 
 def test_a_kubernetes_pod_s_sysctls():

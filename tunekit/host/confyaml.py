@@ -18,6 +18,7 @@ refuses a key that has none (lint's `runtime-*` rules).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
 
@@ -33,6 +34,8 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's)
     "ansible.builtin.copy": ("content", "dest"),
 }
 LOOPS = ("loop", "with_items", "with_list", "with_dict")
+# keys of a docker-compose service beside `sysctls:`
+COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 # Ansible's free form, `name={{ item.key }} value='1 2'`: a template or quotes hold spaces
 _FREE_FORM = re.compile(r"(\w+)=((?:\{\{.*?\}\}|'[^']*'|\"[^\"]*\"|[^\s{'\"])+)")
 _ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[['\"](\w+)['\"]\])?\s*\}\}")
@@ -67,23 +70,27 @@ class _Walk:
     def node(self, node) -> None:
         """Every mapping of the document, once: each is looked at as a task, a service and
         a Salt state, then its children."""
-        stack = [node]
+        stack: list[tuple[Any, str]] = [(node, "")]  # (node, the key it is the value of)
         while stack and self.budget > 0:
-            n = stack.pop()
+            n, parent = stack.pop()
             if id(n) in self.seen:
                 continue
             self.seen.add(id(n))
             self.budget -= 1
             if n.id == "mapping":
-                self.mapping(n)
-                stack.extend(v for _, v in reversed(n.value))
+                self.mapping(n, parent)
+                stack.extend((v, _scalar(k) or "") for k, v in reversed(n.value))
             elif n.id == "sequence":
-                stack.extend(reversed(n.value))
+                stack.extend((v, parent) for v in reversed(n.value))
 
-    def mapping(self, m) -> None:
+    def mapping(self, m, parent: str) -> None:
         fields = {k.value: v for k, v in m.value if k.id == "scalar"}
-        if "sysctls" in fields:  # docker-compose service, Kubernetes securityContext
-            self.runtime(fields["sysctls"])
+        if "sysctls" in fields:
+            # a compose service (it has an image or a build) or a pod's securityContext:
+            # what the container runtime sets; elsewhere (a role's variables) a list of
+            # settings meant for wherever the play writes them
+            runtime = parent == "securityContext" or bool(COMPOSE_SERVICE & set(fields))
+            self.runtime(fields["sysctls"], runtime)
         for name in SYSCTL_TASKS:
             if name in fields:
                 self.task(fields, fields[name], self.sysctl_args)
@@ -106,20 +113,20 @@ class _Walk:
 
     # --- what each writer writes --------------------------------------------------------
 
-    def runtime(self, node) -> None:
+    def runtime(self, node, runtime: bool) -> None:
         """`sysctls:` as a mapping (key: value) or a list (`- key=value`, or Kubernetes'
         `- name: key` / `value: v`)."""
         if node.id == "mapping":
             for k, v in node.value:
-                self.sysctl(_scalar(k), v, k, runtime=True)
+                self.sysctl(_scalar(k), v, k, runtime=runtime)
         elif node.id == "sequence":
             for item in node.value:
                 if item.id == "scalar" and "=" in item.value:
                     name, _, value = item.value.partition("=")
-                    self.add_sysctl(name, value, item.start_mark.line + 1, runtime=True)
+                    self.add_sysctl(name, value, item.start_mark.line + 1, runtime=runtime)
                 elif item.id == "mapping":
                     args = _args(item)
-                    self.sysctl(_scalar(args.get("name")), args.get("value"), item, runtime=True)
+                    self.sysctl(_scalar(args.get("name")), args.get("value"), item, runtime=runtime)
 
     def task(self, fields: dict, args_node, handler) -> None:
         """One Ansible task, once per item of its loop."""
