@@ -151,6 +151,26 @@ def test_ansible_tasks_write_what_their_module_writes():
     assert (5, "lowers-a-limit") in rules
 
 
+def test_settings_kept_as_variables_for_a_play_to_write():
+    """A role's defaults: a list of name/value items, or a mapping of sysctl names, under
+    any variable name; read once each (a task's loop items are its task's)."""
+    defaults = """\
+sysctl_settings:
+  - name: net.core.somaxconn
+    value: 4096
+  - name: not.a.sysctl.name
+    value: 1
+kernel_params:
+  vm.swappiness: 10
+  fs.file-max: 2000000
+"""
+    assert settings(defaults) == [
+        (2, "sysctl", "net.core.somaxconn", "4096"),
+        (7, "sysctl", "vm.swappiness", "10"),
+        (8, "sysctl", "fs.file-max", "2000000"),
+    ]
+
+
 def test_a_salt_state():
     state = """\
 net.core.somaxconn:

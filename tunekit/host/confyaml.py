@@ -38,6 +38,7 @@ LOOPS = ("loop", "with_items", "with_list", "with_dict")
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 # Ansible's free form, `name={{ item.key }} value='1 2'`: a template or quotes hold spaces
 _FREE_FORM = re.compile(r"(\w+)=((?:\{\{.*?\}\}|'[^']*'|\"[^\"]*\"|[^\s{'\"])+)")
+_SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
 _ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[['\"](\w+)['\"]\])?\s*\}\}")
 
 
@@ -65,6 +66,7 @@ class _Walk:
     def __init__(self, file: str, lines: list[str], out: Parsed):
         self.file, self.lines, self.out = file, lines, out
         self.seen: set[int] = set()
+        self.consumed: set[int] = set()  # nodes a handler has read (not read again as data)
         self.budget = MAX_NODES
 
     def node(self, node) -> None:
@@ -84,7 +86,10 @@ class _Walk:
                 stack.extend((v, parent) for v in reversed(n.value))
 
     def mapping(self, m, parent: str) -> None:
+        if id(m) in self.consumed:
+            return  # a task's arguments or a loop's item, read with its task
         fields = {k.value: v for k, v in m.value if k.id == "scalar"}
+        self.variables(m, fields)
         if "sysctls" in fields:
             # a compose service (it has an image or a build) or a pod's securityContext:
             # what the container runtime sets; elsewhere (a role's variables) a list of
@@ -111,11 +116,30 @@ class _Walk:
                     name = _scalar(args.get("name")) or key.value
                     self.sysctl(name, args.get("value"), key)
 
+    def variables(self, m, fields: dict) -> None:
+        """Settings kept as data for a play to write (a role's defaults, vars files):
+        `- name: net.core.somaxconn` / `value: 1024` items, or a mapping whose every key
+        is a sysctl name (`vm.swappiness: 10`)."""
+        name, value = _scalar(fields.get("name")), _scalar(fields.get("value"))
+        if name and value is not None and _SYSCTL_NAME.match(name):
+            self.add_sysctl(name, value, m.start_mark.line + 1)
+            return
+        pairs = [(k, v) for k, v in m.value if k.id == "scalar" and v.id == "scalar"]
+        if (
+            pairs
+            and len(pairs) == len(m.value)
+            and all(_SYSCTL_NAME.match(k.value) for k, _ in pairs)
+        ):
+            for k, v in pairs:
+                self.add_sysctl(k.value, v.value, k.start_mark.line + 1)
+
     # --- what each writer writes --------------------------------------------------------
 
     def runtime(self, node, runtime: bool) -> None:
         """`sysctls:` as a mapping (key: value) or a list (`- key=value`, or Kubernetes'
         `- name: key` / `value: v`)."""
+        self.consumed.add(id(node))
+        self.consumed.update(id(item) for item in node.value if node.id == "sequence")
         if node.id == "mapping":
             for k, v in node.value:
                 self.sysctl(_scalar(k), v, k, runtime=runtime)
@@ -131,6 +155,10 @@ class _Walk:
     def task(self, fields: dict, args_node, handler) -> None:
         """One Ansible task, once per item of its loop."""
         loop = next((fields[k] for k in LOOPS if k in fields), None)
+        self.consumed.add(id(args_node))
+        if loop is not None:
+            self.consumed.add(id(loop))
+            self.consumed.update(id(item) for item in loop.value if loop.id == "sequence")
         if loop is None:
             handler(_args(args_node), args_node, None)
             return
