@@ -30,6 +30,7 @@ FORMATS = (
     "system.conf",
     "modprobe.d",
     "yaml",
+    "dockerfile",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -58,6 +59,9 @@ class Setting:
     domain: str = ""  # limits.conf
     type: str = ""  # limits.conf: soft, hard or '-' (both)
     problem: str | None = None  # a syntax problem found on this line (a check id)
+    # where it applies when not on this host's boot: "runtime" (a container runtime sets it
+    # in the container's namespaces), "image" (written while a container image is built)
+    context: str = ""
 
     @property
     def ints(self) -> list[int] | None:
@@ -264,6 +268,28 @@ def script(text: str, file: str) -> Parsed:
     return confscript.script(text, file)
 
 
+_RUN = re.compile(r"^\s*RUN\s+(?!\[)(.*)$", re.I)  # the shell form, not RUN ["exec", ...]
+
+
+def dockerfile(text: str, file: str) -> Parsed:
+    """A Dockerfile (Containerfile): its RUN lines are shell, run by /bin/sh -c while the
+    image is built; the other instructions run nothing. Read as a script, each line at its
+    own number, and every setting marked as the image's (`context = "image"`)."""
+    lines, in_run = [], False
+    for raw in text.splitlines():
+        m = None if in_run else _RUN.match(raw)
+        if in_run or m:
+            lines.append(m[1] if m else raw)
+            in_run = raw.rstrip().endswith("\\")
+        else:
+            lines.append("")  # FROM, ENV, COPY, CMD ...: nothing the build runs
+    parsed = script("\n".join(lines), file)
+    parsed.format = "dockerfile"
+    for s in parsed.settings:
+        s.context = "image"
+    return parsed
+
+
 def yaml(text: str, file: str) -> Parsed:
     from tunekit.host import confyaml
 
@@ -278,6 +304,7 @@ PARSERS = {
     "system.conf": system_conf,
     "modprobe.d": modprobe_conf,
     "yaml": yaml,
+    "dockerfile": dockerfile,
 }
 
 

@@ -11,7 +11,7 @@ what its text costs.
 Each setting becomes a line of the format it is written in (sysctl.conf or limits.conf)
 at its line of the file, and is read by that format's parser, so a YAML line is judged
 as the same line in a sysctl.d file would be. A container runtime's setting is marked
-(Setting.domain = "runtime"): runc writes it inside the container's own namespaces, and
+(Setting.context = "runtime"): runc writes it inside the container's own namespaces, and
 refuses a key that has none (lint's `runtime-*` rules).
 """
 
@@ -217,7 +217,7 @@ class _Walk:
         parsed = sysctl_conf(f"{name.strip()} = {value}", self.file)
         if runtime:
             for s in parsed.settings:
-                s.domain = "runtime"
+                s.context = "runtime"
         self.add_parsed(parsed, line)
 
     def add_parsed(self, parsed: Parsed, line: int) -> None:

@@ -97,7 +97,7 @@ class _Linter:
         self.sysctls = [s for s in settings if s.kind == "sysctl"]
         self.effective: dict[str, Setting] = {}
         for s in self.sysctls:
-            if not s.problem and s.domain != "runtime":  # a container's, not the host's
+            if not s.problem and not s.context:  # a container's or an image's: not the host's
                 self.effective[K.canonical(s.key)] = s
         self.params = {s.key: s.value for s in settings if s.kind == "modprobe"}
         self.limits: dict[tuple[str, str], dict[str, int | None]] = {}
@@ -207,6 +207,7 @@ class _Linter:
             "systemd": self.host.systemd,
             "services_nofile": self.services_nofile,
             "domain": s.domain,
+            "context": s.context,
             "type": s.type,
             "soft": None,
             "hard": None,
@@ -622,6 +623,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt: str | None = "script"
     elif shown.endswith((".yml", ".yaml")):
         fmt = "yaml"
+    elif Path(shown).name in ("Dockerfile", "Containerfile") or shown.endswith(".dockerfile"):
+        fmt = "dockerfile"
     else:
         fmt = confparse.detect(text)
     if fmt is None:

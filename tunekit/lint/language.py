@@ -59,7 +59,7 @@ NAMES = (
     "services_nofile shape count_live writer target conf_combine limit_default "
     "limit_is_default reserved_outside linux registered_in option winner_key zeroes_in "
     "needs_key needs_values needs_source needs_now readable in_child runtime_ok applied dropped "
-    "advised_out advised"
+    "advised_out advised context"
 ).split()
 FUNCTIONS = (
     "boot",

@@ -1,6 +1,7 @@
-"""lint reads tuning written as YAML: compose and Kubernetes `sysctls`, Ansible's sysctl,
-pam_limits, lineinfile, blockinfile and copy tasks, Salt's sysctl.present; each setting on
-its own line of the file, judged as the same line of a sysctl.d or limits file."""
+"""lint reads tuning written for containers and configuration management: YAML (compose
+and Kubernetes `sysctls`, Ansible's sysctl, pam_limits, lineinfile, blockinfile and copy
+tasks, Salt's sysctl.present, a role's variables) and Dockerfiles; each setting on its
+own line of the file, judged as the same line of a sysctl.d or limits file would be."""
 
 from __future__ import annotations
 
@@ -215,3 +216,28 @@ def test_the_command_reads_a_yaml_file_by_its_name_and_by_its_lines(tmp_path):
         assert res.returncode == 0, res.stderr
         doc = json.loads(res.stdout)
         assert doc["findings"] and {f["file"] for f in doc["findings"]} == {str(path)}
+
+
+def test_a_dockerfile_s_run_lines_are_the_image_s_build():
+    """RUN lines are shell, run while the image is built: a sysctl written there never
+    reaches a container (dead), a limits.conf line never meets PAM (no-op)."""
+    dockerfile = "\n".join(
+        [
+            "FROM debian:12",  # 1
+            "ENV X=1",  # 2
+            "RUN echo 'vm.max_map_count = 262144' >> /etc/sysctl.conf && \\",  # 3
+            "    sysctl -w net.core.somaxconn=4096 || true",  # 4
+            "RUN echo '* soft nofile 65535' >> /etc/security/limits.conf",  # 5
+            'RUN ["sysctl", "-w", "net.ipv4.tcp_sack=0"]',  # 6: exec form, not shell
+            "CMD sysctl -p && exec app",  # 7: runs in the container, not the build
+        ]
+    )
+    parsed = confparse.parse(dockerfile, "Dockerfile", "dockerfile")
+    assert [(s.line, s.key, s.context) for s in parsed.settings] == [
+        (3, "vm.max_map_count", "image"),
+        (3, "net.core.somaxconn", "image"),
+        (5, "nofile", "image"),
+    ]
+    rules = {(f.key, f.rule, f.verdict) for f in run(dockerfile, "dockerfile").findings}
+    assert ("vm.max_map_count", "image-sysctl", "dead") in rules
+    assert ("nofile", "image-limits", "no-op") in rules
