@@ -231,6 +231,11 @@ _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
 def detect(text: str) -> str | None:
     """The format whose line pattern matches the most lines; None if no line matches."""
+    first = next(
+        (line.strip() for line in text.splitlines() if line.strip()[:1] not in ("#", "")), ""
+    )
+    if re.match(r"^FROM\s+\S+", first, re.I) and re.search(r"^\s*RUN\s", text, re.M | re.I):
+        return "dockerfile"  # an image's build: FROM first, then instructions
     formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")
     scores = dict.fromkeys(formats, 0)
     markers = 0

@@ -623,7 +623,9 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt: str | None = "script"
     elif shown.endswith((".yml", ".yaml")):
         fmt = "yaml"
-    elif Path(shown).name in ("Dockerfile", "Containerfile") or shown.endswith(".dockerfile"):
+    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
+        ".dockerfile"
+    ):
         fmt = "dockerfile"
     else:
         fmt = confparse.detect(text)
