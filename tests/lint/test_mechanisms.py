@@ -310,6 +310,28 @@ def test_a_shell_started_with_a_script_string_runs_that_string():
     ]
 
 
+def test_operators_end_a_command_where_the_shell_ends_it():
+    """`;` `&&` `||` `|` `&` glued to a word still end the command (shlex alone would keep
+    `tcp_sack;` as the file's name); quoted they are text; busybox runs its applet."""
+    text = "\n".join(
+        [
+            'echo "0" > /proc/sys/net/ipv4/tcp_timestamps;',  # 1
+            "busybox sysctl -w net.core.somaxconn=1000;",  # 2
+            "echo 1 >/proc/sys/net/ipv4/tcp_sack&&echo 2 >/proc/sys/net/ipv4/tcp_ecn",  # 3
+            "echo 'a;b' > /dev/null; sysctl -w net.ipv4.tcp_fin_timeout=20 2>&1 &",  # 4
+            "echo 3|tee /proc/sys/net/ipv4/tcp_retries1",  # 5
+        ]
+    )
+    assert settings(text) == [
+        (1, "net.ipv4.tcp_timestamps", "0"),
+        (2, "net.core.somaxconn", "1000"),
+        (3, "net.ipv4.tcp_sack", "1"),
+        (3, "net.ipv4.tcp_ecn", "2"),
+        (4, "net.ipv4.tcp_fin_timeout", "20"),
+        (5, "net.ipv4.tcp_retries1", "3"),
+    ]
+
+
 def test_shells_inside_shells_are_read_to_a_bound():
     inner = "sysctl -w net.core.somaxconn=1"
     for _ in range(confscript.MAX_DEPTH + 1):

@@ -27,7 +27,8 @@ _PROC_SYS = re.compile(r"^/proc/sys/([A-Za-z0-9_./:@+-]+)$")
 _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _INT = re.compile(r"^-?[0-9]+$")
 COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
-PREFIXES = ("sudo", "exec", "nohup")  # `command` too, but it also skips functions
+# `command` too, but it also skips functions; busybox and toybox run the applet named next
+PREFIXES = ("sudo", "exec", "nohup", "busybox", "toybox")
 
 
 MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
@@ -180,7 +181,7 @@ class _Shell:
                 )
                 return None, span, i
             try:
-                return shlex.split(expanded, comments=True), span, i
+                return shlex.split(_spaced(expanded), comments=True), span, i
             except ValueError:
                 if span >= MAX_JOIN or i >= len(lines) or not self.spend():
                     if span >= MAX_JOIN:
@@ -352,6 +353,39 @@ def _open_quote(text: str, quote: str, start: int) -> str:
     return quote
 
 
+def _spaced(text: str) -> str:
+    """`;`, `&&`, `||` and `|` set apart where the shell sees them as operators (outside
+    quotes, unescaped): `echo 0 > /proc/sys/x;` ends its command at the `;` as bash does,
+    though shlex would keep `x;` as one word."""
+    out, quote, k = [], "", 0
+    while k < len(text):
+        c = text[k]
+        if quote:
+            if c == "\\" and quote == '"' and k + 1 < len(text):
+                out.append(text[k : k + 2])
+                k += 2
+                continue
+            quote = "" if c == quote else quote
+        elif c == "\\" and k + 1 < len(text):
+            out.append(text[k : k + 2])
+            k += 2
+            continue
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (k == 0 or text[k - 1].isspace()):
+            out.append(text[k:])  # a comment: shlex drops it
+            break
+        elif c in ";|&":
+            op = text[k : k + 2] if text[k : k + 2] in ("&&", "||", ";;") else c
+            if op != "&" or text[k - 1 : k] not in (">", "<") and text[k + 1 : k + 2] != ">":
+                out.append(f" {op} ")  # not the & of 2>&1 or &>
+                k += len(op)
+                continue
+        out.append(c)
+        k += 1
+    return "".join(out)
+
+
 def _continued(line: str) -> bool:
     """Ends in a backslash that is not itself escaped."""
     return (len(line) - len(line.rstrip("\\"))) % 2 == 1
@@ -413,10 +447,10 @@ def _loop(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
 
 
 def _commands(words: list[str]):
-    """The command lines of one line (split on ; && ||), each as its pipeline stages."""
+    """The command lines of one line (split on ; && || & ;;), each as its pipeline stages."""
     cmd: list[str] = []
     for w in words + [";"]:
-        if w in (";", "&&", "||"):
+        if w in (";", "&&", "||", "&", ";;"):
             if cmd:
                 yield [_strip(stage) for stage in _stages(cmd)]
             cmd = []
