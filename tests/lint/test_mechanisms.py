@@ -612,10 +612,14 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
     (net / "core.c").write_text("unsigned int x_alpha __read_mostly = 5 * X_HZ;\n")
     (net / "sysctl.c").write_text(
         "static int x_beta;\n"
+        "static const int x_nine = 9;\n"
+        "static int x_drop(const struct ctl_table *t, int write)\n{\n"
+        "\treturn write ? 0 : proc_dointvec(t, 0);\n}\n"
         "static struct ctl_table x_table[] = {\n"
-        '\t{ .procname = "alpha", .data = &x_alpha, },\n'
+        '\t{ .procname = "alpha", .data = &x_alpha, .mode = 0644,\n'
+        "\t  .proc_handler = proc_dointvec_minmax, .extra1 = SYSCTL_ONE, .extra2 = &x_nine, },\n"
         "#ifdef CONFIG_X_BETA\n"
-        '\t{ .procname = "beta", .data = &x_beta, },\n'
+        '\t{ .procname = "beta", .data = &x_beta, .mode = 0444, .proc_handler = x_drop, },\n'
         "#endif\n"
         "};\n"
         "static struct ctl_table y_table[] = {\n"
@@ -624,12 +628,16 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
         'void a(void) { register_net_sysctl(&init_net, "net/x", x_table); }\n'
         "void b(void) { tbl = kmemdup(y_table); register_net_sysctl_sz(net, X_PATH, tbl, 1); }\n"
         'void c(void) { register_net_sysctl(net, "net/x/conf/%s", x_table); }\n'
+        "void d(void) { if (x) x_table[1].mode = 0644; }\n"
     )
     table = kernel_sysctls.scan(tmp_path)
+    R = kernel_sysctls.Registered
     assert table == {
-        "net.x.alpha": ("net/x/sysctl.c", "X", "500\tnet/x/core.c"),  # 5 * X_HZ, another file
-        "net.x.beta": ("net/x/sysctl.c", "X_BETA", "0\tnet/x/sysctl.c"),  # C's 0
-        "net.x2.gamma": ("net/x/sysctl.c", "X", ""),  # no variable of its own
+        # 5 * X_HZ, in another file; bounds of a *_minmax handler (a constant, a const)
+        "net.x.alpha": R("net/x/sysctl.c", "X", "500", "net/x/core.c", "0644+", "1", "9"),
+        # C's 0; a mode code changes at boot; a handler that drops writes
+        "net.x.beta": R("net/x/sysctl.c", "X_BETA", "0", "net/x/sysctl.c", "0444+", ignored="1"),
+        "net.x2.gamma": R("net/x/sysctl.c", "X"),  # no variable, no mode, no bounds
     }
 
 
@@ -642,7 +650,8 @@ def test_a_default_from_the_source_is_believed_only_where_this_kernel_holds_it()
 
     host = LintHost.of_root(Path("/"))
     held, sized = [], []
-    for name, (_, _, init, _) in kernel_sysctls.known().items():
+    for name, reg in kernel_sysctls.known().items():
+        init = reg.init
         if not init or name in K.KEYS or name.startswith("net.") or not host.writable(name):
             continue
         status, live = host.live(name)
@@ -661,6 +670,64 @@ def test_a_default_from_the_source_is_believed_only_where_this_kernel_holds_it()
     host.set_at_boot = {name}
     report = lint.lint([("f", f"{name} = {init}\n", "sysctl.conf")], host)
     assert "sets-what-is-there" not in {f.rule for f in report.findings}
+
+
+def test_bounds_read_in_the_source_are_the_ones_the_kernel_enforces():
+    """Per-namespace keys whose bounds come from their table entry (extra1/extra2 of a
+    *_minmax handler) and not from the catalogue: inside `unshare -n`, a value one past
+    the bound is refused and the key keeps its value, and lint calls the line dead."""
+    require_privileges()
+    from tunekit.knowledge import kernel_sysctls
+
+    picked = []
+    for name, reg in sorted(kernel_sysctls.known().items()):
+        entry = K.KEYS.get(name)
+        if not reg.high or not name.startswith("net.ipv4.") or K.DEVICE_KEY.match(name):
+            continue
+        if entry is not None and (entry.minimum is not None or entry.maximum is not None):
+            continue
+        if int(reg.high) < 2**31 - 1:
+            picked.append((name, int(reg.high) + 1))
+    assert len(picked) >= 3, picked
+    for name, value in picked[:5]:
+        path = "/proc/sys/" + name.replace(".", "/")
+        r = subprocess.run(
+            [
+                "unshare",
+                "-n",
+                "sh",
+                "-c",
+                f"cat {path}; echo {value} > {path}; echo $?; cat {path}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        before, rc, after = r.stdout.split("\n")[:3]
+        assert rc != "0" and before == after, (name, value, r.stdout, r.stderr)
+        report = run(f"{name} = {value}")
+        assert [f.rule for f in report.findings if f.verdict == "dead"] == ["out-of-range"], name
+
+
+def test_a_key_this_build_makes_read_only_is_a_no_op_here_and_a_counter_is_dead():
+    """kernel.nmi_watchdog is registered 0444 and made writable at boot where the hardware
+    has a watchdog (kernel/watchdog.c); fs.file-nr is read-only everywhere."""
+    from tunekit.knowledge import kernel_sysctls
+
+    here = [
+        n
+        for n, reg in kernel_sysctls.known().items()
+        if reg.mode == "0444+"
+        and Path("/proc/sys", *n.split(".")).exists()
+        and not Path("/proc/sys", *n.split(".")).stat().st_mode & 0o222
+    ]
+    assert here, "every key this kernel could make read-only is writable here"
+    host = LintHost.of_root(Path("/"))
+    text = f"{here[0]} = 0\n{K.FILE_NR.name} = 1000 0 100000\n"
+    report = lint.lint([("f", text, "sysctl.conf")], host)
+    assert {(f.line, f.rule, f.verdict) for f in report.findings} >= {
+        (1, "read-only-here", "no-op"),
+        (2, "read-only", "dead"),
+    }
 
 
 def test_the_table_holds_what_this_kernel_has():

@@ -20,6 +20,13 @@ a call that registers a copy (`tbl`, kmemdup'ed) takes the file's other tables. 
 at run time ("net/ipv4/conf/%s") are left out: lint knows device keys by their shape. The
 option is the innermost `#ifdef CONFIG_X` / `IS_ENABLED(CONFIG_X)` around the leaf, else
 the `obj-$(CONFIG_X)` line of the directory's Makefile that builds the file.
+
+Each entry of the table also says, where the source says it plainly: the value its
+variable is initialised to (and where), its file mode (0644; "0444+" where code changes it
+at boot, as the NMI watchdog's is made writable only where the hardware has one), the
+bounds its handler enforces (`extra1`/`extra2` of a *_minmax handler: SYSCTL_ONE and the
+like, or a constant variable), and whether its handler takes a write and drops it
+(`return write ? 0 : ...`, as random.c's write_wakeup_threshold).
 """
 
 from __future__ import annotations
@@ -29,6 +36,34 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
+
+
+class Registered(NamedTuple):
+    """One sysctl as the source registers it; "" where the source does not say plainly."""
+
+    source: str  # the file that registers it
+    option: str = ""  # the CONFIG_ option that builds it ("": built wherever its file is)
+    init: str = ""  # the value the source initialises its variable to
+    defined: str = ""  # the file that does
+    mode: str = ""  # the table's file mode, "0444+" where code changes it at boot
+    low: str = ""  # the bounds a *_minmax handler enforces
+    high: str = ""
+    ignored: str = ""  # "1": the handler takes a write and drops it
+
+
+# sysctl_vals[] and sysctl_long_vals[] (kernel/sysctl.c) behind include/linux/sysctl.h
+_SYSCTL_VALS = {
+    "SYSCTL_ZERO": 0, "SYSCTL_ONE": 1, "SYSCTL_TWO": 2, "SYSCTL_THREE": 3, "SYSCTL_FOUR": 4,
+    "SYSCTL_ONE_HUNDRED": 100, "SYSCTL_TWO_HUNDRED": 200, "SYSCTL_ONE_THOUSAND": 1000,
+    "SYSCTL_THREE_THOUSAND": 3000, "SYSCTL_INT_MAX": 2**31 - 1, "SYSCTL_MAXOLDUID": 65535,
+    "SYSCTL_NEG_ONE": -1, "SYSCTL_LONG_ZERO": 0, "SYSCTL_LONG_ONE": 1,
+    "SYSCTL_LONG_MAX": 2**63 - 1, "SYSCTL_U8_MAX": 255,
+}  # fmt: skip
+_MODE = re.compile(r"\.mode\s*=\s*(0[0-7]+)")
+_MODE_SET = re.compile(r"\.mode\s*=\s*0[0-7]+\s*;")  # code that changes a mode at boot
+_HANDLER = re.compile(r"\.proc_handler\s*=\s*&?(\w+)")
+_EXTRA = re.compile(r"\.extra([12])\s*=\s*(?:\(\s*void\s*\*\s*\)\s*)?(&?)(\w+)")
 
 _TABLE = re.compile(r"struct\s+ctl_table\s+(\w+)\s*\[\s*\w*\s*\]\s*=\s*\{", re.S)
 _PROCNAME = re.compile(r'\.procname\s*=\s*"([^"%]+)"')
@@ -99,10 +134,8 @@ def _makefile_config(path: Path) -> str:
     return ""
 
 
-def scan(tree: Path) -> dict[str, tuple[str, str, str]]:
-    """name -> (source file relative to the tree, CONFIG option or "", the value its
-    variable is initialised to in the source and the file that does it, tab-separated,
-    or "" where that is not one number)."""
+def scan(tree: Path) -> dict[str, Registered]:
+    """Every name the tree registers, with what its source says of it."""
     files = {}
     defines: dict[str, str] = {}  # MPTCP_SYSCTL_PATH "net/mptcp", from any header
     inits = _Initialisers()
@@ -118,7 +151,8 @@ def scan(tree: Path) -> dict[str, tuple[str, str, str]]:
     for path, text in files.items():
         for name, span in _tables(text).items():
             every.setdefault(name, (path, span))
-    out: dict[str, tuple[str, str, str]] = {}
+    handlers = _Handlers(files)
+    out: dict[str, Registered] = {}
     for path, text in files.items():
         regs = []
         for literal, macro, table in _REGISTER.findall(text):
@@ -143,20 +177,70 @@ def scan(tree: Path) -> dict[str, tuple[str, str, str]]:
                     leaf = next(g for g in m.groups() if g)
                     name = directory.strip("/").replace("/", ".") + "." + leaf
                     entry = source[source.rfind("{", start, m.start()) : source.find("}", m.end())]
-                    data = _DATA.search(entry)
-                    init, defined = inits.value(data[1], where) if data else ("", None)
-                    if init and defined is not None:
-                        init = f"{init}\t{defined.relative_to(tree)}"
-                    out.setdefault(name, (str(where.relative_to(tree)), config, init))
+                    facts = _entry(entry, source, where, inits, handlers)
+                    rel = str(where.relative_to(tree))
+                    defined = facts.pop("defined")
+                    if isinstance(defined, Path):
+                        facts["defined"] = str(defined.relative_to(tree))
+                    out.setdefault(name, Registered(rel, config, **facts))
     return out
+
+
+def _entry(entry: str, source: str, where: Path, inits, handlers) -> dict:
+    """What one table entry says: its variable's initial value, mode, bounds, handler."""
+    data = _DATA.search(entry)
+    init, defined = inits.value(data[1], where) if data else ("", None)
+    mode = _MODE.search(entry)
+    handler = _HANDLER.search(entry)
+    bounded, ignored = handlers.facts(handler[1]) if handler else (False, False)
+    bound = {"1": "", "2": ""}
+    for which, ref, name in _EXTRA.findall(entry) if bounded else ():
+        if name in _SYSCTL_VALS:
+            bound[which] = str(_SYSCTL_VALS[name])
+        elif ref and (name, where) in inits.consts:  # &a_const; a variable may be sized at boot
+            bound[which] = inits.value(name, where)[0]
+    return {
+        "init": init,
+        "defined": defined if init else "",
+        "mode": (mode[1] + ("+" if _MODE_SET.search(source) else "")) if mode else "",
+        "low": bound["1"],
+        "high": bound["2"],
+        "ignored": "1" if ignored else "",
+    }
+
+
+class _Handlers:
+    """What a table entry's handler does with a write: enforce extra1/extra2 (a *_minmax
+    handler, or one whose body calls one), or drop it (`return write ? 0 : ...`)."""
+
+    def __init__(self, files: dict[Path, str]):
+        self.files = files
+        self.cache: dict[str, tuple[bool, bool]] = {}
+
+    def facts(self, name: str) -> tuple[bool, bool]:
+        if name not in self.cache:
+            body = self._body(name)
+            bounded = name.endswith("_minmax") or "_minmax(" in body
+            self.cache[name] = (bounded, bool(re.search(r"return\s+write\s*\?\s*0\s*:", body)))
+        return self.cache[name]
+
+    def _body(self, name: str) -> str:
+        head = re.compile(rf"^(?:static\s+)?int\s+{re.escape(name)}\s*\(", re.M)
+        for text in self.files.values():
+            m = head.search(text)
+            if m:
+                start = text.find("{", m.end())
+                end = text.find("\n}", start)
+                return text[start:end] if start >= 0 and end >= 0 else ""
+        return ""
 
 
 _DATA = re.compile(r"\.data\s*=\s*&(\w+)\s*,")  # a variable of its own, not &init_net.x
 # a variable at file scope: `int sysctl_vfs_cache_pressure __read_mostly = 100;`, or
 # `int node_reclaim_mode __read_mostly;` (C gives it 0)
 _VARIABLE = re.compile(
-    r"^(?:static\s+)?(?:unsigned\s+)?(?:int|long|long long|short|u8|u16|u32|u64|s32|s64|bool"
-    r"|size_t|unsigned|ulong)\s+(\w+)(?:\s+__\w+)*\s*(?:=\s*([^;{]+))?;",
+    r"^(?:static\s+)?(const\s+)?(?:unsigned\s+)?(?:int|long|long long|short|u8|u16|u32|u64"
+    r"|s32|s64|bool|size_t|unsigned|ulong)\s+(\w+)(?:\s+__\w+)*\s*(?:=\s*([^;{]+))?;",
     re.M,
 )
 _NUMBER_DEFINE = re.compile(
@@ -173,13 +257,16 @@ class _Initialisers:
     def __init__(self) -> None:
         self.variables: dict[str, dict[Path, str]] = {}
         self.defines: dict[str, str] = {}
+        self.consts: set[tuple[str, Path]] = set()  # declared const: no init code sizes them
 
     def read(self, path: Path, text: str) -> None:
         for name, expr in _NUMBER_DEFINE.findall(text):
             self.defines.setdefault(name, expr)
         if path.suffix == ".c":
-            for name, expr in _VARIABLE.findall(text):
+            for const, name, expr in _VARIABLE.findall(text):
                 self.variables.setdefault(name, {})[path] = expr.strip() or "0"
+                if const:
+                    self.consts.add((name, path))
 
     def value(self, variable: str, where: Path) -> tuple[str, Path | None]:
         """(the initial value, the file that defines the variable), or ("", None)."""
@@ -248,16 +335,16 @@ def _spans(path, table, tables, direct, every):
 
 
 @functools.cache
-def known() -> dict[str, tuple[str, str, str, str]]:
-    """kernel_sysctls.tsv: name -> (registering file, option, initial value, the file that
-    initialises it), read once, on first use (lint asks of a key that is absent, or that
-    no catalogue entry knows)."""
+def known() -> dict[str, Registered]:
+    """kernel_sysctls.tsv, read once, on first use (lint asks of a key that is absent, or
+    that no catalogue entry knows)."""
     out = {}
     text = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text()
+    width = len(Registered._fields)
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            name, source, config, init, defined = (line.split("\t") + ["", "", "", ""])[:5]
-            out[name] = (source, config, init, defined)
+            name, *fields = line.split("\t")
+            out[name] = Registered(*(fields + [""] * width)[:width])
     return out
 
 
@@ -282,8 +369,9 @@ def main(argv: list[str]) -> int:
     command = "python -m tunekit.knowledge.kernel_sysctls"
     origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
     print(f"# generated from Linux {version} ({origin}) by {command}")
-    for name, (source, config, init) in sorted(scan(tree).items()):
-        print(f"{name}\t{source}\t{config}\t{init}")
+    print("# name\t" + "\t".join(Registered._fields))
+    for name, entry in sorted(scan(tree).items()):
+        print("\t".join((name, *entry)))
     return 0
 
 

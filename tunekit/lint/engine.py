@@ -269,6 +269,7 @@ class _Linter:
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
             "writable": self.host.writable(key),
             "readable": self.host.readable(key),
+            **self._registered(key),
             "in_child": info.child if info is not None else None,
             "runtime_ok": K.runtime_namespaced(key),
             "reserved_outside": self._reserved_outside(info, s.value),
@@ -292,6 +293,19 @@ class _Linter:
             "key_source": info.source if info else "the running kernel",
         }
 
+    def _registered(self, key: str) -> dict:
+        """What the source says of how the kernel takes a write (kernel_sysctls.tsv): the
+        mode is changed at boot (so read-only here says this build lacks a feature, not that
+        the key is a counter), or its handler drops the write."""
+        from tunekit.knowledge import kernel_sysctls
+
+        reg = kernel_sysctls.known().get(key) if key not in K.KEYS else None
+        return {
+            "mode_set_at_boot": reg is not None and reg.mode.endswith("+"),
+            "write_ignored": reg is not None and reg.ignored == "1",
+            "registered_in": reg.source if reg is not None else "",
+        }
+
     def _source_default(self, key: str):
         """A key no catalogue entry knows: the value the kernel source initialises it to
         (kernel_sysctls.tsv), believed only where the running kernel holds the same (an
@@ -300,7 +314,8 @@ class _Linter:
         from tunekit.knowledge import kernel_sysctls
         from tunekit.knowledge.defaults import constant
 
-        _, _, init, defined = kernel_sysctls.known().get(key, ("", "", "", ""))
+        reg = kernel_sysctls.known().get(key)
+        init, defined = (reg.init, reg.defined) if reg is not None else ("", "")
         if not init or key in self.host.set_at_boot:
             return None  # the live value may be a boot file's, not the kernel's
         status, live = self.host.live(key)
@@ -427,30 +442,57 @@ class _Linter:
         a vendor's patch), a no-op here if Linux has it and this build left it out."""
         from tunekit.knowledge import kernel_sysctls
 
-        where = kernel_sysctls.known().get(K.canonical(s.key))
+        reg = kernel_sysctls.known().get(K.canonical(s.key))
         linux = kernel_sysctls.release()
-        if where is None:
+        if reg is None:
             self.add(self.know.by_check("absent"), s, {**env, "linux": linux})
             return
-        option = f"CONFIG_{where[1]}" if where[1] else ""
-        names = {"linux": linux, "registered_in": where[0], "option": option}
+        option = f"CONFIG_{reg.option}" if reg.option else ""
+        names = {"linux": linux, "registered_in": reg.source, "option": option}
         self.add(self.know.by_check("not-built"), s, {**env, **names})
 
     def _rejected(self, s: Setting) -> dict | None:
         """The names the out-of-range text needs, when the kernel's own bounds (the
         catalogue's, the ones profiles and the plan enforce) refuse the value."""
         key = K.KEYS.get(K.canonical(s.key))
-        if key is None or s.ints is None:
+        if s.ints is None:
             return None
-        why = bounds.kernel_rejects(key, s.ints)
-        if why is None:
+        if key is not None and (key.minimum is not None or key.maximum is not None):
+            why = bounds.kernel_rejects(key, s.ints)
+            if why is None:
+                return None
+            return {
+                "bound": why,
+                "minimum": key.minimum if key.minimum is not None else "any",
+                "maximum": key.maximum if key.maximum is not None else "any",
+                "key_source": key.source,
+            }
+        return self._source_rejects(K.canonical(s.key), s.ints)
+
+    def _source_rejects(self, key: str, ints: list[int]) -> dict | None:
+        """The same from the source, for a key whose catalogue entry has no bounds: the
+        extra1/extra2 its *_minmax handler enforces (kernel_sysctls.tsv)."""
+        from tunekit.knowledge import kernel_sysctls
+
+        reg = kernel_sysctls.known().get(key)
+        if reg is None or not (reg.low or reg.high):
             return None
-        return {
-            "bound": why,
-            "minimum": key.minimum if key.minimum is not None else "any",
-            "maximum": key.maximum if key.maximum is not None else "any",
-            "key_source": key.source,
-        }
+        low, high = (int(reg.low) if reg.low else None), (int(reg.high) if reg.high else None)
+        for v in ints:
+            if (low is not None and v < low) or (high is not None and v > high):
+                side = (
+                    f"below {low}, the smallest"
+                    if low is not None and v < low
+                    else f"above {high}, the largest"
+                )
+                return {
+                    "bound": f"{side} value its handler accepts",
+                    "minimum": low if low is not None else "any",
+                    "maximum": high if high is not None else "any",
+                    "key_source": f"{reg.source} (the entry's extra1/extra2, which its "
+                    "*_minmax handler enforces)",
+                }
+        return None
 
     def overridden(self) -> None:
         rule = self.know.by_check("overridden")
