@@ -332,6 +332,26 @@ def test_operators_end_a_command_where_the_shell_ends_it():
     ]
 
 
+def test_a_here_document_piped_into_sysctl_p_dash_is_applied():
+    """`cat <<EOF | sysctl -p -` and `sysctl -p - <<EOF` load the lines from stdin; a bare
+    `sysctl -p <<EOF` reads /etc/sysctl.conf and ignores its input."""
+    text = "\n".join(
+        [
+            "cat <<EOF | sysctl -p -",  # 1
+            "net.ipv4.tcp_timestamps = 0",  # 2
+            "EOF",  # 3
+            "sysctl -p /dev/stdin <<END",  # 4
+            "net.ipv4.tcp_fin_timeout = 4",  # 5
+            "END",  # 6
+            "sysctl -p <<END",  # 7
+            "net.ipv4.tcp_sack = 0",  # 8: never read by sysctl
+            "END",  # 9
+        ]
+    )
+    got = [(n, k, v) for n, k, v in settings(text) if k != "sysctl -p"]
+    assert got == [(2, "net.ipv4.tcp_timestamps", "0"), (5, "net.ipv4.tcp_fin_timeout", "4")]
+
+
 def test_shells_inside_shells_are_read_to_a_bound():
     inner = "sysctl -w net.core.somaxconn=1"
     for _ in range(confscript.MAX_DEPTH + 1):

@@ -585,6 +585,10 @@ def _heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict
     input; nowhere if the first stage does not read it. Copied to a file that is not a
     tuning file (`cat > sysctl.conf`), they wait in `scratch` for a `mv` into place."""
     last, last_target = _redirect(cmd[-1])
+    copies = all(_name(stage) in COPIES_STDIN for stage in cmd[:-1])
+    if _name(last) == "sysctl" and _loads_stdin(last[1:]) and (copies or len(cmd) == 1):
+        _parse_into(body, "sysctl.conf", file, out)  # `cat <<EOF | sysctl -p -`
+        return
     targets = [last_target] if last_target else []
     if _name(last) == "tee":
         targets += [w for w in last[1:] if not w.startswith("-")]
@@ -603,6 +607,15 @@ def _heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict
             out.problems.append(
                 Problem(file, s.line, "heredoc-not-written", s.text, s.key, s.value, extra)
             )
+
+
+def _loads_stdin(args: list[str]) -> bool:
+    """`sysctl -p -`, `sysctl -p /dev/stdin`, `sysctl --load=-`: settings read from stdin."""
+    words = [a for a in args if not a.startswith("-") or a == "-"]
+    loads = any(a.startswith("-") and "p" in a.lstrip("-") and a != "-" for a in args)
+    loads = loads or any(a in ("--load", "--load=-", "--load=/dev/stdin") for a in args)
+    from_stdin = bool(words) and words[-1] in ("-", "/dev/stdin")
+    return loads and (from_stdin or "--load=-" in args or "--load=/dev/stdin" in args)
 
 
 def _parsed(body: list[tuple[int, str]], fmt: str, file: str) -> Parsed:
