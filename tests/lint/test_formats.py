@@ -244,3 +244,36 @@ def test_a_dockerfile_s_run_lines_are_the_image_s_build():
     # known by its lines when its name does not say: FROM first, then RUN
     assert confparse.detect(dockerfile) == "dockerfile"
     assert confparse.detect("# FROM the guide\nnet.core.somaxconn = 1\n") == "sysctl.conf"
+
+
+def test_a_unit_s_limits_are_that_service_s():
+    """[Service] Limit*= lines: the service's own limits (no PAM involved), sizes read as
+    systemd writes them (bytes, K/M/G) and compared in limits.conf's KiB; infinity for
+    nofile is what systemd cannot give, so it gives nr_open."""
+    unit = "\n".join(
+        [
+            "[Unit]",  # 1
+            "Description=x",  # 2
+            "[Service]",  # 3
+            "LimitNOFILE=infinity",  # 4
+            "LimitAS=infinity",  # 5
+            "LimitSTACK=8M",  # 6: 8192 KiB, the soft default
+            "LimitCORE=0:infinity",  # 7: soft 0, hard unlimited: both defaults
+            "LimitNPROC=4096",  # 8
+        ]
+    )
+    parsed = confparse.parse(unit, "x.service", "system.conf")
+    assert [(s.line, s.key, s.type, s.value) for s in parsed.settings] == [
+        (4, "nofile", "-", "unlimited"),
+        (5, "as", "-", "unlimited"),
+        (6, "stack", "-", "8192"),
+        (7, "core", "soft", "0"),
+        (7, "core", "hard", "unlimited"),
+        (8, "nproc", "-", "4096"),
+    ]
+    rules = {
+        (f.line, f.rule) for f in run(unit, "system.conf", reference_host(systemd=True)).findings
+    }
+    assert (4, "unit-nofile-infinity") in rules and (5, "limit-is-default") in rules
+    assert {(7, "limit-is-default")} <= rules
+    assert not {r for _, r in rules if r in ("limits-reach-logins-only", "wildcard-not-root")}

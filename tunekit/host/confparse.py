@@ -168,7 +168,21 @@ def limits_conf(text: str, file: str) -> Parsed:
 # --- systemd and modprobe ---------------------------------------------------------------
 
 
+# systemd.exec(5) Limit*= -> the limits.conf item; sizes are bytes there, KiB here
+UNIT_LIMITS = {
+    "LimitCPU": "cpu", "LimitFSIZE": "fsize", "LimitDATA": "data", "LimitSTACK": "stack",
+    "LimitCORE": "core", "LimitRSS": "rss", "LimitNOFILE": "nofile", "LimitAS": "as",
+    "LimitNPROC": "nproc", "LimitMEMLOCK": "memlock", "LimitLOCKS": "locks",
+    "LimitSIGPENDING": "sigpending", "LimitMSGQUEUE": "msgqueue", "LimitNICE": "nice",
+    "LimitRTPRIO": "rtprio",
+}  # fmt: skip
+_KIB_ITEMS = {"fsize", "data", "stack", "core", "rss", "as", "memlock"}
+_SUFFIX = {"K": 1, "M": 1 << 10, "G": 1 << 20, "T": 1 << 30, "P": 1 << 40, "E": 1 << 50}
+
+
 def system_conf(text: str, file: str) -> Parsed:
+    """systemd's system.conf (DefaultLimitNOFILE= of [Manager]) and a unit's [Service]
+    Limit*= lines (each a limit of that service alone, `domain = "unit"`)."""
     out = Parsed("system.conf")
     section = ""
     for number, raw, line in _lines(text):
@@ -176,13 +190,33 @@ def system_conf(text: str, file: str) -> Parsed:
             section = line.strip("[] ")
             continue
         name, sep, value = line.partition("=")
+        name, value = name.strip(), value.strip()
         if not sep:
             out.problems.append(Problem(file, number, "not-assignment", raw))
-        elif section == "Manager" and name.strip() == "DefaultLimitNOFILE":
-            out.settings.append(
-                Setting(file, number, "systemd", "DefaultLimitNOFILE", value.strip(), raw)
-            )
+        elif section == "Manager" and name == "DefaultLimitNOFILE":
+            out.settings.append(Setting(file, number, "systemd", "DefaultLimitNOFILE", value, raw))
+        elif section == "Service" and name in UNIT_LIMITS:
+            item = UNIT_LIMITS[name]
+            soft, _, hard = value.partition(":")
+            for typ, text_value in (("soft", soft), ("hard", hard)) if hard else (("-", soft),):
+                limit = _unit_limit(item, text_value.strip())
+                s = Setting(file, number, "limits", item, limit, raw, domain="unit", type=typ)
+                s.context = "unit"
+                out.settings.append(s)
     return out
+
+
+def _unit_limit(item: str, text: str) -> str:
+    """A Limit*= value as limits.conf writes it: infinity is unlimited, sizes in KiB."""
+    if text in ("infinity", "unlimited"):
+        return "unlimited"
+    if item not in _KIB_ITEMS:
+        return text
+    m = re.match(r"^(\d+)([KMGTPE]?)$", text)
+    if not m:
+        return text
+    kib = int(m[1]) * _SUFFIX[m[2]] if m[2] else int(m[1]) / 1024
+    return str(int(kib)) if kib == int(kib) else text
 
 
 def modprobe_conf(text: str, file: str) -> Parsed:
@@ -220,7 +254,7 @@ _HEREDOC_LINE = re.compile(r"(?<!<)<<(?!<)-?\s*['\"]?[A-Za-z_]")
 # `echo "` with the quote left open: the lines up to the closing quote are the string echo
 # prints (written to a file by its redirection or tee), as a here-document's are
 _OPEN_STRING = re.compile(r"^(sudo\s+)?(echo|printf)(\s+-[neE]+)*\s+(\"[^\"]*|'[^']*)$")
-_SYSTEMD_LINE = re.compile(r"^\[Manager\]|^DefaultLimit[A-Z]+=")
+_SYSTEMD_LINE = re.compile(r"^\[(Manager|Service)\]|^(Default)?Limit[A-Z]+=")
 # a YAML key that carries tuning: compose/Kubernetes sysctls, an Ansible or Salt module
 _YAML_LINE = re.compile(
     r"^(-\s+)?(sysctls|(ansible\.posix\.)?sysctl|(community\.general\.)?pam_limits"

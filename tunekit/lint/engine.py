@@ -665,6 +665,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt: str | None = "script"
     elif shown.endswith((".yml", ".yaml")):
         fmt = "yaml"
+    elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
+        fmt = "system.conf"  # a unit, or a drop-in of one
     elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
         ".dockerfile"
     ):
