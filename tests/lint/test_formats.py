@@ -172,6 +172,24 @@ kernel_params:
     ]
 
 
+def test_pam_limits_items_kept_as_variables_take_the_domain_above_them():
+    vars_file = """\
+os:
+  ulimit:
+    domain: '*'
+    entries:
+      - { limit_name: 'nofile', limit_type: 'soft', limit_value: 278528 }
+      - { limit_name: 'cpu', limit_type: '-', limit_value: 'unlimited' }
+"""
+    assert settings(vars_file) == [
+        (5, "limits", "nofile", "278528"),
+        (6, "limits", "cpu", "unlimited"),
+    ]
+    rules = {(f.line, f.rule) for f in run(vars_file, "yaml", reference_host()).findings}
+    assert (6, "limit-is-default") in rules and (5, "wildcard-not-root") in rules
+    assert (6, "wildcard-not-root") not in rules  # root keeps the same default: no matter
+
+
 def test_a_salt_state():
     state = """\
 net.core.somaxconn:

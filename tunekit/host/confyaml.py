@@ -72,24 +72,27 @@ class _Walk:
     def node(self, node) -> None:
         """Every mapping of the document, once: each is looked at as a task, a service and
         a Salt state, then its children."""
-        stack: list[tuple[Any, str]] = [(node, "")]  # (node, the key it is the value of)
+        # (node, the key it is the value of, the `domain:` of the nearest mapping above)
+        stack: list[tuple[Any, str, str]] = [(node, "", "")]
         while stack and self.budget > 0:
-            n, parent = stack.pop()
+            n, parent, domain = stack.pop()
             if id(n) in self.seen:
                 continue
             self.seen.add(id(n))
             self.budget -= 1
             if n.id == "mapping":
-                self.mapping(n, parent)
-                stack.extend((v, _scalar(k) or "") for k, v in reversed(n.value))
+                fields = {k.value: v for k, v in n.value if k.id == "scalar"}
+                domain = _scalar(fields.get("domain")) or domain
+                self.mapping(n, parent, domain)
+                stack.extend((v, _scalar(k) or "", domain) for k, v in reversed(n.value))
             elif n.id == "sequence":
-                stack.extend((v, parent) for v in reversed(n.value))
+                stack.extend((v, parent, domain) for v in reversed(n.value))
 
-    def mapping(self, m, parent: str) -> None:
+    def mapping(self, m, parent: str, domain: str = "") -> None:
         if id(m) in self.consumed:
             return  # a task's arguments or a loop's item, read with its task
         fields = {k.value: v for k, v in m.value if k.id == "scalar"}
-        self.variables(m, fields)
+        self.variables(m, fields, domain)
         if "sysctls" in fields:
             # a compose service (it has an image or a build) or a pod's securityContext:
             # what the container runtime sets; elsewhere (a role's variables) a list of
@@ -116,10 +119,19 @@ class _Walk:
                     name = _scalar(args.get("name")) or key.value
                     self.sysctl(name, args.get("value"), key)
 
-    def variables(self, m, fields: dict) -> None:
+    def variables(self, m, fields: dict, domain: str) -> None:
         """Settings kept as data for a play to write (a role's defaults, vars files):
         `- name: net.core.somaxconn` / `value: 1024` items, or a mapping whose every key
-        is a sysctl name (`vm.swappiness: 10`)."""
+        is a sysctl name (`vm.swappiness: 10`); pam_limits items (`limit_item` or
+        `limit_name`, `limit_type`, `value` or `limit_value`, and the `domain` given there
+        or above)."""
+        item = _scalar(fields.get("limit_item") or fields.get("limit_name"))
+        typ = _scalar(fields.get("limit_type"))
+        limit = _scalar(fields.get("value") or fields.get("limit_value"))
+        if item and typ and limit is not None and domain and "{{" not in item + typ + limit:
+            parsed = limits_conf(f"{domain} {typ} {item} {limit}", self.file)
+            self.add_parsed(parsed, m.start_mark.line + 1)
+            return
         name, value = _scalar(fields.get("name")), _scalar(fields.get("value"))
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
