@@ -177,6 +177,9 @@ UNIT_LIMITS = {
     "LimitRTPRIO": "rtprio",
 }  # fmt: skip
 _KIB_ITEMS = {"fsize", "data", "stack", "core", "rss", "as", "memlock"}
+# what systemd's rlimit parser takes: a number (with a size suffix, or a time unit for
+# LimitCPU/LimitRTTIME) or infinity; anything else and the directive is ignored
+_UNIT_VALUE = re.compile(r"^(infinity|\d+(\.\d+)?\s*([KMGTPE]i?B?|[a-z]+)?)$")
 _SUFFIX = {"K": 1, "M": 1 << 10, "G": 1 << 20, "T": 1 << 30, "P": 1 << 40, "E": 1 << 50}
 
 
@@ -202,6 +205,8 @@ def system_conf(text: str, file: str) -> Parsed:
                 limit = _unit_limit(item, text_value.strip())
                 s = Setting(file, number, "limits", item, limit, raw, domain="unit", type=typ)
                 s.context = "unit"
+                if not _UNIT_VALUE.match(text_value.strip()):
+                    s.problem = "bad-unit-limit"  # `64000 # open files`: the whole line is ignored
                 out.settings.append(s)
     return out
 

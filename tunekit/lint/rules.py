@@ -44,6 +44,7 @@ CHECKS = (
     "not-a-command",
     "bad-limits-line",
     "bad-limit-value",
+    "bad-unit-limit",
     "bad-option",
 )
 KINDS = ("sysctl", "limits", "ulimit", "systemd", "modprobe")
