@@ -136,7 +136,7 @@ ANSIBLE = """\
 
 def test_ansible_tasks_write_what_their_module_writes():
     assert settings(ANSIBLE) == [
-        (5, "sysctl", "net.core.somaxconn", "1024"),  # the arguments' first line
+        (6, "sysctl", "net.core.somaxconn", "1024"),  # the value's line
         (9, "sysctl", "vm.swappiness", "1"),
         (19, "sysctl", "net.ipv4.tcp_sack", "0"),
         (20, "sysctl", "net.ipv4.tcp_fin_timeout", "15"),
@@ -149,7 +149,7 @@ def test_ansible_tasks_write_what_their_module_writes():
     rules = {(f.line, f.rule) for f in run(ANSIBLE, "yaml", reference_host()).findings}
     assert (19, "feature-off") in rules  # judged as the same sysctl.conf line would be
     assert (37, "syncookies-always") in rules
-    assert (5, "lowers-a-limit") in rules
+    assert (6, "lowers-a-limit") in rules
 
 
 def test_settings_kept_as_variables_for_a_play_to_write():
@@ -188,6 +188,24 @@ os:
     rules = {(f.line, f.rule) for f in run(vars_file, "yaml", reference_host()).findings}
     assert (6, "limit-is-default") in rules and (5, "wildcard-not-root") in rules
     assert (6, "wildcard-not-root") not in rules  # root keeps the same default: no matter
+
+
+def test_ansible_writes_booleans_as_numbers_and_absent_tasks_write_nothing():
+    """ansible.posix's sysctl writes yes/on/true as 1 and no/off/false as 0; a task or a
+    lineinfile with state: absent (or a state only the play knows) writes nothing."""
+    tasks = """\
+- sysctl: {name: net.ipv4.tcp_syncookies, value: yes}
+- sysctl: {name: net.ipv4.tcp_sack, value: "off"}
+- sysctl: {name: net.ipv4.tcp_nosuch, value: 1, state: absent}
+- sysctl: {name: "{{ item.n }}", value: 1, state: "{{ item.s }}"}
+  loop:
+    - {n: net.ipv4.tcp_nosuch2, s: absent}
+- lineinfile: {path: /etc/sysctl.conf, line: "net.ipv4.tcp_nosuch3 = 1", state: absent}
+"""
+    assert settings(tasks) == [
+        (1, "sysctl", "net.ipv4.tcp_syncookies", "1"),
+        (2, "sysctl", "net.ipv4.tcp_sack", "0"),
+    ]
 
 
 def test_a_salt_state():

@@ -451,8 +451,9 @@ def _commands(words: list[str]):
     cmd: list[str] = []
     for w in words + [";"]:
         if w in (";", "&&", "||", "&", ";;"):
-            if cmd:
-                yield [_strip(stage) for stage in _stages(cmd)]
+            stages = [_strip(stage) for stage in _stages(cmd)]
+            if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
+                yield stages
             cmd = []
         else:
             cmd.append(w)

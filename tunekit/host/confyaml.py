@@ -109,7 +109,8 @@ class _Walk:
             if name in fields:
                 args = _args(fields[name])
                 path = _scalar(args.get(path_arg) or args.get("dest") or args.get("path"))
-                if args.get(text_arg) is not None and path:
+                state = _scalar(args.get("state")) or "present"
+                if args.get(text_arg) is not None and path and state == "present":
                     self.text_into(args[text_arg], path)
         for key, value in m.value:  # Salt: NAME: {sysctl.present: [{value: V}]}
             if key.id == "scalar" and value.id == "mapping":
@@ -183,11 +184,14 @@ class _Walk:
                 handler(_args(args_node), item, {**given, "": item})
 
     def sysctl_args(self, args: dict, where, item: dict | None) -> None:
-        if _scalar(args.get("state")) == "absent":
-            return
+        state = _fill(_scalar(args.get("state")), item) or "present"
+        if state != "present":
+            return  # absent removes the key from the file; a template only the play knows
         name = _fill(_scalar(args.get("name") or args.get("key")), item)
         value_node = args.get("value") if args.get("value") is not None else args.get("val")
-        value = _fill(_scalar(value_node), item)
+        value = _ansible_value(_fill(_scalar(value_node), item))
+        if item is None and value_node is not None:
+            where = value_node  # the line the user edits
         if name is not None and value is not None:
             self.add_sysctl(name, value, where.start_mark.line + 1)
 
@@ -272,6 +276,22 @@ class _Scalar:
 
     def __init__(self, value: str, mark):
         self.value, self.start_mark = value, mark
+
+
+# ansible.posix's sysctl module writes these as 1 and 0 (plugins/modules/sysctl.py
+# _parse_value, with Ansible's BOOLEANS_TRUE / BOOLEANS_FALSE)
+_TRUE = {"y", "yes", "on", "true", "t"}
+_FALSE = {"n", "no", "off", "false", "f"}
+
+
+def _ansible_value(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text.strip().lower() in _TRUE:
+        return "1"
+    if text.strip().lower() in _FALSE:
+        return "0"
+    return text
 
 
 def _scalar(node) -> str | None:

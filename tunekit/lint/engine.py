@@ -501,7 +501,8 @@ class _Linter:
             if self.format_of.get(s.file) == "sysctl-a" or s.kind == "load" or s.problem:
                 continue  # a line the tool rejects overrides nothing
             name = K.canonical(s.key) if s.kind == "sysctl" else s.key
-            groups.setdefault((s.kind, s.domain, s.type, name), []).append(s)
+            # a container's line overrides only that container's (context and service)
+            groups.setdefault((s.kind, s.context, s.domain, s.type, name), []).append(s)
         for group in groups.values():
             winner = group[-1]
             for s in group[:-1]:
@@ -512,29 +513,35 @@ class _Linter:
 
     def _zeroed(self) -> None:
         """The last line of a key that a later write of its partner sets to 0
-        (catalogue.ZEROES: vm.dirty_ratio and vm.dirty_bytes, ...): its value is gone."""
+        (catalogue.ZEROES: vm.dirty_ratio and vm.dirty_bytes, ...): its value is gone. Only
+        a write the kernel takes zeroes anything, and only within one context (the host's
+        boot, or one container)."""
         rule = self.know.by_check("zeroed")
         lines = [
-            s for s in self.sysctls if not s.problem and self.format_of.get(s.file) != "sysctl-a"
+            s
+            for s in self.sysctls
+            if not s.problem
+            and self.format_of.get(s.file) != "sysctl-a"
+            and s.ints is not None
+            and self._rejected(s) is None
         ]
-        for i, s in enumerate(lines):
-            key = K.canonical(s.key)
-            if any(K.canonical(t.key) == key for t in lines[i + 1 :]):
-                continue  # not its key's last line: `overridden` says so
-            for w in lines[i + 1 :]:
-                partner, on_change, source = K.ZEROES.get(K.canonical(w.key), ("", False, ""))
-                if partner == key and not (on_change and self._repeats(w)):
-                    env = {**self.env(s), "winner": f"{w.file}:{w.line}", "winner_key": w.key}
-                    self.add(rule, s, {**env, "winner_value": w.value, "zeroes_in": source})
-                    break
+        order = {id(x): n for n, x in enumerate(self.sysctls)}
+        pending: dict[tuple, Setting] = {}  # (context, domain, key) -> its last line so far
+        for w in lines:  # one pass, in the order they apply
+            key, where = K.canonical(w.key), (w.context, w.domain)
+            partner, on_change, source = K.ZEROES.get(key, ("", False, ""))
+            s = pending.pop((*where, partner), None)
+            if s is not None and not (on_change and self._repeats(w, s, order)):
+                env = {**self.env(s), "winner": f"{w.file}:{w.line}", "winner_key": w.key}
+                self.add(rule, s, {**env, "winner_value": w.value, "zeroes_in": source})
+            pending[(*where, key)] = w
 
-    def _repeats(self, s: Setting) -> bool:
-        """The line writes what its key already holds (the earlier line's value, else the
-        live one): a handler that acts only on a change does nothing."""
-        prev = self.before.get(id(s))
-        if prev is not None:
-            return prev.value == s.value
-        return self.host.live(K.canonical(s.key))[1] == s.value
+    def _repeats(self, w: Setting, partner: Setting, order: dict[int, int]) -> bool:
+        """`w` writes what the files already wrote to its key after the partner's line (a
+        handler that acts only on a change then does nothing). Otherwise it is a change:
+        the partner's line zeroed the key, whatever the live value is."""
+        prev = self.before.get(id(w))
+        return prev is not None and prev.value == w.value and order[id(prev)] > order[id(partner)]
 
     def conflicts(self, profile: str, targets: list) -> None:
         from tunekit.model import check, values
