@@ -11,6 +11,7 @@ from helpers import run_tunekit
 from lint_reference import reference_host, run
 
 from tunekit.host import confparse, confyaml
+from tunekit.lint import engine as lint
 
 
 def settings(text: str) -> list[tuple[int, str, str, str]]:
@@ -65,6 +66,45 @@ def test_sysctls_that_are_no_container_s_are_the_host_s():
     assert not [f for f in report.findings if f.rule.startswith("runtime-")]
 
 
+def test_each_container_is_its_own_and_none_is_the_host():
+    """Two services, two network namespaces: neither overrides the other nor a host
+    line; a container's tcp_dsack does not depend on the host's tcp_sack; an alias shared
+    by two services is read once; a service with the host's network gets no net.* key."""
+    host = "net.core.somaxconn = 8192\nnet.ipv4.tcp_sack = 0\nvm.dirty_ratio = 30\n"
+    compose = """\
+x-common: &sys
+  net.ipv4.tcp_fin_timeout: 20
+services:
+  web:
+    image: nginx
+    sysctls:
+      net.core.somaxconn: 4096
+      net.ipv4.tcp_dsack: 1
+  db:
+    image: postgres
+    sysctls:
+      net.core.somaxconn: 1024
+      vm.dirty_bytes: 268435456
+  cache:
+    sysctls: *sys
+  worker:
+    sysctls: *sys
+  edge:
+    image: haproxy
+    network_mode: host
+    sysctls:
+      - net.ipv4.ip_local_port_range=1024 65000
+"""
+    report = lint.lint(
+        [("host.conf", host, "sysctl.conf"), ("compose.yml", compose, "yaml")], reference_host()
+    )
+    by = {(f.file, f.line, f.rule) for f in report.findings}
+    assert not {r for r in by if r[2] in ("overridden", "zeroed", "needs-other")}, by
+    assert ("compose.yml", 13, "runtime-not-namespaced") in by  # vm.dirty_bytes
+    assert ("compose.yml", 22, "runtime-host-namespace") in by
+    assert [s.line for s in confparse.parse(compose, "f", "yaml").settings].count(2) == 1
+
+
 def test_a_kubernetes_pod_s_sysctls():
     pod = """\
 apiVersion: v1
@@ -78,8 +118,8 @@ spec:
       value: "0"
 """
     assert settings(pod) == [
-        (6, "sysctl", "net.ipv4.ip_local_port_range", "1024 65000"),
-        (8, "sysctl", "kernel.shm_rmid_forced", "0"),
+        (7, "sysctl", "net.ipv4.ip_local_port_range", "1024 65000"),  # the value's line
+        (9, "sysctl", "kernel.shm_rmid_forced", "0"),
     ]
     dead = [f for f in run(pod, "yaml", reference_host()).findings if f.verdict == "dead"]
     assert dead == []  # both are the container's own (net.*, IPC)
@@ -219,8 +259,8 @@ tune_sack:
     - value: 1
 """
     assert settings(state) == [
-        (1, "sysctl", "net.core.somaxconn", "65535"),
-        (4, "sysctl", "net.ipv4.tcp_sack", "1"),
+        (3, "sysctl", "net.core.somaxconn", "65535"),  # the value's line
+        (7, "sysctl", "net.ipv4.tcp_sack", "1"),
     ]
 
 

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
+from tunekit.knowledge.catalogue import RUNTIME_IPC
 
 MAX_NODES = 100_000
 SYSCTL_TASKS = ("sysctl", "ansible.posix.sysctl", "ansible.builtin.sysctl")
@@ -67,15 +68,20 @@ class _Walk:
         self.file, self.lines, self.out = file, lines, out
         self.seen: set[int] = set()
         self.consumed: set[int] = set()  # nodes a handler has read (not read again as data)
+        self.services: set[int] = set()  # a compose file's `services:` mappings
         self.budget = MAX_NODES
 
     def node(self, node) -> None:
         """Every mapping of the document, once: each is looked at as a task, a service and
         a Salt state, then its children."""
-        # (node, the key it is the value of, the `domain:` of the nearest mapping above)
-        stack: list[tuple[Any, str, str]] = [(node, "", "")]
+        compose = node.id == "mapping" and any(_scalar(k) == "services" for k, _ in node.value)
+        if compose:  # a compose file: its services, and no host variables in its x- fields
+            self.services.update(id(v) for k, v in node.value if _scalar(k) == "services")
+        # (node, the key it is the value of, the `domain:` of the nearest mapping above,
+        # the mapping it is in)
+        stack: list[tuple[Any, str, str, int]] = [(node, "", "", 0)]
         while stack and self.budget > 0:
-            n, parent, domain = stack.pop()
+            n, parent, domain, within = stack.pop()
             if id(n) in self.seen:
                 continue
             self.seen.add(id(n))
@@ -83,22 +89,47 @@ class _Walk:
             if n.id == "mapping":
                 fields = {k.value: v for k, v in n.value if k.id == "scalar"}
                 domain = _scalar(fields.get("domain")) or domain
-                self.mapping(n, parent, domain)
-                stack.extend((v, _scalar(k) or "", domain) for k, v in reversed(n.value))
+                self.mapping(n, parent, domain, within in self.services, compose)
+                stack.extend((v, _scalar(k) or "", domain, id(n)) for k, v in reversed(n.value))
             elif n.id == "sequence":
-                stack.extend((v, parent, domain) for v in reversed(n.value))
+                stack.extend((v, parent, domain, within) for v in reversed(n.value))
 
-    def mapping(self, m, parent: str, domain: str = "") -> None:
+    def mapping(self, m, parent: str, domain: str = "", service=False, compose=False) -> None:
         if id(m) in self.consumed:
             return  # a task's arguments or a loop's item, read with its task
         fields = {k.value: v for k, v in m.value if k.id == "scalar"}
-        self.variables(m, fields, domain)
-        if "sysctls" in fields:
-            # a compose service (it has an image or a build) or a pod's securityContext:
-            # what the container runtime sets; elsewhere (a role's variables) a list of
-            # settings meant for wherever the play writes them
-            runtime = parent == "securityContext" or bool(COMPOSE_SERVICE & set(fields))
-            self.runtime(fields["sysctls"], runtime)
+        if not compose:
+            self.variables(m, fields, domain)
+        self.containers(m, fields, parent, service)
+        self.tasks(fields)
+        self.salt(m)
+
+    def containers(self, m, fields: dict, parent: str, service: bool) -> None:
+        """A pod spec's securityContext.sysctls; a compose service's sysctls (a mapping
+        under `services:`, or beside an image or a build). A `sysctls:` anywhere else (a
+        role's variables) is a list of settings for wherever the play writes them."""
+        context = fields.get("securityContext")
+        if context is not None and context.id == "mapping":
+            inner = {k.value: v for k, v in context.value if k.id == "scalar"}
+            if "sysctls" in inner:
+                host = {
+                    "net": _truthy(fields.get("hostNetwork")),
+                    "ipc": _truthy(fields.get("hostIPC")),
+                }
+                self.runtime(inner["sysctls"], f"pod at line {m.start_mark.line + 1}", host)
+        if "sysctls" not in fields:
+            return
+        if service or COMPOSE_SERVICE & set(fields) or parent == "securityContext":
+            host = {
+                "net": _scalar(fields.get("network_mode")) == "host",
+                "ipc": _scalar(fields.get("ipc")) == "host",
+            }
+            self.runtime(fields["sysctls"], f"service {parent or 'at line'}", host)
+        else:
+            self.runtime(fields["sysctls"], "", {})
+
+    def tasks(self, fields: dict) -> None:
+        """Ansible's modules: sysctl, pam_limits, and the ones that write a file's text."""
         for name in SYSCTL_TASKS:
             if name in fields:
                 self.task(fields, fields[name], self.sysctl_args)
@@ -112,13 +143,16 @@ class _Walk:
                 state = _scalar(args.get("state")) or "present"
                 if args.get(text_arg) is not None and path and state == "present":
                     self.text_into(args[text_arg], path)
-        for key, value in m.value:  # Salt: NAME: {sysctl.present: [{value: V}]}
+
+    def salt(self, m) -> None:
+        """Salt: NAME: {sysctl.present: [{value: V}]} (or a `name:` among the arguments)."""
+        for key, value in m.value:
             if key.id == "scalar" and value.id == "mapping":
-                state = {k.value: v for k, v in value.value if k.id == "scalar"}
-                if "sysctl.present" in state:
-                    args = _args(state["sysctl.present"])
+                states = {k.value: v for k, v in value.value if k.id == "scalar"}
+                if "sysctl.present" in states:
+                    args = _args(states["sysctl.present"])
                     name = _scalar(args.get("name")) or key.value
-                    self.sysctl(name, args.get("value"), key)
+                    self.sysctl(name, args.get("value"), args.get("value") or key)
 
     def variables(self, m, fields: dict, domain: str) -> None:
         """Settings kept as data for a play to write (a role's defaults, vars files):
@@ -148,22 +182,28 @@ class _Walk:
 
     # --- what each writer writes --------------------------------------------------------
 
-    def runtime(self, node, runtime: bool) -> None:
+    def runtime(self, node, container: str, host: dict) -> None:
         """`sysctls:` as a mapping (key: value) or a list (`- key=value`, or Kubernetes'
-        `- name: key` / `value: v`)."""
+        `- name: key` / `value: v`), set by a runtime in `container` ("" : read as the
+        host's settings); `host` says which namespaces the container shares with the host.
+        A node shared by an alias is read once."""
+        if id(node) in self.consumed:
+            return
         self.consumed.add(id(node))
         self.consumed.update(id(item) for item in node.value if node.id == "sequence")
+        where = (container, host)
         if node.id == "mapping":
             for k, v in node.value:
-                self.sysctl(_scalar(k), v, k, runtime=runtime)
+                self.sysctl(_scalar(k), v, v, where)
         elif node.id == "sequence":
             for item in node.value:
                 if item.id == "scalar" and "=" in item.value:
                     name, _, value = item.value.partition("=")
-                    self.add_sysctl(name, value, item.start_mark.line + 1, runtime=runtime)
+                    self.add_sysctl(name, value, item.start_mark.line + 1, where)
                 elif item.id == "mapping":
                     args = _args(item)
-                    self.sysctl(_scalar(args.get("name")), args.get("value"), item, runtime=runtime)
+                    value = args.get("value")
+                    self.sysctl(_scalar(args.get("name")), value, value or item, where)
 
     def task(self, fields: dict, args_node, handler) -> None:
         """One Ansible task, once per item of its loop."""
@@ -222,18 +262,25 @@ class _Walk:
         self.out.settings += parsed.settings
         self.out.problems += parsed.problems
 
-    def sysctl(self, name: str | None, value_node, where, runtime: bool = False) -> None:
+    def sysctl(self, name: str | None, value_node, where, runtime: tuple = ("", {})) -> None:
         value = _scalar(value_node)
         if name and value is not None:
             self.add_sysctl(name, value, where.start_mark.line + 1, runtime)
 
-    def add_sysctl(self, name: str, value: str, line: int, runtime: bool = False) -> None:
+    def add_sysctl(self, name: str, value: str, line: int, runtime: tuple = ("", {})) -> None:
+        """One sysctl; `runtime` (container, host namespaces): set by a container runtime in
+        that container (context "runtime"; "runtime-hostnet" / "runtime-hostipc" for a key
+        of a namespace the container shares with the host)."""
         if "{{" in name or "{{" in value or "\n" in name + value:
             return  # a template only the run knows
         parsed = sysctl_conf(f"{name.strip()} = {value}", self.file)
-        if runtime:
-            for s in parsed.settings:
-                s.context = "runtime"
+        container, host = runtime
+        for s in parsed.settings if container else ():
+            s.context, s.domain = "runtime", container
+            if host.get("net") and s.key.startswith("net."):
+                s.context = "runtime-hostnet"
+            elif host.get("ipc") and (s.key in RUNTIME_IPC or s.key.startswith("fs.mqueue.")):
+                s.context = "runtime-hostipc"
         self.add_parsed(parsed, line)
 
     def add_parsed(self, parsed: Parsed, line: int) -> None:
@@ -292,6 +339,10 @@ def _ansible_value(text: str | None) -> str | None:
     if text.strip().lower() in _FALSE:
         return "0"
     return text
+
+
+def _truthy(node) -> bool:
+    return _scalar(node) in ("true", "True", "yes", "on")
 
 
 def _scalar(node) -> str | None:

@@ -286,7 +286,7 @@ class _Linter:
             "needs_key": info.needs[0] if info is not None and info.needs else "",
             "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
             "needs_source": info.needs[2] if info is not None and info.needs else "",
-            "needs_now": self._needs_now(info),
+            "needs_now": None if s.context else self._needs_now(info),  # the host's boot
             "advised_out": _outside(info.advised, ints) if info is not None else "",
             "advised": info.advised[2] if info is not None and info.advised else "",
             "key_reason": info.reason if info else "",
