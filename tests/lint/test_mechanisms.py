@@ -352,6 +352,33 @@ def test_a_here_document_piped_into_sysctl_p_dash_is_applied():
     assert got == [(2, "net.ipv4.tcp_timestamps", "0"), (5, "net.ipv4.tcp_fin_timeout", "4")]
 
 
+def test_what_runs_a_shell_and_what_a_shell_inherits():
+    """sudo -u, env, timeout and bash -ec run the string; `bash FILE -c x` does not (-c is
+    the script's argument); the new shell sees exported variables only, and $1 from its
+    own arguments; a string after a continued line is numbered where it is."""
+    text = "\n".join(
+        [
+            "sudo -u root bash -c 'sysctl -w net.core.somaxconn=1'",  # 1
+            "env LANG=C bash -ec 'sysctl -w net.core.somaxconn=2'",  # 2
+            "timeout 5 sh -c 'sysctl -w net.core.somaxconn=3'",  # 3
+            "bash /opt/tool.sh -c net.ipv4.tcp_nosuch=1",  # 4: not a script string
+            "K=net.ipv4.tcp_sack",  # 5: not exported
+            "export E=net.ipv4.tcp_ecn",  # 6
+            "bash -c 'sysctl -w $K=1; sysctl -w $E=1; sysctl -w $1=4' x net.ipv4.tcp_fin_timeout",  # 7
+            "sudo \\",  # 8
+            "  bash -c 'sysctl -w net.ipv4.tcp_retries1=3'",  # 9
+        ]
+    )
+    assert settings(text) == [
+        (1, "net.core.somaxconn", "1"),
+        (2, "net.core.somaxconn", "2"),
+        (3, "net.core.somaxconn", "3"),
+        (7, "net.ipv4.tcp_ecn", "1"),
+        (7, "net.ipv4.tcp_fin_timeout", "4"),
+        (9, "net.ipv4.tcp_retries1", "3"),
+    ]
+
+
 def test_shells_inside_shells_are_read_to_a_bound():
     inner = "sysctl -w net.core.somaxconn=1"
     for _ in range(confscript.MAX_DEPTH + 1):

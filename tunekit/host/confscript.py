@@ -28,7 +28,13 @@ _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\
 _INT = re.compile(r"^-?[0-9]+$")
 COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
 # `command` too, but it also skips functions; busybox and toybox run the applet named next
-PREFIXES = ("sudo", "exec", "nohup", "busybox", "toybox")
+PREFIXES = ("sudo", "exec", "nohup", "busybox", "toybox", "env", "timeout", "nice")
+# the options of a prefix that take the next word (sudo -u root, nice -n 5)
+_PREFIX_ARGS = {
+    "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U"},
+    "nice": {"-n"},
+    "timeout": {"-s", "-k", "--signal", "--kill-after"},
+}
 
 
 MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
@@ -93,6 +99,7 @@ class _Shell:
         self.depth = 0
         self.text: dict[int, str] = {}
         self.args: list[str] = []  # the arguments of the function being run
+        self.exported: set[str] = set()  # names a shell started from this one inherits
         self.cut = ""  # why reading stopped early, and where
         self.at = 0  # the script line being read
 
@@ -269,7 +276,10 @@ class _Shell:
             cmd = [cmd[0][1:], *cmd[1:]]
         words = cmd[0]
         if words and words[0] in DECLARE:
+            exports = words[0] == "export" or "-x" in words[1:]
             words = [w for w in words[1:] if not w.startswith("-")]
+            if exports:  # what a shell started from here sees
+                self.exported.update(w.partition("=")[0] for w in words)
         if words and all(_ASSIGN.match(w) for w in words) and len(cmd) == 1:
             for w in words:
                 m = _ASSIGN.match(w)
@@ -277,8 +287,9 @@ class _Shell:
             return
         first, target = _redirect(cmd[0])
         name = first[0].rsplit("/", 1)[-1] if first else ""
-        if name in SHELLS and "-c" in first[1:-1] and body is None:
-            self._inline(first[first.index("-c") + 1], number)
+        script = _shell_script(name, first[1:]) if name in SHELLS and body is None else None
+        if script is not None:
+            self._inline(script[0], script[1], number + max(0, span - 1 - script[0].count("\n")))
         elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
@@ -292,17 +303,23 @@ class _Shell:
         else:
             _command(cmd, self.file, number, raw, self.out, span)
 
-    def _inline(self, text: str, number: int) -> None:
+    def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w
-        ..."`: the string is a script of its own, from the line where it starts."""
+        ..."`: the string is a script of its own, from the line where it starts, run by a
+        new shell, which sees only the exported variables and its own $0 $1 ..."""
         if self.depth >= MAX_DEPTH:
             self.stop(f"stopped reading at line {self.at}: shells {MAX_DEPTH} deep")
             return
+        saved, saved_args = self.vars, self.args
+        self.vars = {k: v for k, v in saved.items() if k in self.exported}
+        self.vars.update({str(n): a for n, a in enumerate(args)})  # $0 is the first
+        self.args = args[1:]
         self.depth += 1
         try:
             self.run([(number + k, line) for k, line in enumerate(text.split("\n"))])
         finally:
             self.depth -= 1
+            self.vars, self.args = saved, saved_args
 
     def _bare(self, words: list[str], number: int, raw: str) -> None:
         """`net.core.somaxconn = 1024` as a line of the script: the shell runs
@@ -351,6 +368,25 @@ def _open_quote(text: str, quote: str, start: int) -> str:
             continue
         k += 1
     return quote
+
+
+def _shell_script(name: str, args: list[str]) -> tuple[str, list[str]] | None:
+    """(the script, its $0 $1 ...) of `bash -c SCRIPT NAME ARG...` (-c in a cluster of
+    leading options: `bash -ec`), or of su's `-c CMD` / `--command=CMD` (anywhere among
+    su's arguments); None for `bash FILE -c x`, where -c is the script's own argument."""
+    if name == "su":
+        for n, a in enumerate(args):
+            if a in ("-c", "--command") and n + 1 < len(args):
+                return args[n + 1], []
+            if a.startswith("--command="):
+                return a.partition("=")[2], []
+        return None
+    n = 0
+    while n < len(args) and args[n].startswith("-") and args[n] != "-":
+        if not args[n].startswith("--") and "c" in args[n][1:]:
+            return (args[n + 1], args[n + 2 :]) if n + 1 < len(args) else None
+        n += 1
+    return None
 
 
 def _spaced(text: str) -> str:
@@ -470,12 +506,21 @@ def _stages(words: list[str]) -> list[list[str]]:
 
 
 def _strip(stage: list[str]) -> list[str]:
-    """A stage without a leading sudo (and its options)."""
+    """A stage without what runs the command for it: sudo (and its options, `-u root`
+    with its argument), env (and its NAME=value words), timeout (and its duration), nice,
+    busybox, exec."""
     words = list(stage)
     while words and words[0] in PREFIXES:
-        words = words[1:]
-        while words and words[0].startswith("-"):  # sudo's own options
-            words = words[1:]
+        prefix, words = words[0], words[1:]
+        while words and words[0].startswith("-"):  # the prefix's own options
+            option, words = words[0], words[1:]
+            if option in _PREFIX_ARGS.get(prefix, ()) and words:
+                words = words[1:]
+        if prefix == "env":
+            while words and _ASSIGN.match(words[0]):
+                words = words[1:]
+        elif prefix == "timeout" and words:
+            words = words[1:]  # the duration
     return words
 
 
