@@ -78,7 +78,16 @@ EXTRA = [
     ("net.core.somaxconn = 1234 5678", "1234"),
     ("net.ipv4.ip_local_port_range = 20000 40000 50000", "20000 40000"),
     ("net.ipv4.tcp_rmem = 4096 87380 6291456 8388608", "4096 87380 6291456"),
+    ("net.ipv4.tcp_sack = 1 junk", "1"),  # words after the number: dropped the same way
 ]
+
+
+def test_a_line_the_kernel_refuses_overrides_nothing():
+    report = run("net.ipv4.tcp_sack = 1\nnet.ipv4.tcp_sack = 1junk\n")
+    assert [(f.line, f.rule) for f in report.findings] == [
+        (1, "sets-what-is-there"),  # 1 is the default; line 2 does not override it
+        (2, "not-a-number"),
+    ]
 
 
 @pytest.mark.parametrize("line, applied", EXTRA)

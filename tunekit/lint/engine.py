@@ -92,6 +92,7 @@ class _Linter:
     def __init__(self, inputs: list[_Input], host: Host, know: Knowledge):
         self.inputs, self.host, self.know = inputs, host, know
         self.findings: list[LintFinding] = []
+        self.refused: set[int] = set()  # settings whose write the kernel or the tool refuses
         self.format_of = {i.path: i.format for i in inputs}
         settings = [s for i in inputs for s in i.settings]
         self.sysctls = [s for s in settings if s.kind == "sysctl"]
@@ -354,6 +355,8 @@ class _Linter:
 
     def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
         where = f"rule {rule.id}"
+        if rule.verdict in ("dead", "syntax"):
+            self.refused.add(id(s))  # a write that fails: it overrides and zeroes nothing
         self.findings.append(
             LintFinding(
                 file=s.file,
@@ -385,13 +388,18 @@ class _Linter:
         """The setting as the kernel takes it when the line gives more numbers than the
         key takes: it reads the vector's length and drops the rest of the write without
         an error (measured: applied, exit 0); None otherwise."""
-        numbers = s.ints
+        words = s.value.split()
         wanted = {"int": 1, "range": 2, "triple": 3}.get(env["shape"])
         if wanted is None and env["shape"] == "ints":
             wanted = env["count_live"]
-        if s.problem or numbers is None or not wanted or len(numbers) <= wanted:
-            return None
-        return replace(s, value=" ".join(s.value.split()[:wanted]))
+        if (
+            s.problem
+            or not wanted
+            or len(words) <= wanted
+            or _ints(" ".join(words[:wanted])) is None
+        ):
+            return None  # (`0 junk`: the kernel takes the 0 too; `0junk` it refuses)
+        return replace(s, value=" ".join(words[:wanted]))
 
     def run_rules(self, s: Setting) -> None:
         env = self.env(s)
@@ -432,7 +440,11 @@ class _Linter:
             self.add(self.know.by_check("out-of-range"), s, {**env, **rejected})
         if s.problem:
             self.add(self.know.by_check(s.problem), s, env)
-        elif s.kind == "sysctl" and s.ints is None and _ints(env["live"]) is not None:
+        elif (
+            s.kind == "sysctl"
+            and s.ints is None
+            and (_ints(env["live"]) is not None or env["shape"] in ("int", "range", "triple"))
+        ):
             self.add(self.know.by_check("not-a-number"), s, env)
         elif s.kind == "sysctl" and env["absent"] and not fired and not snapshot:
             self._absent(s, env)
@@ -500,6 +512,8 @@ class _Linter:
         for s in self.settings:
             if self.format_of.get(s.file) == "sysctl-a" or s.kind == "load" or s.problem:
                 continue  # a line the tool rejects overrides nothing
+            if id(s) in self.refused:
+                continue  # nor does one the kernel refuses
             name = K.canonical(s.key) if s.kind == "sysctl" else s.key
             # a container's line overrides only that container's (context and service)
             groups.setdefault((s.kind, s.context, s.domain, s.type, name), []).append(s)
@@ -523,7 +537,7 @@ class _Linter:
             if not s.problem
             and self.format_of.get(s.file) != "sysctl-a"
             and s.ints is not None
-            and self._rejected(s) is None
+            and id(s) not in self.refused
         ]
         order = {id(x): n for n, x in enumerate(self.sysctls)}
         pending: dict[tuple, Setting] = {}  # (context, domain, key) -> its last line so far
