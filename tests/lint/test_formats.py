@@ -353,3 +353,23 @@ def test_a_unit_s_limits_are_that_service_s():
     assert (4, "unit-nofile-infinity") in rules and (5, "limit-is-default") in rules
     assert {(7, "limit-is-default")} <= rules
     assert not {r for _, r in rules if r in ("limits-reach-logins-only", "wildcard-not-root")}
+
+
+def test_a_quoted_content_is_one_line_and_a_yaml_name_on_sysctl_lines_is_read():
+    """copy's content in double quotes with \\n escapes sits on one line of the file: every
+    setting in it is reported there; a .yaml file that holds sysctl.conf lines is read as
+    one, not passed as empty."""
+    tasks = """- copy:
+    dest: /etc/sysctl.d/90-x.conf
+    content: "net.core.somaxconn = 1024\\nvm.swappiness = 10\\n"
+- copy:
+    dest: /etc/sysctl.d/91-x.conf
+    content: "net.ipv4.tcp_sack = 1"
+"""
+    assert [(s.line, s.key) for s in confparse.parse(tasks, "f", "yaml").settings] == [
+        (3, "net.core.somaxconn"),
+        (3, "vm.swappiness"),
+        (6, "net.ipv4.tcp_sack"),
+    ]
+    plain = confparse.parse("net.core.somaxconn = 1024\n", "tuning.yaml", "yaml")
+    assert [(s.line, s.key) for s in plain.settings] == [(1, "net.core.somaxconn")]

@@ -611,7 +611,14 @@ def test_a_value_the_kernel_documentation_warns_against_is_risky():
     lines = sorted(f.line for f in report.findings if f.rule == "against-the-documentation")
     assert lines == [1, 2, 3, 4, 5]
     why = {f.line: f.why for f in report.findings if f.rule == "against-the-documentation"}
-    assert why[2].startswith("10000 is 1000 or more") and why[1].startswith("2 is below 3")
+    assert why[2].startswith(
+        "10000 is outside what the kernel's documentation advises (at most 999)"
+    )
+    assert why[1].startswith("2 is outside what the kernel's documentation advises (at least 3)")
+    fix = next(
+        f.fix for f in report.findings if f.line == 4 and f.rule == "against-the-documentation"
+    )
+    assert "?" not in fix  # min_free_kbytes has no constant default
 
 
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():

@@ -335,9 +335,16 @@ def dockerfile(text: str, file: str) -> Parsed:
 
 
 def yaml(text: str, file: str) -> Parsed:
+    """YAML (host/confyaml.py); a file named .yaml that holds another format's lines (a
+    sysctl.conf kept under that name) is read as that format, not passed as empty."""
     from tunekit.host import confyaml
 
-    return confyaml.yaml_file(text, file)
+    parsed = confyaml.yaml_file(text, file)
+    if not (parsed.settings or parsed.problems):
+        other = detect(text)
+        if other not in (None, "yaml"):
+            return parse(text, file, other)
+    return parsed
 
 
 PARSERS = {

@@ -252,12 +252,15 @@ class _Walk:
         fmt = _format_of(path)
         if fmt is None or node.id != "scalar":
             return
-        first = node.start_mark.line + 1 + (node.style in ("|", ">"))  # after a | or >
+        # a literal block (|) keeps its lines, one per line of the file after the |; any
+        # other scalar (folded, quoted with \n escapes) is reported on the line it starts
+        literal = node.style == "|"
+        first = node.start_mark.line + 1 + literal
         parser = sysctl_conf if fmt == "sysctl.conf" else limits_conf
         parsed = parser(node.value, self.file)
         items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
         for item in items:
-            item.line = first + item.line - 1
+            item.line = first + item.line - 1 if literal else first
             self._text(item)
         self.out.settings += parsed.settings
         self.out.problems += parsed.problems

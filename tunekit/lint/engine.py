@@ -586,14 +586,14 @@ class _Linter:
 
 
 def _outside(advised, ints: list[int] | None) -> str:
-    """'below 3' or '1000 or more' where one number lies outside the documented range."""
+    """'at least 3' or 'at most 999', where one number lies outside the documented range."""
     if not advised or not ints or len(ints) != 1:
         return ""
     low, high, _ = advised
     if low is not None and ints[0] < low:
-        return f"below {low}"
+        return f"at least {low}"
     if high is not None and ints[0] > high:
-        return f"{high + 1} or more"
+        return f"at most {high}"
     return ""
 
 
