@@ -645,20 +645,51 @@ def test_a_key_linux_has_but_this_build_lacks_is_a_no_op_here_and_a_key_linux_la
     name Linux has nowhere, and one it removed (tw_recycle, 4.12), are dead."""
     from tunekit.knowledge import kernel_sysctls
 
-    lacking = [n for n in kernel_sysctls.known() if not Path("/proc/sys", *n.split(".")).exists()]
+    host = LintHost.of_root(Path("/"))
+    assert host.config, "this kernel has no /proc/config.gz: its build options are unknown"
+    table = kernel_sysctls.known()
     lacking = [
         n
-        for n in lacking
-        if not K.DEVICE_KEY.match(n) and not n.startswith(tuple(K.MODULE_PREFIXES))
+        for n, reg in table.items()
+        if not Path("/proc/sys", *n.split(".")).exists()
+        and not K.DEVICE_KEY.match(n)
+        and not n.startswith(tuple(K.MODULE_PREFIXES))
+        and reg.option
     ]
-    assert lacking, "this kernel has every sysctl of the table: pick another build to test on"
-    text = f"{lacking[0]} = 1\nnet.ipv4.tcp_no_such_key = 1\nnet.ipv4.tcp_tw_recycle = 1\n"
-    report = lint.lint([("f", text, "sysctl.conf")], LintHost.of_root(Path("/")))
+    off = [n for n in lacking if any(host.config.get(o) != "y" for o in table[n].option.split())]
+    gone = [n for n in lacking if all(host.config.get(o) == "y" for o in table[n].option.split())]
+    assert off, "this kernel has every sysctl of the table: pick another build to test on"
+    text = f"{off[0]} = 1\nnet.ipv4.tcp_no_such_key = 1\nnet.ipv4.tcp_tw_recycle = 1\n"
+    if gone:  # built with what the key needs and still without it: dropped from Linux
+        text += f"{gone[0]} = 1\n"
+    report = lint.lint([("f", text, "sysctl.conf")], host)
     by_line = {f.line: (f.rule, f.verdict) for f in report.findings}
     assert by_line[1] == ("not-built", "no-op"), report.findings
     assert by_line[2] == ("absent", "dead")
     assert by_line[3][1] == "dead"
+    assert not gone or by_line[4] == ("removed-since", "dead"), report.findings
     assert kernel_sysctls.release() in next(f.why for f in report.findings if f.line == 1)
+
+
+def test_build_options_are_read_through_the_root_and_a_module_loaded_at_boot_counts(tmp_path):
+    """/proc/config.gz (bounded: a gzip that would inflate past 8 MiB is cut), else
+    boot/config-RELEASE; a key whose module modules-load.d loads is no finding."""
+    import gzip
+
+    from tunekit.host import procfs
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "config.gz").write_bytes(gzip.compress(b"CONFIG_IP_SCTP=m\n# x\n"))
+    assert procfs.kernel_config(tmp_path, "6.1") == {"IP_SCTP": "m"}
+    (tmp_path / "proc" / "config.gz").write_bytes(gzip.compress(b"CONFIG_A=y\n" * 2_000_000))
+    assert len(procfs.kernel_config(tmp_path, "6.1") or {}) == 1  # cut, not inflated whole
+    (tmp_path / "proc" / "config.gz").unlink()
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot" / "config-6.1").write_text("CONFIG_XFS_FS=y\n")
+    assert procfs.kernel_config(tmp_path, "6.1") == {"XFS_FS": "y"}
+    host = reference_host(modules={"sctp"})
+    assert [f.rule for f in run("net.sctp.rto_min = 500", host=host).findings] == []
+    assert [f.rule for f in run("net.sctp.rto_min = 500").findings] == ["not-built"]
 
 
 def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them(tmp_path):
@@ -697,10 +728,14 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
     R = kernel_sysctls.Registered
     assert table == {
         # 5 * X_HZ, in another file; bounds of a *_minmax handler (a constant, a const)
-        "net.x.alpha": R("net/x/sysctl.c", "X", "500", "net/x/core.c", "0644+", "1", "9"),
+        "net.x.alpha": R(
+            "net/x/sysctl.c", "X", "500", "net/x/core.c", "0644+", "1", "9", module="x"
+        ),
         # C's 0; a mode code changes at boot; a handler that drops writes
-        "net.x.beta": R("net/x/sysctl.c", "X_BETA", "0", "net/x/sysctl.c", "0444+", ignored="1"),
-        "net.x2.gamma": R("net/x/sysctl.c", "X"),  # no variable, no mode, no bounds
+        "net.x.beta": R(
+            "net/x/sysctl.c", "X_BETA X", "0", "net/x/sysctl.c", "0444+", ignored="1", module="x"
+        ),
+        "net.x2.gamma": R("net/x/sysctl.c", "X", module="x"),  # no variable, mode or bounds
     }
 
 

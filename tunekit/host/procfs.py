@@ -203,6 +203,36 @@ def proc_sys_writable(root: Path) -> bool | None:
     return os.access(probe, os.W_OK) if probe.exists() else None
 
 
+def kernel_config(root: Path, release: str) -> dict[str, str] | None:
+    """The running kernel's build options (CONFIG_X -> y, m or a value) from
+    /proc/config.gz (CONFIG_IKCONFIG_PROC) or boot/config-RELEASE; None when neither is
+    there. Read through the root, at most 1 MiB compressed and 8 MiB of text (a gzip
+    that would inflate further is cut there)."""
+    import zlib
+
+    text = None
+    try:
+        with open_root(root) as r:
+            fd = r.open("proc/config.gz", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                packed = os.read(fd, 1 << 20)
+            finally:
+                os.close(fd)
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        text = inflate.decompress(packed, 8 << 20).decode("utf-8", "replace")
+    except (OSError, zlib.error, ValueError):
+        try:
+            text = read(root, f"boot/config-{release.strip()}", 8 << 20)
+        except (OSError, ValueError):
+            return None
+    options = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("CONFIG_"):
+            options[name.removeprefix("CONFIG_")] = value
+    return options
+
+
 def modules(root: Path) -> tuple[set[str], set[str] | None]:
     """(loaded or built in: /sys/module, plus /proc/modules; loaded as modules: /proc/modules,
     None if unreadable). A module built into the kernel has a /sys/module entry (for its

@@ -50,6 +50,7 @@ class Registered(NamedTuple):
     low: str = ""  # the bounds a *_minmax handler enforces
     high: str = ""
     ignored: str = ""  # "1": the handler takes a write and drops it
+    module: str = ""  # the module its file is built into, when its option is m
 
 
 # sysctl_vals[] and sysctl_long_vals[] (kernel/sysctl.c) behind include/linux/sysctl.h
@@ -113,25 +114,25 @@ def _config_at(lines: list[str], lineno: int) -> str:
     return next((c for c in reversed(stack) if c and c not in _EVERYWHERE), "")
 
 
-def _makefile_config(path: Path) -> str:
-    """The option of the Makefile line that builds this file (directly, or as part of an
-    object made of several files)."""
+def _makefile_config(path: Path) -> tuple[str, str]:
+    """(the option of the Makefile line that builds this file, directly or as part of an
+    object made of several files; the module that object is when the option is m)."""
     try:
         make = (path.parent / "Makefile").read_text(errors="replace").replace("\\\n", " ")
     except OSError:
-        return ""
+        return "", ""
     obj = path.stem + ".o"
     for _ in range(3):  # foo.o in bar-y/bar-objs, bar.o in obj-$(CONFIG_X)
         m = re.search(rf"obj-\$\(CONFIG_(\w+)\)\s*[+:]?=[^\n]*\b{re.escape(obj)}", make)
         if m:
-            return m.group(1)
+            return m.group(1), obj.removesuffix(".o").replace("-", "_")
         m = re.search(
             rf"^(\w+?)-(?:y|objs|\$\(CONFIG_\w+\))\s*[+:]?=[^\n]*\b{re.escape(obj)}", make, re.M
         )
         if not m:
-            return ""
+            return "", ""
         obj = m.group(1) + ".o"
-    return ""
+    return "", ""
 
 
 def scan(tree: Path) -> dict[str, Registered]:
@@ -172,8 +173,10 @@ def scan(tree: Path) -> dict[str, Registered]:
                     leaves = re.compile(rf'{_PROCNAME.pattern}|\b(?:{names})\(\s*"([^"%]+)"')
                 for m in leaves.finditer(source, start, end):
                     lineno = source.count("\n", 0, m.start()) + 1
-                    config = _config_at(lines, lineno) or _makefile_config(where)
-                    config = "" if config in _EVERYWHERE else config
+                    # the options that must be on (the file's, and an #ifdef around the entry)
+                    built, module = _makefile_config(where)
+                    wanted = dict.fromkeys(c for c in (_config_at(lines, lineno), built) if c)
+                    config = " ".join(c for c in wanted if c not in _EVERYWHERE)
                     leaf = next(g for g in m.groups() if g)
                     name = directory.strip("/").replace("/", ".") + "." + leaf
                     entry = source[source.rfind("{", start, m.start()) : source.find("}", m.end())]
@@ -182,7 +185,7 @@ def scan(tree: Path) -> dict[str, Registered]:
                     defined = facts.pop("defined")
                     if isinstance(defined, Path):
                         facts["defined"] = str(defined.relative_to(tree))
-                    out.setdefault(name, Registered(rel, config, **facts))
+                    out.setdefault(name, Registered(rel, config, module=module, **facts))
     return out
 
 

@@ -459,9 +459,24 @@ class _Linter:
         if reg is None:
             self.add(self.know.by_check("absent"), s, {**env, "linux": linux})
             return
-        option = f"CONFIG_{reg.option}" if reg.option else ""
+        if reg.module and reg.module in self.host.modules_at_boot:
+            return  # its module is loaded at boot, before systemd-sysctl: the line applies
+        options = reg.option.split()
+        config = self.host.config
+        option = " and ".join(f"CONFIG_{o}" for o in options)
         names = {"linux": linux, "registered_in": reg.source, "option": option}
-        self.add(self.know.by_check("not-built"), s, {**env, **names})
+        built = config is not None and all(config.get(o) == "y" for o in options)
+        if built or not options:  # nothing this build could have left out: Linux dropped it
+            self.add(self.know.by_check("removed-since"), s, {**env, **names})
+            return
+        if config is not None and reg.module and all(config.get(o) in ("y", "m") for o in options):
+            missing = f"has it in the module {reg.module}, which is not loaded, nor loaded at boot"
+        elif config is not None:
+            off = [f"CONFIG_{o}" for o in options if config.get(o) != "y"]
+            missing = f"is built without {' or '.join(off)}"
+        else:
+            missing = f"lacks it (built without {option}, or its module not loaded)"
+        self.add(self.know.by_check("not-built"), s, {**env, **names, "missing": missing})
 
     def _rejected(self, s: Setting) -> dict | None:
         """The names the out-of-range text needs, when the kernel's own bounds (the

@@ -29,6 +29,8 @@ class Host:
     modules: set[str] | None = None  # loaded or built in (/sys/module)
     proc_modules: set[str] | None = None  # loaded as modules (/proc/modules)
     modules_at_boot: set[str] = field(default_factory=set)
+    # the running kernel's build options (/proc/config.gz), None where it does not say
+    config: dict[str, str] | None = None
     # the sysctls this host's boot files set: their live values may be those files' own,
     # so they say nothing of the kernel's default
     set_at_boot: set[str] = field(default_factory=set)
@@ -136,6 +138,7 @@ class Host:
             h.can_read_fresh = freshns.available()
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
+            h.config = procfs.kernel_config(root, release)
         if container is None and has_proc:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
         h.container = bool(container)

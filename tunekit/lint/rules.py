@@ -24,6 +24,7 @@ RULES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "rules.toml"
 CHECKS = (
     "absent",
     "not-built",
+    "removed-since",
     "out-of-range",
     "overridden",
     "zeroed",
