@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import run_tunekit
+from helpers import require_privileges, run_tunekit
 from lint_reference import reference_host, run
 
 from tunekit.host import confparse, confyaml
@@ -373,3 +373,17 @@ def test_a_quoted_content_is_one_line_and_a_yaml_name_on_sysctl_lines_is_read():
     ]
     plain = confparse.parse("net.core.somaxconn = 1024\n", "tuning.yaml", "yaml")
     assert [(s.line, s.key) for s in plain.settings] == [(1, "net.core.somaxconn")]
+
+
+def test_a_container_key_a_new_namespace_lacks_is_measured_there():
+    """No catalogue entry says net.core.bpf_jit_enable is absent in a child namespace: a
+    namespace made for the purpose does (host/freshns.py), so a container's line is dead."""
+    require_privileges()
+    from pathlib import Path
+
+    from tunekit.lint.host import Host as LintHost
+
+    compose = "services:\n  a:\n    image: x\n    sysctls:\n      net.core.bpf_jit_enable: 1\n"
+    assert Path("/proc/sys/net/core/bpf_jit_enable").exists(), "this kernel has no BPF JIT key"
+    report = lint.lint([("c.yml", compose, "yaml")], LintHost.of_root(Path("/")))
+    assert [(f.line, f.rule) for f in report.findings] == [(5, "runtime-not-in-child")]

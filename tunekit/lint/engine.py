@@ -271,7 +271,7 @@ class _Linter:
             "writable": self.host.writable(key),
             "readable": self.host.readable(key),
             **self._registered(key),
-            "in_child": info.child if info is not None else None,
+            "in_child": info.child if info is not None else self._in_child(key),
             "runtime_ok": K.runtime_namespaced(key),
             "reserved_outside": self._reserved_outside(info, s.value),
             "conf_combine": K.conf_combine(key),
@@ -324,6 +324,13 @@ class _Linter:
             return None
         how = f"the kernel's default: {defined} initialises it to {init}, and this kernel holds it"
         return constant(init, how)
+
+    def _in_child(self, key: str) -> str | None:
+        """A key no catalogue entry knows: absent in a new network namespace (measured,
+        host/freshns.py) though the host has it, as net.core.bpf_jit_enable is."""
+        if key in self.host.fresh_asked and key not in self.host.in_new_ns:
+            return "absent" if self.host.live(key)[0] == "present" else None
+        return None
 
     def _needs_now(self, info) -> int | None:
         """The value at boot of the key this one needs (catalogue `needs`), if one number."""

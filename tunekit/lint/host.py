@@ -43,6 +43,9 @@ class Host:
     # per-namespace keys as a new network namespace holds them: the kernel's defaults
     # (host/freshns.py); filled by load_fresh on the live host
     fresh: dict[str, str] = field(default_factory=dict)
+    # the net.* keys looked for there, and those a new namespace has (defaults or copies)
+    fresh_asked: set[str] = field(default_factory=set)
+    in_new_ns: set[str] = field(default_factory=set)
     can_read_fresh: bool = False
     _cache: dict = field(default_factory=dict)
 
@@ -52,7 +55,12 @@ class Host:
             return
         from tunekit.host import freshns
 
-        self.fresh.update(freshns.read(sorted({k for k in keys if freshns.wanted(k)})))
+        asked = sorted({k for k in keys if k.startswith("net.")})
+        got = freshns.read(asked)
+        if got:  # the namespace was made: what it lacks, a container lacks too
+            self.fresh.update({k: v for k, v in got.items() if freshns.wanted(k)})
+            self.fresh_asked.update(asked)
+            self.in_new_ns.update(got)
 
     def boot_context(self):
         """What the keys' boot values depend on (knowledge/defaults.py), for this host."""
