@@ -38,9 +38,10 @@ def _copied(key: str) -> bool:
     return any(key.startswith(p) for p in K.FRESH_NS_COPIES)
 
 
-def read(keys: list[str]) -> dict[str, str]:
-    """key -> its value in a new network namespace, for the keys present there. {} when a
-    namespace cannot be made (no CAP_SYS_ADMIN, no unshare)."""
+def read(keys: list[str]) -> dict[str, str] | None:
+    """key -> its value in a new network namespace, for the keys present there (a key
+    absent there is not in it). None when a namespace cannot be made (no CAP_SYS_ADMIN,
+    no unshare)."""
     paths = {}
     for key in keys[:_MAX_KEYS]:
         try:
@@ -68,12 +69,14 @@ def read(keys: list[str]) -> dict[str, str]:
         data = f.read(_LIMIT * len(paths) + 4096)
     _, status = os.waitpid(pid, 0)
     if status != 0:
-        return {}
+        return None
     try:
         out = json.loads(data)
     except ValueError:
-        return {}
-    return {k: v for k, v in out.items() if isinstance(v, str)} if isinstance(out, dict) else {}
+        return None
+    if not isinstance(out, dict):
+        return None
+    return {k: v for k, v in out.items() if isinstance(v, str)}
 
 
 def _values(paths: dict[str, str]) -> dict[str, str]:

@@ -57,7 +57,7 @@ class Host:
 
         asked = sorted({k for k in keys if k.startswith("net.")})
         got = freshns.read(asked)
-        if got:  # the namespace was made: what it lacks, a container lacks too
+        if got is not None:  # the namespace was made: what it lacks, a container lacks too
             self.fresh.update({k: v for k, v in got.items() if freshns.wanted(k)})
             self.fresh_asked.update(asked)
             self.in_new_ns.update(got)
