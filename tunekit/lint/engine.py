@@ -469,7 +469,7 @@ class _Linter:
         if reg.module and reg.module in self.host.modules_at_boot:
             return  # its module is loaded at boot, before systemd-sysctl: the line applies
         options = reg.option.split()
-        config = self.host.config
+        config = self.host.build_options()
         option = " and ".join(f"CONFIG_{o}" for o in options)
         names = {"linux": linux, "registered_in": reg.source, "option": option}
         built = config is not None and all(config.get(o) == "y" for o in options)

@@ -29,8 +29,10 @@ class Host:
     modules: set[str] | None = None  # loaded or built in (/sys/module)
     proc_modules: set[str] | None = None  # loaded as modules (/proc/modules)
     modules_at_boot: set[str] = field(default_factory=set)
-    # the running kernel's build options (/proc/config.gz), None where it does not say
+    # the running kernel's build options (/proc/config.gz), None where it does not say;
+    # read on first use (build_options), since only a key the kernel lacks needs them
     config: dict[str, str] | None = None
+    config_reader: Any = None
     # the sysctls this host's boot files set: their live values may be those files' own,
     # so they say nothing of the kernel's default
     set_at_boot: set[str] = field(default_factory=set)
@@ -90,6 +92,11 @@ class Host:
         except OSError:
             return None
 
+    def build_options(self) -> dict[str, str] | None:
+        if self.config is None and self.config_reader is not None:
+            self.config, self.config_reader = self.config_reader(), None
+        return self.config
+
     def live(self, key: str) -> tuple[str, str | None]:
         """('present', text), ('absent', None) or ('unknown', None)."""
         if key in self._cache:
@@ -146,7 +153,7 @@ class Host:
             h.can_read_fresh = freshns.available()
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
-            h.config = procfs.kernel_config(root, release)
+            h.config_reader = lambda: procfs.kernel_config(root, release)
         if container is None and has_proc:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
         h.container = bool(container)
