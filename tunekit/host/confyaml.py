@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
-from tunekit.knowledge.catalogue import RUNTIME_IPC
+from tunekit.knowledge.catalogue import ipc_namespaced
 
 MAX_NODES = 100_000
 SYSCTL_TASKS = ("sysctl", "ansible.posix.sysctl", "ansible.builtin.sysctl")
@@ -282,7 +282,7 @@ class _Walk:
             s.context, s.domain = "runtime", container
             if host.get("net") and s.key.startswith("net."):
                 s.context = "runtime-hostnet"
-            elif host.get("ipc") and (s.key in RUNTIME_IPC or s.key.startswith("fs.mqueue.")):
+            elif host.get("ipc") and ipc_namespaced(s.key):
                 s.context = "runtime-hostipc"
         self.add_parsed(parsed, line)
 

@@ -1502,13 +1502,14 @@ RUNTIME_IPC = frozenset(
 )
 
 
+def ipc_namespaced(name: str) -> bool:
+    """A key of the IPC namespace, as runc counts them."""
+    return name in RUNTIME_IPC or name.startswith("fs.mqueue.")
+
+
 def runtime_namespaced(name: str) -> bool:
     """Does runc let a container set this key (its own namespace holds it)?"""
-    return (
-        name in RUNTIME_IPC
-        or name.startswith(("fs.mqueue.", "net."))
-        or name == "kernel.domainname"
-    )
+    return ipc_namespaced(name) or name.startswith("net.") or name == "kernel.domainname"
 
 
 def conf_combine(name: str) -> str:
