@@ -75,22 +75,12 @@ class Host:
     def writable(self, key: str) -> bool | None:
         """False when the running kernel's file for `key` is read-only (0444), for every
         writer, root included: a write fails with EACCES."""
-        if self.writable_mode is None or not _is_name(key):
-            return None
-        try:
-            return self.writable_mode(key.replace(".", "/"))
-        except OSError:
-            return None
+        return _mode(self.writable_mode, key)
 
     def readable(self, key: str) -> bool | None:
         """False when the running kernel's file for `key` is write-only (0200: vm.drop_caches,
         vm.compact_memory): an action done at each write, not a value the kernel keeps."""
-        if self.readable_mode is None or not _is_name(key):
-            return None
-        try:
-            return self.readable_mode(key.replace(".", "/"))
-        except OSError:
-            return None
+        return _mode(self.readable_mode, key)
 
     def build_options(self) -> dict[str, str] | None:
         if self.config is None and self.config_reader is not None:
@@ -158,6 +148,16 @@ class Host:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
         h.container = bool(container)
         return h
+
+
+def _mode(check, key: str) -> bool | None:
+    """What a mode check says of the key's file; None where there is none or it fails."""
+    if check is None or not _is_name(key):
+        return None
+    try:
+        return check(key.replace(".", "/"))
+    except OSError:
+        return None
 
 
 def _is_name(key: str) -> bool:
