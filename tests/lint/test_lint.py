@@ -16,6 +16,7 @@ from lint_reference import GIB, reference_host, rules_fired, run
 from tunekit.host import confparse
 from tunekit.knowledge import catalogue
 from tunekit.lint import engine as lint
+from tunekit.lint import inputs
 from tunekit.lint import rules as lint_rules
 from tunekit.lint.host import Host as LintHost
 from tunekit.lint.report import LintReport as Lint
@@ -125,16 +126,16 @@ GUIDE_FINDINGS = {
 
 @pytest.mark.parametrize("name", sorted(GUIDE_FINDINGS))
 def test_every_guide_line_that_is_wrong_is_named_and_nothing_else(name):
-    path, text, fmt = lint.read_input(str(GUIDES / name))
+    path, text, fmt = inputs.read_input(str(GUIDES / name))
     report = lint.lint([(path, text, fmt)], reference_host())
     assert {(f.line, f.rule) for f in report.findings} == GUIDE_FINDINGS[name]
 
 
 def test_the_server_guide_as_a_whole_raises_nr_open_for_its_own_limits():
-    inputs = [
-        lint.read_input(str(GUIDES / n)) for n in ("server-sysctl.conf", "server-limits.conf")
+    guide = [
+        inputs.read_input(str(GUIDES / n)) for n in ("server-sysctl.conf", "server-limits.conf")
     ]
-    report = lint.lint(inputs, reference_host())
+    report = lint.lint(guide, reference_host())
     assert not [f for f in report.findings if f.rule == "nofile-above-nr-open"]
 
 
@@ -144,7 +145,7 @@ def test_the_guides_on_the_real_kernel_fail_on_the_same_lines():
     host = LintHost.of_root(Path("/"))
     host.mem_bytes = 24 * GIB  # the only input that differs between CI machines
     for name, expected in GUIDE_FINDINGS.items():
-        report = lint.lint([lint.read_input(str(GUIDES / name))], host)
+        report = lint.lint([inputs.read_input(str(GUIDES / name))], host)
         want = {(line, r) for line, r in expected if KNOW_VERDICT[r] in lint_rules.DEFAULT_FAIL_ON}
         got = {(f.line, f.rule) for f in report.failing()}
         assert got == want, name

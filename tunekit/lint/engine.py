@@ -11,14 +11,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 
-from tunekit.errors import UsageError
 from tunekit.host import confparse
 from tunekit.host.confparse import Problem, Setting
 from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
+from tunekit.lint import source
 from tunekit.lint.host import Host
 from tunekit.lint.language import Unknown, evaluate, render
 from tunekit.lint.report import (
@@ -239,7 +238,7 @@ class _Linter:
         d = of(info, self.ctx) if info is not None else None
         fresh = self.host.fresh.get(key)
         if d is None and fresh is None:
-            d = self._source_default(key)
+            d = source.default(self.host, key)
         if d is None and fresh is not None and _ints(fresh) is not None:
             d = constant(fresh, "the kernel's default, as a new network namespace holds it")
         elif d is None and fresh is not None:  # text: compared as it is
@@ -270,8 +269,8 @@ class _Linter:
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
             "writable": self.host.writable(key),
             "readable": self.host.readable(key),
-            **self._registered(key),
-            "in_child": info.child if info is not None else self._in_child(key),
+            **source.registered(key),
+            "in_child": info.child if info is not None else source.in_child(self.host, key),
             "runtime_ok": K.runtime_namespaced(key),
             "reserved_outside": self._reserved_outside(info, s.value),
             "conf_combine": K.conf_combine(key),
@@ -288,49 +287,11 @@ class _Linter:
             "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
             "needs_source": info.needs[2] if info is not None and info.needs else "",
             "needs_now": None if s.context else self._needs_now(info),  # the host's boot
-            "advised_out": _outside(info.advised, ints) if info is not None else "",
+            "advised_out": source.outside(info.advised, ints) if info is not None else "",
             "advised": info.advised[2] if info is not None and info.advised else "",
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
-
-    def _registered(self, key: str) -> dict:
-        """What the source says of how the kernel takes a write (kernel_sysctls.tsv): the
-        mode is changed at boot (so read-only here says this build lacks a feature, not that
-        the key is a counter), or its handler drops the write."""
-        from tunekit.knowledge import kernel_sysctls
-
-        reg = kernel_sysctls.known().get(key) if key not in K.KEYS else None
-        return {
-            "mode_set_at_boot": reg is not None and reg.mode.endswith("+"),
-            "write_ignored": reg is not None and reg.ignored == "1",
-            "registered_in": reg.source if reg is not None else "",
-        }
-
-    def _source_default(self, key: str):
-        """A key no catalogue entry knows: the value the kernel source initialises it to
-        (kernel_sysctls.tsv), believed only where the running kernel holds the same (an
-        init function may size it from RAM, as min_free_kbytes and page-cluster are) and
-        no boot file of this host sets the key (the live value may then be that file's)."""
-        from tunekit.knowledge import kernel_sysctls
-        from tunekit.knowledge.defaults import constant
-
-        reg = kernel_sysctls.known().get(key)
-        init, defined = (reg.init, reg.defined) if reg is not None else ("", "")
-        if not init or key in self.host.set_at_boot:
-            return None  # the live value may be a boot file's, not the kernel's
-        status, live = self.host.live(key)
-        if status != "present" or live is None or live.split() != [init]:
-            return None
-        how = f"the kernel's default: {defined} initialises it to {init}, and this kernel holds it"
-        return constant(init, how)
-
-    def _in_child(self, key: str) -> str | None:
-        """A key no catalogue entry knows: absent in a new network namespace (measured,
-        host/freshns.py) though the host has it, as net.core.bpf_jit_enable is."""
-        if key in self.host.fresh_asked and key not in self.host.in_new_ns:
-            return "absent" if self.host.live(key)[0] == "present" else None
-        return None
 
     def _needs_now(self, info) -> int | None:
         """The value at boot of the key this one needs (catalogue `needs`), if one number."""
@@ -408,23 +369,24 @@ class _Linter:
             return None  # (`0 junk`: the kernel takes the 0 too; `0junk` it refuses)
         return replace(s, value=" ".join(words[:wanted]))
 
-    def run_rules(self, s: Setting) -> None:
-        env = self.env(s)
-        if s.kind == "sysctl" and (applied := self._extra_dropped(s, env)) is not None:
-            count = len(applied.value.split())
-            dropped = " ".join(s.value.split()[count:])
-            names = {"count": count, "applied": applied.value, "dropped": dropped}
-            self.add(self.know.by_check("extra-values-dropped"), s, {**env, **names})
-            self.run_rules(applied)
-            return
-        if s.problem == "inline-comment":
-            applied = self._comment_ignored(s, env)
-            if applied is not None:  # what the kernel writes is linted as any line
-                count = len(applied.value.split())
-                self.add(self.know.by_check("inline-comment-ignored"), s, {**env, "count": count})
-                self.run_rules(applied)
-                return
-        snapshot = self.format_of.get(s.file) == "sysctl-a"
+    def _cut(self, s: Setting, env: dict) -> bool:
+        """A line the kernel takes only part of (more numbers than the key takes, or an
+        inline comment after them): name it, then lint what is written as any line."""
+        check, applied = "extra-values-dropped", None
+        if s.kind == "sysctl":
+            applied = self._extra_dropped(s, env)
+        if applied is None and s.problem == "inline-comment":
+            check, applied = "inline-comment-ignored", self._comment_ignored(s, env)
+        if applied is None:
+            return False
+        count = len(applied.value.split())
+        dropped = " ".join(s.value.split()[count:])
+        names = {"count": count, "applied": applied.value, "dropped": dropped}
+        self.add(self.know.by_check(check), s, {**env, **names})
+        self.run_rules(applied)
+        return True
+
+    def _hits(self, s: Setting, env: dict, snapshot: bool) -> list[Rule]:
         hits = []
         for rule in self.know.rules:
             if rule.check or not rule.matches(s, K.canonical(s.key)):
@@ -436,6 +398,14 @@ class _Linter:
                     hits.append(rule)
             except Unknown:
                 continue
+        return hits
+
+    def run_rules(self, s: Setting) -> None:
+        env = self.env(s)
+        if self._cut(s, env):
+            return
+        snapshot = self.format_of.get(s.file) == "sysctl-a"
+        hits = self._hits(s, env, snapshot)
         fired = len(hits)
         rejected = self._rejected(s) if s.kind == "sysctl" else None
         if rejected or any(r.verdict == "dead" for r in hits):
@@ -454,36 +424,9 @@ class _Linter:
         ):
             self.add(self.know.by_check("not-a-number"), s, env)
         elif s.kind == "sysctl" and env["absent"] and not fired and not snapshot:
-            self._absent(s, env)
-
-    def _absent(self, s: Setting, env: dict) -> None:
-        """A key this kernel lacks: dead if Linux has no such key either (removed, a typo,
-        a vendor's patch), a no-op here if Linux has it and this build left it out."""
-        from tunekit.knowledge import kernel_sysctls
-
-        reg = kernel_sysctls.known().get(K.canonical(s.key))
-        linux = kernel_sysctls.release()
-        if reg is None:
-            self.add(self.know.by_check("absent"), s, {**env, "linux": linux})
-            return
-        if reg.module and reg.module in self.host.modules_at_boot:
-            return  # its module is loaded at boot, before systemd-sysctl: the line applies
-        options = reg.option.split()
-        config = self.host.build_options()
-        option = " and ".join(f"CONFIG_{o}" for o in options)
-        names = {"linux": linux, "registered_in": reg.source, "option": option}
-        built = config is not None and all(config.get(o) == "y" for o in options)
-        if built or not options:  # nothing this build could have left out: Linux dropped it
-            self.add(self.know.by_check("removed-since"), s, {**env, **names})
-            return
-        if config is not None and reg.module and all(config.get(o) in ("y", "m") for o in options):
-            missing = f"has it in the module {reg.module}, which is not loaded, nor loaded at boot"
-        elif config is not None:
-            off = [f"CONFIG_{o}" for o in options if config.get(o) != "y"]
-            missing = f"is built without {' or '.join(off)}"
-        else:
-            missing = f"lacks it (built without {option}, or its module not loaded)"
-        self.add(self.know.by_check("not-built"), s, {**env, **names, "missing": missing})
+            found = source.absent(self.host, K.canonical(s.key))
+            if found is not None:
+                self.add(self.know.by_check(found[0]), s, {**env, **found[1]})
 
     def _rejected(self, s: Setting) -> dict | None:
         """The names the out-of-range text needs, when the kernel's own bounds (the
@@ -501,32 +444,7 @@ class _Linter:
                 "maximum": key.maximum if key.maximum is not None else "any",
                 "key_source": key.source,
             }
-        return self._source_rejects(K.canonical(s.key), s.ints)
-
-    def _source_rejects(self, key: str, ints: list[int]) -> dict | None:
-        """The same from the source, for a key whose catalogue entry has no bounds: the
-        extra1/extra2 its *_minmax handler enforces (kernel_sysctls.tsv)."""
-        from tunekit.knowledge import kernel_sysctls
-
-        reg = kernel_sysctls.known().get(key)
-        if reg is None or not (reg.low or reg.high):
-            return None
-        low, high = (int(reg.low) if reg.low else None), (int(reg.high) if reg.high else None)
-        for v in ints:
-            if (low is not None and v < low) or (high is not None and v > high):
-                side = (
-                    f"below {low}, the smallest"
-                    if low is not None and v < low
-                    else f"above {high}, the largest"
-                )
-                return {
-                    "bound": f"{side} value its handler accepts",
-                    "minimum": low if low is not None else "any",
-                    "maximum": high if high is not None else "any",
-                    "key_source": f"{reg.source} (the entry's extra1/extra2, which its "
-                    "*_minmax handler enforces)",
-                }
-        return None
+        return source.rejects(K.canonical(s.key), s.ints)
 
     def overridden(self) -> None:
         rule = self.know.by_check("overridden")
@@ -607,18 +525,6 @@ class _Linter:
         return out
 
 
-def _outside(advised, ints: list[int] | None) -> str:
-    """'at least 3' or 'at most 999', where one number lies outside the documented range."""
-    if not advised or not ints or len(ints) != 1:
-        return ""
-    low, high, _ = advised
-    if low is not None and ints[0] < low:
-        return f"at least {low}"
-    if high is not None and ints[0] > high:
-        return f"at most {high}"
-    return ""
-
-
 def lint(
     inputs: list[tuple[str, str, str]],
     host: Host,
@@ -666,61 +572,3 @@ def lint(
         ),
         unreadable=unreadable,
     )
-
-
-def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[str]]:
-    """What applies at the next boot under `root`: (inputs, modules loaded at boot, errors)."""
-    from tunekit.host import bootset
-
-    found = bootset.collect(root)
-    inputs = [("/" + f.path, f.text, f.format) for f in found.files]
-    return inputs, found.modules_at_boot, found.unreadable
-
-
-def keys_set(inputs: list[tuple[str, str, str]]) -> set[str]:
-    """The sysctls that (path, text, format) inputs assign."""
-    out = set()
-    for path, text, fmt in inputs:
-        for s in confparse.parse(text, path, fmt).settings:
-            if s.kind == "sysctl":
-                out.add(K.canonical(s.key))
-    return out
-
-
-def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]:
-    """A file named on the command line (or '-' for standard input), its format recognised."""
-    from tunekit.host.procfs import read_text
-
-    if name == "-":
-        text, shown = stdin_text or "", "<stdin>"
-    else:
-        try:
-            text = read_text(Path(name), strict=True)
-        except FileNotFoundError:
-            raise UsageError(f"{name}: no such file") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{name}: not a text file (not UTF-8)") from None
-        except OSError as err:
-            raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
-        shown = name
-    # a name that says shell (editors decide so too) wins over the look of the lines
-    if shown.endswith((".sh", ".bash")):
-        fmt: str | None = "script"
-    elif shown.endswith((".yml", ".yaml")):
-        fmt = "yaml"
-    elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
-        fmt = "system.conf"  # a unit, or a drop-in of one
-    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
-        ".dockerfile"
-    ):
-        fmt = "dockerfile"
-    else:
-        fmt = confparse.detect(text)
-    if fmt is None:
-        raise UsageError(
-            f"{shown}: not a format tunekit lint knows",
-            "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
-            "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
-            "modprobe.d files, and YAML (compose/Kubernetes sysctls, Ansible, Salt)",
-        )
-    return shown, text, fmt

@@ -23,7 +23,7 @@ class LintOptions:
 def lint(o: LintOptions):
     """The LintReport (lint.engine), which is also the `lint --json` document."""
     from tunekit.host import facts as host
-    from tunekit.lint import engine
+    from tunekit.lint import engine, inputs
     from tunekit.lint.host import Host
     from tunekit.lint.report import DEFAULT_FAIL_ON
     from tunekit.lint.rules import parse_version
@@ -37,13 +37,13 @@ def lint(o: LintOptions):
         except ValueError:
             raise UsageError(f"--kernel {o.kernel!r}: expected a version such as 6.8") from None
     machine = Host.of_root(base, o.container, o.kernel)
-    boot, modules, unreadable = engine.boot_inputs(base)
+    boot, modules, unreadable = inputs.boot_inputs(base)
     machine.modules_at_boot = modules
-    machine.set_at_boot = engine.keys_set(boot)
-    inputs = [engine.read_input(f, o.stdin) for f in o.files] if o.files else boot
+    machine.set_at_boot = inputs.keys_set(boot)
+    given = [inputs.read_input(f, o.stdin) for f in o.files] if o.files else boot
     targets = _profile_targets(o.profile, o.root) if o.profile else None
     return engine.lint(
-        inputs,
+        given,
         machine,
         profile=targets,
         mode="files" if o.files else "boot",

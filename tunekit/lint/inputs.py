@@ -1,0 +1,69 @@
+"""What lint reads: the files that apply at the next boot under a root, or the files named
+on the command line, each with its format recognised (by its name where the name says, else
+by its lines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunekit.errors import UsageError
+from tunekit.host import confparse
+from tunekit.knowledge import catalogue as K
+
+
+def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[str]]:
+    """What applies at the next boot under `root`: (inputs, modules loaded at boot, errors)."""
+    from tunekit.host import bootset
+
+    found = bootset.collect(root)
+    inputs = [("/" + f.path, f.text, f.format) for f in found.files]
+    return inputs, found.modules_at_boot, found.unreadable
+
+
+def keys_set(inputs: list[tuple[str, str, str]]) -> set[str]:
+    """The sysctls that (path, text, format) inputs assign."""
+    out = set()
+    for path, text, fmt in inputs:
+        for s in confparse.parse(text, path, fmt).settings:
+            if s.kind == "sysctl":
+                out.add(K.canonical(s.key))
+    return out
+
+
+def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]:
+    """A file named on the command line (or '-' for standard input), its format recognised."""
+    from tunekit.host.procfs import read_text
+
+    if name == "-":
+        text, shown = stdin_text or "", "<stdin>"
+    else:
+        try:
+            text = read_text(Path(name), strict=True)
+        except FileNotFoundError:
+            raise UsageError(f"{name}: no such file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{name}: not a text file (not UTF-8)") from None
+        except OSError as err:
+            raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
+        shown = name
+    # a name that says shell (editors decide so too) wins over the look of the lines
+    if shown.endswith((".sh", ".bash")):
+        fmt: str | None = "script"
+    elif shown.endswith((".yml", ".yaml")):
+        fmt = "yaml"
+    elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
+        fmt = "system.conf"  # a unit, or a drop-in of one
+    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
+        ".dockerfile"
+    ):
+        fmt = "dockerfile"
+    else:
+        fmt = confparse.detect(text)
+    if fmt is None:
+        raise UsageError(
+            f"{shown}: not a format tunekit lint knows",
+            "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
+            "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
+            "modprobe.d files, and YAML (compose/Kubernetes sysctls, Ansible, Salt)",
+        )
+    return shown, text, fmt

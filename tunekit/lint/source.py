@@ -1,0 +1,109 @@
+"""What lint takes from the kernel source for a key no catalogue entry describes (or for a
+key this kernel lacks): the table of every sysctl the source registers
+(knowledge/kernel_sysctls.tsv), checked against the running kernel where the source alone
+cannot say (its live value, its build options, a namespace made for the purpose)."""
+
+from __future__ import annotations
+
+from tunekit.knowledge import catalogue as K
+from tunekit.knowledge import kernel_sysctls
+from tunekit.lint.host import Host
+
+
+def registered(key: str) -> dict:
+    """How the kernel takes a write of a key the catalogue does not know: its mode is
+    changed at boot (so read-only here says this build lacks a feature, not that the key is
+    a counter), or its handler drops the write."""
+    reg = kernel_sysctls.known().get(key) if key not in K.KEYS else None
+    return {
+        "mode_set_at_boot": reg is not None and reg.mode.endswith("+"),
+        "write_ignored": reg is not None and reg.ignored == "1",
+        "registered_in": reg.source if reg is not None else "",
+    }
+
+
+def default(host: Host, key: str):
+    """The value the source initialises the key's variable to, believed only where the
+    running kernel holds the same (an init function may size it from RAM, as
+    min_free_kbytes and page-cluster are) and no boot file of this host sets the key (the
+    live value may then be that file's). A BootDefault, or None."""
+    from tunekit.knowledge.defaults import constant
+
+    reg = kernel_sysctls.known().get(key)
+    if reg is None or not reg.init or key in host.set_at_boot:
+        return None
+    status, live = host.live(key)
+    if status != "present" or live is None or live.split() != [reg.init]:
+        return None
+    how = f"the kernel's default: {reg.defined} initialises it to {reg.init}"
+    return constant(reg.init, how + ", and this kernel holds it")
+
+
+def in_child(host: Host, key: str) -> str | None:
+    """ "absent" for a key a new network namespace lacks (measured, host/freshns.py)
+    though the host has it, as net.core.bpf_jit_enable is; None where that is not known."""
+    if key in host.fresh_asked and key not in host.in_new_ns:
+        return "absent" if host.live(key)[0] == "present" else None
+    return None
+
+
+def rejects(key: str, ints: list[int]) -> dict | None:
+    """The names the out-of-range text needs when the bounds of the key's table entry (the
+    extra1/extra2 its *_minmax handler enforces) refuse one of the numbers; None if not."""
+    reg = kernel_sysctls.known().get(key)
+    if reg is None or not (reg.low or reg.high):
+        return None
+    low, high = (int(reg.low) if reg.low else None), (int(reg.high) if reg.high else None)
+    for v in ints:
+        below = low is not None and v < low
+        if below or (high is not None and v > high):
+            side = f"below {low}, the smallest" if below else f"above {high}, the largest"
+            return {
+                "bound": f"{side} value its handler accepts",
+                "minimum": low if low is not None else "any",
+                "maximum": high if high is not None else "any",
+                "key_source": f"{reg.source} (the entry's extra1/extra2, which its "
+                "*_minmax handler enforces)",
+            }
+    return None
+
+
+def absent(host: Host, key: str) -> tuple[str, dict] | None:
+    """What a key this kernel lacks is: (the check that names it, the names its text
+    needs), or None when it will be there when the boot files apply (its module is loaded
+    at boot). `absent`: Linux has no such key (a typo, or removed before the table's
+    release); `removed-since`: this kernel is built with everything the key needs and still
+    lacks it; `not-built`: this build left it out."""
+    reg = kernel_sysctls.known().get(key)
+    linux = kernel_sysctls.release()
+    if reg is None:
+        return "absent", {"linux": linux}
+    if reg.module and reg.module in host.modules_at_boot:
+        return None  # loaded before systemd-sysctl runs: the line applies
+    options = reg.option.split()
+    config = host.build_options()
+    option = " and ".join(f"CONFIG_{o}" for o in options)
+    names = {"linux": linux, "registered_in": reg.source, "option": option}
+    if not options or (config is not None and all(config.get(o) == "y" for o in options)):
+        return "removed-since", names  # nothing this build could have left out
+    if config is not None and reg.module and all(config.get(o) in ("y", "m") for o in options):
+        missing = f"has it in the module {reg.module}, which is not loaded, nor loaded at boot"
+    elif config is not None:
+        off = [f"CONFIG_{o}" for o in options if config.get(o) != "y"]
+        missing = f"is built without {' or '.join(off)}"
+    else:
+        missing = f"lacks it (built without {option}, or its module not loaded)"
+    return "not-built", {**names, "missing": missing}
+
+
+def outside(advised, ints: list[int] | None) -> str:
+    """'at least 3' or 'at most 999', where one number lies outside the range the key's
+    documentation advises (catalogue `advised`); "" otherwise."""
+    if not advised or not ints or len(ints) != 1:
+        return ""
+    low, high, _ = advised
+    if low is not None and ints[0] < low:
+        return f"at least {low}"
+    if high is not None and ints[0] > high:
+        return f"at most {high}"
+    return ""
