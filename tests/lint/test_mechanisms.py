@@ -388,6 +388,30 @@ def test_what_runs_a_shell_and_what_a_shell_inherits():
     ]
 
 
+def test_a_here_document_is_expanded_as_the_shell_expands_it():
+    """<<EOF expands $NAME (a line with a value only the run knows is not judged); <<'EOF'
+    does not; a quoted word before > is the text echoed, not a descriptor."""
+    text = "\n".join(
+        [
+            "MAX=16777216",  # 1
+            "cat > /etc/sysctl.d/90-x.conf <<EOF",  # 2
+            "net.core.rmem_max = $MAX",  # 3
+            "net.core.wmem_max = ${UNSET}",  # 4: only the run knows
+            "vm.min_free_kbytes = $((64 * 1024))",  # 5: only the run knows
+            "EOF",  # 6
+            "cat > /etc/sysctl.d/91-x.conf <<'EOF'",  # 7
+            "net.core.somaxconn = 1024",  # 8
+            "EOF",  # 9
+            'echo "6553"> /proc/sys/fs/file-max',  # 10
+        ]
+    )
+    assert settings(text) == [
+        (3, "net.core.rmem_max", "16777216"),
+        (8, "net.core.somaxconn", "1024"),
+        (10, "fs.file-max", "6553"),
+    ]
+
+
 def test_shells_inside_shells_are_read_to_a_bound():
     inner = "sysctl -w net.core.somaxconn=1"
     for _ in range(confscript.MAX_DEPTH + 1):
@@ -514,7 +538,10 @@ def test_limits_lines_are_judged_as_pam_limits_and_the_kernel_use_them():
     on = fired("* hard nofile 1048576\nroot hard nofile 1048576", "limits.conf", systemd=True)
     assert on.get("limits-reach-logins-only") == "risky"
     off = fired("* hard nofile 1048576\nroot hard nofile 1048576", "limits.conf", systemd=False)
-    assert "limits-reach-logins-only" not in off
+    assert "limits-reach-logins-only" not in off  # a load generator's login shell gets it
+    # a line for a named account (nginx, mysql): its daemon starts without PAM anywhere
+    named = fired("nginx soft nofile 65535", "limits.conf", systemd=False)
+    assert named.get("limits-reach-logins-only") == "risky"
 
 
 def test_ipv4_conf_all_and_default_follow_the_kernels_combination():

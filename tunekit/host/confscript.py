@@ -71,6 +71,7 @@ _FOR_LINE = re.compile(
 )
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*|[0-9@*])\}|([A-Za-z_][A-Za-z0-9_]*|[0-9@*]))")
 _UNKNOWN = re.compile(r"\$[{A-Za-z0-9_@*]")  # left unexpanded: only the script's run knows
+_RUN_ONLY = re.compile(r"\$[{(A-Za-z0-9_@*]")  # the same, with $(command) and $((...))
 _ALL = re.compile(r"^\"?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}\"?$")
 DECLARE = ("local", "export", "readonly", "declare", "typeset")
 SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "su")  # `NAME -c SCRIPT` runs SCRIPT
@@ -150,14 +151,7 @@ class _Shell:
                 heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
             body_lines: list[tuple[int, str]] | None = None
             if heredoc is not None:
-                word, strip_tabs = heredoc[3], heredoc[1] == "-"
-                body_lines = []
-                while i < len(lines):
-                    text_line = lines[i][1].lstrip("\t") if strip_tabs else lines[i][1]
-                    i += 1
-                    if text_line.rstrip() == word:
-                        break
-                    body_lines.append((lines[i - 1][0], text_line))
+                body_lines, i = self._here_document(heredoc, lines, i)
                 line = line[: heredoc.start()] + line[heredoc.end() :]
             words, span, i = self._words(line, lines, i)
             if words is None:
@@ -166,6 +160,30 @@ class _Shell:
             same = (at, text) == (number, raw)
             for cmd in _commands(words):
                 self._command(cmd, at, text, body_lines, span if same else 1)
+
+    def _here_document(self, heredoc: re.Match, lines, i: int):
+        """(the body's lines, where reading goes on): up to the line that is the word alone
+        (tabs stripped first for <<-), expanded as the shell does unless the word is quoted."""
+        word, strip_tabs = heredoc[3], heredoc[1] == "-"
+        body: list[tuple[int, str]] = []
+        while i < len(lines):
+            text_line = lines[i][1].lstrip("\t") if strip_tabs else lines[i][1]
+            i += 1
+            if text_line.rstrip() == word:
+                break
+            body.append((lines[i - 1][0], text_line))
+        return (body if heredoc[2] else self._expanded(body)), i
+
+    def _expanded(self, body: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """A here-document's lines as the shell passes them on: $NAME replaced where the
+        script gave it a value; a line left with a $ only the run can fill (an unset name,
+        $(command), $((arithmetic))) is dropped, not judged as written."""
+        out = []
+        for number, text in body:
+            text = _VAR.sub(self._value, text)
+            if not _RUN_ONLY.search(text):
+                out.append((number, text))
+        return out
 
     def _words(self, line: str, lines, i: int) -> tuple[list[str] | None, int, int]:
         """The line's words after expansion; a line ending in a backslash goes on on the
@@ -408,6 +426,8 @@ def _spaced(text: str) -> str:
             continue
         elif c in "'\"":
             quote = c
+        elif c == ">" and k and text[k - 1] in "'\"":
+            out.append(" ")  # `echo "6553"> F`: a quoted word is no descriptor number
         elif c == "#" and (k == 0 or text[k - 1].isspace()):
             out.append(text[k:])  # a comment: shlex drops it
             break

@@ -92,6 +92,7 @@ class _Linter:
         self.inputs, self.host, self.know = inputs, host, know
         self.findings: list[LintFinding] = []
         self.refused: set[int] = set()  # settings whose write the kernel or the tool refuses
+        self.mode = "files"  # or "boot": what applies at the next boot of this host
         self.format_of = {i.path: i.format for i in inputs}
         settings = [s for i in inputs for s in i.settings]
         self.sysctls = [s for s in settings if s.kind == "sysctl"]
@@ -205,6 +206,7 @@ class _Linter:
             else None,
             "container": self.host.container,
             "systemd": self.host.systemd,
+            "mode": self.mode,
             "services_nofile": self.services_nofile,
             "domain": s.domain,
             "context": s.context,
@@ -544,6 +546,7 @@ def lint(
         unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
     host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
     linter = _Linter(parsed, host, know)
+    linter.mode = mode
     for item in parsed:
         for problem in item.problems:
             s = Setting(
