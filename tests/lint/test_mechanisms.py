@@ -412,6 +412,34 @@ def test_a_here_document_is_expanded_as_the_shell_expands_it():
     ]
 
 
+def test_a_number_glued_to_a_redirection_is_a_descriptor_as_bash_reads_it(tmp_path):
+    """bash 5.2, measured on files under tmp_path (never /proc/sys): `echo 0> F` leaves F
+    empty, `echo 1024 25000> F` fails (Bad file descriptor), and a number too large for a
+    descriptor is a word written to F. lint says the same of /proc/sys lines."""
+    require_tool("bash")
+    f = tmp_path / "f"
+    for line, written, ok in [
+        (f"echo 0> {f}", "", True),
+        (f"echo 1024 25000> {f}", "", False),  # opened (truncated), never written
+        (f"echo 4096 13107262143> {f}", "4096 13107262143", True),
+    ]:
+        f.write_text("before")
+        r = subprocess.run(["bash", "-c", line], capture_output=True, text=True)
+        assert (r.returncode == 0) == ok, (line, r.stderr)
+        assert f.read_text().strip() == written, line
+    text = "echo 0> /proc/sys/net/ipv4/tcp_timestamps\n"
+    text += "echo 1024 25000> /proc/sys/net/ipv4/ip_local_port_range\n"
+    text += "echo 4096 87380 13107262143> /proc/sys/net/ipv4/tcp_wmem\n"
+    parsed = confparse.parse(text, "f", "script")
+    assert [(p.line, p.check, p.key) for p in parsed.problems] == [
+        (1, "echo-fd-other", "net.ipv4.tcp_timestamps"),
+        (2, "echo-fd-other", "net.ipv4.ip_local_port_range"),
+    ]
+    assert [(s.line, s.key, s.value) for s in parsed.settings] == [
+        (3, "net.ipv4.tcp_wmem", "4096 87380 13107262143")
+    ]
+
+
 def test_shells_inside_shells_are_read_to_a_bound():
     inner = "sysctl -w net.core.somaxconn=1"
     for _ in range(confscript.MAX_DEPTH + 1):

@@ -40,6 +40,7 @@ _PREFIX_ARGS = {
 MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
 MAX_DEPTH = 8  # functions calling functions
 MAX_JOIN = 200  # lines one quoted string may span
+INT_MAX = 2**31 - 1  # the largest descriptor number bash reads before >
 MAX_VALUE = 1 << 16  # characters a variable may hold (X="$X$X" doubles it each line)
 
 
@@ -428,6 +429,8 @@ def _spaced(text: str) -> str:
             quote = c
         elif c == ">" and k and text[k - 1] in "'\"":
             out.append(" ")  # `echo "6553"> F`: a quoted word is no descriptor number
+        elif c == ">" and (m := re.search(r"(?:^|\s)(\d+)$", "".join(out))) and int(m[1]) > INT_MAX:
+            out.append(" ")  # bash takes a number too large for a descriptor as a word
         elif c == "#" and (k == 0 or text[k - 1].isspace()):
             out.append(text[k:])  # a comment: shlex drops it
             break
@@ -573,9 +576,29 @@ def _fd1(stage: list[str]) -> bool:
     return any(re.fullmatch(r"1>>?\S*", w) for w in stage[1:])
 
 
+def _fd_other(stage: list[str]) -> tuple[str, str] | None:
+    """(the descriptor, the file) of `echo 0> FILE` or `echo 1024 25000> FILE`: the shell
+    opens FILE on that descriptor, so echo's output (descriptor 1) never goes there (0:
+    the file is only opened; one not open in the shell: "Bad file descriptor", and the
+    command does not run). Measured with bash 5.2."""
+    for n, w in enumerate(stage[1:], 1):
+        m = re.fullmatch(r"(\d+)>>?(\S*)", w)
+        if m and m[1] != "1" and int(m[1]) <= INT_MAX:
+            path = m[2] or (stage[n + 1] if n + 1 < len(stage) else "")
+            return m[1], path
+    return None
+
+
 def _command(cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1) -> None:
     first, target = _redirect(cmd[0])
     name = first[0].rsplit("/", 1)[-1] if first else ""
+    fd = _fd_other(cmd[0]) if name in ("echo", "printf") else None
+    if fd is not None and (m := _PROC_SYS.match(fd[1])):
+        extra = {"fd": fd[0]}
+        out.problems.append(
+            Problem(file, number, "echo-fd-other", raw, normalise(m[1]), fd[0], extra)
+        )
+        return
     if name == "sysctl":
         _sysctl(first[1:], file, number, raw, out)
     elif name == "ulimit":

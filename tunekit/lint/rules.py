@@ -41,6 +41,7 @@ CHECKS = (
     "split-assignment",
     "sysctl-path",
     "echo-fd-redirect",
+    "echo-fd-other",
     "heredoc-not-written",
     "not-a-command",
     "bad-limits-line",
