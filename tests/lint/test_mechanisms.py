@@ -412,32 +412,38 @@ def test_a_here_document_is_expanded_as_the_shell_expands_it():
     ]
 
 
-def test_a_number_glued_to_a_redirection_is_a_descriptor_as_bash_reads_it(tmp_path):
-    """bash 5.2, measured on files under tmp_path (never /proc/sys): `echo 0> F` leaves F
-    empty, `echo 1024 25000> F` fails (Bad file descriptor), and a number too large for a
-    descriptor is a word written to F. lint says the same of /proc/sys lines."""
+def test_a_number_glued_to_a_redirection_is_read_as_the_script_s_shell_reads_it(tmp_path):
+    """Measured on files under tmp_path (never /proc/sys): in bash and dash `echo 0> F`
+    writes nothing; `echo 1024 25000> F` fails in bash (Bad file descriptor) and writes
+    "1024 25000" in dash; a number too large for a descriptor is a word in both. lint: a
+    single digit is dead whatever the shell, a longer number dead under #!/bin/bash and
+    risky (written, as dash writes it) where the script does not say its shell."""
     require_tool("bash")
+    require_tool("dash")
     f = tmp_path / "f"
-    for line, written, ok in [
-        (f"echo 0> {f}", "", True),
-        (f"echo 1024 25000> {f}", "", False),  # opened (truncated), never written
-        (f"echo 4096 13107262143> {f}", "4096 13107262143", True),
+    for shell, line, written in [
+        ("bash", "echo 0> F", ""),
+        ("dash", "echo 0> F", ""),
+        ("bash", "echo 1024 25000> F", ""),  # opened (truncated), never written
+        ("dash", "echo 1024 25000> F", "1024 25000"),
+        ("bash", "echo 4096 13107262143> F", "4096 13107262143"),
     ]:
         f.write_text("before")
-        r = subprocess.run(["bash", "-c", line], capture_output=True, text=True)
-        assert (r.returncode == 0) == ok, (line, r.stderr)
-        assert f.read_text().strip() == written, line
-    text = "echo 0> /proc/sys/net/ipv4/tcp_timestamps\n"
-    text += "echo 1024 25000> /proc/sys/net/ipv4/ip_local_port_range\n"
-    text += "echo 4096 87380 13107262143> /proc/sys/net/ipv4/tcp_wmem\n"
-    parsed = confparse.parse(text, "f", "script")
-    assert [(p.line, p.check, p.key) for p in parsed.problems] == [
-        (1, "echo-fd-other", "net.ipv4.tcp_timestamps"),
-        (2, "echo-fd-other", "net.ipv4.ip_local_port_range"),
-    ]
-    assert [(s.line, s.key, s.value) for s in parsed.settings] == [
-        (3, "net.ipv4.tcp_wmem", "4096 87380 13107262143")
-    ]
+        subprocess.run([shell, "-c", line.replace("F", str(f))], capture_output=True)
+        assert f.read_text().strip() == written, (shell, line)
+    lines = "echo 0> /proc/sys/net/ipv4/tcp_timestamps\n"
+    lines += "echo 1024 25000> /proc/sys/net/ipv4/ip_local_port_range\n"
+    lines += "echo 4096 87380 13107262143> /proc/sys/net/ipv4/tcp_wmem\n"
+    for first, second in (("#!/bin/bash\n", "echo-fd-other"), ("#!/bin/sh\n", "echo-fd-shell")):
+        parsed = confparse.parse(first + lines, "f", "script")
+        assert [(p.line, p.check) for p in parsed.problems] == [
+            (2, "echo-fd-other"),
+            (3, second),
+        ]
+        settings_ = [(s.line, s.key, s.value) for s in parsed.settings]
+        port_range = (3, "net.ipv4.ip_local_port_range", "1024 25000")
+        assert (port_range in settings_) == (second == "echo-fd-shell")
+        assert (4, "net.ipv4.tcp_wmem", "4096 87380 13107262143") in settings_
 
 
 def test_shells_inside_shells_are_read_to_a_bound():

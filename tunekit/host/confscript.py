@@ -48,6 +48,7 @@ def script(text: str, file: str) -> Parsed:
     out = Parsed("script")
     lines = list(enumerate(text.splitlines(), start=1))
     shell = _Shell(file, out)
+    shell.bash = _is_bash(lines[0][1] if lines else "")
     shell.run(lines)
     for name in [f for f in shell.functions if f not in shell.called]:
         # an init script's start() is called by its argument (`case "$1" in start)`), which
@@ -102,6 +103,7 @@ class _Shell:
         self.text: dict[int, str] = {}
         self.args: list[str] = []  # the arguments of the function being run
         self.exported: set[str] = set()  # names a shell started from this one inherits
+        self.bash: bool | None = None  # the script's shell is bash (True), sh/dash (False)
         self.cut = ""  # why reading stopped early, and where
         self.at = 0  # the script line being read
 
@@ -320,7 +322,7 @@ class _Shell:
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
-            _command(cmd, self.file, number, raw, self.out, span)
+            _command(cmd, self.file, number, raw, self.out, span, self.bash)
 
     def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w
@@ -576,6 +578,26 @@ def _fd1(stage: list[str]) -> bool:
     return any(re.fullmatch(r"1>>?\S*", w) for w in stage[1:])
 
 
+def _is_bash(first: str) -> bool | None:
+    """The script's shell from its #! line: bash (True), dash (False), else None (sh is
+    dash on Debian and Ubuntu, bash on Red Hat). Bash reads `25000>` as a descriptor,
+    dash as the number 25000."""
+    words = first[2:].split() if first.startswith("#!") else []
+    name = words[0].rsplit("/", 1)[-1] if words else ""
+    if name == "env" and len(words) > 1:
+        name = words[1]
+    return {"bash": True, "dash": False}.get(name)
+
+
+def _split_fd(stage: list[str]) -> list[str]:
+    """The stage as dash reads it: `25000>F` is the word 25000, then > F."""
+    out: list[str] = []
+    for w in stage:
+        m = re.fullmatch(r"(\d{2,})(>>?)(\S*)", w)
+        out += [m[1], m[2] + m[3]] if m else [w]
+    return out
+
+
 def _fd_other(stage: list[str]) -> tuple[str, str] | None:
     """(the descriptor, the file) of `echo 0> FILE` or `echo 1024 25000> FILE`: the shell
     opens FILE on that descriptor, so echo's output (descriptor 1) never goes there (0:
@@ -589,16 +611,21 @@ def _fd_other(stage: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _command(cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1) -> None:
+def _command(
+    cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1, bash: bool | None = None
+) -> None:
     first, target = _redirect(cmd[0])
     name = first[0].rsplit("/", 1)[-1] if first else ""
     fd = _fd_other(cmd[0]) if name in ("echo", "printf") else None
     if fd is not None and (m := _PROC_SYS.match(fd[1])):
-        extra = {"fd": fd[0]}
-        out.problems.append(
-            Problem(file, number, "echo-fd-other", raw, normalise(m[1]), fd[0], extra)
-        )
-        return
+        key, extra = normalise(m[1]), {"fd": fd[0]}
+        if len(fd[0]) == 1 or bash:  # a descriptor in every shell, or in this one (bash)
+            out.problems.append(Problem(file, number, "echo-fd-other", raw, key, fd[0], extra))
+            return
+        # dash reads only one digit before > as a descriptor: there the number is echoed
+        out.problems.append(Problem(file, number, "echo-fd-shell", raw, key, fd[0], extra))
+        cmd = [_split_fd(cmd[0]), *cmd[1:]]
+        first, target = _redirect(cmd[0])
     if name == "sysctl":
         _sysctl(first[1:], file, number, raw, out)
     elif name == "ulimit":

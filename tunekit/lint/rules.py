@@ -42,6 +42,7 @@ CHECKS = (
     "sysctl-path",
     "echo-fd-redirect",
     "echo-fd-other",
+    "echo-fd-shell",
     "heredoc-not-written",
     "not-a-command",
     "bad-limits-line",
