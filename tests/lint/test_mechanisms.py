@@ -791,11 +791,26 @@ def test_the_table_of_linux_sysctls_is_read_from_the_source_as_it_registers_them
     assert table == {
         # 5 * X_HZ, in another file; bounds of a *_minmax handler (a constant, a const)
         "net.x.alpha": R(
-            "net/x/sysctl.c", "X", "500", "net/x/core.c", "0644+", "1", "9", module="x"
+            "net/x/sysctl.c",
+            "X",
+            "500",
+            "net/x/core.c",
+            "0644+",
+            "1",
+            "9",
+            module="x",
+            handler="proc_dointvec_minmax",
         ),
         # C's 0; a mode code changes at boot; a handler that drops writes
         "net.x.beta": R(
-            "net/x/sysctl.c", "X_BETA X", "0", "net/x/sysctl.c", "0444+", ignored="1", module="x"
+            "net/x/sysctl.c",
+            "X_BETA X",
+            "0",
+            "net/x/sysctl.c",
+            "0444+",
+            ignored="1",
+            module="x",
+            handler="x_drop",
         ),
         "net.x2.gamma": R("net/x/sysctl.c", "X", module="x"),  # no variable, mode or bounds
     }
@@ -866,6 +881,24 @@ def test_bounds_read_in_the_source_are_the_ones_the_kernel_enforces():
         assert rc != "0" and before == after, (name, value, r.stdout, r.stderr)
         report = run(f"{name} = {value}")
         assert [f.rule for f in report.findings if f.verdict == "dead"] == ["out-of-range"], name
+
+
+def test_a_number_past_what_the_handler_s_type_holds_is_refused(tmp_path):
+    """tcp_sack is a u8 (proc_dou8vec_minmax: 300 is EINVAL); a number past INT_MAX in an
+    int vector is EINVAL too, though the numbers before it are stored (measured)."""
+    require_privileges()
+    require_tool("sysctl")
+    cmd = (
+        "sysctl -w net.ipv4.tcp_sack=300; echo $?; cat /proc/sys/net/ipv4/tcp_sack; "
+        "sysctl -w 'net.ipv4.tcp_wmem=4096 87380 13107262143'; echo $?; "
+        "cat /proc/sys/net/ipv4/tcp_wmem"
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", cmd], capture_output=True, text=True)
+    rc1, sack, rc2, wmem = r.stdout.split("\n")[:4]
+    assert (rc1, sack, rc2) == ("1", "1", "1"), r.stdout
+    assert wmem.split()[1] == "87380", wmem  # stored before the refused third number
+    for line in ("net.ipv4.tcp_sack = 300", "net.ipv4.tcp_wmem = 4096 87380 13107262143"):
+        assert [f.rule for f in run(line).findings if f.verdict == "dead"] == ["out-of-range"]
 
 
 def test_a_key_this_build_makes_read_only_is_a_no_op_here_and_a_counter_is_dead():

@@ -51,6 +51,7 @@ class Registered(NamedTuple):
     high: str = ""
     ignored: str = ""  # "1": the handler takes a write and drops it
     module: str = ""  # the module its file is built into, when its option is m
+    handler: str = ""  # its proc_handler (proc_dointvec_minmax, ...)
 
 
 # sysctl_vals[] and sysctl_long_vals[] (kernel/sysctl.c) behind include/linux/sysctl.h
@@ -209,6 +210,7 @@ def _entry(entry: str, source: str, where: Path, inits, handlers) -> dict:
         "low": bound["1"],
         "high": bound["2"],
         "ignored": "1" if ignored else "",
+        "handler": handler[1] if handler else "",
     }
 
 

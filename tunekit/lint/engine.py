@@ -436,11 +436,16 @@ class _Linter:
         key = K.KEYS.get(K.canonical(s.key))
         if s.ints is None:
             return None
-        if key is not None and (key.minimum is not None or key.maximum is not None):
-            why = bounds.kernel_rejects(key, s.ints)
-            if why is None:
-                return None
+        why = bounds.kernel_rejects(key, s.ints) if key is not None else None
+        if why is not None and key is not None:
+            low, high = key.minimum, key.maximum
+            refused = next(
+                v
+                for v in s.ints
+                if (low is not None and v < low) or (high is not None and v > high)
+            )
             return {
+                "refused": refused,
                 "bound": why,
                 "minimum": key.minimum if key.minimum is not None else "any",
                 "maximum": key.maximum if key.maximum is not None else "any",

@@ -47,18 +47,35 @@ def in_child(host: Host, key: str) -> str | None:
     return None
 
 
+# what the value's C type holds, by handler: a number past it is EINVAL whatever the bounds
+# (kernel/sysctl.c do_proc_dointvec_conv, do_proc_douintvec_conv, proc_dou8vec_minmax)
+_TYPE_RANGE = {
+    "proc_dointvec": (-(2**31), 2**31 - 1),
+    "proc_dointvec_minmax": (-(2**31), 2**31 - 1),
+    "proc_douintvec": (0, 2**32 - 1),
+    "proc_douintvec_minmax": (0, 2**32 - 1),
+    "proc_dou8vec_minmax": (0, 255),
+}
+
+
 def rejects(key: str, ints: list[int]) -> dict | None:
     """The names the out-of-range text needs when the bounds of the key's table entry (the
-    extra1/extra2 its *_minmax handler enforces) refuse one of the numbers; None if not."""
+    extra1/extra2 its *_minmax handler enforces, else what its handler's C type holds)
+    refuse one of the numbers; None if not."""
     reg = kernel_sysctls.known().get(key)
-    if reg is None or not (reg.low or reg.high):
+    if reg is None:
         return None
-    low, high = (int(reg.low) if reg.low else None), (int(reg.high) if reg.high else None)
+    kind = _TYPE_RANGE.get(reg.handler, (None, None))
+    low = int(reg.low) if reg.low else kind[0]
+    high = int(reg.high) if reg.high else kind[1]
+    if low is None and high is None:
+        return None
     for v in ints:
         below = low is not None and v < low
         if below or (high is not None and v > high):
             side = f"below {low}, the smallest" if below else f"above {high}, the largest"
             return {
+                "refused": v,
                 "bound": f"{side} value its handler accepts",
                 "minimum": low if low is not None else "any",
                 "maximum": high if high is not None else "any",
