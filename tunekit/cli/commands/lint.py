@@ -62,9 +62,14 @@ def lint(
 ) -> None:
     """Flag dead, harmful, no-op and mistaken tuning lines, with why, fix and source.
 
-    Exit 0: no finding at or above --fail-on; 1: some; 5: none, but a file that applies
-    at boot could not be read (incomplete); 2: bad input (a file that is not one of the
-    formats above, an unknown verdict)."""
+    FILES ('-' for standard input), in the order they apply: sysctl.conf and sysctl.d,
+    `sysctl -a` output, limits.conf, shell scripts, systemd system.conf and units,
+    modprobe.d, YAML (compose and Kubernetes sysctls, Ansible, Salt) and Dockerfiles.
+    None: everything that applies at the next boot of this host (or of --root).
+
+    Exit 0: no finding at or above --fail-on; 1: some; 5: none, but a file could not be
+    read, or a script was read only part-way (incomplete); 2: bad input (a file in none
+    of these formats, an unknown verdict)."""
     from tunekit.lint.rules import parse_fail_on
     from tunekit.ops.lint import LintOptions
     from tunekit.ops.lint import lint as run
