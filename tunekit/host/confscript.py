@@ -431,7 +431,7 @@ def _spaced(text: str) -> str:
             quote = c
         elif c == ">" and k and text[k - 1] in "'\"":
             out.append(" ")  # `echo "6553"> F`: a quoted word is no descriptor number
-        elif c == ">" and (m := re.search(r"(?:^|\s)(\d+)$", "".join(out))) and int(m[1]) > INT_MAX:
+        elif c == ">" and _too_large_fd(text, k):
             out.append(" ")  # bash takes a number too large for a descriptor as a word
         elif c == "#" and (k == 0 or text[k - 1].isspace()):
             out.append(text[k:])  # a comment: shlex drops it
@@ -445,6 +445,17 @@ def _spaced(text: str) -> str:
         out.append(c)
         k += 1
     return "".join(out)
+
+
+def _too_large_fd(text: str, k: int) -> bool:
+    """The word right before text[k] (a >) is all digits and past INT_MAX. Looks back over
+    that word only (a > after a > looks at nothing), so a line of many > stays linear."""
+    start = k
+    while start and text[start - 1].isdigit():
+        start -= 1
+    if start == k or (start and not text[start - 1].isspace()):
+        return False
+    return k - start > 10 or int(text[start:k]) > INT_MAX
 
 
 def _continued(line: str) -> bool:
