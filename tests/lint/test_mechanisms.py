@@ -14,7 +14,7 @@ import pytest
 from helpers import require_privileges, require_tool
 from lint_reference import reference_host, run
 
-from tunekit.host import confparse, confscript
+from tunekit.host import confparse, confscript, shwords
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge import defaults as D
 from tunekit.lint import engine as lint
@@ -449,9 +449,9 @@ def test_a_number_glued_to_a_redirection_is_read_as_the_script_s_shell_reads_it(
 def test_a_line_of_many_redirections_is_read_in_linear_time():
     """The look-back for a descriptor number (from a review of the change: it was
     quadratic, ~5 s for 20,000 >) reads only the word before each >."""
-    spaced = confscript._spaced("echo " + "9" * 5000 + ">" + ">" * 200_000 + " f")
+    spaced = shwords.spaced("echo " + "9" * 5000 + ">" + ">" * 200_000 + " f")
     assert spaced.startswith("echo " + "9" * 5000 + " >")  # past INT_MAX: a word
-    assert confscript._spaced("echo 1024 25000> f") == "echo 1024 25000> f"  # a descriptor
+    assert shwords.spaced("echo 1024 25000> f") == "echo 1024 25000> f"  # a descriptor
 
 
 def test_shells_inside_shells_are_read_to_a_bound():

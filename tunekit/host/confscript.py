@@ -13,6 +13,10 @@ Each line is split into words by the shell's own rules (shlex), then into comman
   they reach FILE when the command copies its input (cat, tee; `cat << EOF | tee FILE`) and
   never when it does not (echo, printf), which is a finding on each of them;
 - `ulimit -n N` (with -S/-H).
+
+This module runs the lines (variables, loops, functions, here-documents, `bash -c`);
+shwords.py holds how a line is cut into words and commands, shcommands.py what each
+command writes.
 """
 
 from __future__ import annotations
@@ -20,27 +24,24 @@ from __future__ import annotations
 import re
 import shlex
 
-from tunekit.host import confparse
-from tunekit.host.confparse import Parsed, Problem, Setting, normalise
+from tunekit.host.confparse import Parsed
+from tunekit.host.shcommands import command, format_of, heredoc, parse_into, setting
+from tunekit.host.shwords import (
+    ASSIGN,
+    closes,
+    commands,
+    continued,
+    is_bash,
+    open_quote,
+    redirect,
+    shell_script,
+    spaced,
+)
 
-_PROC_SYS = re.compile(r"^/proc/sys/([A-Za-z0-9_./:@+-]+)$")
 _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
-_INT = re.compile(r"^-?[0-9]+$")
-COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
-# `command` too, but it also skips functions; busybox and toybox run the applet named next
-PREFIXES = ("sudo", "exec", "nohup", "busybox", "toybox", "env", "timeout", "nice")
-# the options of a prefix that take the next word (sudo -u root, nice -n 5)
-_PREFIX_ARGS = {
-    "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U"},
-    "nice": {"-n"},
-    "timeout": {"-s", "-k", "--signal", "--kill-after"},
-}
-
-
 MAX_STEPS = 20_000  # script lines run, loops and calls included: a hostile file ends here
 MAX_DEPTH = 8  # functions calling functions
 MAX_JOIN = 200  # lines one quoted string may span
-INT_MAX = 2**31 - 1  # the largest descriptor number bash reads before >
 MAX_VALUE = 1 << 16  # characters a variable may hold (X="$X$X" doubles it each line)
 
 
@@ -48,7 +49,7 @@ def script(text: str, file: str) -> Parsed:
     out = Parsed("script")
     lines = list(enumerate(text.splitlines(), start=1))
     shell = _Shell(file, out)
-    shell.bash = _is_bash(lines[0][1] if lines else "")
+    shell.bash = is_bash(lines[0][1] if lines else "")
     shell.run(lines)
     for name in [f for f in shell.functions if f not in shell.called]:
         # an init script's start() is called by its argument (`case "$1" in start)`), which
@@ -60,7 +61,6 @@ def script(text: str, file: str) -> Parsed:
     return out
 
 
-_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _ARRAY = re.compile(r"^(?:local\s+|declare\s+-a\s+)?([A-Za-z_][A-Za-z0-9_]*)=\((.*)$")
 _FUNCTION = re.compile(
     r"^(?:function\s+([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\(\s*\))?|([A-Za-z_][A-Za-z0-9_-]*)\s*\(\s*\))"
@@ -150,7 +150,7 @@ class _Shell:
                 self._for(m[1], m[2], number, body)
                 continue
             heredoc = _HEREDOC.search(line)
-            if heredoc is not None and _open_quote(line[: heredoc.start()], "", 0):
+            if heredoc is not None and open_quote(line[: heredoc.start()], "", 0):
                 heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
             body_lines: list[tuple[int, str]] | None = None
             if heredoc is not None:
@@ -161,7 +161,7 @@ class _Shell:
                 continue  # a quote never closed: not a line this reader understands
             at, text = origin[:2] if origin and _uses(line, origin[2]) else (number, raw)
             same = (at, text) == (number, raw)
-            for cmd in _commands(words):
+            for cmd in commands(words):
                 self._command(cmd, at, text, body_lines, span if same else 1)
 
     def _here_document(self, heredoc: re.Match, lines, i: int):
@@ -193,10 +193,10 @@ class _Shell:
         next (as bash joins them), and a quote left open takes the next lines."""
         span, quote, start = 1, "", 0
         while True:
-            if _continued(line) and i < len(lines) and span < MAX_JOIN:
+            if continued(line) and i < len(lines) and span < MAX_JOIN:
                 line, i, span = line[:-1] + " " + lines[i][1].strip(), i + 1, span + 1
                 continue
-            quote = _open_quote(line, quote if span > 1 else "", start)
+            quote = open_quote(line, quote if span > 1 else "", start)
             if quote and span < MAX_JOIN and i < len(lines) and self.spend():
                 start = len(line) + 1  # scan only what is added (a quote open over lines)
                 line += "\n" + lines[i][1]
@@ -209,7 +209,7 @@ class _Shell:
                 )
                 return None, span, i
             try:
-                return shlex.split(_spaced(expanded), comments=True), span, i
+                return shlex.split(spaced(expanded), comments=True), span, i
             except ValueError:
                 if span >= MAX_JOIN or i >= len(lines) or not self.spend():
                     if span >= MAX_JOIN:
@@ -242,7 +242,7 @@ class _Shell:
         items: list[tuple[int, str]] = []
         text, n = rest, number
         while True:
-            closing = _closes(text)
+            closing = closes(text)
             try:
                 words = shlex.split(
                     self.expand(text if closing is None else text[:closing]), comments=True
@@ -301,20 +301,20 @@ class _Shell:
             words = [w for w in words[1:] if not w.startswith("-")]
             if exports:  # what a shell started from here sees
                 self.exported.update(w.partition("=")[0] for w in words)
-        if words and all(_ASSIGN.match(w) for w in words) and len(cmd) == 1:
+        if words and all(ASSIGN.match(w) for w in words) and len(cmd) == 1:
             for w in words:
-                m = _ASSIGN.match(w)
+                m = ASSIGN.match(w)
                 self.vars[m[1]] = m[2]  # type: ignore[index]
             return
-        first, target = _redirect(cmd[0])
+        first, target = redirect(cmd[0])
         name = first[0].rsplit("/", 1)[-1] if first else ""
-        script = _shell_script(name, first[1:]) if name in SHELLS and body is None else None
+        script = shell_script(name, first[1:]) if name in SHELLS and body is None else None
         if script is not None:
             self._inline(script[0], script[1], number + max(0, span - 1 - script[0].count("\n")))
         elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
-            _heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
+            heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
         elif name in ("mv", "cp", "install"):
             self._moved([w for w in first[1:] if not w.startswith("-")])
         elif first and _BARE.match(first[0]):
@@ -322,7 +322,7 @@ class _Shell:
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
-            _command(cmd, self.file, number, raw, self.out, span, self.bash)
+            command(cmd, self.file, number, raw, self.out, span, self.bash)
 
     def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w
@@ -349,7 +349,7 @@ class _Shell:
         key, _, value = words[0].partition("=")
         if not value and len(words) > 1:
             value = " ".join(words[1:]).lstrip("=").strip()
-        s = _setting(self.file, number, key, value, raw)
+        s = setting(self.file, number, key, value, raw)
         s.problem = "not-a-command"
         self.out.settings.append(s)
 
@@ -357,9 +357,9 @@ class _Shell:
         """`mv sysctl.conf /etc/sysctl.conf` after a here-document wrote sysctl.conf."""
         if len(paths) != 2 or paths[0] not in self.scratch:
             return
-        fmt = _format_of(paths[1])
+        fmt = format_of(paths[1])
         if fmt is not None:
-            _parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
+            parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
 
 
 def _uses(text: str, names: str) -> bool:
@@ -367,115 +367,6 @@ def _uses(text: str, names: str) -> bool:
     if len(names) > 1 and not names.isidentifier():  # "123456789@*": the arguments
         return re.search(r"\$\{?[1-9@*]", text) is not None
     return re.search(r"\$\{?" + re.escape(names) + r"\b", text) is not None
-
-
-def _open_quote(text: str, quote: str, start: int) -> str:
-    """The quote still open at the end of text[start:], given the one open before it:
-    one pass, so a string over many lines is scanned once, not once per line."""
-    k = start
-    while k < len(text):
-        c = text[k]
-        if quote == "'":
-            quote = "" if c == "'" else quote
-        elif c == "\\":
-            k += 1  # the next character is escaped (outside single quotes)
-        elif quote == '"':
-            quote = "" if c == '"' else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and (k == 0 or text[k - 1].isspace()):
-            nl = text.find("\n", k)
-            k = len(text) if nl < 0 else nl
-            continue
-        k += 1
-    return quote
-
-
-def _shell_script(name: str, args: list[str]) -> tuple[str, list[str]] | None:
-    """(the script, its $0 $1 ...) of `bash -c SCRIPT NAME ARG...` (-c in a cluster of
-    leading options: `bash -ec`), or of su's `-c CMD` / `--command=CMD` (anywhere among
-    su's arguments); None for `bash FILE -c x`, where -c is the script's own argument."""
-    if name == "su":
-        for n, a in enumerate(args):
-            if a in ("-c", "--command") and n + 1 < len(args):
-                return args[n + 1], []
-            if a.startswith("--command="):
-                return a.partition("=")[2], []
-        return None
-    n = 0
-    while n < len(args) and args[n].startswith("-") and args[n] != "-":
-        if not args[n].startswith("--") and "c" in args[n][1:]:
-            return (args[n + 1], args[n + 2 :]) if n + 1 < len(args) else None
-        n += 1
-    return None
-
-
-def _spaced(text: str) -> str:
-    """`;`, `&&`, `||` and `|` set apart where the shell sees them as operators (outside
-    quotes, unescaped): `echo 0 > /proc/sys/x;` ends its command at the `;` as bash does,
-    though shlex would keep `x;` as one word."""
-    out, quote, k = [], "", 0
-    while k < len(text):
-        c = text[k]
-        if quote:
-            if c == "\\" and quote == '"' and k + 1 < len(text):
-                out.append(text[k : k + 2])
-                k += 2
-                continue
-            quote = "" if c == quote else quote
-        elif c == "\\" and k + 1 < len(text):
-            out.append(text[k : k + 2])
-            k += 2
-            continue
-        elif c in "'\"":
-            quote = c
-        elif c == ">" and k and text[k - 1] in "'\"":
-            out.append(" ")  # `echo "6553"> F`: a quoted word is no descriptor number
-        elif c == ">" and _too_large_fd(text, k):
-            out.append(" ")  # bash takes a number too large for a descriptor as a word
-        elif c == "#" and (k == 0 or text[k - 1].isspace()):
-            out.append(text[k:])  # a comment: shlex drops it
-            break
-        elif c in ";|&":
-            op = text[k : k + 2] if text[k : k + 2] in ("&&", "||", ";;") else c
-            if op != "&" or text[k - 1 : k] not in (">", "<") and text[k + 1 : k + 2] != ">":
-                out.append(f" {op} ")  # not the & of 2>&1 or &>
-                k += len(op)
-                continue
-        out.append(c)
-        k += 1
-    return "".join(out)
-
-
-def _too_large_fd(text: str, k: int) -> bool:
-    """The word right before text[k] (a >) is all digits and past INT_MAX. Looks back over
-    that word only (a > after a > looks at nothing), so a line of many > stays linear."""
-    start = k
-    while start and text[start - 1].isdigit():
-        start -= 1
-    if start == k or (start and not text[start - 1].isspace()):
-        return False
-    return k - start > 10 or int(text[start:k]) > INT_MAX
-
-
-def _continued(line: str) -> bool:
-    """Ends in a backslash that is not itself escaped."""
-    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
-
-
-def _closes(text: str) -> int | None:
-    """Where an array's closing parenthesis is on this line (outside quotes), if it is."""
-    quote = ""
-    for k, c in enumerate(text):
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and (k == 0 or text[k - 1].isspace()):
-            return None
-        elif c == ")":
-            return k
-    return None
 
 
 def _block(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
@@ -516,296 +407,3 @@ def _loop(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
                 break
         body.append(lines[i - 1])
     return body, i
-
-
-def _commands(words: list[str]):
-    """The command lines of one line (split on ; && || & ;;), each as its pipeline stages."""
-    cmd: list[str] = []
-    for w in words + [";"]:
-        if w in (";", "&&", "||", "&", ";;"):
-            stages = [_strip(stage) for stage in _stages(cmd)]
-            if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
-                yield stages
-            cmd = []
-        else:
-            cmd.append(w)
-
-
-def _stages(words: list[str]) -> list[list[str]]:
-    out: list[list[str]] = [[]]
-    for w in words:
-        if w == "|":
-            out.append([])
-        else:
-            out[-1].append(w)
-    return [s for s in out if s]
-
-
-def _strip(stage: list[str]) -> list[str]:
-    """A stage without what runs the command for it: sudo (and its options, `-u root`
-    with its argument), env (and its NAME=value words), timeout (and its duration), nice,
-    busybox, exec."""
-    words = list(stage)
-    while words and words[0] in PREFIXES:
-        prefix, words = words[0], words[1:]
-        while words and words[0].startswith("-"):  # the prefix's own options
-            option, words = words[0], words[1:]
-            if option in _PREFIX_ARGS.get(prefix, ()) and words:
-                words = words[1:]
-        if prefix == "env":
-            while words and _ASSIGN.match(words[0]):
-                words = words[1:]
-        elif prefix == "timeout" and words:
-            words = words[1:]  # the duration
-    return words
-
-
-_REDIRECT = re.compile(r"^(\d?|&)(>>?|<)(&?[^<>]*)$")
-
-
-def _redirect(stage: list[str]) -> tuple[list[str], str | None]:
-    """(the words without their redirections, the file standard output goes to, if any):
-    `> F`, `>>F`, `1> F`, `&>F`; `2>/dev/null` and `2>&1` are dropped."""
-    words: list[str] = []
-    target = None
-    i = 0
-    while i < len(stage):
-        m = _REDIRECT.match(stage[i])
-        if m is None:
-            words.append(stage[i])
-            i += 1
-            continue
-        fd, op, rest = m[1], m[2], m[3]
-        if not rest and i + 1 < len(stage):  # the file is the next word: "> FILE"
-            rest, i = stage[i + 1], i + 1
-        if op != "<" and fd in ("", "1", "&") and not rest.startswith("&"):
-            target = rest
-        i += 1
-    return words, target
-
-
-def _fd1(stage: list[str]) -> bool:
-    """`echo 1> FILE`: the shell takes the digit before > as a file descriptor."""
-    return any(re.fullmatch(r"1>>?\S*", w) for w in stage[1:])
-
-
-def _is_bash(first: str) -> bool | None:
-    """The script's shell from its #! line: bash (True), dash (False), else None (sh is
-    dash on Debian and Ubuntu, bash on Red Hat). Bash reads `25000>` as a descriptor,
-    dash as the number 25000."""
-    words = first[2:].split() if first.startswith("#!") else []
-    name = words[0].rsplit("/", 1)[-1] if words else ""
-    if name == "env" and len(words) > 1:
-        name = words[1]
-    return {"bash": True, "dash": False}.get(name)
-
-
-def _split_fd(stage: list[str]) -> list[str]:
-    """The stage as dash reads it: `25000>F` is the word 25000, then > F."""
-    out: list[str] = []
-    for w in stage:
-        m = re.fullmatch(r"(\d{2,})(>>?)(\S*)", w)
-        out += [m[1], m[2] + m[3]] if m else [w]
-    return out
-
-
-def _fd_other(stage: list[str]) -> tuple[str, str] | None:
-    """(the descriptor, the file) of `echo 0> FILE` or `echo 1024 25000> FILE`: the shell
-    opens FILE on that descriptor, so echo's output (descriptor 1) never goes there (0:
-    the file is only opened; one not open in the shell: "Bad file descriptor", and the
-    command does not run). Measured with bash 5.2."""
-    for n, w in enumerate(stage[1:], 1):
-        m = re.fullmatch(r"(\d+)>>?(\S*)", w)
-        if m and m[1] != "1" and int(m[1]) <= INT_MAX:
-            path = m[2] or (stage[n + 1] if n + 1 < len(stage) else "")
-            return m[1], path
-    return None
-
-
-def _command(
-    cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1, bash: bool | None = None
-) -> None:
-    first, target = _redirect(cmd[0])
-    name = first[0].rsplit("/", 1)[-1] if first else ""
-    fd = _fd_other(cmd[0]) if name in ("echo", "printf") else None
-    if fd is not None and (m := _PROC_SYS.match(fd[1])):
-        key, extra = normalise(m[1]), {"fd": fd[0]}
-        if len(fd[0]) == 1 or bash:  # a descriptor in every shell, or in this one (bash)
-            out.problems.append(Problem(file, number, "echo-fd-other", raw, key, fd[0], extra))
-            return
-        # dash reads only one digit before > as a descriptor: there the number is echoed
-        out.problems.append(Problem(file, number, "echo-fd-shell", raw, key, fd[0], extra))
-        cmd = [_split_fd(cmd[0]), *cmd[1:]]
-        first, target = _redirect(cmd[0])
-    if name == "sysctl":
-        _sysctl(first[1:], file, number, raw, out)
-    elif name == "ulimit":
-        _ulimit(first[1:], file, number, raw, out)
-    elif name in ("echo", "printf"):
-        text = _echoed(name, first[1:])
-        targets = [target] if target else []
-        if len(cmd) > 1 and _name(cmd[-1]) == "tee":
-            targets += [w for w in _redirect(cmd[-1])[0][1:] if not w.startswith("-")]
-        for path in targets:
-            m = _PROC_SYS.match(path)
-            if m and not text.strip() and _fd1(cmd[0]):
-                key = normalise(m[1])
-                out.problems.append(Problem(file, number, "echo-fd-redirect", raw, key, ""))
-                continue
-            _written(text, path, file, number, raw, out, span)
-
-
-def _name(stage: list[str]) -> str:
-    return stage[0].rsplit("/", 1)[-1] if stage else ""
-
-
-def _echoed(name: str, args: list[str]) -> str:
-    """What echo or printf prints (options dropped; printf's \\n kept as a new line)."""
-    if name == "printf":
-        return (args[0] if args else "").replace("\\n", "\n")
-    words = list(args)
-    while words and re.fullmatch(r"-[neE]+", words[0]):
-        words = words[1:]
-    return " ".join(words)
-
-
-def _format_of(path: str) -> str | None:
-    """The format of a file a script writes, by where it is."""
-    if path == "/etc/sysctl.conf" or re.search(r"/sysctl\.d/[^/]+\.conf$", path):
-        return "sysctl.conf"
-    if path == "/etc/security/limits.conf" or re.search(r"/limits\.d/[^/]+\.conf$", path):
-        return "limits.conf"
-    return None
-
-
-def _written(
-    text: str, path: str, file: str, number: int, raw: str, out: Parsed, span: int = 1
-) -> None:
-    """`span`: the script lines the command took (a quoted string over several lines puts
-    each of its lines on its own line of the script)."""
-    m = _PROC_SYS.match(path)
-    if m:
-        value = " ".join(text.split())
-        out.settings.append(Setting(file, number, "sysctl", normalise(m[1]), value, raw))
-        return
-    fmt = _format_of(path)
-    if fmt is None:
-        return
-    parsed = confparse.parse(text, file, fmt)
-    for s in parsed.settings:
-        if span > 1:
-            s.line += number - 1
-        else:
-            s.line, s.text = number, raw
-        out.settings.append(s)
-    for p in parsed.problems:
-        if span > 1:
-            p.line += number - 1
-        else:
-            p.line, p.text = number, raw
-        out.problems.append(p)
-
-
-def _heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict) -> None:
-    """The here-document's lines go to the first command's standard input: into the file
-    at the end of the pipeline (a redirection, or tee's files) if every stage copies its
-    input; nowhere if the first stage does not read it. Copied to a file that is not a
-    tuning file (`cat > sysctl.conf`), they wait in `scratch` for a `mv` into place."""
-    last, last_target = _redirect(cmd[-1])
-    copies = all(_name(stage) in COPIES_STDIN for stage in cmd[:-1])
-    if _name(last) == "sysctl" and _loads_stdin(last[1:]) and (copies or len(cmd) == 1):
-        _parse_into(body, "sysctl.conf", file, out)  # `cat <<EOF | sysctl -p -`
-        return
-    targets = [last_target] if last_target else []
-    if _name(last) == "tee":
-        targets += [w for w in last[1:] if not w.startswith("-")]
-    copies = all(_name(stage) in COPIES_STDIN for stage in cmd)
-    for path in targets:
-        fmt = _format_of(path)
-        if fmt is None:
-            if copies:
-                scratch[path] = body
-            continue
-        if copies:
-            _parse_into(body, fmt, file, out)
-            continue
-        for s in _parsed(body, fmt, file).settings:
-            extra = {"writer": name or "the command", "target": path}
-            out.problems.append(
-                Problem(file, s.line, "heredoc-not-written", s.text, s.key, s.value, extra)
-            )
-
-
-def _loads_stdin(args: list[str]) -> bool:
-    """`sysctl -p -`, `sysctl -p /dev/stdin`, `sysctl --load=-`: settings read from stdin."""
-    words = [a for a in args if not a.startswith("-") or a == "-"]
-    loads = any(a.startswith("-") and "p" in a.lstrip("-") and a != "-" for a in args)
-    loads = loads or any(a in ("--load", "--load=-", "--load=/dev/stdin") for a in args)
-    from_stdin = bool(words) and words[-1] in ("-", "/dev/stdin")
-    return loads and (from_stdin or "--load=-" in args or "--load=/dev/stdin" in args)
-
-
-def _parsed(body: list[tuple[int, str]], fmt: str, file: str) -> Parsed:
-    """The here-document's lines read as `fmt`, each on its own line of the script."""
-    parsed = confparse.parse("\n".join(line for _, line in body), file, fmt)
-    numbers = [n for n, _ in body]
-    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-    for item in items:
-        item.line = numbers[item.line - 1] if 0 < item.line <= len(numbers) else item.line
-    return parsed
-
-
-def _parse_into(body: list[tuple[int, str]], fmt: str, file: str, out: Parsed) -> None:
-    parsed = _parsed(body, fmt, file)
-    out.settings += parsed.settings
-    out.problems += parsed.problems
-
-
-def _sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
-    """procps sysctl: with -w every argument must be one name=value word; with -p the rest
-    are files to load; without either, an argument with '=' is still a write."""
-    words = [a for a in args if not a.startswith("-")]
-    if any(a.startswith("-") and "p" in a.lstrip("-") for a in args) or "--load" in args:
-        out.settings.append(Setting(file, number, "load", "sysctl -p", " ".join(words), raw))
-        return
-    writing = any(a in ("-w", "--write") for a in args)
-    i = 0
-    while i < len(words):
-        word = words[i]
-        name, sep, value = word.partition("=")
-        if sep and name:
-            s = _setting(file, number, name, value, raw)
-            if _PROC_SYS.match(name):  # a path where the name belongs
-                s.problem = "sysctl-path"
-            out.settings.append(s)
-        elif writing and i + 1 < len(words) and words[i + 1].startswith("="):
-            # `sysctl -w key ="a b"`: the shell makes two words and both are refused;
-            # what was meant is still linted.
-            meant = _setting(file, number, word, words[i + 1][1:], raw)
-            meant.problem = "split-assignment"
-            out.settings.append(meant)
-            i += 1
-        elif writing:
-            out.problems.append(Problem(file, number, "not-assignment", raw, normalise(word)))
-        i += 1
-
-
-def _setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
-    m = _PROC_SYS.match(name)
-    key = normalise(m[1] if m else name)
-    return Setting(file, number, "sysctl", key, " ".join(value.split()), raw)
-
-
-def _ulimit(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
-    from tunekit.knowledge.catalogue import ULIMIT_ITEMS
-
-    flags = "".join(a.lstrip("-") for a in args if a.startswith("-"))
-    values = [a for a in args if not a.startswith("-")]
-    items = [ULIMIT_ITEMS[f] for f in flags if f in ULIMIT_ITEMS]
-    if len(items) != 1 or not values:
-        return  # `ulimit -a`, a query (`ulimit -n`), or several at once
-    typ = "hard" if "H" in flags and "S" not in flags else ("soft" if "S" in flags else "-")
-    s = Setting(file, number, "ulimit", items[0], values[0], raw, type=typ)
-    if not (_INT.match(values[0]) or values[0] == "unlimited"):
-        s.problem = "bad-limit-value"
-    out.settings.append(s)

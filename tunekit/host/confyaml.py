@@ -247,9 +247,9 @@ class _Walk:
     def text_into(self, node, path: str) -> None:
         """lineinfile's line, blockinfile's block, copy's content: lines of the file they
         go into, when that is a sysctl or limits file."""
-        from tunekit.host.confscript import _format_of
+        from tunekit.host.shcommands import format_of
 
-        fmt = _format_of(path)
+        fmt = format_of(path)
         if fmt is None or node.id != "scalar":
             return
         # a literal block (|) keeps its lines, one per line of the file after the |; any

@@ -1,0 +1,190 @@
+"""What one shell command writes: sysctl -w and -p, echo or printf into /proc/sys or
+a tuning file (through > or tee), a here-document copied (or not) by its writer, ulimit.
+The words reach here already split by shwords.py; confscript.py runs the script."""
+
+from __future__ import annotations
+
+import re
+
+from tunekit.host import confparse
+from tunekit.host.confparse import Parsed, Problem, Setting, normalise
+from tunekit.host.shwords import echoed, fd1, fd_other, name_of, redirect, split_fd
+
+PROC_SYS = re.compile(r"^/proc/sys/([A-Za-z0-9_./:@+-]+)$")
+_INT = re.compile(r"^-?[0-9]+$")
+COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
+
+
+def command(
+    cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1, bash: bool | None = None
+) -> None:
+    first, target = redirect(cmd[0])
+    name = first[0].rsplit("/", 1)[-1] if first else ""
+    fd = fd_other(cmd[0]) if name in ("echo", "printf") else None
+    if fd is not None and (m := PROC_SYS.match(fd[1])):
+        key, extra = normalise(m[1]), {"fd": fd[0]}
+        if len(fd[0]) == 1 or bash:  # a descriptor in every shell, or in this one (bash)
+            out.problems.append(Problem(file, number, "echo-fd-other", raw, key, fd[0], extra))
+            return
+        # dash reads only one digit before > as a descriptor: there the number is echoed
+        out.problems.append(Problem(file, number, "echo-fd-shell", raw, key, fd[0], extra))
+        cmd = [split_fd(cmd[0]), *cmd[1:]]
+        first, target = redirect(cmd[0])
+    if name == "sysctl":
+        sysctl(first[1:], file, number, raw, out)
+    elif name == "ulimit":
+        ulimit(first[1:], file, number, raw, out)
+    elif name in ("echo", "printf"):
+        text = echoed(name, first[1:])
+        targets = [target] if target else []
+        if len(cmd) > 1 and name_of(cmd[-1]) == "tee":
+            targets += [w for w in redirect(cmd[-1])[0][1:] if not w.startswith("-")]
+        for path in targets:
+            m = PROC_SYS.match(path)
+            if m and not text.strip() and fd1(cmd[0]):
+                key = normalise(m[1])
+                out.problems.append(Problem(file, number, "echo-fd-redirect", raw, key, ""))
+                continue
+            written(text, path, file, number, raw, out, span)
+
+
+def format_of(path: str) -> str | None:
+    """The format of a file a script writes, by where it is."""
+    if path == "/etc/sysctl.conf" or re.search(r"/sysctl\.d/[^/]+\.conf$", path):
+        return "sysctl.conf"
+    if path == "/etc/security/limits.conf" or re.search(r"/limits\.d/[^/]+\.conf$", path):
+        return "limits.conf"
+    return None
+
+
+def written(
+    text: str, path: str, file: str, number: int, raw: str, out: Parsed, span: int = 1
+) -> None:
+    """`span`: the script lines the command took (a quoted string over several lines puts
+    each of its lines on its own line of the script)."""
+    m = PROC_SYS.match(path)
+    if m:
+        value = " ".join(text.split())
+        out.settings.append(Setting(file, number, "sysctl", normalise(m[1]), value, raw))
+        return
+    fmt = format_of(path)
+    if fmt is None:
+        return
+    parsed = confparse.parse(text, file, fmt)
+    for s in parsed.settings:
+        if span > 1:
+            s.line += number - 1
+        else:
+            s.line, s.text = number, raw
+        out.settings.append(s)
+    for p in parsed.problems:
+        if span > 1:
+            p.line += number - 1
+        else:
+            p.line, p.text = number, raw
+        out.problems.append(p)
+
+
+def heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict) -> None:
+    """The here-document's lines go to the first command's standard input: into the file
+    at the end of the pipeline (a redirection, or tee's files) if every stage copies its
+    input; nowhere if the first stage does not read it. Copied to a file that is not a
+    tuning file (`cat > sysctl.conf`), they wait in `scratch` for a `mv` into place."""
+    last, last_target = redirect(cmd[-1])
+    copies = all(name_of(stage) in COPIES_STDIN for stage in cmd[:-1])
+    if name_of(last) == "sysctl" and loads_stdin(last[1:]) and (copies or len(cmd) == 1):
+        parse_into(body, "sysctl.conf", file, out)  # `cat <<EOF | sysctl -p -`
+        return
+    targets = [last_target] if last_target else []
+    if name_of(last) == "tee":
+        targets += [w for w in last[1:] if not w.startswith("-")]
+    copies = all(name_of(stage) in COPIES_STDIN for stage in cmd)
+    for path in targets:
+        fmt = format_of(path)
+        if fmt is None:
+            if copies:
+                scratch[path] = body
+            continue
+        if copies:
+            parse_into(body, fmt, file, out)
+            continue
+        for s in read_as(body, fmt, file).settings:
+            extra = {"writer": name or "the command", "target": path}
+            out.problems.append(
+                Problem(file, s.line, "heredoc-not-written", s.text, s.key, s.value, extra)
+            )
+
+
+def loads_stdin(args: list[str]) -> bool:
+    """`sysctl -p -`, `sysctl -p /dev/stdin`, `sysctl --load=-`: settings read from stdin."""
+    words = [a for a in args if not a.startswith("-") or a == "-"]
+    loads = any(a.startswith("-") and "p" in a.lstrip("-") and a != "-" for a in args)
+    loads = loads or any(a in ("--load", "--load=-", "--load=/dev/stdin") for a in args)
+    from_stdin = bool(words) and words[-1] in ("-", "/dev/stdin")
+    return loads and (from_stdin or "--load=-" in args or "--load=/dev/stdin" in args)
+
+
+def read_as(body: list[tuple[int, str]], fmt: str, file: str) -> Parsed:
+    """The here-document's lines read as `fmt`, each on its own line of the script."""
+    parsed = confparse.parse("\n".join(line for _, line in body), file, fmt)
+    numbers = [n for n, _ in body]
+    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+    for item in items:
+        item.line = numbers[item.line - 1] if 0 < item.line <= len(numbers) else item.line
+    return parsed
+
+
+def parse_into(body: list[tuple[int, str]], fmt: str, file: str, out: Parsed) -> None:
+    parsed = read_as(body, fmt, file)
+    out.settings += parsed.settings
+    out.problems += parsed.problems
+
+
+def sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
+    """procps sysctl: with -w every argument must be one name=value word; with -p the rest
+    are files to load; without either, an argument with '=' is still a write."""
+    words = [a for a in args if not a.startswith("-")]
+    if any(a.startswith("-") and "p" in a.lstrip("-") for a in args) or "--load" in args:
+        out.settings.append(Setting(file, number, "load", "sysctl -p", " ".join(words), raw))
+        return
+    writing = any(a in ("-w", "--write") for a in args)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        name, sep, value = word.partition("=")
+        if sep and name:
+            s = setting(file, number, name, value, raw)
+            if PROC_SYS.match(name):  # a path where the name belongs
+                s.problem = "sysctl-path"
+            out.settings.append(s)
+        elif writing and i + 1 < len(words) and words[i + 1].startswith("="):
+            # `sysctl -w key ="a b"`: the shell makes two words and both are refused;
+            # what was meant is still linted.
+            meant = setting(file, number, word, words[i + 1][1:], raw)
+            meant.problem = "split-assignment"
+            out.settings.append(meant)
+            i += 1
+        elif writing:
+            out.problems.append(Problem(file, number, "not-assignment", raw, normalise(word)))
+        i += 1
+
+
+def setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
+    m = PROC_SYS.match(name)
+    key = normalise(m[1] if m else name)
+    return Setting(file, number, "sysctl", key, " ".join(value.split()), raw)
+
+
+def ulimit(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
+    from tunekit.knowledge.catalogue import ULIMIT_ITEMS
+
+    flags = "".join(a.lstrip("-") for a in args if a.startswith("-"))
+    values = [a for a in args if not a.startswith("-")]
+    items = [ULIMIT_ITEMS[f] for f in flags if f in ULIMIT_ITEMS]
+    if len(items) != 1 or not values:
+        return  # `ulimit -a`, a query (`ulimit -n`), or several at once
+    typ = "hard" if "H" in flags and "S" not in flags else ("soft" if "S" in flags else "-")
+    s = Setting(file, number, "ulimit", items[0], values[0], raw, type=typ)
+    if not (_INT.match(values[0]) or values[0] == "unlimited"):
+        s.problem = "bad-limit-value"
+    out.settings.append(s)
