@@ -690,6 +690,67 @@ def test_a_value_the_kernel_documentation_warns_against_is_risky():
     assert "?" not in fix  # min_free_kbytes has no constant default
 
 
+def test_a_name_no_congestion_control_or_qdisc_has_is_dead():
+    """catalogue `choices`: the names Linux registers; any other fails with ENOENT."""
+    report = run(
+        "net.ipv4.tcp_congestion_control = bbr2\nnet.core.default_qdisc = fq_codel2\n"
+        "net.ipv4.tcp_congestion_control = htcp\nnet.core.default_qdisc = cake\n"
+    )
+    assert sorted(f.line for f in report.findings if f.rule == "no-such-name") == [1, 2]
+    assert {f.verdict for f in report.findings if f.rule == "no-such-name"} == {"dead"}
+
+
+def test_the_kernel_refuses_a_congestion_control_it_does_not_register():
+    """On the running kernel: every name it lists is one the catalogue knows (the list is
+    not stale), and inside `unshare -n` `sysctl -w` of bbr2 fails and changes nothing."""
+    available = Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+    assert set(available) <= set(K.CONGESTION_CONTROLS), available
+    require_privileges()
+    require_tool("sysctl")
+    path = "/proc/sys/net/ipv4/tcp_congestion_control"
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"sysctl -q -w {path[10:]}=bbr2 2>&1; echo $?; cat {path}"],
+        capture_output=True,
+        text=True,
+    )
+    *said, rc, value = r.stdout.split("\n")[:-1]
+    assert rc != "0" and "No such file" in " ".join(said) and value != "bbr2", r.stdout
+
+
+def test_a_timer_in_milliseconds_is_a_unit_mistake():
+    """catalogue `socket_max`: past what setsockopt takes for the same timer, a whole
+    multiple of 1000 is milliseconds; a value a socket could set is not judged so."""
+    report = run(
+        "net.ipv4.tcp_keepalive_time = 600000\nnet.ipv4.tcp_keepalive_intvl = 75000\n"
+        "net.ipv4.tcp_fin_timeout = 30000\nnet.ipv4.tcp_keepalive_time = 86400\n"
+        "net.ipv4.tcp_keepalive_intvl = 30000\n"
+    )
+    named = {f.line: f.fix for f in report.findings if f.rule == "milliseconds-meant"}
+    assert named == {
+        1: "net.ipv4.tcp_keepalive_time = 600",
+        2: "net.ipv4.tcp_keepalive_intvl = 75",
+        3: "net.ipv4.tcp_fin_timeout = 30",
+    }
+
+
+def test_a_socket_may_not_set_a_keepalive_past_the_catalogues_bound():
+    """On the running kernel: setsockopt(TCP_KEEPIDLE / TCP_KEEPINTVL) takes the bound
+    the catalogue carries and refuses one more (EINVAL)."""
+    import errno
+    import socket
+
+    for key, option in (
+        ("net.ipv4.tcp_keepalive_time", socket.TCP_KEEPIDLE),
+        ("net.ipv4.tcp_keepalive_intvl", socket.TCP_KEEPINTVL),
+    ):
+        bound = K.KEYS[key].socket_max[0]
+        with socket.socket() as s:
+            s.setsockopt(socket.IPPROTO_TCP, option, bound)
+            with pytest.raises(OSError) as refused:
+                s.setsockopt(socket.IPPROTO_TCP, option, bound + 1)
+            assert refused.value.errno == errno.EINVAL
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

@@ -458,6 +458,7 @@ FIN_TIMEOUT = _key(
     "how long an orphaned socket waits in FIN_WAIT2 for the peer's FIN; not TIME_WAIT",
     IP_SYSCTL + "; net/ipv4/tcp.c tcp_close",
     default="60",
+    socket_max=(120, "include/net/tcp.h TCP_FIN_TIMEOUT_MAX; net/ipv4/tcp.c TCP_LINGER2"),
     kubernetes_safe="4.6",
 )
 CONNTRACK_MAX = _key(
@@ -587,10 +588,27 @@ KEEPALIVE_TIME = _key(
     "idle time before the first keepalive probe on a socket that asked for keepalives",
     IP_SYSCTL,
     default="7200",
+    socket_max=(32767, "include/net/tcp.h MAX_TCP_KEEPIDLE; net/ipv4/tcp.c tcp_sock_set_keepidle"),
     kubernetes_safe="4.5",
 )
 
 # --- keys the tuning guides carry, known to lint --------------------------------------------
+
+
+# The congestion controls Linux registers (the `.name` of each tcp_congestion_ops in
+# net/ipv4/tcp_*.c, Linux 6.12; "bbr2" and "bbr3" are Google's out-of-tree branches) and
+# the qdiscs (`.id` of each Qdisc_ops in net/sched/sch_*.c). A write of any other name
+# fails: tcp_ca_find_autoload / qdisc_lookup_default find nothing, after request_module.
+CONGESTION_CONTROLS = (
+    "bbr", "bic", "cdg", "cubic", "dctcp", "dctcp-reno", "highspeed", "htcp", "hybla",
+    "illinois", "lp", "nv", "reno", "scalable", "vegas", "veno", "westwood", "yeah",
+)  # fmt: skip
+QDISCS = (
+    "bfifo", "blackhole", "cake", "cbs", "choke", "clsact", "codel", "drr", "etf", "ets",
+    "fq", "fq_codel", "fq_pie", "gred", "hfsc", "hhf", "htb", "ingress", "mq", "mqprio",
+    "multiq", "netem", "noop", "noqueue", "pfifo", "pfifo_fast", "pfifo_head_drop", "pie",
+    "plug", "prio", "qfq", "red", "sfb", "sfq", "skbprio", "taprio", "tbf",
+)  # fmt: skip
 
 
 def _guide(name: str, shape: Shape, unit: str, scope: Scope, reason: str, source: str, **kw):
@@ -889,6 +907,7 @@ _guide(
     "global",
     "queueing discipline new network devices get",
     KERNEL_DOCS_NET,
+    choices=(QDISCS, "net/sched/sch_api.c qdisc_set_default (-ENOENT for a name no qdisc has)"),
 )
 _guide(
     "net.core.busy_poll",
@@ -1000,6 +1019,10 @@ _guide(
     "interval between keepalive probes",
     IP_SYSCTL,
     default="75",
+    socket_max=(
+        32767,
+        "include/net/tcp.h MAX_TCP_KEEPINTVL; net/ipv4/tcp.c tcp_sock_set_keepintvl",
+    ),
     kubernetes_safe="4.5",
 )
 _guide(
@@ -1179,6 +1202,7 @@ _guide(
     "congestion control for new connections; a child namespace may choose only an allowed "
     "algorithm",
     IP_SYSCTL + "; net/ipv4/tcp_cong.c tcp_set_default_congestion_control",
+    choices=(CONGESTION_CONTROLS, "net/ipv4/tcp_cong.c tcp_set_default_congestion_control"),
 )
 _guide(
     "net.ipv4.tcp_notsent_lowat",

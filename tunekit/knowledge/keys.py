@@ -138,6 +138,14 @@ class Key:
     # (lowest, highest, what the documentation says): the range outside which the
     # kernel's own documentation warns (None: no bound on that side)
     advised: tuple[int | None, int | None, str] | None = None
+    # (the names the kernel accepts, where they were read): a text key whose value must
+    # name something the kernel registers (a congestion control, a qdisc); any other name
+    # fails the write with ENOENT. Names the running kernel lists as available pass too.
+    choices: tuple[tuple[str, ...], str] | None = None
+    # (the most, in the key's unit, that a socket may ask for the same timer with
+    # setsockopt, where that is read): a line past it and a whole multiple of 1000 whose
+    # thousandth fits is a timer written in milliseconds
+    socket_max: tuple[int, str] | None = None
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

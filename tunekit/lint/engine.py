@@ -291,6 +291,13 @@ class _Linter:
             "needs_now": None if s.context else self._needs_now(info),  # the host's boot
             "advised_out": source.outside(info.advised, ints) if info is not None else "",
             "advised": info.advised[2] if info is not None and info.advised else "",
+            "unknown_names": source.unknown_names(
+                self.host, key, info.choices if info else None, s.value
+            ),
+            "choices": ", ".join(info.choices[0]) if info and info.choices else "",
+            "choices_source": info.choices[1] if info and info.choices else "",
+            "socket_max": info.socket_max[0] if info and info.socket_max else None,
+            "socket_max_source": info.socket_max[1] if info and info.socket_max else "",
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
