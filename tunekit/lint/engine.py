@@ -4,12 +4,11 @@ The knowledge is data (knowledge/rules.toml and the catalogue): this module read
 lines (host/confparse), works out what the host gets at boot (the last assignment of each
 key wins), evaluates the rules and adds what only the whole set shows: keys absent on the
 running kernel, assignments overridden by a later one, values that fail a profile.
+What a condition sees of a line (boot values, the catalogue's facts) is facts.py.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -18,6 +17,7 @@ from tunekit.host.confparse import Problem, Setting
 from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
 from tunekit.lint import source
+from tunekit.lint.facts import Facts, ints_of, shown
 from tunekit.lint.host import Host
 from tunekit.lint.language import Unknown, evaluate, render
 from tunekit.lint.report import (
@@ -30,53 +30,9 @@ from tunekit.lint.report import (
     LintReport,
     LintVerdict,
 )
-from tunekit.lint.rules import Knowledge, Rule, knowledge, parse_version
+from tunekit.lint.rules import Knowledge, Rule, knowledge
 
 # --- the engine --------------------------------------------------------------------------
-
-
-_NUMBER = re.compile(r"^-?[0-9]{1,21}$")  # longer is no number a kernel takes (confparse)
-
-
-def _shown(text: str, limit: int = 200) -> str:
-    """A line or value as a finding shows it: a 100,000-character line is cut, not echoed."""
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
-
-
-def _ints(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    parts = text.split()
-    if parts and all(_NUMBER.match(p) for p in parts):
-        return [int(p) for p in parts]
-    return None
-
-
-def _limit_value(text: str) -> int | None:
-    return int(text) if _NUMBER.match(text) else None
-
-
-def _soft_hard(value: str) -> tuple[int | None, int | None]:
-    """systemd's LimitNOFILE=soft[:hard]: one value sets both."""
-    soft, _, hard = value.partition(":")
-    return _limit_value(soft.strip()), _limit_value((hard or soft).strip())
-
-
-_UNLIMITED = ("unlimited", "infinity", "-1")
-
-
-def _limit_default(s: Setting) -> dict:
-    """What every process starts with for this limit (catalogue.RLIMIT_DEFAULTS), and
-    whether the line sets exactly that."""
-    pair = K.RLIMIT_DEFAULTS.get(s.key)
-    if pair is None:
-        return {"limit_default": None, "limit_is_default": False}
-    wanted = {"soft": pair[:1], "hard": pair[1:], "-": pair}.get(s.type, pair)
-    value = "unlimited" if s.value in _UNLIMITED else s.value
-    if "" in wanted:  # a default this table does not know (nofile's hard limit)
-        return {"limit_default": None, "limit_is_default": False}
-    text = "/".join(dict.fromkeys(wanted))
-    return {"limit_default": text, "limit_is_default": all(value == w for w in wanted)}
 
 
 @dataclass
@@ -87,248 +43,15 @@ class _Input:
     problems: list[Problem]
 
 
-class _Linter:
+class _Linter(Facts):
+    """Runs the rules over each line and adds what only the whole set shows."""
+
     def __init__(self, inputs: list[_Input], host: Host, know: Knowledge):
-        self.inputs, self.host, self.know = inputs, host, know
+        settings = [s for i in inputs for s in i.settings]
+        super().__init__(settings, {i.path: i.format for i in inputs}, host, know)
+        self.inputs = inputs
         self.findings: list[LintFinding] = []
         self.refused: set[int] = set()  # settings whose write the kernel or the tool refuses
-        self.mode = "files"  # or "boot": what applies at the next boot of this host
-        self.format_of = {i.path: i.format for i in inputs}
-        settings = [s for i in inputs for s in i.settings]
-        self.sysctls = [s for s in settings if s.kind == "sysctl"]
-        self.effective: dict[str, Setting] = {}
-        for s in self.sysctls:
-            if not s.problem and not s.context:  # a container's or an image's: not the host's
-                self.effective[K.canonical(s.key)] = s
-        self.params = {s.key: s.value for s in settings if s.kind == "modprobe"}
-        self.limits: dict[tuple[str, str], dict[str, int | None]] = {}
-        self.root_items: set[str] = set()
-        for s in settings:
-            if s.kind != "limits" or s.problem:
-                continue
-            slot = self.limits.setdefault((s.domain, s.key), {"soft": None, "hard": None})
-            for t in ("soft", "hard") if s.type == "-" else (s.type,):
-                slot[t] = _limit_value(s.value)
-            if s.domain in ("root", "%root", "@root"):
-                self.root_items.add(s.key)
-        self.settings = settings
-        # the assignment of the same key that applies before each line (what the host
-        # has without it), and the boot values the catalogue computes for this host
-        self.before: dict[int, Setting] = {}
-        last: dict[str, tuple[int, Setting]] = {}
-        copied: list[tuple[int, str, Setting]] = []  # K.WRITES_ALSO: (when, pattern, line)
-        for n, s in enumerate(self.sysctls):
-            key = K.canonical(s.key)
-            wrote = [(at, w) for at, pat, w in copied if fnmatch.fnmatchcase(key, pat)]
-            if key in last:
-                wrote.append(last[key])
-            if wrote:
-                self.before[id(s)] = max(wrote, key=lambda at_w: at_w[0])[1]
-            if not s.problem:
-                last[key] = (n, s)
-                if key in K.WRITES_ALSO:
-                    copied.append((n, K.WRITES_ALSO[key][0], s))
-        self.ctx = host.boot_context()
-        # what systemd gives services (DefaultLimitNOFILE=, hard), when the inputs say
-        self.services_nofile: int | None = None
-        for s in settings:
-            if s.kind == "systemd" and not s.problem:
-                self.services_nofile = _soft_hard(s.value)[1]
-
-    # names and functions the conditions see
-
-    def boot(self, key: str) -> list[int] | None:
-        s = self.effective.get(K.canonical(key))
-        if s is not None:
-            return s.ints
-        status, text = self.host.live(K.canonical(key))
-        return _ints(text) if status == "present" else None
-
-    def at_boot(self, key: str) -> list[int] | None:
-        """boot(key), else the key's default (the catalogue's, or a fresh namespace's)."""
-        got = self.boot(key)
-        if got is not None:
-            return got
-        from tunekit.knowledge.defaults import of
-
-        info = K.KEYS.get(K.canonical(key))
-        d = of(info, self.ctx) if info is not None else None
-        if d is not None and d.exact is not None:
-            return list(d.exact)
-        return _ints(self.host.fresh.get(K.canonical(key)))
-
-    def boot_n(self, key: str) -> int | None:
-        v = self.boot(key)
-        return v[0] if v else None
-
-    def _functions(self) -> dict:
-        h = self.host
-        return {
-            "boot": self.boot,
-            "boot_n": self.boot_n,
-            "at_boot": self.at_boot,
-            "param": lambda name: _limit_value(self.params.get(name, "")),
-            "autoload": lambda mod: mod in h.modules_at_boot,
-            "builtin": lambda mod: (
-                None
-                if h.modules is None or h.proc_modules is None
-                else mod in h.modules and mod not in h.proc_modules
-            ),
-            "loaded": lambda mod: None if h.modules is None else mod in h.modules,
-            "gib": lambda pages: f"{pages * h.page_size / 2**30:.1f}",
-            "replace": lambda s, a, b: s.replace(a, b),
-            "chr": chr,
-        }
-
-    def env(self, s: Setting) -> dict:
-        key = K.canonical(s.key)
-        status, live = self.host.live(key) if s.kind == "sysctl" else ("unknown", None)
-        ints, live_ints = s.ints, _ints(live)
-        info = K.KEYS.get(key)
-        shape = info.shape if info else ("string" if live and _ints(live) is None else "ints")
-        env = {
-            "shape": shape,
-            "count_live": len(live_ints) if live_ints else None,
-            "key": _shown(s.key),
-            "value": _shown(s.value),
-            "values": ints,
-            "n": ints[0] if ints else None,
-            "count": len(ints) if ints else 0,
-            "live": live,
-            "live_n": live_ints[0] if live_ints else None,
-            "absent": {"present": False, "absent": True}.get(status),
-            "scope": info.scope if info else None,
-            "unit": info.unit if info else None,
-            "format": self.format_of.get(s.file, ""),
-            "kernel": self.host.kernel_text,
-            "mem_pages": self.host.mem_bytes // self.host.page_size
-            if self.host.mem_bytes
-            else None,
-            "container": self.host.container,
-            "systemd": self.host.systemd,
-            "mode": self.mode,
-            "services_nofile": self.services_nofile,
-            "domain": s.domain,
-            "context": s.context,
-            "type": s.type,
-            "soft": None,
-            "hard": None,
-            "root_covered": s.key in self.root_items,
-            "reaches_root": s.domain in ("root", "%root", "@root"),
-            **self._functions(),
-        }
-        if s.kind == "sysctl":
-            env.update(self._knowledge(s, info, ints))
-        if s.kind in ("limits", "ulimit"):
-            env.update(_limit_default(s))
-        if s.kind == "limits":
-            slot = self.limits.get((s.domain, s.key), {})
-            env["soft"], env["hard"] = slot.get("soft"), slot.get("hard")
-            env["n"] = _limit_value(s.value)
-        elif s.kind == "ulimit":
-            env["n"] = _limit_value(s.value)
-        elif s.kind == "systemd":
-            env["soft"], env["hard"] = _soft_hard(s.value)
-        return env
-
-    def _knowledge(self, s: Setting, info, ints: list[int] | None) -> dict:
-        """What the catalogue knows of this line's key, for the family rules: the boot
-        value (knowledge/defaults.py) and whether the line lowers it or repeats it."""
-        from tunekit.knowledge.defaults import BootDefault, constant, of
-
-        key = K.canonical(s.key)
-        d = of(info, self.ctx) if info is not None else None
-        fresh = self.host.fresh.get(key)
-        if d is None and fresh is None:
-            d = source.default(self.host, key)
-        if d is None and fresh is not None and _ints(fresh) is not None:
-            d = constant(fresh, "the kernel's default, as a new network namespace holds it")
-        elif d is None and fresh is not None:  # text: compared as it is
-            d = BootDefault(None, None, f"the kernel's default, {fresh!r} in a new namespace")
-        low = list(d.low) if d is not None and d.low is not None else None
-        below = None
-        if low is not None and ints is not None and len(ints) == len(low):
-            if info is not None and info.shape == "range":  # capacity by its width
-                below = ints[1] - ints[0] < low[1] - low[0]
-            else:
-                below = any(v < lo for v, lo in zip(ints, low, strict=True))
-        prev = self.before.get(id(s))
-        if prev is not None:
-            unchanged = prev.ints == ints if ints is not None else prev.value == s.value
-        elif d is not None and d.exact is not None:
-            unchanged = ints == list(d.exact)
-        else:
-            unchanged = fresh is not None and ints is None and s.value == fresh
-        since = info.no_effect_since if info is not None else ""
-        kernel = self.host.kernel
-        return {
-            "direction": info.direction if info else None,
-            "default_low": low,
-            "default_text": d.text() if d else None,
-            "default_how": d.how if d else None,
-            "below_default": below,
-            "unchanged": unchanged,
-            "before": f"{prev.file}:{prev.line}" if prev is not None else None,
-            "writable": self.host.writable(key),
-            "readable": self.host.readable(key),
-            **source.registered(key),
-            "in_child": info.child if info is not None else source.in_child(self.host, key),
-            "runtime_ok": K.runtime_namespaced(key),
-            "reserved_outside": self._reserved_outside(info, s.value),
-            "conf_combine": K.conf_combine(key),
-            "read_only_key": info is not None and info.kind == "input",
-            "off_harm": info.off_harm if info else "",
-            "never_lower": info.never_lower if info else "",
-            "no_effect": (
-                info.no_effect
-                if info is not None
-                and (not since or kernel is None or kernel >= parse_version(since))
-                else ""
-            ),
-            "needs_key": info.needs[0] if info is not None and info.needs else "",
-            "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
-            "needs_source": info.needs[2] if info is not None and info.needs else "",
-            "needs_now": None if s.context else self._needs_now(info),  # the host's boot
-            "advised_out": source.outside(info.advised, ints) if info is not None else "",
-            "advised": info.advised[2] if info is not None and info.advised else "",
-            "unknown_names": source.unknown_names(
-                self.host, key, info.choices if info else None, s.value
-            ),
-            "choices": ", ".join(info.choices[0]) if info and info.choices else "",
-            "choices_source": info.choices[1] if info and info.choices else "",
-            "socket_max": info.socket_max[0] if info and info.socket_max else None,
-            "socket_max_source": info.socket_max[1] if info and info.socket_max else "",
-            "key_reason": info.reason if info else "",
-            "key_source": info.source if info else "the running kernel",
-        }
-
-    def _needs_now(self, info) -> int | None:
-        """The value at boot of the key this one needs (catalogue `needs`), if one number."""
-        if info is None or not info.needs:
-            return None
-        value = self.at_boot(info.needs[0])
-        return value[0] if value and len(value) == 1 else None
-
-    def _reserved_outside(self, info, text: str) -> bool | None:
-        """Reserved ports that all lie outside the ephemeral range in force: the kernel
-        consults the list only while it picks a port inside the range."""
-        from tunekit.model import values
-
-        if info is None or info.shape != "portset":
-            return None
-        rng = self.boot(K.PORT_RANGE.name)
-        if rng is None:  # nothing sets it and the live value is unknown: the default
-            from tunekit.knowledge.defaults import of
-
-            d = of(K.PORT_RANGE, self.ctx)
-            rng = list(d.exact) if d is not None and d.exact else None
-        try:
-            ports = values.parse_portset(text)
-        except ValueError:
-            return None
-        if not rng or len(rng) != 2 or not ports:
-            return None
-        return values.count_in(ports, rng[0], rng[1]) == 0
 
     def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
         where = f"rule {rule.id}"
@@ -338,14 +61,14 @@ class _Linter:
             LintFinding(
                 file=s.file,
                 line=s.line,
-                key=_shown(s.key),
-                value=_shown(s.value),
+                key=shown(s.key),
+                value=shown(s.value),
                 verdict=rule.verdict,
                 why=render(rule.why, env, where),
                 fix=render(rule.fix, env, where),
                 source=render(rule.source, env, where),
                 rule=rule.id,
-                text=_shown(s.text.strip()),
+                text=shown(s.text.strip()),
             )
         )
 
@@ -353,7 +76,7 @@ class _Linter:
         """The setting as the kernel takes it when an inline '# ...' follows all the numbers
         the key takes, after whitespace (measured: applied, exit 0); None otherwise."""
         before, _, _ = s.value.partition("#")
-        numbers = _ints(before)
+        numbers = ints_of(before)
         wanted = {"int": 1, "range": 2, "triple": 3}.get(env["shape"])
         if wanted is None and env["shape"] == "ints":
             wanted = env["count_live"]
@@ -373,7 +96,7 @@ class _Linter:
             s.problem
             or not wanted
             or len(words) <= wanted
-            or _ints(" ".join(words[:wanted])) is None
+            or ints_of(" ".join(words[:wanted])) is None
         ):
             return None  # (`0 junk`: the kernel takes the 0 too; `0junk` it refuses)
         return replace(s, value=" ".join(words[:wanted]))
@@ -429,7 +152,7 @@ class _Linter:
         elif (
             s.kind == "sysctl"
             and s.ints is None
-            and (_ints(env["live"]) is not None or env["shape"] in ("int", "range", "triple"))
+            and (ints_of(env["live"]) is not None or env["shape"] in ("int", "range", "triple"))
         ):
             self.add(self.know.by_check("not-a-number"), s, env)
         elif s.kind == "sysctl" and env["absent"] and not fired and not snapshot:
@@ -533,7 +256,7 @@ class _Linter:
             status, live = self.host.live(key)
             if status != "present" or live is None:
                 continue
-            same = _ints(live) == s.ints if s.ints is not None else live == s.value
+            same = ints_of(live) == s.ints if s.ints is not None else live == s.value
             if not same:
                 out.append(BootChange(key=key, live=live, boot=s.value, file=s.file, line=s.line))
         return out
