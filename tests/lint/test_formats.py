@@ -264,6 +264,92 @@ tune_sack:
     ]
 
 
+COMMANDS = """\
+- hosts: all
+  tasks:
+    - name: no shell runs it
+      command: echo 4096 > /proc/sys/net/core/somaxconn
+    - shell: echo 8192 > /proc/sys/net/core/somaxconn
+    - command: sysctl -w net.ipv4.tcp_fin_timeout=20
+    - shell: "sysctl -w {{ item }}"
+      with_items:
+        - net.ipv4.tcp_sack=0
+        - net.ipv4.tcp_syn_retries=3
+    - shell: |
+        sysctl -w net.ipv4.tcp_keepalive_time=600
+        echo 30 > /proc/sys/net/ipv4/tcp_keepalive_intvl
+    - command:
+        argv: [sysctl, -w, net.ipv4.tcp_keepalive_probes=5]
+    - command:
+        cmd: sh -c "echo 1 > /proc/sys/net/ipv4/tcp_mtu_probing"
+"""
+
+
+def test_ansible_command_lines_are_read_as_the_module_runs_them():
+    """shell and raw run the line with /bin/sh; command runs the program itself, so a
+    redirection there is a word echo prints (no-shell), while `sysctl -w` still works."""
+    assert settings(COMMANDS) == [
+        (4, "sysctl", "net.core.somaxconn", "4096"),
+        (5, "sysctl", "net.core.somaxconn", "8192"),
+        (6, "sysctl", "net.ipv4.tcp_fin_timeout", "20"),
+        (9, "sysctl", "net.ipv4.tcp_sack", "0"),  # each item on its own line
+        (10, "sysctl", "net.ipv4.tcp_syn_retries", "3"),
+        (12, "sysctl", "net.ipv4.tcp_keepalive_time", "600"),  # a block's own lines
+        (13, "sysctl", "net.ipv4.tcp_keepalive_intvl", "30"),
+        (15, "sysctl", "net.ipv4.tcp_keepalive_probes", "5"),
+        (17, "sysctl", "net.ipv4.tcp_mtu_probing", "1"),
+    ]
+    findings = run(COMMANDS, "yaml", reference_host()).findings
+    no_shell = [f.line for f in findings if f.rule == "no-shell"]
+    assert no_shell == [4]
+    # a write that never happens is not overridden, and "it changes nothing" is moot
+    assert [f.rule for f in findings if f.line == 4] == ["no-shell"]
+    assert (9, "feature-off") in {(f.line, f.rule) for f in findings}
+
+
+CLOUD_CONFIG = """\
+#cloud-config
+write_files:
+  - path: /etc/sysctl.d/90-tune.conf
+    content: |
+      net.ipv4.tcp_tw_recycle = 1
+      net.core.somaxconn = 16384
+  - path: /etc/motd
+    content: "net.ipv4.tcp_sack = 0"
+  - path: /etc/sysctl.d/91-b64.conf
+    encoding: b64
+    content: bmV0LmlwdjQudGNwX3NhY2sgPSAwCg==
+bootcmd:
+  - echo 0 > /proc/sys/net/ipv4/tcp_sack
+runcmd:
+  - [sh, -c, "echo 5 > /proc/sys/net/ipv4/tcp_syn_retries"]
+  - [echo, "1", ">", /proc/sys/net/ipv4/tcp_syncookies]
+  - sysctl -w net.ipv4.tcp_keepalive_time=600000
+"""
+
+
+def test_cloud_init_runs_its_commands_and_writes_its_files_as_cloud_init_does(tmp_path):
+    """A string item is run by sh, a list item execve'd (no shell: the > is echo's
+    word); write_files' content is read as the file it writes (not a motd, not base64).
+    The first line, #cloud-config, is enough to read the file as YAML."""
+    assert settings(CLOUD_CONFIG) == [  # in the order cloud-init runs them
+        (13, "sysctl", "net.ipv4.tcp_sack", "0"),
+        (5, "sysctl", "net.ipv4.tcp_tw_recycle", "1"),
+        (6, "sysctl", "net.core.somaxconn", "16384"),
+        (15, "sysctl", "net.ipv4.tcp_syn_retries", "5"),
+        (16, "sysctl", "net.ipv4.tcp_syncookies", "1"),
+        (17, "sysctl", "net.ipv4.tcp_keepalive_time", "600000"),
+    ]
+    rules = {(f.line, f.rule) for f in run(CLOUD_CONFIG, "yaml", reference_host()).findings}
+    assert {(5, "tw-recycle-removed"), (13, "feature-off"), (16, "no-shell")} <= rules, rules
+    assert (17, "milliseconds-meant") in rules and (15, "no-shell") not in rules
+    user_data = tmp_path / "user-data"
+    user_data.write_text(CLOUD_CONFIG)
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(user_data))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files"][0]["format"] == "yaml"
+
+
 def test_hostile_yaml_is_bounded_and_never_a_traceback(tmp_path):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
     for n in range(1, 12):

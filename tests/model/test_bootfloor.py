@@ -105,6 +105,46 @@ def test_another_boot_file_that_lowers_a_key_is_overridden_not_trusted(tmp_path)
     assert lines[K.NR_OPEN.name] == str(D.SYSTEMD_NR_OPEN)
 
 
+def test_tunekit_never_writes_below_what_the_images_own_files_set(tmp_path):
+    """tunekit's 90-tunekit drop-ins are read after the image's own files, so a number
+    below theirs would lower the limit at boot: sysctl.d, limits.conf and system.conf."""
+    root = image(
+        tmp_path / "img",
+        {
+            "etc/sysctl.d/50-local.conf": f"{K.SOMAXCONN.name} = 65535\n"
+            f"{K.TW_BUCKETS.name} = 5000000\n{K.FIN_TIMEOUT.name} = 60\n",
+            "etc/security/limits.conf": "* soft nofile 1500000\n* hard nofile 1500000\n",
+            "etc/systemd/system.conf": "[Manager]\nDefaultLimitNOFILE=200000:1400000\n",
+        },
+    )
+    doc = dry_run(ApplyOptions("server-1M", root=root))
+    content = {f.path: f.content for f in doc.files}
+    sysctl = content["etc/sysctl.d/90-tunekit.conf"]
+    assert f"{K.SOMAXCONN.name} = 65535\n" in sysctl  # the profile needs 10000
+    assert f"{K.TW_BUCKETS.name} = 5000000\n" in sysctl  # and 1500000
+    assert "*    hard nofile 1500000\n" in content["etc/security/limits.d/90-tunekit.conf"]
+    # services: the soft limit system.conf gives stays, and the hard is the largest
+    assert (
+        "DefaultLimitNOFILE=200000:1500000\n"
+        in content["etc/systemd/system.conf.d/90-tunekit.conf"]
+    )
+    assert any(n.startswith("rlimit.nofile: hard 1,500,000, not 1,001,024") for n in doc.left_alone)
+
+
+def test_a_file_that_sets_less_than_the_profile_needs_is_still_raised(tmp_path):
+    root = image(
+        tmp_path / "img",
+        {
+            "etc/sysctl.d/50-local.conf": f"{K.SOMAXCONN.name} = 1024\n",
+            "etc/security/limits.conf": "* hard nofile 65536\n",
+        },
+    )
+    doc = dry_run(ApplyOptions("server-1M", root=root))
+    content = {f.path: f.content for f in doc.files}
+    assert f"{K.SOMAXCONN.name} = 10000\n" in content["etc/sysctl.d/90-tunekit.conf"]
+    assert "*    hard nofile 1001024\n" in content["etc/security/limits.d/90-tunekit.conf"]
+
+
 def test_a_live_host_lowered_below_its_boot_value_is_raised_back_to_it(tmp_path):
     root = lowered_root(tmp_path / "root")  # tcp_max_orphans 4096 on a 64 GiB host
     doc = dry_run(ApplyOptions("server-1M", 1000, root=root))

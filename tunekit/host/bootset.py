@@ -211,3 +211,37 @@ def assignments(files: dict[str, str], our_path: str) -> dict[str, str]:
             if not s.problem:
                 out[canonical(s.key)] = f"/{path}: {s.key} = {s.value}"
     return out
+
+
+@dataclass
+class NofileAtBoot:
+    """The open-files limits the root's own files give at boot (tunekit's files left out):
+    login sessions ('*' and root in limits.conf and limits.d) and services
+    (DefaultLimitNOFILE=). tunekit's files apply after them, so never below them."""
+
+    sessions: int = 0  # the largest soft or hard nofile a '*' or root line sets
+    services_soft: int = 0
+    services_hard: int = 0
+    where: list[str] = field(default_factory=list)  # "path: line", for the plan's note
+
+
+def nofile_at_boot(root: Path, ours: tuple[str, ...]) -> NofileAtBoot:
+    out = NofileAtBoot()
+    for f in collect(root).files:
+        if f.path in ours or f.format not in ("limits.conf", "system.conf"):
+            continue
+        parse = confparse.limits_conf if f.format == "limits.conf" else confparse.system_conf
+        for s in parse(f.text, f.path).settings:
+            if s.problem:
+                continue
+            if s.kind == "limits" and s.key == "nofile" and s.domain in ("*", "root"):
+                if s.value.isdigit() and int(s.value) > out.sessions:
+                    out.sessions = int(s.value)
+                    out.where.append(f"/{f.path}: {s.text.strip()}")
+            elif s.kind == "systemd":  # the last DefaultLimitNOFILE= wins
+                soft, _, hard = s.value.partition(":")
+                hard = hard or soft
+                if soft.strip().isdigit() and hard.strip().isdigit():
+                    out.services_soft, out.services_hard = int(soft), int(hard)
+                    out.where.append(f"/{f.path}: {s.text.strip()}")
+    return out

@@ -263,7 +263,8 @@ _SYSTEMD_LINE = re.compile(r"^\[(Manager|Service)\]|^(Default)?Limit[A-Z]+=")
 # a YAML key that carries tuning: compose/Kubernetes sysctls, an Ansible or Salt module
 _YAML_LINE = re.compile(
     r"^(-\s+)?(sysctls|(ansible\.posix\.)?sysctl|(community\.general\.)?pam_limits"
-    r"|sysctl\.present|(ansible\.builtin\.)?(lineinfile|blockinfile)):(\s|$)"
+    r"|sysctl\.present|(ansible\.builtin\.)?(lineinfile|blockinfile|shell|command|raw)"
+    r"|runcmd|bootcmd|write_files):(\s|$)"
 )
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
@@ -273,6 +274,8 @@ def detect(text: str) -> str | None:
     first = next(
         (line.strip() for line in text.splitlines() if line.strip()[:1] not in ("#", "")), ""
     )
+    if text.startswith("#cloud-config"):
+        return "yaml"  # cloud-init's user data (its first line says so)
     if re.match(r"^FROM\s+\S+", first, re.I) and re.search(r"^\s*RUN\s", text, re.M | re.I):
         return "dockerfile"  # an image's build: FROM first, then instructions
     formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")

@@ -1,6 +1,8 @@
 """Tuning written as YAML: what a container runtime sets (docker-compose and Kubernetes
-`sysctls:`), and what configuration management writes (Ansible's sysctl, pam_limits,
-lineinfile, blockinfile and copy tasks; Salt's sysctl.present).
+`sysctls:`), what configuration management writes (Ansible's sysctl, pam_limits,
+lineinfile, blockinfile and copy tasks; Salt's sysctl.present), and the command lines
+Ansible's shell, command and raw tasks and cloud-init's runcmd and bootcmd run
+(confrun.py: read as scripts, with or without a shell as each runs them).
 
 PyYAML reads the file, through its composer (yaml.compose_all with the SafeLoader: no tag
 runs code), because the composer keeps the line of every node, so a finding points at the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tunekit.host import confrun
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
 from tunekit.knowledge.catalogue import ipc_namespaced
 
@@ -103,6 +106,7 @@ class _Walk:
         self.containers(m, fields, parent, service)
         self.tasks(fields)
         self.salt(m)
+        self.cloud_init(fields)
 
     def containers(self, m, fields: dict, parent: str, service: bool) -> None:
         """A pod spec's securityContext.sysctls; a compose service's sysctls (a mapping
@@ -143,6 +147,70 @@ class _Walk:
                 state = _scalar(args.get("state")) or "present"
                 if args.get(text_arg) is not None and path and state == "present":
                     self.text_into(args[text_arg], path)
+        for name, shell in confrun.ANSIBLE_COMMANDS.items():
+            if name in fields:
+                self.command_task(fields, fields[name], shell)
+
+    def command_task(self, fields: dict, node, shell: bool) -> None:
+        """shell, command, raw: the free form or `cmd:` (command's `argv:` list, run
+        without a shell), once per item of the task's loop."""
+        self.consumed.add(id(node))
+        if node.id == "mapping":
+            args = _args(node)
+            argv = args.get("argv")
+            if args.get("cmd") is None and argv is not None and argv.id == "sequence":
+                words = [_scalar(w) or "" for w in argv.value]
+                node, shell = _Scalar(confrun.argv_text(words), argv.start_mark), False
+            else:
+                node = args.get("cmd")
+        if node is None or node.id != "scalar":
+            return
+        loop = next((fields[k] for k in LOOPS if k in fields), None)
+        if loop is None or loop.id != "sequence" or "{{" not in str(node.value):
+            self.run(str(node.value), node, shell)
+            return
+        self.consumed.add(id(loop))
+        for i in loop.value:  # each run is reported on its item's line
+            item = {**(_args(i) if i.id == "mapping" else {}), "": i}
+            self.run(_fill(str(node.value), item) or "", _Scalar("", i.start_mark), shell)
+
+    def cloud_init(self, fields: dict) -> None:
+        """cloud-config, in the order cloud-init runs it: bootcmd (each boot, early),
+        write_files (each file's content, read as that file), runcmd (first boot, last).
+        A command given as a string is run by sh, one given as a list is execve'd."""
+        self.cloud_commands(fields.get("bootcmd"))
+        files = fields.get("write_files")
+        for item in files.value if files is not None and files.id == "sequence" else ():
+            args = _args(item) if item.id == "mapping" else {}
+            path, content = _scalar(args.get("path")), args.get("content")
+            encoding = _scalar(args.get("encoding")) or "text/plain"
+            if path and content is not None and encoding == "text/plain":
+                self.consumed.add(id(item))
+                self.text_into(content, path)
+        self.cloud_commands(fields.get("runcmd"))
+
+    def cloud_commands(self, node) -> None:
+        if node is None or node.id != "sequence":
+            return
+        self.consumed.add(id(node))
+        for item in node.value:
+            self.consumed.add(id(item))
+            if item.id == "scalar":
+                self.run(str(item.value), item, shell=True)
+            elif item.id == "sequence":
+                words = [_scalar(w) or "" for w in item.value]
+                self.run(confrun.argv_text(words), _Scalar("", item.start_mark), False)
+
+    def run(self, text: str, node, shell: bool) -> None:
+        if "{{" in text:
+            return  # a template only the play knows
+        parsed = confrun.script_lines(text, node, self.file, shell)
+        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+        for item in items:
+            self._text(item)
+        self.out.settings += parsed.settings
+        self.out.problems += parsed.problems
+        self.out.unread += [f"line {node.start_mark.line + 1}: {u}" for u in parsed.unread]
 
     def salt(self, m) -> None:
         """Salt: NAME: {sysctl.present: [{value: V}]} (or a `name:` among the arguments)."""

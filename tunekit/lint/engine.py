@@ -143,6 +143,10 @@ class _Linter(Facts):
         if rejected or any(r.verdict == "dead" for r in hits):
             # a write that fails changes nothing: what the others say of its effect is moot
             hits = [r for r in hits if r.verdict == "dead"]
+        elif s.problem and self.know.by_check(s.problem).verdict == "dead":
+            # a command that writes nothing (a path given to sysctl, no shell): what was
+            # meant is still judged, but "it changes nothing" says nothing more
+            hits = [r for r in hits if r.verdict != "no-op"]
         for rule in hits:
             self.add(rule, s, env)
         if rejected and not hits:

@@ -45,6 +45,7 @@ CHECKS = (
     "echo-fd-shell",
     "heredoc-not-written",
     "not-a-command",
+    "no-shell",
     "bad-limits-line",
     "bad-limit-value",
     "bad-unit-limit",

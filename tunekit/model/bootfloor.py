@@ -50,8 +50,20 @@ def apply_floor(
     # a port range gives capacity by its width, which its target sets as a whole
     d = of(key, ctx) if key.direction == "up" and key.shape in ("int", "triple") else None
     mine = _numbers(value)
+    theirs = _elsewhere_numbers(elsewhere) if key.direction == "up" else None
+    note = ""
+    if mine is not None and theirs is not None and len(theirs) == len(mine):
+        raised = tuple(map(max, mine, theirs))
+        if raised != mine and still_ok(_shaped(value, raised)):
+            # tunekit's drop-in applies after the file that sets it: never below that file
+            where = (elsewhere or "").split(": ", 1)[0]
+            note = (
+                f"{_text(raised)}, not {_text(mine)}: {where} sets {_text(theirs)} at boot "
+                "and tunekit's drop-in, applied after it, would lower it"
+            )
+            value, mine = _shaped(value, raised), raised
     if d is None or mine is None:
-        return Floor(value)
+        return Floor(value, note)
     n = len(mine)
     if d.low is not None and len(d.low) == n and all(map(int.__le__, mine, d.low)):
         if not runtime and elsewhere is None:
@@ -62,7 +74,7 @@ def apply_floor(
             )
     if d.high is None or len(d.high) != n:
         if runtime:
-            return Floor(value)
+            return Floor(value, note)
         return Floor(
             None,
             f"{key.name}: left out: what the host gets at boot is not known here "
@@ -71,15 +83,25 @@ def apply_floor(
         )
     raised = tuple(map(max, mine, d.high))
     if raised == mine:
-        return Floor(value)
+        return Floor(value, note)
     candidate = _shaped(value, raised)
     if not still_ok(candidate):  # an 'at most' target on the same key wins
-        return Floor(value)
+        return Floor(value, note)
     return Floor(
         candidate,
         f"{_text(raised)}, not {_text(mine)}: the host may get {d.text()} at boot "
-        f"({d.how}), and a smaller number here would lower it",
+        f"({d.how}), and a smaller number here would lower it" + (f"; {note}" if note else ""),
     )
+
+
+def _elsewhere_numbers(elsewhere: str | None) -> tuple[int, ...] | None:
+    """The numbers of another boot file's assignment, "/path: key = value"."""
+    if not elsewhere or " = " not in elsewhere:
+        return None
+    words = elsewhere.rpartition(" = ")[2].split()
+    if not words or not all(w.isdigit() and len(w) <= 20 for w in words):
+        return None
+    return tuple(int(w) for w in words)
 
 
 def _text(numbers: tuple[int, ...]) -> str:

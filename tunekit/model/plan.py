@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PrivateAttr, computed_field
 
@@ -19,6 +19,9 @@ from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge.keys import Key
 from tunekit.model import bootfloor, values
+
+if TYPE_CHECKING:
+    from tunekit.host.bootset import NofileAtBoot
 from tunekit.model.base import Model
 from tunekit.model.check import Finding, live_value, proposed_value, satisfied
 from tunekit.model.facts import HostFacts
@@ -116,6 +119,8 @@ class Nofile:
     soft: int
     hard: int
     raise_hard: bool  # a hard-limit target is behind it (not only the soft one)
+    # the soft limit systemd's services get: 1024 unless the root's system.conf gives more
+    services_soft: int = DEFAULT_SOFT
 
 
 @dataclass
@@ -175,9 +180,11 @@ def build_plan(
     opts: Options,
     existing: dict[str, str | None],
     boot_set: dict[str, str] | None = None,
+    nofile_at_boot: NofileAtBoot | None = None,
 ) -> Plan:
     """`existing` maps each file path apply may write to its current contents (or None);
-    `boot_set` each key another boot file sets to where and how ("path: key = value")."""
+    `boot_set` each key another boot file sets to where and how ("path: key = value");
+    `nofile_at_boot` the open-files limits the root's own files give (never lowered)."""
     from tunekit.persist import writers
 
     plan = Plan(profile=profile, profile_why=why, root=root)
@@ -200,7 +207,7 @@ def build_plan(
         plan.left_alone.append(
             f"not present under {root}, so written to the drop-in only: " + ", ".join(absent)
         )
-    decided.nofile = _nofile(nofile, facts, opts, plan)
+    decided.nofile = _nofile(nofile, facts, opts, plan, nofile_at_boot)
     validate(plan.changes, facts, [(s.key, s.text) for s in decided.settings], decided.nofile)
     if opts.persist:
         plan.files = writers.render(decided)
@@ -291,10 +298,16 @@ def _persist_as(key: Key, facts: HostFacts, plan: Plan) -> str:
 
 
 def _nofile(
-    nofile: dict[str, Setting], facts: HostFacts, opts: Options, plan: Plan
+    nofile: dict[str, Setting],
+    facts: HostFacts,
+    opts: Options,
+    plan: Plan,
+    at_boot: NofileAtBoot | None = None,
 ) -> Nofile | None:
     """(soft, hard) for the workload. The hard limit is raised for everyone; the soft one
-    only where the workload lives (--pid, --unit) unless the profile asks otherwise."""
+    only where the workload lives (--pid, --unit) unless the profile asks otherwise.
+    Never below what the root's own limits.conf and system.conf give (`at_boot`): tunekit's
+    files are read after them, and a lower number there would lower the limit."""
     if not nofile:
         return None
     hard_w, soft_w = nofile.get(K.NOFILE_HARD.name), nofile.get(K.NOFILE_SOFT.name)
@@ -308,6 +321,19 @@ def _nofile(
     live = facts.nofile or (0, 0)
     hard = max(hard_w.value if hard_w else 0, soft_w.value if soft_w else 0, live[1])
     soft = max(soft_w.value if soft_w else 0, live[0] if facts.nofile_is_workload else 0)
+    services_soft = DEFAULT_SOFT
+    if opts.persist and at_boot is not None:
+        floor = max(at_boot.sessions, at_boot.services_soft, at_boot.services_hard)
+        if floor > hard:
+            plan.left_alone.append(
+                f"rlimit.nofile: hard {floor:,}, not {hard:,}: the root's own files give "
+                f"{floor:,} at boot ({'; '.join(at_boot.where)}), and tunekit's files, read "
+                "after them, would lower it"
+            )
+            hard = floor
+        if opts.soft_everywhere:
+            soft = max(soft, at_boot.sessions if at_boot.sessions <= hard else 0)
+        services_soft = max(DEFAULT_SOFT, at_boot.services_soft)
     if opts.pid is not None and (hard_w and hard_w.runtime or soft_w and soft_w.runtime):
         plan.changes.append(
             RuntimeChange(
@@ -325,7 +351,7 @@ def _nofile(
             "changed; the hard limit is persisted for new sessions and "
             "services" + ("" if opts.persist else " (but --no-persist)")
         )
-    return Nofile(soft, hard, bool(hard_w and hard_w.findings))
+    return Nofile(soft, hard, bool(hard_w and hard_w.findings), services_soft)
 
 
 def _refuse_text(name: str, new: str) -> None:

@@ -51,7 +51,7 @@ def make_plan(o: ApplyOptions, state: Path):
     from tunekit.host import bootset
     from tunekit.model.plan import Options, build_plan
     from tunekit.persist import executor, writers
-    from tunekit.persist.writers import sysctl_d
+    from tunekit.persist.writers import limits_d, sysctl_d, systemd
 
     base = o.root or Path("/")
     prof, why = audit.load_profile(o.profile, o.conns, state, o.root)
@@ -66,8 +66,10 @@ def make_plan(o: ApplyOptions, state: Path):
     existing = executor.read_files(base, writers.paths(o.unit))
     files = bootset.sysctl_files(base) if o.persist else {}
     elsewhere = bootset.assignments(files, sysctl_d.PATH)
+    mine = (limits_d.PATH, systemd.PATH)
+    nofile = bootset.nofile_at_boot(base, mine) if o.persist else None
     plan = build_plan(
-        result.findings, result.facts, prof.name, why, str(base), opts, existing, elsewhere
+        result.findings, result.facts, prof.name, why, str(base), opts, existing, elsewhere, nofile
     )
     plan.unfit = list(result.estimate.unfit)
     if o.persist and plan.decided is not None:

@@ -34,7 +34,8 @@ class Systemd(FileWriter):
             return []
         out = []
         if n.raise_hard or opts.soft_everywhere:
-            soft = n.soft if opts.soft_everywhere else DEFAULT_SOFT
+            # never below the soft limit the root's own system.conf gives services
+            soft = max(n.soft if opts.soft_everywhere else DEFAULT_SOFT, n.services_soft)
             out.append(
                 FileWrite(
                     path=PATH,
