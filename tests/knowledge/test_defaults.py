@@ -141,6 +141,24 @@ def test_this_hosts_values_are_the_boot_values_where_no_boot_file_sets_them():
     assert len(checked) >= 6, f"only {checked} could be compared: boot files set the rest"
 
 
+def test_min_free_kbytes_is_at_least_the_square_root_rule_on_this_host():
+    """calculate_min_free_kbytes gives sqrt(16 x low memory KiB); khugepaged may raise it,
+    so only the low end is claimed: this host holds at least that, and the low end is
+    no more than the rule applied to all of MemTotal."""
+    import math
+
+    key = K.lookup("vm.min_free_kbytes")
+    facts = read_facts(Path("/"), addresses=False, extra=[key])
+    d = D.of(key, facts.boot_context())
+    assert d is not None and d.low is not None and d.high is None, d
+    mem_kib = facts.boot_context().mem_total // 1024
+    assert d.low[0] <= math.isqrt(16 * mem_kib)
+    live = int(facts.sysctls[key.name])
+    set_at_boot = bootset.assignments(bootset.sysctl_files(Path("/")), "")
+    if key.name not in set_at_boot:
+        assert live >= d.low[0], (live, d)
+
+
 # --- the facts they depend on ----------------------------------------------------------------
 
 

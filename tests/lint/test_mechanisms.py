@@ -751,6 +751,29 @@ def test_a_socket_may_not_set_a_keepalive_past_the_catalogues_bound():
             assert refused.value.errno == errno.EINVAL
 
 
+def test_a_limits_line_below_what_every_process_starts_with_is_named():
+    """catalogue LIMIT_FLOORS: lowering nofile, nproc or memlock takes away what the
+    processes already have; raising it, or another item (core 0), is not named so."""
+    text = "scylla - nproc 100\n* soft nofile 512\n@users - memlock 64\n"
+    text += "* soft core 0\n* - nproc 10000000\n* soft nofile 65536\n"
+    report = run(text, "limits.conf")
+    assert sorted(f.line for f in report.findings if f.rule == "limit-lowered") == [1, 2, 3]
+
+
+def test_init_starts_with_the_floors_the_catalogue_gives_nproc_and_sigpending():
+    """On the running kernel: fork_init gives init half of max_threads for RLIMIT_NPROC
+    and RLIMIT_SIGPENDING, and MQ_BYTES_MAX for RLIMIT_MSGQUEUE (PID 1 changes none of
+    them here; nofile and memlock it may raise, so they are not compared)."""
+    limits = {}
+    for line in Path("/proc/1/limits").read_text().splitlines()[1:]:
+        name, soft = line[:26].strip(), line[26:47].split()
+        limits[name] = int(soft[0]) if soft and soft[0].isdigit() else None
+    threads = int(Path("/proc/sys/kernel/threads-max").read_text())
+    assert limits["Max processes"] == threads // 2
+    assert limits["Max pending signals"] == threads // 2
+    assert limits["Max msgqueue size"] == K.LIMIT_FLOORS["msgqueue"][0]
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

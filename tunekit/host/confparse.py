@@ -31,6 +31,7 @@ FORMATS = (
     "modprobe.d",
     "yaml",
     "dockerfile",
+    "nix",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -359,7 +360,14 @@ PARSERS = {
     "modprobe.d": modprobe_conf,
     "yaml": yaml,
     "dockerfile": dockerfile,
+    "nix": lambda text, file: _nix(text, file),
 }
+
+
+def _nix(text: str, file: str) -> Parsed:
+    from tunekit.host import confnix
+
+    return confnix.nix(text, file)
 
 
 def parse(text: str, file: str, fmt: str) -> Parsed:

@@ -800,8 +800,11 @@ _guide(
     "int",
     "KiB",
     "global",
-    "memory the kernel keeps free for atomic allocations (sized from RAM at boot)",
-    KERNEL_DOCS_VM,
+    "memory the kernel keeps free for atomic allocations (sized from RAM at boot); less "
+    "leaves interrupts and reclaim without a reserve",
+    KERNEL_DOCS_VM + "; mm/page_alloc.c calculate_min_free_kbytes",
+    direction="up",
+    boot=D.min_free_kbytes,
     advised=(
         1024,
         None,
@@ -1424,6 +1427,18 @@ RLIMIT_DEFAULTS = {
     "nofile": ("1024", ""),
     "nice": ("0", "0"),
     "rtprio": ("0", "0"),
+}
+# The limits whose lowering takes away what processes already have: (soft, hard) every
+# process starts with, in limits.conf's unit, and where that is read. "threads/2": half
+# the boot threads-max, as fork_init gives init (kernel/fork.c: RLIMIT_NPROC and
+# RLIMIT_SIGPENDING = max_threads/2). nofile's hard limit is INR_OPEN_MAX (4096) from the
+# kernel, more under systemd (524288): 4096 is the least a process starts with.
+LIMIT_FLOORS = {
+    "nofile": (1024, 4096, "include/uapi/linux/fs.h INR_OPEN_CUR, INR_OPEN_MAX"),
+    "nproc": ("threads/2", "threads/2", "kernel/fork.c fork_init (max_threads/2)"),
+    "sigpending": ("threads/2", "threads/2", "kernel/fork.c fork_init (max_threads/2)"),
+    "memlock": (8192, 8192, "include/uapi/linux/resource.h MLOCK_LIMIT, 8 MiB since 5.16"),
+    "msgqueue": (819200, 819200, "include/uapi/linux/mqueue.h MQ_BYTES_MAX"),
 }
 # ulimit's options and the limits.conf items they set (bash(1) ulimit)
 ULIMIT_ITEMS = {

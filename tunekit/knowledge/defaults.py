@@ -268,6 +268,20 @@ def threads_max(ctx: BootContext) -> BootDefault:
     )
 
 
+def min_free_kbytes(ctx: BootContext) -> BootDefault:
+    """At least sqrt(16 x low memory in KiB), clamped to [128, 262144]; khugepaged raises it
+    where transparent huge pages are on, so only the low end is known from RAM."""
+    import math
+
+    how = (
+        "the kernel: sqrt(16 x low memory in KiB), between 128 and 262144 "
+        "(mm/page_alloc.c calculate_min_free_kbytes), more where transparent huge pages "
+        "are on (mm/khugepaged.c set_recommended_min_free_kbytes)"
+    )
+    d = _ram(ctx, lambda p: (min(262144, max(128, math.isqrt(p * 4 * 16))),), how)
+    return BootDefault(d.low, None, how, d.missing)
+
+
 def pid_max(ctx: BootContext) -> BootDefault:
     how = "the kernel: 32768, or 1024 per possible CPU, at most 4194304 (kernel/pid.c pid_idr_init)"
     if ctx.cpus is None:

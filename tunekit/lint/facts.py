@@ -194,6 +194,7 @@ class Facts:
             env.update(self._knowledge(s, info, ints))
         if s.kind in ("limits", "ulimit"):
             env.update(_limit_default(s))
+            env.update(self._limit_floor(s))
         if s.kind == "limits":
             slot = self.limits.get((s.domain, s.key), {})
             env["soft"], env["hard"] = slot.get("soft"), slot.get("hard")
@@ -203,6 +204,31 @@ class Facts:
         elif s.kind == "systemd":
             env["soft"], env["hard"] = _soft_hard(s.value)
         return env
+
+    def _limit_floor(self, s: Setting) -> dict:
+        """The least every process starts with for the item (catalogue LIMIT_FLOORS), where
+        a line below it takes a limit away: {limit_floor, limit_floor_how}."""
+        floors = K.LIMIT_FLOORS.get(s.key)
+        if floors is None:
+            return {"limit_floor": None, "limit_floor_how": ""}
+        soft, hard, how = floors
+        if s.key == "memlock" and self.host.kernel is not None and self.host.kernel < (5, 16):
+            soft = hard = 64  # MLOCK_LIMIT was 64 KiB before 5.16
+            how = "include/uapi/linux/resource.h MLOCK_LIMIT, 64 KiB before 5.16"
+        # '-' sets both, so it lowers the hard limit when under it
+        floor = {"soft": soft, "hard": hard}.get(s.type, hard)
+        if floor == "threads/2":
+            threads = self.boot_n("kernel.threads-max") or self._boot_low("kernel.threads-max")
+            floor = threads // 2 if threads else None
+            how += f", threads-max {threads:,} here" if threads else ""
+        return {"limit_floor": floor, "limit_floor_how": how}
+
+    def _boot_low(self, key: str) -> int | None:
+        """The least the catalogue says the key holds at boot on this host (its RAM)."""
+        from tunekit.knowledge.defaults import of
+
+        d = of(K.KEYS[key], self.ctx) if key in K.KEYS else None
+        return d.low[0] if d is not None and d.low else None
 
     def _knowledge(self, s: Setting, info, ints: list[int] | None) -> dict:
         """What the catalogue knows of this line's key, for the family rules: the boot

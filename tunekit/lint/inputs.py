@@ -51,6 +51,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt: str | None = "script"
     elif shown.endswith((".yml", ".yaml")):
         fmt = "yaml"
+    elif shown.endswith(".nix"):
+        fmt = "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
     elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
         fmt = "system.conf"  # a unit, or a drop-in of one
     elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
@@ -64,6 +66,7 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             f"{shown}: not a format tunekit lint knows",
             "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
             "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
-            "modprobe.d files, and YAML (compose/Kubernetes sysctls, Ansible, Salt)",
+            "modprobe.d files, YAML (compose/Kubernetes sysctls, Ansible, Salt, "
+            "cloud-init), Dockerfiles and NixOS modules (*.nix)",
         )
     return shown, text, fmt
