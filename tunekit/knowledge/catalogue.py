@@ -599,6 +599,8 @@ KEEPALIVE_TIME = _key(
 # net/ipv4/tcp_*.c, Linux 6.12; "bbr2" and "bbr3" are Google's out-of-tree branches) and
 # the qdiscs (`.id` of each Qdisc_ops in net/sched/sch_*.c). A write of any other name
 # fails: tcp_ca_find_autoload / qdisc_lookup_default find nothing, after request_module.
+# where the running kernel lists the names it has now (built in or loaded)
+AVAILABLE_NAMES = {"net.ipv4.tcp_congestion_control": "net.ipv4.tcp_available_congestion_control"}
 CONGESTION_CONTROLS = (
     "bbr", "bic", "cdg", "cubic", "dctcp", "dctcp-reno", "highspeed", "htcp", "hybla",
     "illinois", "lp", "nv", "reno", "scalable", "vegas", "veno", "westwood", "yeah",
@@ -666,7 +668,7 @@ _guide(
     direction="up",
     boot=D.pid_max,
 )
-_guide(
+THREADS_MAX = _guide(
     "kernel.threads-max",
     "int",
     "threads",
@@ -1271,6 +1273,17 @@ for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms
         f"{_name} but its sysctl (ipv4_dst_ops has no garbage collector)",
         no_effect_since="3.6",
     )
+_guide(
+    "net.ipv6.route.max_size",
+    "int",
+    "routes",
+    "netns",
+    "once the most IPv6 route entries (dst) before allocation failed; no longer checked",
+    "net/ipv6/route.c (ipv6_route_table_template)",
+    no_effect="net/ipv6/route.c stores ip6_rt_max_size (INT_MAX by default) and reads it "
+    "nowhere: ip6_dst_gc no longer compares the entry count with it (read in Linux 6.12)",
+    no_effect_since="6.12",
+)
 _guide(
     "net.ipv4.route.gc_timeout",
     "int",

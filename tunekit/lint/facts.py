@@ -218,7 +218,8 @@ class Facts:
         # '-' sets both, so it lowers the hard limit when under it
         floor = {"soft": soft, "hard": hard}.get(s.type, hard)
         if floor == "threads/2":
-            threads = self.boot_n("kernel.threads-max") or self._boot_low("kernel.threads-max")
+            name = K.THREADS_MAX.name
+            threads = self.boot_n(name) or self._boot_low(name)
             floor = threads // 2 if threads else None
             how += f", threads-max {threads:,} here" if threads else ""
         return {"limit_floor": floor, "limit_floor_how": how}

@@ -126,17 +126,15 @@ def outside(advised, ints: list[int] | None) -> str:
     return ""
 
 
-# where the running kernel lists the names it has now (built in or loaded)
-_AVAILABLE = {"net.ipv4.tcp_congestion_control": "net.ipv4.tcp_available_congestion_control"}
-
-
 def unknown_names(host: Host, key: str, choices, value: str) -> str:
     """The names in `value` that the kernel registers nowhere (catalogue `choices`) and
     that the running kernel does not list either; "" when every name is known."""
-    if not choices or not value.strip():
-        return ""
+    if not choices or not value.strip() or "#" in value:
+        return ""  # an inline comment: the inline-comment rule says what the kernel gets
+    from tunekit.knowledge.catalogue import AVAILABLE_NAMES
+
     known = set(choices[0])
-    if key in _AVAILABLE:
-        live = host.live(_AVAILABLE[key])[1]
+    if key in AVAILABLE_NAMES:
+        live = host.live(AVAILABLE_NAMES[key])[1]
         known.update((live or "").split())
     return " ".join(n for n in value.split() if n not in known)
