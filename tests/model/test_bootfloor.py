@@ -212,6 +212,24 @@ def test_an_image_says_built_in_through_modules_builtin(tmp_path):
     assert any("built into this kernel" in n for n in doc.left_alone)
 
 
+def test_an_image_that_cannot_say_whether_conntrack_is_built_in_gets_both_ways(tmp_path):
+    """Two kernels (one built in, one not), or no lib/modules at all: the buckets go both in
+    modprobe.d and in sysctl.d, and the plan says why."""
+    two = {
+        "lib/modules/6.1.0-13-amd64/modules.builtin": "kernel/net/ipv4/tcp_bbr.ko\n",
+        "lib/modules/6.12.0-1-amd64/modules.builtin": "kernel/net/netfilter/nf_conntrack.ko\n",
+    }
+    for name, files in (("two", two), ("none", {})):
+        root = image(tmp_path / name, files)
+        doc = dry_run(ApplyOptions("host-conntrack", root=root, mem_total=8 << 30))
+        content = {f.path: f.content for f in doc.files}
+        assert (
+            "options nf_conntrack hashsize=" in content["etc/modprobe.d/tunekit-nf_conntrack.conf"]
+        )
+        assert f"\n{K.CONNTRACK_BUCKETS.name} = " in content["etc/sysctl.d/90-tunekit.conf"]
+        assert any("is not known here" in n for n in doc.left_alone), name
+
+
 def test_the_facts_say_built_in_as_the_kernel_shows_it(tmp_path):
     from tunekit.host.procfs import builtin_module
 

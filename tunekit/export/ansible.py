@@ -66,7 +66,7 @@ def export(plan: Plan, facts: HostFacts) -> Exported:
             )
     notes = [NEVER_LOWER]
     decided = plan.decided
-    if decided and any(s.persist == "modprobe" for s in decided.settings):
+    if decided and any(s.to_modprobe for s in decided.settings):
         notes.append(
             "module parameters (modprobe.d) take effect when the module next loads; "
             "`tunekit apply` also writes them to /sys/module at once, these tasks do not"

@@ -49,7 +49,7 @@ def _entry(s: Setting) -> dict:
 def export(plan: Plan, facts: HostFacts) -> Exported:
     decided = plan.decided
     sysctls = sysctl_d.settings(decided) if decided else []
-    params = [s for s in decided.settings if s.persist == "modprobe"] if decided else []
+    params = [s for s in decided.settings if s.to_modprobe] if decided else []
     split: dict[str, list[Setting]] = {"pod-safe": [], "pod-unsafe": [], "node": []}
     for s in sysctls:
         split[where(s, facts.kernel)].append(s)

@@ -49,7 +49,7 @@ def _summary(text: str) -> str:
 def export(plan: Plan, facts: HostFacts) -> Exported:
     decided = plan.decided
     sysctls = sysctl_d.settings(decided) if decided else []
-    params = [s for s in decided.settings if s.persist == "modprobe"] if decided else []
+    params = [s for s in decided.settings if s.to_modprobe] if decided else []
     exact = [s.key.name for s in sysctls if at_least(s) and not value(s).startswith(">")]
     notes = [REAPPLY]
     if exact:

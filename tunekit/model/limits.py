@@ -123,7 +123,8 @@ def _memory_limits(w: Workload, facts: HostFacts, c: dict[str, float]) -> list[L
                 int(cap / (PRESSURE_OVER_MIN * c["headroom"]) // pages),
                 f"tcp_mem at most {c['tcp_mem_max_fraction']:.0%} of RAM "
                 f"({cap:,} pages, tunekit's policy) with the need under min = 3/4 pressure "
-                f"and x{c['headroom']:g} headroom; no tuning lifts it",
+                f"and x{c['headroom']:g} headroom; a policy, not a kernel limit "
+                "(`estimate --const tcp_mem_max_fraction=F` tries another)",
             )
         )
     return out

@@ -103,6 +103,16 @@ class Setting:
         return values.text(self.value)
 
     @property
+    def to_sysctl_d(self) -> bool:
+        """Written in sysctl.d ("both": a module that may be built into the kernel)."""
+        return self.persist in ("sysctl.d", "both")
+
+    @property
+    def to_modprobe(self) -> bool:
+        """Written as a module option in modprobe.d."""
+        return self.persist in ("modprobe", "both")
+
+    @property
     def reason(self) -> str:
         why = [f.reason for f in self.findings if f.verdict != "pass"]
         return "; ".join(why + ([self.note] if self.note else []))
@@ -294,6 +304,15 @@ def _persist_as(key: Key, facts: HostFacts, plan: Plan) -> str:
             f"{key.module}.{key.param}= on the kernel command line)"
         )
         return "sysctl.d"
+    if key.persist == "modprobe" and key.module and facts.builtin.get(key.module) is None:
+        plan.left_alone.append(
+            f"{key.name}: whether {key.module} is built into the kernel that boots is not "
+            f"known here (no single lib/modules/RELEASE/modules.builtin, no "
+            f"/sys/module/{key.module}): written both as a module option in modprobe.d "
+            f"(read when it loads as a module) and in sysctl.d (the way a built-in one "
+            f"takes it; {key.module}.{key.param}= on the kernel command line works too)"
+        )
+        return "both"
     return key.persist
 
 

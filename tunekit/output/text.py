@@ -169,7 +169,7 @@ def render_plan(plan, dry_run: bool) -> str:
     if plan.unfit:
         lines += [
             "",
-            "DOES NOT FIT THIS HOST (no setting can fix it; tunekit writes no value "
-            "the host cannot back):",
+            "DOES NOT FIT THIS HOST: the values above let the kernel take the workload, "
+            "but this host cannot hold all of it (more RAM or fewer connections is the fix):",
         ] + [f"  - {x}" for x in plan.unfit]
     return "\n".join(lines)

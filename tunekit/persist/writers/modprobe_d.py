@@ -37,7 +37,7 @@ class ModprobeD(FileWriter):
             if module in p.builtin:  # never loaded by modprobe: its keys are in sysctl.d
                 continue
             mine = [s for s in p.settings if s.key.module == module]
-            params = [s for s in mine if s.persist == "modprobe"]
+            params = [s for s in mine if s.to_modprobe]
             sysctls = [s for s in mine if s.persist == "sysctl.d"]
             lines = []
             if params:

@@ -15,7 +15,7 @@ PATH = "etc/sysctl.d/90-tunekit.conf"
 def settings(p: Persisted) -> list[Setting]:
     """The settings this file carries, in its order: export's TuneD, Ansible and Kubernetes
     forms carry exactly these."""
-    return [s for s in p.settings if s.persist == "sysctl.d"]
+    return [s for s in p.settings if s.to_sysctl_d]
 
 
 class SysctlD(FileWriter):
