@@ -361,6 +361,16 @@ def test_an_unrecognised_file_is_an_error_not_silence(tmp_path):
     assert result.returncode == 2 and "not a format" in result.stderr
 
 
+def test_a_file_of_comments_only_is_clean_not_an_error(tmp_path):
+    """Debian's stock /etc/sysctl.conf and an empty sysctl.d file set nothing: clean."""
+    stock = tmp_path / "sysctl.conf"
+    stock.write_text("#\n# /etc/sysctl.conf - Configuration file\n#\n;kernel.domainname = x\n\n")
+    empty = tmp_path / "99-empty.conf"
+    empty.write_text("")
+    result = run_tunekit("lint", str(stock), str(empty))
+    assert result.returncode == 0 and "CLEAN" in result.stdout, result.stderr
+
+
 def test_a_fifo_named_as_a_file_is_refused_without_a_hang(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

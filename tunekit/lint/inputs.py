@@ -61,6 +61,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt = "dockerfile"
     else:
         fmt = confparse.detect(text)
+    if fmt is None and all(not ln.strip() or ln.lstrip()[0] in "#;" for ln in text.splitlines()):
+        fmt = "sysctl.conf"  # only comments (Debian's stock sysctl.conf) or empty: nothing set
     if fmt is None:
         raise UsageError(
             f"{shown}: not a format tunekit lint knows",
