@@ -774,6 +774,42 @@ def test_init_starts_with_the_floors_the_catalogue_gives_nproc_and_sigpending():
     assert limits["Max msgqueue size"] == K.LIMIT_FLOORS["msgqueue"][0]
 
 
+def test_a_module_option_the_module_does_not_declare_is_dead():
+    """kernel_modparams.tsv: raid0 declares default_layout alone (drivers/md/raid0.c);
+    async_probe and dyndbg every module takes; a module the table does not know (an
+    out-of-tree zfs) or whose parameters a macro makes (e1000e) is not judged."""
+    text = "options raid0 devices_discard_performance=Y default_layout=2 async_probe=1\n"
+    text += "options zfs zfs_arc_max=1\noptions e1000e InterruptThrottleRate=3000\n"
+    report = run(text, "modprobe.d")
+    named = [(f.line, f.key) for f in report.findings if f.rule == "no-such-parameter"]
+    assert named == [(1, "raid0.devices_discard_performance")]
+
+
+def test_the_parameter_table_agrees_with_the_modules_loaded_here():
+    """On the running kernel: of the parameters the loaded modules list in
+    /sys/module/M/parameters, the table (Linux 6.12) has nearly all (the rest are newer
+    than 6.12), and lint names a made-up one and passes a real one."""
+    from tunekit.knowledge import kernel_modparams
+
+    table = kernel_modparams.known()
+    listed = found = 0
+    real = None
+    for d in sorted(Path("/sys/module").iterdir()):
+        if (d / "parameters").is_dir() and d.name in table and not table[d.name][1]:
+            names = {p.name for p in (d / "parameters").iterdir()}
+            listed += len(names)
+            found += len(names & table[d.name][0])
+            if names & table[d.name][0] and real is None:
+                real = (d.name, sorted(names & table[d.name][0])[0])
+    assert listed >= 20 and found / listed >= 0.85, (found, listed)
+    assert real is not None
+    host = LintHost.of_root(Path("/"))
+    text = f"options {real[0]} {real[1]}=1 tunekit_made_up=1\n"
+    report = lint.lint([("f", text, "modprobe.d")], host)
+    named = [f.key for f in report.findings if f.rule == "no-such-parameter"]
+    assert named == [f"{real[0]}.tunekit_made_up"], report.findings
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

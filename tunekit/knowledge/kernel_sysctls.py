@@ -360,17 +360,22 @@ def release() -> str:
     return first.removeprefix("# generated from ").split(" by ")[0].strip()
 
 
+def release_of(tree: Path) -> str | None:
+    """The release a kernel tree's Makefile names (6.12.118), or None."""
+    head = (tree / "Makefile").read_text(errors="replace")
+    parts = [re.search(rf"^{k} = (\d+)", head, re.M) for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL")]
+    return ".".join(m.group(1) for m in parts if m) if all(parts) else None
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0], "Makefile").is_file():
         print("usage: python -m tunekit.knowledge.kernel_sysctls KERNEL_TREE", file=sys.stderr)
         return 2
     tree = Path(argv[0])
-    head = (tree / "Makefile").read_text(errors="replace")
-    parts = [re.search(rf"^{k} = (\d+)", head, re.M) for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL")]
-    if not all(parts):
+    version = release_of(tree)
+    if version is None:
         print(f"{tree}/Makefile names no kernel version: not a kernel tree", file=sys.stderr)
         return 2
-    version = ".".join(m.group(1) for m in parts if m)
     command = "python -m tunekit.knowledge.kernel_sysctls"
     origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
     print(f"# generated from Linux {version} ({origin}) by {command}")

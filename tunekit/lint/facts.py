@@ -58,6 +58,13 @@ def _limit_default(s: Setting) -> dict:
     return {"limit_default": text, "limit_is_default": all(value == w for w in wanted)}
 
 
+def _params_text(key: str) -> str:
+    from tunekit.knowledge import kernel_modparams
+
+    params = kernel_modparams.known().get(key.partition(".")[0], (frozenset(), True))[0]
+    return ", ".join(sorted(params)) if params else "none"
+
+
 class Facts:
     """The inputs' settings as the host gets them at boot, and what each line's
     conditions see (env)."""
@@ -192,6 +199,9 @@ class Facts:
         }
         if s.kind == "sysctl":
             env.update(self._knowledge(s, info, ints))
+        if s.kind == "modprobe":
+            env["unknown_param"] = source.unknown_param(self.host, s.key)
+            env["module_params"] = _params_text(s.key)
         if s.kind in ("limits", "ulimit"):
             env.update(_limit_default(s))
             env.update(self._limit_floor(s))

@@ -4,6 +4,7 @@ release, memory and modules, and whether it is a container."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ class Host:
     fresh_asked: set[str] = field(default_factory=set)
     in_new_ns: set[str] = field(default_factory=set)
     can_read_fresh: bool = False
+    # callable(module) -> the parameters /sys/module/MODULE/parameters lists (None: the
+    # module is not loaded, or no live /sys): a loaded module's own word on its parameters
+    module_params: Any = None
     _cache: dict = field(default_factory=dict)
 
     def load_fresh(self, keys: list[str]) -> None:
@@ -143,6 +147,7 @@ class Host:
             h.can_read_fresh = freshns.available()
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
+            h.module_params = lambda module: _module_params(root, module)
             h.config_reader = lambda: procfs.kernel_config(root, release)
         if container is None and has_proc:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
@@ -169,6 +174,22 @@ def _is_name(key: str) -> bool:
     except KeyNameError:
         return False
     return True
+
+
+def _module_params(root: Path, module: str) -> set[str] | None:
+    from tunekit.host.rootfs import Root
+
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", module):
+        return None
+    try:
+        with Root(root) as r:
+            fd = r.open(f"sys/module/{module}/parameters", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return set(os.listdir(fd))
+            finally:
+                os.close(fd)
+    except OSError:
+        return None
 
 
 def _read_or_none(root: Path, key) -> str | None:

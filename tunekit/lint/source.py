@@ -138,3 +138,24 @@ def unknown_names(host: Host, key: str, choices, value: str) -> str:
         live = host.live(AVAILABLE_NAMES[key])[1]
         known.update((live or "").split())
     return " ".join(n for n in value.split() if n not in known)
+
+
+def unknown_param(host: Host, key: str) -> str:
+    """`options MODULE name=...` where MODULE declares no parameter `name`: the module's
+    source (kernel_modparams.tsv; Linux 6.12) lists its parameters, or the loaded module's
+    /sys/module/MODULE/parameters does. "" where it has it, or where that is not known (a
+    module not in the table, or one whose parameters the source makes by a macro)."""
+    from tunekit.knowledge import kernel_modparams
+
+    module, _, name = key.partition(".")
+    if not name or name in kernel_modparams.EVERY_MODULE:
+        return ""
+    params, uncertain = kernel_modparams.known().get(module, (None, True))
+    if params is None or uncertain or name in params:
+        return ""
+    # a loaded module lists what it takes (not a parameter declared with mode 0, which
+    # the source table has): a newer kernel's own parameters count
+    loaded = host.module_params(module) if host.module_params is not None else None
+    if loaded is not None:
+        return "" if name in loaded else "loaded"
+    return "source"
