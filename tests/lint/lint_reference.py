@@ -61,6 +61,8 @@ def reference_host(
         cpus=2,
         readable_mode=lambda rel: rel.replace("/", ".") not in REFERENCE_WRITE_ONLY,
         config={"XFS_FS": "y", "NET": "y"},  # the build options /proc/config.gz would give
+        # what a small host has in use (catalogue `in_use`)
+        in_use={"file-handles": 1500, "threads": 300, "descriptors": 200}.get,
         writable_mode=lambda rel: rel.replace("/", ".") not in REFERENCE_READ_ONLY,
     )
 

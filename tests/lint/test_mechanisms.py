@@ -810,6 +810,33 @@ def test_the_parameter_table_agrees_with_the_modules_loaded_here():
     assert named == [f"{real[0]}.tunekit_made_up"], report.findings
 
 
+def test_a_limit_below_what_the_host_uses_now_is_harmful():
+    """catalogue `in_use`: the reference host has 1,500 file handles, 300 threads and a
+    process with 200 descriptors in use; below that the line breaks what runs (and is
+    not also called merely risky); above it, below the boot value, it stays risky."""
+    text = "fs.file-max = 1000\nfs.nr_open = 64\nkernel.threads-max = 200\n"
+    text += "fs.nr_open = 500000\n"
+    report = run(text)
+    by_line = {f.line: f.rule for f in report.findings if f.rule != "overridden"}
+    assert by_line == {
+        1: "below-in-use",
+        2: "below-in-use",
+        3: "below-in-use",
+        4: "lowers-a-limit",
+    }, report.findings
+
+
+def test_the_running_host_counts_what_is_in_use():
+    """On the running kernel: file handles as fs.file-nr gives them, threads from
+    /proc/loadavg, and this test's own process holds at least its three descriptors."""
+    from tunekit.lint.host import _in_use
+
+    handles = int(Path("/proc/sys/fs/file-nr").read_text().split()[0])
+    assert abs(_in_use("file-handles") - handles) < 1000
+    assert _in_use("threads") >= 1
+    assert _in_use("descriptors") >= 3
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

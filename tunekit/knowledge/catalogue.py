@@ -74,6 +74,11 @@ FILE_MAX = _key(
     direction="up",
     errnos=(("ENFILE", "the system-wide open-files table is full (fs.file-max)"),),
     boot=D.file_max,
+    in_use=(
+        "file-handles",
+        "every open() and socket() of a process without CAP_SYS_ADMIN fails with ENFILE "
+        "(fs/file_table.c alloc_empty_file)",
+    ),
     messages=(
         (
             "VFS: file-max limit",
@@ -108,6 +113,11 @@ NR_OPEN = _key(
     direction="up",
     order=10,
     boot=D.nr_open,
+    in_use=(
+        "descriptors",
+        "no process grows its descriptor table past it (EMFILE, fs/file.c expand_files), "
+        "and setrlimit refuses a hard limit above it (EPERM)",
+    ),
 )
 FILE_NR = _key(
     "fs.file-nr",
@@ -677,6 +687,7 @@ THREADS_MAX = _guide(
     KERNEL_DOCS_KERNEL + "; kernel/fork.c set_max_threads",
     direction="up",
     boot=D.threads_max,
+    in_use=("threads", "every fork() and clone() fails with EAGAIN (kernel/fork.c copy_process)"),
 )
 _guide(
     "vm.max_map_count",

@@ -146,6 +146,9 @@ class Key:
     # setsockopt, where that is read): a line past it and a whole multiple of 1000 whose
     # thousandth fits is a timer written in milliseconds
     socket_max: tuple[int, str] | None = None
+    # (what counts against the limit on the running host, what fails past it): lint reads
+    # the count (lint/host.py in_use) and names a line below it harmful
+    in_use: tuple[str, str] | None = None
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

@@ -234,6 +234,14 @@ class Facts:
             how += f", threads-max {threads:,} here" if threads else ""
         return {"limit_floor": floor, "limit_floor_how": how}
 
+    def _in_use(self, info) -> int | None:
+        if info is None or info.in_use is None or self.host.in_use is None:
+            return None
+        key = ("in_use", info.in_use[0])
+        if key not in self.host._cache:  # read once per run, not once per line
+            self.host._cache[key] = self.host.in_use(info.in_use[0])
+        return self.host._cache[key]
+
     def _boot_low(self, key: str) -> int | None:
         """The least the catalogue says the key holds at boot on this host (its RAM)."""
         from tunekit.knowledge.defaults import of
@@ -306,6 +314,9 @@ class Facts:
             ),
             "choices": ", ".join(info.choices[0]) if info and info.choices else "",
             "choices_source": info.choices[1] if info and info.choices else "",
+            "in_use": self._in_use(info),
+            "in_use_what": info.in_use[0].replace("-", " ") if info and info.in_use else "",
+            "in_use_fails": info.in_use[1] if info and info.in_use else "",
             "socket_max": info.socket_max[0] if info and info.socket_max else None,
             "socket_max_source": info.socket_max[1] if info and info.socket_max else "",
             "key_reason": info.reason if info else "",

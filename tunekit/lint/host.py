@@ -53,6 +53,9 @@ class Host:
     # callable(module) -> the parameters /sys/module/MODULE/parameters lists (None: the
     # module is not loaded, or no live /sys): a loaded module's own word on its parameters
     module_params: Any = None
+    # callable(what) -> how many of it the running host has in use now (catalogue
+    # `in_use`: file-handles, threads, descriptors); None where that is not read
+    in_use: Any = None
     _cache: dict = field(default_factory=dict)
 
     def load_fresh(self, keys: list[str]) -> None:
@@ -145,6 +148,7 @@ class Host:
             from tunekit.host import freshns
 
             h.can_read_fresh = freshns.available()
+            h.in_use = _in_use
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
             h.module_params = lambda module: _module_params(root, module)
@@ -174,6 +178,24 @@ def _is_name(key: str) -> bool:
     except KeyNameError:
         return False
     return True
+
+
+def _in_use(what: str) -> int | None:
+    """On the running host: file handles allocated (fs.file-nr's first number), threads
+    (the total of /proc/loadavg's running/total), the most descriptors one process has
+    open (stat of /proc/PID/fd, as status reads them)."""
+    try:
+        if what == "file-handles":
+            return int(procfs.read(Path("/"), K.FILE_NR.proc_path, 4096).split()[0])
+        if what == "threads":
+            return int(procfs.read(Path("/"), "proc/loadavg", 4096).split()[3].split("/")[1])
+        if what == "descriptors":
+            from tunekit.host.processes import open_files
+
+            return max((p.count for p in open_files()), default=None)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _module_params(root: Path, module: str) -> set[str] | None:

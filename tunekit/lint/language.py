@@ -61,7 +61,7 @@ NAMES = (
     "needs_key needs_values needs_source needs_now readable in_child runtime_ok applied dropped "
     "advised_out advised context unknown_names choices choices_source "
     "socket_max socket_max_source limit_floor limit_floor_how "
-    "unknown_param module_params "
+    "unknown_param module_params in_use in_use_what in_use_fails "
     "mode_set_at_boot write_ignored missing mode fd refused"
 ).split()
 FUNCTIONS = (
