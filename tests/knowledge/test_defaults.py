@@ -186,3 +186,22 @@ def test_the_live_host_is_judged_by_its_pid_1():
     comm = Path("/proc/1/comm").read_text().strip()
     systemd, seen = init_system(Path("/"), live=True)
     assert (systemd is False) == (comm != "systemd"), seen
+
+
+def test_thash_entries_on_the_command_line_sizes_the_established_hash(tmp_path):
+    """net/ipv4/tcp.c tcp_init: with thash_entries= the 512Ki cap is gone; the hash is
+    the number rounded up to a power of two, at most 1/16 of memory in 8-byte buckets
+    (mm/mm_init.c alloc_large_system_hash), and the orphan and TIME_WAIT limits half of it."""
+    from tunekit.host.facts import thash_entries
+
+    big = D.BootContext(mem_total=24 << 30, thash_entries=3_000_000)
+    assert D.tw_buckets(big).low == (2_097_152,) and D.max_orphans(big).high == (2_097_152,)
+    small = D.BootContext(mem_total=1 << 30, thash_entries=1 << 26)  # capped by 1/16 of RAM
+    assert D.max_orphans(small).low == ((1 << 30) // 16 // 8 // 2,)
+    assert D.tw_buckets(D.BootContext()).high == (262144,)  # unknown RAM, no command line
+    assert D.tw_buckets(D.BootContext(thash_entries=1 << 22)).high is None
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/cmdline").write_text("quiet thash_entries=0x100000 -- thash_entries=9\n")
+    assert thash_entries(tmp_path) == 1 << 20
+    (tmp_path / "proc/cmdline").write_text("quiet\n")
+    assert thash_entries(tmp_path) == 0

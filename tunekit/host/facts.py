@@ -132,6 +132,24 @@ def possible_cpus(root: Path) -> int | None:
     return n if 0 < n <= 1 << 16 else None
 
 
+def thash_entries(root: Path) -> int | None:
+    """thash_entries= on the running kernel's command line (/proc/cmdline; net/ipv4/tcp.c
+    set_thash_entries, kstrtoul base 0): the established hash's size; 0 when not given."""
+    try:
+        words = read(root, "proc/cmdline", 1 << 16).split()
+    except OSError:
+        return None
+    if "--" in words:  # what follows is init's, not the kernel's
+        words = words[: words.index("--")]
+    for word in reversed(words):  # the last one given wins, as __setup sees them
+        if word.startswith("thash_entries="):
+            try:
+                return max(0, int(word.partition("=")[2], 0))
+            except ValueError:
+                return 0
+    return 0
+
+
 def _image_kernel(root: Path) -> str | None:
     """The release an image boots: its one lib/modules/RELEASE directory, if it has one."""
     names = procfs.listdir(root, "lib/modules") or procfs.listdir(root, "usr/lib/modules")
@@ -142,6 +160,7 @@ def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
     facts.systemd, facts.init = init_system(root, live)
     if live:
         facts.cpus = possible_cpus(root)
+        facts.thash_entries = thash_entries(root)
     elif facts.kernel is None:
         facts.boot_kernel = _image_kernel(root)
     release = facts.kernel or facts.boot_kernel or (os.uname().release if live else None)

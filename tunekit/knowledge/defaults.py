@@ -39,6 +39,9 @@ class BootContext:
     systemd: bool | None = None  # PID 1 is systemd v240+ (it raises file-max and nr_open)
     kernel: tuple[int, ...] | None = None  # (major, minor)
     cpus: int | None = None  # possible CPUs (pid_max scales with them)
+    # thash_entries= of the kernel command line (0: not given); None: the command line is
+    # not known (an image), and the hash is taken as sized without it
+    thash_entries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,22 +127,31 @@ def nr_open(ctx: BootContext) -> BootDefault:
     return _fixed(1048576, how)
 
 
-def _ehash(pages: int) -> int:
+def _ehash(pages: int, thash_entries: int | None = None) -> int:
     """Entries of TCP's established hash: one per 128 KiB of low memory, rounded up to a
     power of two, at most 512Ki (net/ipv4/tcp.c tcp_init; mm/mm_init.c
-    alloc_large_system_hash, which rounds the page count up to 1 MiB first)."""
+    alloc_large_system_hash, which rounds the page count up to 1 MiB first). With
+    thash_entries= on the command line: that, rounded up to a power of two, with no 512Ki
+    cap but at most 1/16 of memory in 8-byte buckets."""
+    if thash_entries:
+        n = 1 << (thash_entries - 1).bit_length()
+        n = min(n, pages * PAGE // 16 // 8)
+        return 1 << (n.bit_length() - 1) if n > 0 else 1
     n = -(-pages // 256) * 256 >> 5
     n = max(n, PAGE // 8)  # one page of 8-byte buckets at least
     return min(1 << (n - 1).bit_length(), 512 * 1024)
 
 
-_EHASH_HOW = "established hash entries: one per 128 KiB of RAM, a power of two, at most 524288"
+_EHASH_HOW = (
+    "established hash entries: one per 128 KiB of RAM, a power of two, at most 524288 "
+    "(more with thash_entries= on the kernel command line)"
+)
 
 
 def max_orphans(ctx: BootContext) -> BootDefault:
     return _ram(
         ctx,
-        lambda p: (_ehash(p) // 2,),
+        lambda p: (_ehash(p, ctx.thash_entries) // 2,),
         f"the kernel: half the {_EHASH_HOW} (net/ipv4/tcp.c tcp_init)",
         lo=1.0,
         hi=1.1,  # the hash is sized from nr_kernel_pages, a little over MemTotal
@@ -149,13 +161,15 @@ def max_orphans(ctx: BootContext) -> BootDefault:
 def tw_buckets(ctx: BootContext) -> BootDefault:
     d = _ram(
         ctx,
-        lambda p: (_ehash(p) // 2,),
+        lambda p: (_ehash(p, ctx.thash_entries) // 2,),
         f"the kernel: half the {_EHASH_HOW} (net/ipv4/tcp_ipv4.c tcp_set_hashinfo)",
         lo=1.0,
         hi=1.1,
     )
-    # the hash has at most 512Ki entries, whatever the RAM
-    return d if d.high is not None else BootDefault(None, (262144,), d.how, d.missing)
+    # the hash has at most 512Ki entries, whatever the RAM, unless thash_entries= says more
+    if d.high is not None or ctx.thash_entries:
+        return d
+    return BootDefault(None, (262144,), d.how, d.missing)
 
 
 def syn_backlog(ctx: BootContext) -> BootDefault:

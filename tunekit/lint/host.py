@@ -56,6 +56,7 @@ class Host:
     # callable(what) -> how many of it the running host has in use now (catalogue
     # `in_use`: file-handles, threads, descriptors); None where that is not read
     in_use: Any = None
+    thash_entries: int | None = None  # the running kernel's command line (defaults.py)
     _cache: dict = field(default_factory=dict)
 
     def load_fresh(self, keys: list[str]) -> None:
@@ -76,7 +77,11 @@ class Host:
         from tunekit.knowledge.defaults import BootContext
 
         return BootContext(
-            mem_total=self.mem_bytes, systemd=self.systemd, kernel=self.kernel, cpus=self.cpus
+            mem_total=self.mem_bytes,
+            systemd=self.systemd,
+            kernel=self.kernel,
+            cpus=self.cpus,
+            thash_entries=self.thash_entries,
         )
 
     def writable(self, key: str) -> bool | None:
@@ -149,6 +154,9 @@ class Host:
 
             h.can_read_fresh = freshns.available()
             h.in_use = _in_use
+            from tunekit.host.facts import thash_entries
+
+            h.thash_entries = thash_entries(root)
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
             h.module_params = lambda module: _module_params(root, module)

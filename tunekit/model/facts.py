@@ -40,6 +40,7 @@ class HostFacts:
     builtin: dict[str, bool | None] = field(default_factory=dict)  # module -> built in?
     cpus: int | None = None
     boot_kernel: str | None = None
+    thash_entries: int | None = None  # the running kernel's command line: thash_entries=
 
     def boot_context(self):
         """The inputs of the boot defaults (knowledge/defaults.py) this host gives."""
@@ -50,6 +51,7 @@ class HostFacts:
             systemd=self.systemd,
             kernel=_version(self.kernel or self.boot_kernel),
             cpus=self.cpus,
+            thash_entries=self.thash_entries,
         )
 
     def int_value(self, key: str) -> int | None:
