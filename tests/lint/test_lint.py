@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, require_privileges, run_tunekit, sysctl_files, write_tree
+from helpers import REPO, require_privileges, require_tool, run_tunekit, sysctl_files, write_tree
 from lint_reference import GIB, reference_host, rules_fired, run
 
 from tunekit.host import confparse
@@ -306,6 +306,29 @@ def test_check_says_when_the_next_boot_breaks_what_passes_today(tmp_path):
     assert not any(f["key"] == "net.ipv4.tcp_tw_recycle" for f in boot["findings"])
     text = run_tunekit("check", "server-1M", "--root", str(root)).stdout
     assert "Boot-time configuration" in text and "/etc/sysctl.conf:2" in text
+
+
+def test_check_says_when_a_target_passes_only_until_the_next_boot():
+    """On the real kernel, in a throw-away network namespace: somaxconn set by hand to
+    65535 passes server-1M's 10000, but no boot file keeps it and the kernel's default is
+    4096: check says it reverts, and fails_after_reboot is true."""
+    require_privileges()
+    require_tool("sysctl")
+    script = (
+        "sysctl -q -w net.core.somaxconn=65535 && "
+        f"{sys.executable} -m tunekit check server-1M --json"
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    boot = json.loads(r.stdout)["boot"]
+    reverts = [x for x in boot["reverts"] if x.startswith("net.core.somaxconn:")]
+    assert boot["fails_after_reboot"] is True and len(reverts) == 1, boot
+    assert "passes now (65535)" in reverts[0] and "gives 4096" in reverts[0]
+    untouched = subprocess.run(
+        [sys.executable, "-m", "tunekit", "check", "server-1M", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert not any("somaxconn" in x for x in json.loads(untouched.stdout)["boot"]["reverts"])
 
 
 # --- the command line ------------------------------------------------------------------

@@ -62,12 +62,16 @@ def render_lint(report: LintReport) -> str:
     return "\n".join(lines)
 
 
-def render_boot(findings: list[LintFinding], unreadable: list[str]) -> str:
-    if not findings:
+def render_boot(
+    findings: list[LintFinding], unreadable: list[str], reverts: list[str] | None = None
+) -> str:
+    reverts = reverts or []
+    if not findings and not reverts:
         return (
             "Boot-time configuration: nothing that applies at the next boot is wrong on these keys."
         )
     lines = ["Boot-time configuration (what applies at the next boot, `tunekit lint` for all):"]
+    lines += [f"  REVERTS    {r}" for r in reverts]
     for f in findings:
         lines.append(f"  {LABELS[f.verdict]:<10} {f.file}:{f.line}  {f.text}")
         lines.append(f"             {f.why}")

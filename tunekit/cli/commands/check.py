@@ -80,6 +80,6 @@ def check(
             typer.echo("")
             from tunekit.output.lint import render_boot
 
-            typer.echo(render_boot(doc.boot.findings, doc.boot.unreadable))
+            typer.echo(render_boot(doc.boot.findings, doc.boot.unreadable, doc.boot.reverts))
     codes = {"compliant": ExitCode.OK, "not-compliant": ExitCode.FAILED}
     raise typer.Exit(codes.get(doc.verdict, ExitCode.INCOMPLETE))

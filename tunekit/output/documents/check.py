@@ -18,6 +18,8 @@ class BootConfig(Model):
     findings: list[LintFinding]
     fails_after_reboot: bool
     unreadable: list[str]
+    # targets that pass now only through a runtime value: what the next boot gives fails
+    reverts: list[str] = []
 
 
 class Check(Model):
