@@ -334,14 +334,14 @@ def test_fuzz_no_traceback_and_a_known_exit_code(tmp_path, isolated_home, text, 
 def test_a_fifo_planted_as_a_journal_does_not_hang_check(tmp_path):
     """check with no profile reads the last applied journal's profile: only a regular file,
     and refused as rollback refuses it (issue 17, item 4: one set of checks for every
-    reader of a journal): one line, no hang, nothing printed on stdout."""
+    reader of a journal): one line, no hang, and on stdout only the error document."""
     journals = tmp_path / "state/journals"
     journals.mkdir(parents=True, mode=0o700)
     (tmp_path / "state").chmod(0o700)
     os.mkfifo(journals / "000001.applied.toml", 0o600)
     env = {**os.environ, "TUNEKIT_STATE_DIR": str(tmp_path / "state"), "HOME": str(tmp_path)}
     r = run_tunekit("check", "--json", timeout=30, env=env)  # a hang raises TimeoutExpired
-    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.returncode == 2 and "not a regular file" in json.loads(r.stdout)["error"], r.stderr
     assert r.stderr.startswith("tunekit: error:") and "not a regular file" in r.stderr
     with_profile = run_tunekit("check", "server-1M", "--json", timeout=30, env=env)
     assert with_profile.returncode in (0, 1, 5), with_profile.stderr  # a named profile: no journal

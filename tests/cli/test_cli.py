@@ -256,3 +256,19 @@ def test_docs_json_lists_the_fields_of_the_models():
 
     text = (REPO / "docs/json.md").read_text()
     assert markdown() in text, "docs/json.md is stale: python -m tunekit.output.documents"
+
+
+def test_an_error_under_json_is_a_document_on_stdout(tmp_path):
+    """Bad input with --json: stdout holds {error, hint, exit_code} (and stderr the line);
+    without --json stdout stays empty."""
+    for args in (
+        ("lint", str(tmp_path / "absent.conf"), "--json"),
+        ("check", "server-1M", "--snapshot", str(tmp_path), "--json"),
+        ("lint", "--no-such-option", "--json"),
+    ):
+        r = run_tunekit(*args)
+        doc = json.loads(r.stdout)
+        assert r.returncode == 2 and doc["exit_code"] == 2 and doc["error"], args
+        assert "tunekit: error:" in r.stderr
+    plain = run_tunekit("lint", str(tmp_path / "absent.conf"))
+    assert plain.returncode == 2 and plain.stdout == ""

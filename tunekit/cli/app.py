@@ -69,12 +69,21 @@ def tunekit() -> None:
     of TCP connections."""
 
 
-def _say(message: str, hint: str | None = None) -> None:
-    """One line on stderr (and a hint): never a traceback, even when stderr is gone."""
+_JSON_ERRORS = {"on": False}  # --json was asked: an error is also a document on stdout
+
+
+def _say(message: str, hint: str | None = None, code: int = 2) -> None:
+    """One line on stderr (and a hint): never a traceback, even when stderr is gone. Under
+    --json, standard output gets {"error", "hint", "exit_code"} too, so a script that
+    parses stdout reads why instead of nothing."""
     try:
         typer.echo(f"tunekit: error: {message}", err=True)
         if hint:
             typer.echo(f"  hint: {hint}", err=True)
+        if _JSON_ERRORS["on"]:
+            import json
+
+            typer.echo(json.dumps({"error": message, "hint": hint, "exit_code": int(code)}))
     except (OSError, ValueError):
         pass
 
@@ -87,6 +96,7 @@ def handled(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        _JSON_ERRORS["on"] = bool(kwargs.get("json_out"))
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -104,11 +114,11 @@ def handled(func):
 
 def _exit_code(err: Exception) -> ExitCode:
     if isinstance(err, TunekitError):
-        _say(err.message, err.hint)
+        _say(err.message, err.hint, err.exit_code)
         return err.exit_code
     if isinstance(err, OSError):
         where = f" ({err.filename})" if err.filename else " (writing the output)"
-        _say(f"{err.strerror or err}{where}")
+        _say(f"{err.strerror or err}{where}", code=ExitCode.NOT_PERMITTED)
         return ExitCode.NOT_PERMITTED
     if isinstance(err, RecursionError):
         _say("input nested too deeply to read", "simplify it; no tuning file needs that")
@@ -116,6 +126,7 @@ def _exit_code(err: Exception) -> ExitCode:
     _say(
         f"internal error: {type(err).__name__}: {str(err)[:200]}",
         "please report it; TUNEKIT_DEBUG=1 shows the traceback",
+        ExitCode.SOFTWARE,
     )
     return ExitCode.SOFTWARE
 
@@ -123,6 +134,7 @@ def _exit_code(err: Exception) -> ExitCode:
 def run(args: list[str] | None = None) -> int:
     """Run the CLI; the exit code. click's own usage errors (an unknown option, a missing
     value, a bad integer) become one `tunekit: error:` line and exit 2, like tunekit's."""
+    _JSON_ERRORS["on"] = "--json" in (sys.argv[1:] if args is None else args)
     try:
         code = app(args, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:
