@@ -330,12 +330,13 @@ runcmd:
 
 def test_cloud_init_runs_its_commands_and_writes_its_files_as_cloud_init_does(tmp_path):
     """A string item is run by sh, a list item execve'd (no shell: the > is echo's
-    word); write_files' content is read as the file it writes (not a motd, not base64).
+    word); write_files' content is read as the file it writes (not a motd).
     The first line, #cloud-config, is enough to read the file as YAML."""
     assert settings(CLOUD_CONFIG) == [  # in the order cloud-init runs them
         (13, "sysctl", "net.ipv4.tcp_sack", "0"),
         (5, "sysctl", "net.ipv4.tcp_tw_recycle", "1"),
         (6, "sysctl", "net.core.somaxconn", "16384"),
+        (11, "sysctl", "net.ipv4.tcp_sack", "0"),  # base64, decoded as cloud-init does
         (15, "sysctl", "net.ipv4.tcp_syn_retries", "5"),
         (16, "sysctl", "net.ipv4.tcp_syncookies", "1"),
         (17, "sysctl", "net.ipv4.tcp_keepalive_time", "600000"),
@@ -348,6 +349,143 @@ def test_cloud_init_runs_its_commands_and_writes_its_files_as_cloud_init_does(tm
     r = run_tunekit("lint", "--json", "--fail-on", "none", str(user_data))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["files"][0]["format"] == "yaml"
+
+
+NIX = """\
+{ config, lib, pkgs, ... }:
+let backlog = 8192; in
+{
+  systemd.services.clean.script = ''
+    rm -f /tmp/cache/*
+    echo "it's ''${HOME} fine
+  '';
+  # "net.ipv4.tcp_sack" = 0;
+  boot.kernel.sysctl = lib.mkMerge [
+    (lib.mkIf true {
+      "net.core.somaxconn" = lib.mkForce 010;
+      "net.ipv4.tcp_timestamps" = false;
+      "net.ipv4.tcp_window_scaling" = null;
+      "net.core.netdev_max_backlog" = "${toString backlog}";
+      "net/ipv4/tcp_fin_timeout" = 30; /* a comment "with quotes" */
+    })
+  ];
+  boot.kernel.sysctl."vm.swappiness" = mkDefault 10;
+  containers.web.config = { ... }: {
+    boot.kernel.sysctl."net.ipv4.tcp_keepalive_time" = 600;
+  };
+  virtualisation.vmVariant.boot.kernel.sysctl."vm.dirty_ratio" = 5;
+  services.x.description = "boot.kernel.sysctl.\\"vm.overcommit_memory\\" = 2;";
+  security.pam.loginLimits = [
+    { domain = "*"; type = "soft"; item = "nofile"; value = "65536"; }
+  ];
+  systemd.services.web.serviceConfig.LimitNOFILE = 1048576;
+}
+"""
+
+
+def test_a_nixos_module_is_read_as_nixos_writes_it():
+    """Strings and comments as Nix's lexer reads them (a /* in a script, a quote in an
+    indented string, a commented line), only the module's own boot.kernel.sysctl (not a
+    container's, not a VM variant's, not text in a string), literals as NixOS writes them
+    (010 -> 10, false -> 0, null: nothing), an interpolation not judged."""
+    parsed = confparse.parse(NIX, "f.nix", "nix")
+    got = [(s.line, s.kind, s.key, s.value) for s in parsed.settings]
+    assert got == [
+        (11, "sysctl", "net.core.somaxconn", "10"),
+        (12, "sysctl", "net.ipv4.tcp_timestamps", "0"),
+        (15, "sysctl", "net.ipv4.tcp_fin_timeout", "30"),
+        (18, "sysctl", "vm.swappiness", "10"),
+        (25, "limits", "nofile", "65536"),
+        (27, "limits", "nofile", "1048576"),
+    ], got
+    assert [s.priority for s in parsed.settings[:4]] == [50, 100, 100, 1000]
+
+
+def test_nixos_keeps_the_strongest_definition_whatever_the_file_order():
+    """mkForce beats a later plain definition, a plain one beats mkDefault; rmem_max
+    takes the largest (nixpkgs nixos/modules/config/sysctl.nix)."""
+    force = '{ boot.kernel.sysctl = { "net.core.somaxconn" = lib.mkForce 8192; "vm.swappiness" = lib.mkDefault 10; }; }\n'
+    later = '{ boot.kernel.sysctl = { "net.core.somaxconn" = 16384; "vm.swappiness" = 20; }; }\n'
+    rmem = '{ boot.kernel.sysctl."net.core.rmem_max" = 16777216; }\n'
+    rmem2 = '{ boot.kernel.sysctl."net.core.rmem_max" = 8388608; }\n'
+    inputs = [("a.nix", force, "nix"), ("b.nix", later, "nix"), ("c.nix", rmem, "nix")]
+    inputs.append(("d.nix", rmem2, "nix"))
+    report = lint.lint(inputs, reference_host())
+    overridden = {(f.file, f.key) for f in report.findings if f.rule == "overridden"}
+    assert overridden == {
+        ("b.nix", "net.core.somaxconn"),
+        ("a.nix", "vm.swappiness"),
+        ("d.nix", "net.core.rmem_max"),
+    }, overridden
+
+
+ANSIBLE_DETAILS = """\
+- hosts: all
+  tasks:
+    - shell: echo 4096 > /proc/sys/net/core/somaxconn chdir=/tmp creates=/x
+    - ansible.legacy.command: echo 1 > /proc/sys/net/ipv4/tcp_sack
+    - ansible.builtin.shell:
+      args:
+        cmd: echo 30 > /proc/sys/net/ipv4/tcp_fin_timeout
+    - command: ulimit -n 65536
+"""
+
+
+def test_ansible_takes_its_options_out_of_the_free_form_and_legacy_names_count():
+    """splitter.py parse_kv: chdir= and creates= are the module's, not echo's words; a
+    legacy module is the builtin one; `args: cmd:` is the command; ulimit is a builtin,
+    so the command module, which runs no shell, cannot run it."""
+    assert settings(ANSIBLE_DETAILS) == [
+        (3, "sysctl", "net.core.somaxconn", "4096"),
+        (4, "sysctl", "net.ipv4.tcp_sack", "1"),
+        (7, "sysctl", "net.ipv4.tcp_fin_timeout", "30"),
+        (8, "ulimit", "nofile", "65536"),
+    ]
+    rules = {(f.line, f.rule) for f in run(ANSIBLE_DETAILS, "yaml", reference_host()).findings}
+    assert {(4, "no-shell"), (8, "no-shell")} <= rules and (3, "no-shell") not in rules
+
+
+CLOUD_DETAILS = """\
+#cloud-config
+write_files:
+  - path: /etc/sysctl.d/./90-a.conf
+    encoding: B64
+    content: bmV0LmlwdjQudGNwX3NhY2sgPSAwCg==
+  - path: /etc/sysctl.d/91-b.conf
+    content: !!binary |
+      bmV0LmlwdjQudGNwX3RpbWVzdGFtcHMgPSAwCg==
+  - path: /etc/sysctl.d/92-c.conf
+    encoding: something-else
+    content: net.ipv4.tcp_window_scaling = 0
+runcmd:
+  - P=/proc/sys/net/ipv4
+  - echo 5 > $P/tcp_syn_retries
+"""
+
+
+def test_cloud_init_decodes_what_it_decodes_and_runs_runcmd_as_one_script():
+    """cc_write_files.py: the encoding lower-cased, b64 decoded, !!binary already bytes,
+    an unknown encoding taken as text, the path normalised; runcmd's items are one
+    script, so $P set in one item reaches the next."""
+    assert settings(CLOUD_DETAILS) == [
+        (5, "sysctl", "net.ipv4.tcp_sack", "0"),
+        (7, "sysctl", "net.ipv4.tcp_timestamps", "0"),
+        (11, "sysctl", "net.ipv4.tcp_window_scaling", "0"),
+        (14, "sysctl", "net.ipv4.tcp_syn_retries", "5"),
+    ]
+
+
+def test_pam_limits_spellings_of_unlimited_are_unlimited():
+    """pam_limits.c process_limit: -1, -, unlimited and infinity are RLIM_INFINITY (but
+    for priority and nice, which take signed numbers): never a syntax error, never lower."""
+    parsed = confparse.parse("* soft nofile -1\n* hard nofile -\n* - nice -1\n", "f", "limits.conf")
+    assert [(s.key, s.value, s.problem) for s in parsed.settings] == [
+        ("nofile", "unlimited", None),
+        ("nofile", "unlimited", None),
+        ("nice", "-1", None),
+    ]
+    report = run("* soft nofile -1\n* hard nofile -\n", "limits.conf")
+    assert not {f.rule for f in report.findings} & {"limit-lowered", "bad-limit-value"}
 
 
 def test_hostile_yaml_is_bounded_and_never_a_traceback(tmp_path):

@@ -63,6 +63,9 @@ class Setting:
     # where it applies when not on this host's boot: "runtime" (a container runtime sets it
     # in the container's namespaces), "image" (written while a container image is built)
     context: str = ""
+    # NixOS: the definition's priority (mkForce 50, plain 100, mkDefault 1000): the
+    # strongest is in force whatever the file order (host/confnix.py)
+    priority: int | None = None
 
     @property
     def ints(self) -> list[int] | None:
@@ -150,6 +153,12 @@ def _value_problem(value: str) -> str | None:
 # --- limits.conf ----------------------------------------------------------------------
 
 
+# pam_limits' spellings of "no limit" (process_limit: "-1", "-", "unlimited", "infinity"),
+# except for the items that take a signed number (priority, nice) or a count of logins
+UNLIMITED_SPELLINGS = ("-1", "-", "unlimited", "infinity")
+_SIGNED_ITEMS = ("priority", "nice", "maxlogins", "maxsyslogins")
+
+
 def limits_conf(text: str, file: str) -> Parsed:
     out = Parsed("limits.conf")
     for number, raw, line in _lines(text):
@@ -158,9 +167,11 @@ def limits_conf(text: str, file: str) -> Parsed:
             out.problems.append(Problem(file, number, "bad-limits-line", raw))
             continue
         domain, typ, item, value = fields
+        if value in UNLIMITED_SPELLINGS and item not in _SIGNED_ITEMS:
+            value = "unlimited"  # pam_limits.c process_limit: all four are RLIM_INFINITY
         s = Setting(file, number, "limits", item, value, raw, domain=domain, type=typ)
         number_ok = _INT.match(value) and len(value) <= MAX_DIGITS
-        if not (number_ok or value in ("unlimited", "infinity")):
+        if not (number_ok or value == "unlimited"):
             s.problem = "bad-limit-value"
         out.settings.append(s)
     return out

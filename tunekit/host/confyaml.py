@@ -19,6 +19,7 @@ refuses a key that has none (lint's `runtime-*` rules).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -29,13 +30,14 @@ from tunekit.knowledge.catalogue import ipc_namespaced
 MAX_NODES = 100_000
 SYSCTL_TASKS = ("sysctl", "ansible.posix.sysctl", "ansible.builtin.sysctl")
 LIMITS_TASKS = ("pam_limits", "community.general.pam_limits")
-TEXT_TASKS = {  # module -> (the text's argument, the file's)
-    "lineinfile": ("line", "path"),
-    "ansible.builtin.lineinfile": ("line", "path"),
-    "blockinfile": ("block", "path"),
-    "ansible.builtin.blockinfile": ("block", "path"),
-    "copy": ("content", "dest"),
-    "ansible.builtin.copy": ("content", "dest"),
+TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X is X
+    f"{prefix}{name}": args
+    for name, args in (
+        ("lineinfile", ("line", "path")),
+        ("blockinfile", ("block", "path")),
+        ("copy", ("content", "dest")),
+    )
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
 }
 LOOPS = ("loop", "with_items", "with_list", "with_dict")
 # keys of a docker-compose service beside `sysctls:`
@@ -155,6 +157,8 @@ class _Walk:
         """shell, command, raw: the free form or `cmd:` (command's `argv:` list, run
         without a shell), once per item of the task's loop."""
         self.consumed.add(id(node))
+        if _scalar(node) in (None, "") and "args" in fields:
+            node = fields["args"]  # `shell:` with its command under `args: cmd:`
         if node.id == "mapping":
             args = _args(node)
             argv = args.get("argv")
@@ -165,6 +169,8 @@ class _Walk:
                 node = args.get("cmd")
         if node is None or node.id != "scalar":
             return
+        if not isinstance(node, _Scalar):
+            node = _Scalar(confrun.free_form(str(node.value)), node.start_mark, node.style)
         loop = next((fields[k] for k in LOOPS if k in fields), None)
         if loop is None or loop.id != "sequence" or "{{" not in str(node.value):
             self.run(str(node.value), node, shell)
@@ -183,28 +189,35 @@ class _Walk:
         for item in files.value if files is not None and files.id == "sequence" else ():
             args = _args(item) if item.id == "mapping" else {}
             path, content = _scalar(args.get("path")), args.get("content")
-            encoding = _scalar(args.get("encoding")) or "text/plain"
-            if path and content is not None and encoding == "text/plain":
+            if path and content is not None and content.id == "scalar":
                 self.consumed.add(id(item))
-                self.text_into(content, path)
+                text = _cloud_content(content, _scalar(args.get("encoding")) or "")
+                if text is not None:
+                    node = content if text == content.value else _Scalar(text, content.start_mark)
+                    self.text_into(node, os.path.normpath(path))
         self.cloud_commands(fields.get("runcmd"))
 
     def cloud_commands(self, node) -> None:
+        """runcmd or bootcmd: every item into one script, as cloud-init writes it."""
         if node is None or node.id != "sequence":
             return
         self.consumed.add(id(node))
+        pieces: list[tuple[str, object, bool]] = []
         for item in node.value:
             self.consumed.add(id(item))
             if item.id == "scalar":
-                self.run(str(item.value), item, shell=True)
+                pieces.append((str(item.value), item, True))
             elif item.id == "sequence":
                 words = [_scalar(w) or "" for w in item.value]
-                self.run(confrun.argv_text(words), _Scalar("", item.start_mark), False)
+                pieces.append((confrun.argv_text(words), _Scalar("", item.start_mark), False))
+        self.add_script(confrun.script_of(pieces, self.file), node)
 
     def run(self, text: str, node, shell: bool) -> None:
         if "{{" in text:
             return  # a template only the play knows
-        parsed = confrun.script_lines(text, node, self.file, shell)
+        self.add_script(confrun.script_lines(text, node, self.file, shell), node)
+
+    def add_script(self, parsed: Parsed, node) -> None:
         items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
         for item in items:
             self._text(item)
@@ -367,6 +380,43 @@ class _Walk:
             item.text = self.lines[item.line - 1].strip()
 
 
+MAX_CONTENT = 1 << 20  # bytes of a decoded write_files content read, at most
+
+
+def _cloud_content(node, encoding: str) -> str | None:
+    """A write_files content as cloud-init writes it (cc_write_files.py extract_contents:
+    the encoding lower-cased; b64/base64, gz/gzip and gz+b64; an unknown one is taken as
+    text/plain; a YAML !!binary value is already bytes). None where it cannot be read."""
+    import base64
+    import binascii
+    import zlib
+
+    enc = encoding.strip().lower()
+    steps = {
+        "b64": ["b64"],
+        "base64": ["b64"],
+        "gz": ["gz"],
+        "gzip": ["gz"],
+        "gz+b64": ["b64", "gz"],
+        "gz+base64": ["b64", "gz"],
+        "gzip+b64": ["b64", "gz"],
+        "gzip+base64": ["b64", "gz"],
+    }.get(enc, [])
+    if node.tag == "tag:yaml.org,2002:binary" and steps[:1] != ["b64"]:
+        steps = ["b64", *steps]
+    data: bytes = str(node.value).encode()
+    try:
+        for step in steps:
+            if step == "b64":
+                data = base64.b64decode("".join(data.decode("ascii").split()), validate=True)
+            else:
+                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = z.decompress(data, MAX_CONTENT)
+        return data[:MAX_CONTENT].decode("utf-8")
+    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
+        return None
+
+
 def _args(node) -> dict:
     """A module's arguments: a mapping, Salt's list of one-key mappings, or Ansible's
     free form `name=x value=y`."""
@@ -390,10 +440,9 @@ class _Scalar:
     """A value cut from a free-form argument string, shaped as a composer node."""
 
     id = "scalar"
-    style = None
 
-    def __init__(self, value: str, mark):
-        self.value, self.start_mark = value, mark
+    def __init__(self, value: str, mark, style=None):
+        self.value, self.start_mark, self.style = value, mark, style
 
 
 # ansible.posix's sysctl module writes these as 1 and 0 (plugins/modules/sysctl.py

@@ -883,7 +883,7 @@ _guide(
     in_child="read-only",
     default="212992",  # SK_RMEM_DEFAULT: 256 packets of 256 B truesize (sock.h)
 )
-_guide(
+RMEM_MAX = _guide(
     "net.core.rmem_max",
     "int",
     "bytes",

@@ -17,7 +17,7 @@ from tunekit.host.confparse import Problem, Setting
 from tunekit.knowledge import bounds
 from tunekit.knowledge import catalogue as K
 from tunekit.lint import source
-from tunekit.lint.facts import Facts, ints_of, shown
+from tunekit.lint.facts import Facts, ints_of, nixos_order, shown
 from tunekit.lint.host import Host
 from tunekit.lint.language import Unknown, evaluate, render
 from tunekit.lint.report import (
@@ -47,7 +47,7 @@ class _Linter(Facts):
     """Runs the rules over each line and adds what only the whole set shows."""
 
     def __init__(self, inputs: list[_Input], host: Host, know: Knowledge):
-        settings = [s for i in inputs for s in i.settings]
+        settings = nixos_order([s for i in inputs for s in i.settings])
         super().__init__(settings, {i.path: i.format for i in inputs}, host, know)
         self.inputs = inputs
         self.findings: list[LintFinding] = []

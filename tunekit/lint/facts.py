@@ -58,6 +58,27 @@ def _limit_default(s: Setting) -> dict:
     return {"limit_default": text, "limit_is_default": all(value == w for w in wanted)}
 
 
+def nixos_order(settings: list[Setting]) -> list[Setting]:
+    """NixOS definitions (Setting.priority) in the order that makes the one NixOS keeps
+    last, as the engine reads "the last assignment wins": the strongest priority (the
+    lowest number: mkForce 50 beats a plain 100 beats mkDefault 1000), whatever the file
+    order; for net.core.rmem_max the largest value among those (its own merge, nixpkgs
+    nixos/modules/config/sysctl.nix). Other settings keep their places."""
+    slots = [n for n, s in enumerate(settings) if s.priority is not None]
+    if len(slots) < 2:
+        return settings
+
+    def strength(s: Setting) -> tuple[int, int]:
+        size = s.ints[0] if K.canonical(s.key) == K.RMEM_MAX.name and s.ints else 0
+        return (-(s.priority or 0), size)
+
+    ordered = sorted((settings[n] for n in slots), key=strength)
+    out = list(settings)
+    for n, s in zip(slots, ordered, strict=True):
+        out[n] = s
+    return out
+
+
 def _params_text(key: str) -> str:
     from tunekit.knowledge import kernel_modparams
 
