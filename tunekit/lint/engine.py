@@ -51,6 +51,7 @@ class _Linter(Facts):
         super().__init__(settings, {i.path: i.format for i in inputs}, host, know)
         self.inputs = inputs
         self.findings: list[LintFinding] = []
+        self._by_key: dict[tuple[str, str], list[Rule]] = {}  # _candidates
         self.refused: set[int] = set()  # settings whose write the kernel or the tool refuses
 
     def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
@@ -120,10 +121,8 @@ class _Linter(Facts):
 
     def _hits(self, s: Setting, env: dict, snapshot: bool) -> list[Rule]:
         hits = []
-        for rule in self.know.rules:
-            if rule.check or not rule.matches(s, K.canonical(s.key)):
-                continue
-            if not rule.holds_on(self.host.kernel) or (snapshot and rule.verdict == "dead"):
+        for rule in self._candidates(s):
+            if snapshot and rule.verdict == "dead":
                 continue
             try:
                 if evaluate(rule.when, env):
@@ -131,6 +130,21 @@ class _Linter(Facts):
             except Unknown:
                 continue
         return hits
+
+    def _candidates(self, s: Setting) -> list[Rule]:
+        """The rules whose kind and key patterns take this line, on this kernel: matched
+        once per (kind, key), not once per line."""
+        slot = (s.kind, s.key)
+        found = self._by_key.get(slot)
+        if found is None:
+            canonical = K.canonical(s.key)
+            found = [
+                r
+                for r in self.know.rules
+                if not r.check and r.matches(s, canonical) and r.holds_on(self.host.kernel)
+            ]
+            self._by_key[slot] = found
+        return found
 
     def run_rules(self, s: Setting) -> None:
         env = self.env(s)

@@ -95,6 +95,7 @@ class Facts:
     ):
         self.host, self.know = host, know
         self.mode = "files"  # or "boot": what applies at the next boot of this host
+        self._per_key: dict[str, tuple] = {}  # _key_facts, once per key
         self.format_of = format_of
         self.sysctls = [s for s in settings if s.kind == "sysctl"]
         self.effective: dict[str, Setting] = {}
@@ -272,19 +273,11 @@ class Facts:
 
     def _knowledge(self, s: Setting, info, ints: list[int] | None) -> dict:
         """What the catalogue knows of this line's key, for the family rules: the boot
-        value (knowledge/defaults.py) and whether the line lowers it or repeats it."""
-        from tunekit.knowledge.defaults import BootDefault, constant, of
-
+        value (knowledge/defaults.py) and whether the line lowers it or repeats it. What
+        depends on the key alone is worked out once per key (_key_facts)."""
         key = K.canonical(s.key)
-        d = of(info, self.ctx) if info is not None else None
-        fresh = self.host.fresh.get(key)
-        if d is None and fresh is None:
-            d = source.default(self.host, key)
-        if d is None and fresh is not None and ints_of(fresh) is not None:
-            d = constant(fresh, "the kernel's default, as a new network namespace holds it")
-        elif d is None and fresh is not None:  # text: compared as it is
-            d = BootDefault(None, None, f"the kernel's default, {fresh!r} in a new namespace")
-        low = list(d.low) if d is not None and d.low is not None else None
+        d, fresh, facts = self._key_facts(key, info)
+        low = facts["default_low"]
         below = None
         if low is not None and ints is not None and len(ints) == len(low):
             if info is not None and info.shape == "range":  # capacity by its width
@@ -298,22 +291,48 @@ class Facts:
             unchanged = ints == list(d.exact)
         else:
             unchanged = fresh is not None and ints is None and s.value == fresh
-        since = info.no_effect_since if info is not None else ""
-        kernel = self.host.kernel
         return {
-            "direction": info.direction if info else None,
-            "default_low": low,
-            "default_text": d.text() if d else None,
-            "default_how": d.how if d else None,
+            **facts,
             "below_default": below,
             "unchanged": unchanged,
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
+            "reserved_outside": self._reserved_outside(info, s.value),
+            "needs_now": None if s.context else facts["needs_now"],  # the host's boot
+            "advised_out": source.outside(info.advised, ints) if info is not None else "",
+            "unknown_names": source.unknown_names(
+                self.host, key, info.choices if info else None, s.value
+            ),
+        }
+
+    def _key_facts(self, key: str, info):
+        """(the boot default, a fresh namespace's value, the names that depend on the key
+        alone), once per key: a file of 20,000 lines on a few keys asks the host and the
+        catalogue a few times, not 20,000."""
+        cached = self._per_key.get(key)
+        if cached is not None:
+            return cached
+        from tunekit.knowledge.defaults import BootDefault, constant, of
+
+        d = of(info, self.ctx) if info is not None else None
+        fresh = self.host.fresh.get(key)
+        if d is None and fresh is None:
+            d = source.default(self.host, key)
+        if d is None and fresh is not None and ints_of(fresh) is not None:
+            d = constant(fresh, "the kernel's default, as a new network namespace holds it")
+        elif d is None and fresh is not None:  # text: compared as it is
+            d = BootDefault(None, None, f"the kernel's default, {fresh!r} in a new namespace")
+        since = info.no_effect_since if info is not None else ""
+        kernel = self.host.kernel
+        facts = {
+            "direction": info.direction if info else None,
+            "default_low": list(d.low) if d is not None and d.low is not None else None,
+            "default_text": d.text() if d else None,
+            "default_how": d.how if d else None,
             "writable": self.host.writable(key),
             "readable": self.host.readable(key),
             **source.registered(key),
             "in_child": info.child if info is not None else source.in_child(self.host, key),
             "runtime_ok": K.runtime_namespaced(key),
-            "reserved_outside": self._reserved_outside(info, s.value),
             "conf_combine": K.conf_combine(key),
             "read_only_key": info is not None and info.kind == "input",
             "off_harm": info.off_harm if info else "",
@@ -327,12 +346,8 @@ class Facts:
             "needs_key": info.needs[0] if info is not None and info.needs else "",
             "needs_values": list(info.needs[1]) if info is not None and info.needs else [],
             "needs_source": info.needs[2] if info is not None and info.needs else "",
-            "needs_now": None if s.context else self._needs_now(info),  # the host's boot
-            "advised_out": source.outside(info.advised, ints) if info is not None else "",
+            "needs_now": self._needs_now(info),
             "advised": info.advised[2] if info is not None and info.advised else "",
-            "unknown_names": source.unknown_names(
-                self.host, key, info.choices if info else None, s.value
-            ),
             "choices": ", ".join(info.choices[0]) if info and info.choices else "",
             "choices_source": info.choices[1] if info and info.choices else "",
             "in_use": self._in_use(info),
@@ -343,6 +358,8 @@ class Facts:
             "key_reason": info.reason if info else "",
             "key_source": info.source if info else "the running kernel",
         }
+        self._per_key[key] = (d, fresh, facts)
+        return d, fresh, facts
 
     def _needs_now(self, info) -> int | None:
         """The value at boot of the key this one needs (catalogue `needs`), if one number."""
