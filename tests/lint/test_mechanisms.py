@@ -837,6 +837,44 @@ def test_the_running_host_counts_what_is_in_use():
     assert _in_use("descriptors") >= 3
 
 
+def test_a_default_the_source_takes_from_a_build_option_is_this_kernels_config():
+    """kernel_sysctls.tsv keeps `= CONFIG_X` and `= IS_ENABLED(CONFIG_X)` initialisers by
+    name (mmap_min_addr from CONFIG_DEFAULT_MMAP_MIN_ADDR, bpf_jit_enable from
+    IS_BUILTIN(CONFIG_BPF_JIT_DEFAULT_ON)); on the running kernel, read with its
+    /proc/config.gz, most hold what the build gives (the rest were set at boot)."""
+    from tunekit.knowledge import kernel_sysctls
+
+    host = LintHost.of_root(Path("/"))
+    config = host.build_options()
+    assert config, "this kernel has no /proc/config.gz: its build options are unknown"
+    assert kernel_sysctls.config_value("cfg:!ENABLED:CONFIG_X", {"X": "y"}) == "0"
+    assert kernel_sysctls.config_value("cfg:BUILTIN:CONFIG_X", {"X": "m"}) == "0"
+    assert kernel_sysctls.config_value("cfg:value:CONFIG_X", {"X": "4096"}) == "4096"
+    compared = agreed = 0
+    for name, reg in kernel_sysctls.known().items():
+        status, live = host.live(name)
+        want = (
+            kernel_sysctls.config_value(reg.init, config) if reg.init.startswith("cfg:") else None
+        )
+        if want is None or status != "present" or live is None:
+            continue
+        compared += 1
+        agreed += live.split() == [want]
+    assert compared >= 4 and agreed >= compared - 2, (agreed, compared)
+    report = lint.lint(
+        [
+            (
+                "f",
+                "vm.mmap_min_addr = " + config.get("DEFAULT_MMAP_MIN_ADDR", "x") + "\n",
+                "sysctl.conf",
+            )
+        ],
+        host,
+    )
+    if host.live("vm.mmap_min_addr")[1] == config.get("DEFAULT_MMAP_MIN_ADDR"):
+        assert [f.rule for f in report.findings] == ["sets-what-is-there"], report.findings
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

@@ -253,6 +253,25 @@ _NUMBER_DEFINE = re.compile(
 )
 
 
+# `= CONFIG_PANIC_TIMEOUT`, `= IS_ENABLED(CONFIG_X)`, `= !IS_BUILTIN(CONFIG_X)`
+_CONFIG_INIT = re.compile(r"^(!?)(?:IS_(ENABLED|BUILTIN|MODULE)\(\s*)?(CONFIG_\w+)\s*\)?$")
+
+
+def config_value(init: str, options: dict[str, str] | None) -> str | None:
+    """The number a `cfg:` initial value stands for under these build options (CONFIG_X ->
+    y, m or a value, as /proc/config.gz says); None where they do not say. IS_ENABLED is
+    y or m, IS_BUILTIN y, IS_MODULE m; an option that is not set is 0 for those."""
+    m = re.fullmatch(r"cfg:(!?)(value|ENABLED|BUILTIN|MODULE):CONFIG_(\w+)", init)
+    if m is None or options is None:
+        return None
+    got = options.get(m[3])
+    if m[2] == "value":
+        return got if got is not None and re.fullmatch(r"-?\d+", got) else None
+    on = {"ENABLED": ("y", "m"), "BUILTIN": ("y",), "MODULE": ("m",)}[m[2]]
+    value = got in on
+    return str(int(not value if m[1] else value))
+
+
 class _Initialisers:
     """What the source initialises each file-scope variable to, as a number where the
     expression is one (arithmetic on literals and #defined numbers). Whether the kernel
@@ -309,6 +328,9 @@ class _Initialisers:
                     return int(got)
             raise ValueError(expr)
 
+        if m := _CONFIG_INIT.match(expr.strip()):
+            # a build option: kept by name, read from the running kernel's config by lint
+            return f"cfg:{m[1]}{m[2] or 'value'}:{m[3]}"
         text = re.sub(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b", r"\1", expr.strip())
         try:
             value = num(ast.parse(text.replace("/", "//"), mode="eval").body)

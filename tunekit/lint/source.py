@@ -32,11 +32,20 @@ def default(host: Host, key: str):
     reg = kernel_sysctls.known().get(key)
     if reg is None or not reg.init or key in host.set_at_boot:
         return None
+    init, how = reg.init, f"the kernel's default: {reg.defined} initialises it to {reg.init}"
+    if init.startswith("cfg:"):  # a build option's value, as this kernel was built
+        option = init.rpartition(":")[2]
+        init = kernel_sysctls.config_value(init, host.build_options()) or ""
+        how = (
+            f"the kernel's default: {reg.defined} initialises it from {option} "
+            f"(this kernel's build: {init or 'unknown'})"
+        )
+        if not init:
+            return None
     status, live = host.live(key)
-    if status != "present" or live is None or live.split() != [reg.init]:
+    if status != "present" or live is None or live.split() != [init]:
         return None
-    how = f"the kernel's default: {reg.defined} initialises it to {reg.init}"
-    return constant(reg.init, how + ", and this kernel holds it")
+    return constant(init, how + ", and this kernel holds it")
 
 
 def in_child(host: Host, key: str) -> str | None:
