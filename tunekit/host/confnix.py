@@ -160,18 +160,16 @@ class _Reader:
         self.entry: dict[str, tuple[str, int]] = {}  # a loginLimits entry being read
 
     def run(self) -> None:
-        stack: list[tuple[str, tuple[str, ...]]] = []  # (bracket, the path it is the value of)
+        stack: list[tuple[str, ...]] = []  # the paths of the brackets we are in
         path: tuple[str, ...] = ()  # the path of the set we are in
         pending: tuple[str, ...] | None = None  # the path of the assignment being read
         i = 0
         while i < len(self.t):
             tok = self.t[i]
             if tok.kind == "op" and tok.text in "{[(":
-                inner = pending if pending is not None and tok.text == "{" else path
-                if tok.text != "{" and pending is not None:
-                    inner = pending  # mkMerge [ ... ], mkIf c { ... }: the same option
-                stack.append((tok.text, path))
-                path = inner
+                # inside `x = {`, `x = mkMerge [`, `x = mkIf c (`: still the option x
+                stack.append(path)
+                path = pending if pending is not None else path
                 pending = None if tok.text == "{" else pending
                 i += 1
                 continue
@@ -180,7 +178,7 @@ class _Reader:
                     self._limits_entry()
                 closed = path
                 if stack:
-                    _, path = stack.pop()
+                    path = stack.pop()
                 nxt = self.t[i + 1] if i + 1 < len(self.t) else None
                 if tok.text == "}" and nxt is not None and nxt.text == ":":
                     pending = closed  # `{ ... }: { body }`: the body is the same option's
