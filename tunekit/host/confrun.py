@@ -14,10 +14,13 @@ the words ">" and the path, which it prints: nothing is written (the `no-shell` 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+from collections.abc import Callable
 
 from tunekit.host import confscript
+from tunekit.host import yamlnodes as Y
 from tunekit.host.confparse import Parsed, Problem, Setting
 from tunekit.host.shwords import name_of, strip_prefixes
 
@@ -95,3 +98,124 @@ def _runs_a_shell(text: str) -> bool:
     """The program run is itself a shell given a script (`sh -c '...'`, `bash -c`)."""
     words = _words(text)
     return bool(words) and name_of(words) in confscript.SHELLS and "-c" in " ".join(words[1:3])
+
+
+class Commands:
+    """The readers of command lines, for confyaml's walk: an Ansible command task, and
+    cloud-init's runcmd, bootcmd and write_files (the walk's `file`, `out`, `consumed`,
+    `text_into` and `_text`)."""
+
+    file: str
+    out: Parsed
+    consumed: set[int]
+    text_into: Callable[..., None]
+    _text: Callable[..., None]
+
+    def command_task(self, fields: dict, node, shell: bool) -> None:
+        """shell, command, raw: the free form or `cmd:` (command's `argv:` list, run
+        without a shell), once per item of the task's loop."""
+        self.consumed.add(id(node))
+        if Y.scalar(node) in (None, "") and "args" in fields:
+            node = fields["args"]  # `shell:` with its command under `args: cmd:`
+        if node.id == "mapping":
+            args = Y.args(node)
+            argv = args.get("argv")
+            if args.get("cmd") is None and argv is not None and argv.id == "sequence":
+                words = [Y.scalar(w) or "" for w in argv.value]
+                node, shell = Y.Scalar(argv_text(words), argv.start_mark), False
+            else:
+                node = args.get("cmd")
+        if node is None or node.id != "scalar":
+            return
+        if not isinstance(node, Y.Scalar):
+            node = Y.Scalar(free_form(str(node.value)), node.start_mark, node.style)
+        loop = next((fields[k] for k in Y.LOOPS if k in fields), None)
+        if loop is None or loop.id != "sequence" or "{{" not in str(node.value):
+            self.run(str(node.value), node, shell)
+            return
+        self.consumed.add(id(loop))
+        for i in loop.value:  # each run is reported on its item's line
+            item = {**(Y.args(i) if i.id == "mapping" else {}), "": i}
+            self.run(Y.fill(str(node.value), item) or "", Y.Scalar("", i.start_mark), shell)
+
+    def cloud_init(self, fields: dict) -> None:
+        """cloud-config, in the order cloud-init runs it: bootcmd (each boot, early),
+        write_files (each file's content, read as that file), runcmd (first boot, last).
+        A command given as a string is run by sh, one given as a list is execve'd."""
+        self.cloud_commands(fields.get("bootcmd"))
+        files = fields.get("write_files")
+        for item in files.value if files is not None and files.id == "sequence" else ():
+            args = Y.args(item) if item.id == "mapping" else {}
+            path, content = Y.scalar(args.get("path")), args.get("content")
+            if path and content is not None and content.id == "scalar":
+                self.consumed.add(id(item))
+                text = _cloud_content(content, Y.scalar(args.get("encoding")) or "")
+                if text is not None:
+                    node = content if text == content.value else Y.Scalar(text, content.start_mark)
+                    self.text_into(node, os.path.normpath(path))
+        self.cloud_commands(fields.get("runcmd"))
+
+    def cloud_commands(self, node) -> None:
+        """runcmd or bootcmd: every item into one script, as cloud-init writes it."""
+        if node is None or node.id != "sequence":
+            return
+        self.consumed.add(id(node))
+        pieces: list[tuple[str, object, bool]] = []
+        for item in node.value:
+            self.consumed.add(id(item))
+            if item.id == "scalar":
+                pieces.append((str(item.value), item, True))
+            elif item.id == "sequence":
+                words = [Y.scalar(w) or "" for w in item.value]
+                pieces.append((argv_text(words), Y.Scalar("", item.start_mark), False))
+        self.add_script(script_of(pieces, self.file), node)
+
+    def run(self, text: str, node, shell: bool) -> None:
+        if "{{" in text:
+            return  # a template only the play knows
+        self.add_script(script_lines(text, node, self.file, shell), node)
+
+    def add_script(self, parsed: Parsed, node) -> None:
+        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+        for item in items:
+            self._text(item)
+        self.out.settings += parsed.settings
+        self.out.problems += parsed.problems
+        self.out.unread += [f"line {node.start_mark.line + 1}: {u}" for u in parsed.unread]
+
+
+MAX_CONTENT = 1 << 20  # bytes of a decoded write_files content read, at most
+
+
+def _cloud_content(node, encoding: str) -> str | None:
+    """A write_files content as cloud-init writes it (cc_write_files.py extract_contents:
+    the encoding lower-cased; b64/base64, gz/gzip and gz+b64; an unknown one is taken as
+    text/plain; a YAML !!binary value is already bytes). None where it cannot be read."""
+    import base64
+    import binascii
+    import zlib
+
+    enc = encoding.strip().lower()
+    steps = {
+        "b64": ["b64"],
+        "base64": ["b64"],
+        "gz": ["gz"],
+        "gzip": ["gz"],
+        "gz+b64": ["b64", "gz"],
+        "gz+base64": ["b64", "gz"],
+        "gzip+b64": ["b64", "gz"],
+        "gzip+base64": ["b64", "gz"],
+    }.get(enc, [])
+    if node.tag == "tag:yaml.org,2002:binary" and steps[:1] != ["b64"]:
+        steps = ["b64", *steps]
+    data: bytes = str(node.value).encode()
+    try:
+        for step in steps:
+            if step == "b64":
+                data = base64.b64decode("".join(data.decode("ascii").split()), validate=True)
+            else:
+                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = z.decompress(data, MAX_CONTENT)
+        return data[:MAX_CONTENT].decode("utf-8")
+    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
+        return None

@@ -19,11 +19,11 @@ refuses a key that has none (lint's `runtime-*` rules).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 from tunekit.host import confrun
+from tunekit.host import yamlnodes as Y
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
 from tunekit.knowledge.catalogue import ipc_namespaced
 
@@ -39,13 +39,9 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
     )
     for prefix in ("", "ansible.builtin.", "ansible.legacy.")
 }
-LOOPS = ("loop", "with_items", "with_list", "with_dict")
 # keys of a docker-compose service beside `sysctls:`
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
-# Ansible's free form, `name={{ item.key }} value='1 2'`: a template or quotes hold spaces
-_FREE_FORM = re.compile(r"(\w+)=((?:\{\{.*?\}\}|'[^']*'|\"[^\"]*\"|[^\s{'\"])+)")
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
-_ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[['\"](\w+)['\"]\])?\s*\}\}")
 
 
 def yaml_file(text: str, file: str) -> Parsed:
@@ -68,7 +64,7 @@ def yaml_file(text: str, file: str) -> Parsed:
     return out
 
 
-class _Walk:
+class _Walk(confrun.Commands):
     def __init__(self, file: str, lines: list[str], out: Parsed):
         self.file, self.lines, self.out = file, lines, out
         self.seen: set[int] = set()
@@ -79,9 +75,9 @@ class _Walk:
     def node(self, node) -> None:
         """Every mapping of the document, once: each is looked at as a task, a service and
         a Salt state, then its children."""
-        compose = node.id == "mapping" and any(_scalar(k) == "services" for k, _ in node.value)
+        compose = node.id == "mapping" and any(Y.scalar(k) == "services" for k, _ in node.value)
         if compose:  # a compose file: its services, and no host variables in its x- fields
-            self.services.update(id(v) for k, v in node.value if _scalar(k) == "services")
+            self.services.update(id(v) for k, v in node.value if Y.scalar(k) == "services")
         # (node, the key it is the value of, the `domain:` of the nearest mapping above,
         # the mapping it is in)
         stack: list[tuple[Any, str, str, int]] = [(node, "", "", 0)]
@@ -93,9 +89,9 @@ class _Walk:
             self.budget -= 1
             if n.id == "mapping":
                 fields = {k.value: v for k, v in n.value if k.id == "scalar"}
-                domain = _scalar(fields.get("domain")) or domain
+                domain = Y.scalar(fields.get("domain")) or domain
                 self.mapping(n, parent, domain, within in self.services, compose)
-                stack.extend((v, _scalar(k) or "", domain, id(n)) for k, v in reversed(n.value))
+                stack.extend((v, Y.scalar(k) or "", domain, id(n)) for k, v in reversed(n.value))
             elif n.id == "sequence":
                 stack.extend((v, parent, domain, within) for v in reversed(n.value))
 
@@ -119,16 +115,16 @@ class _Walk:
             inner = {k.value: v for k, v in context.value if k.id == "scalar"}
             if "sysctls" in inner:
                 host = {
-                    "net": _truthy(fields.get("hostNetwork")),
-                    "ipc": _truthy(fields.get("hostIPC")),
+                    "net": Y.truthy(fields.get("hostNetwork")),
+                    "ipc": Y.truthy(fields.get("hostIPC")),
                 }
                 self.runtime(inner["sysctls"], f"pod at line {m.start_mark.line + 1}", host)
         if "sysctls" not in fields:
             return
         if service or COMPOSE_SERVICE & set(fields) or parent == "securityContext":
             host = {
-                "net": _scalar(fields.get("network_mode")) == "host",
-                "ipc": _scalar(fields.get("ipc")) == "host",
+                "net": Y.scalar(fields.get("network_mode")) == "host",
+                "ipc": Y.scalar(fields.get("ipc")) == "host",
             }
             self.runtime(fields["sysctls"], f"service {parent or 'at line'}", host)
         else:
@@ -144,86 +140,14 @@ class _Walk:
                 self.task(fields, fields[name], self.limits_args)
         for name, (text_arg, path_arg) in TEXT_TASKS.items():
             if name in fields:
-                args = _args(fields[name])
-                path = _scalar(args.get(path_arg) or args.get("dest") or args.get("path"))
-                state = _scalar(args.get("state")) or "present"
+                args = Y.args(fields[name])
+                path = Y.scalar(args.get(path_arg) or args.get("dest") or args.get("path"))
+                state = Y.scalar(args.get("state")) or "present"
                 if args.get(text_arg) is not None and path and state == "present":
                     self.text_into(args[text_arg], path)
         for name, shell in confrun.ANSIBLE_COMMANDS.items():
             if name in fields:
                 self.command_task(fields, fields[name], shell)
-
-    def command_task(self, fields: dict, node, shell: bool) -> None:
-        """shell, command, raw: the free form or `cmd:` (command's `argv:` list, run
-        without a shell), once per item of the task's loop."""
-        self.consumed.add(id(node))
-        if _scalar(node) in (None, "") and "args" in fields:
-            node = fields["args"]  # `shell:` with its command under `args: cmd:`
-        if node.id == "mapping":
-            args = _args(node)
-            argv = args.get("argv")
-            if args.get("cmd") is None and argv is not None and argv.id == "sequence":
-                words = [_scalar(w) or "" for w in argv.value]
-                node, shell = _Scalar(confrun.argv_text(words), argv.start_mark), False
-            else:
-                node = args.get("cmd")
-        if node is None or node.id != "scalar":
-            return
-        if not isinstance(node, _Scalar):
-            node = _Scalar(confrun.free_form(str(node.value)), node.start_mark, node.style)
-        loop = next((fields[k] for k in LOOPS if k in fields), None)
-        if loop is None or loop.id != "sequence" or "{{" not in str(node.value):
-            self.run(str(node.value), node, shell)
-            return
-        self.consumed.add(id(loop))
-        for i in loop.value:  # each run is reported on its item's line
-            item = {**(_args(i) if i.id == "mapping" else {}), "": i}
-            self.run(_fill(str(node.value), item) or "", _Scalar("", i.start_mark), shell)
-
-    def cloud_init(self, fields: dict) -> None:
-        """cloud-config, in the order cloud-init runs it: bootcmd (each boot, early),
-        write_files (each file's content, read as that file), runcmd (first boot, last).
-        A command given as a string is run by sh, one given as a list is execve'd."""
-        self.cloud_commands(fields.get("bootcmd"))
-        files = fields.get("write_files")
-        for item in files.value if files is not None and files.id == "sequence" else ():
-            args = _args(item) if item.id == "mapping" else {}
-            path, content = _scalar(args.get("path")), args.get("content")
-            if path and content is not None and content.id == "scalar":
-                self.consumed.add(id(item))
-                text = _cloud_content(content, _scalar(args.get("encoding")) or "")
-                if text is not None:
-                    node = content if text == content.value else _Scalar(text, content.start_mark)
-                    self.text_into(node, os.path.normpath(path))
-        self.cloud_commands(fields.get("runcmd"))
-
-    def cloud_commands(self, node) -> None:
-        """runcmd or bootcmd: every item into one script, as cloud-init writes it."""
-        if node is None or node.id != "sequence":
-            return
-        self.consumed.add(id(node))
-        pieces: list[tuple[str, object, bool]] = []
-        for item in node.value:
-            self.consumed.add(id(item))
-            if item.id == "scalar":
-                pieces.append((str(item.value), item, True))
-            elif item.id == "sequence":
-                words = [_scalar(w) or "" for w in item.value]
-                pieces.append((confrun.argv_text(words), _Scalar("", item.start_mark), False))
-        self.add_script(confrun.script_of(pieces, self.file), node)
-
-    def run(self, text: str, node, shell: bool) -> None:
-        if "{{" in text:
-            return  # a template only the play knows
-        self.add_script(confrun.script_lines(text, node, self.file, shell), node)
-
-    def add_script(self, parsed: Parsed, node) -> None:
-        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-        for item in items:
-            self._text(item)
-        self.out.settings += parsed.settings
-        self.out.problems += parsed.problems
-        self.out.unread += [f"line {node.start_mark.line + 1}: {u}" for u in parsed.unread]
 
     def salt(self, m) -> None:
         """Salt: NAME: {sysctl.present: [{value: V}]} (or a `name:` among the arguments)."""
@@ -231,8 +155,8 @@ class _Walk:
             if key.id == "scalar" and value.id == "mapping":
                 states = {k.value: v for k, v in value.value if k.id == "scalar"}
                 if "sysctl.present" in states:
-                    args = _args(states["sysctl.present"])
-                    name = _scalar(args.get("name")) or key.value
+                    args = Y.args(states["sysctl.present"])
+                    name = Y.scalar(args.get("name")) or key.value
                     self.sysctl(name, args.get("value"), args.get("value") or key)
 
     def variables(self, m, fields: dict, domain: str) -> None:
@@ -241,14 +165,14 @@ class _Walk:
         is a sysctl name (`vm.swappiness: 10`); pam_limits items (`limit_item` or
         `limit_name`, `limit_type`, `value` or `limit_value`, and the `domain` given there
         or above)."""
-        item = _scalar(fields.get("limit_item") or fields.get("limit_name"))
-        typ = _scalar(fields.get("limit_type"))
-        limit = _scalar(fields.get("value") or fields.get("limit_value"))
+        item = Y.scalar(fields.get("limit_item") or fields.get("limit_name"))
+        typ = Y.scalar(fields.get("limit_type"))
+        limit = Y.scalar(fields.get("value") or fields.get("limit_value"))
         if item and typ and limit is not None and domain and "{{" not in item + typ + limit:
             parsed = limits_conf(f"{domain} {typ} {item} {limit}", self.file)
             self.add_parsed(parsed, m.start_mark.line + 1)
             return
-        name, value = _scalar(fields.get("name")), _scalar(fields.get("value"))
+        name, value = Y.scalar(fields.get("name")), Y.scalar(fields.get("value"))
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
             return
@@ -275,42 +199,42 @@ class _Walk:
         where = (container, host)
         if node.id == "mapping":
             for k, v in node.value:
-                self.sysctl(_scalar(k), v, v, where)
+                self.sysctl(Y.scalar(k), v, v, where)
         elif node.id == "sequence":
             for item in node.value:
                 if item.id == "scalar" and "=" in item.value:
                     name, _, value = item.value.partition("=")
                     self.add_sysctl(name, value, item.start_mark.line + 1, where)
                 elif item.id == "mapping":
-                    args = _args(item)
+                    args = Y.args(item)
                     value = args.get("value")
-                    self.sysctl(_scalar(args.get("name")), value, value or item, where)
+                    self.sysctl(Y.scalar(args.get("name")), value, value or item, where)
 
     def task(self, fields: dict, args_node, handler) -> None:
         """One Ansible task, once per item of its loop."""
-        loop = next((fields[k] for k in LOOPS if k in fields), None)
+        loop = next((fields[k] for k in Y.LOOPS if k in fields), None)
         self.consumed.add(id(args_node))
         if loop is not None:
             self.consumed.add(id(loop))
             self.consumed.update(id(item) for item in loop.value if loop.id == "sequence")
         if loop is None:
-            handler(_args(args_node), args_node, None)
+            handler(Y.args(args_node), args_node, None)
             return
         if loop.id == "mapping":  # with_dict: item.key, item.value
             for k, v in loop.value:
-                handler(_args(args_node), k, {"key": k, "value": v, "": k})
+                handler(Y.args(args_node), k, {"key": k, "value": v, "": k})
         elif loop.id == "sequence":
             for item in loop.value:
-                given = _args(item) if item.id == "mapping" else {}
-                handler(_args(args_node), item, {**given, "": item})
+                given = Y.args(item) if item.id == "mapping" else {}
+                handler(Y.args(args_node), item, {**given, "": item})
 
     def sysctl_args(self, args: dict, where, item: dict | None) -> None:
-        state = _fill(_scalar(args.get("state")), item) or "present"
+        state = Y.fill(Y.scalar(args.get("state")), item) or "present"
         if state != "present":
             return  # absent removes the key from the file; a template only the play knows
-        name = _fill(_scalar(args.get("name") or args.get("key")), item)
+        name = Y.fill(Y.scalar(args.get("name") or args.get("key")), item)
         value_node = args.get("value") if args.get("value") is not None else args.get("val")
-        value = _ansible_value(_fill(_scalar(value_node), item))
+        value = Y.ansible_value(Y.fill(Y.scalar(value_node), item))
         if item is None and value_node is not None:
             where = value_node  # the line the user edits
         if name is not None and value is not None:
@@ -318,7 +242,7 @@ class _Walk:
 
     def limits_args(self, args: dict, where, item: dict | None) -> None:
         parts = [
-            _fill(_scalar(args.get(k)), item)
+            Y.fill(Y.scalar(args.get(k)), item)
             for k in ("domain", "limit_type", "limit_item", "value")
         ]
         words = [p for p in parts if p is not None]
@@ -347,7 +271,7 @@ class _Walk:
         self.out.problems += parsed.problems
 
     def sysctl(self, name: str | None, value_node, where, runtime: tuple = ("", {})) -> None:
-        value = _scalar(value_node)
+        value = Y.scalar(value_node)
         if name and value is not None:
             self.add_sysctl(name, value, where.start_mark.line + 1, runtime)
 
@@ -378,106 +302,3 @@ class _Walk:
     def _text(self, item: Setting | Problem) -> None:
         if 0 < item.line <= len(self.lines):
             item.text = self.lines[item.line - 1].strip()
-
-
-MAX_CONTENT = 1 << 20  # bytes of a decoded write_files content read, at most
-
-
-def _cloud_content(node, encoding: str) -> str | None:
-    """A write_files content as cloud-init writes it (cc_write_files.py extract_contents:
-    the encoding lower-cased; b64/base64, gz/gzip and gz+b64; an unknown one is taken as
-    text/plain; a YAML !!binary value is already bytes). None where it cannot be read."""
-    import base64
-    import binascii
-    import zlib
-
-    enc = encoding.strip().lower()
-    steps = {
-        "b64": ["b64"],
-        "base64": ["b64"],
-        "gz": ["gz"],
-        "gzip": ["gz"],
-        "gz+b64": ["b64", "gz"],
-        "gz+base64": ["b64", "gz"],
-        "gzip+b64": ["b64", "gz"],
-        "gzip+base64": ["b64", "gz"],
-    }.get(enc, [])
-    if node.tag == "tag:yaml.org,2002:binary" and steps[:1] != ["b64"]:
-        steps = ["b64", *steps]
-    data: bytes = str(node.value).encode()
-    try:
-        for step in steps:
-            if step == "b64":
-                data = base64.b64decode("".join(data.decode("ascii").split()), validate=True)
-            else:
-                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                data = z.decompress(data, MAX_CONTENT)
-        return data[:MAX_CONTENT].decode("utf-8")
-    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
-        return None
-
-
-def _args(node) -> dict:
-    """A module's arguments: a mapping, Salt's list of one-key mappings, or Ansible's
-    free form `name=x value=y`."""
-    if node is None:
-        return {}
-    if node.id == "mapping":
-        return {k.value: v for k, v in node.value if k.id == "scalar"}
-    if node.id == "sequence":
-        out = {}
-        for item in node.value:
-            if item.id == "mapping":
-                out.update({k.value: v for k, v in item.value if k.id == "scalar"})
-        return out
-    return {
-        m[1]: _Scalar(m[2].strip("'\""), node.start_mark)
-        for m in _FREE_FORM.finditer(str(node.value))
-    }
-
-
-class _Scalar:
-    """A value cut from a free-form argument string, shaped as a composer node."""
-
-    id = "scalar"
-
-    def __init__(self, value: str, mark, style=None):
-        self.value, self.start_mark, self.style = value, mark, style
-
-
-# ansible.posix's sysctl module writes these as 1 and 0 (plugins/modules/sysctl.py
-# _parse_value, with Ansible's BOOLEANS_TRUE / BOOLEANS_FALSE)
-_TRUE = {"y", "yes", "on", "true", "t"}
-_FALSE = {"n", "no", "off", "false", "f"}
-
-
-def _ansible_value(text: str | None) -> str | None:
-    if text is None:
-        return None
-    if text.strip().lower() in _TRUE:
-        return "1"
-    if text.strip().lower() in _FALSE:
-        return "0"
-    return text
-
-
-def _truthy(node) -> bool:
-    return _scalar(node) in ("true", "True", "yes", "on")
-
-
-def _scalar(node) -> str | None:
-    if node is None or node.id != "scalar":
-        return None
-    return str(node.value)
-
-
-def _fill(text: str | None, item: dict | None) -> str | None:
-    """`{{ item.name }}`, `{{ item['value'] }}`, `{{ item }}` of a loop's item."""
-    if text is None or item is None or "{{" not in text:
-        return text
-
-    def value(m: re.Match) -> str:
-        got = _scalar(item.get(m[1] or m[2] or ""))
-        return got if got is not None else m[0]
-
-    return _ITEM.sub(value, text)

@@ -1,0 +1,77 @@
+"""The YAML composer's nodes as the readers use them: a mapping's or a free form's
+arguments, a scalar's text, a loop item filled into a template (confyaml.py, confrun.py)."""
+
+from __future__ import annotations
+
+import re
+
+LOOPS = ("loop", "with_items", "with_list", "with_dict")  # an Ansible task's loop keywords
+# Ansible's free form, `name={{ item.key }} value='1 2'`: a template or quotes hold spaces
+FREE_FORM = re.compile(r"(\w+)=((?:\{\{.*?\}\}|'[^']*'|\"[^\"]*\"|[^\s{'\"])+)")
+ITEM = re.compile(r"\{\{\s*item(?:\.(\w+)|\[['\"](\w+)['\"]\])?\s*\}\}")
+
+
+def args(node) -> dict:
+    """A module's arguments: a mapping, Salt's list of one-key mappings, or Ansible's
+    free form `name=x value=y`."""
+    if node is None:
+        return {}
+    if node.id == "mapping":
+        return {k.value: v for k, v in node.value if k.id == "scalar"}
+    if node.id == "sequence":
+        out = {}
+        for item in node.value:
+            if item.id == "mapping":
+                out.update({k.value: v for k, v in item.value if k.id == "scalar"})
+        return out
+    return {
+        m[1]: Scalar(m[2].strip("'\""), node.start_mark)
+        for m in FREE_FORM.finditer(str(node.value))
+    }
+
+
+class Scalar:
+    """A value cut from a free-form argument string, shaped as a composer node."""
+
+    id = "scalar"
+
+    def __init__(self, value: str, mark, style=None):
+        self.value, self.start_mark, self.style = value, mark, style
+
+
+# ansible.posix's sysctl module writes these as 1 and 0 (plugins/modules/sysctl.py
+# _parse_value, with Ansible's BOOLEANS_TRUE / BOOLEANS_FALSE)
+_TRUE = {"y", "yes", "on", "true", "t"}
+_FALSE = {"n", "no", "off", "false", "f"}
+
+
+def ansible_value(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text.strip().lower() in _TRUE:
+        return "1"
+    if text.strip().lower() in _FALSE:
+        return "0"
+    return text
+
+
+def truthy(node) -> bool:
+    return scalar(node) in ("true", "True", "yes", "on")
+
+
+def scalar(node) -> str | None:
+    if node is None or node.id != "scalar":
+        return None
+    return str(node.value)
+
+
+def fill(text: str | None, item: dict | None) -> str | None:
+    """`{{ item.name }}`, `{{ item['value'] }}`, `{{ item }}` of a loop's item."""
+    if text is None or item is None or "{{" not in text:
+        return text
+
+    def value(m: re.Match) -> str:
+        got = scalar(item.get(m[1] or m[2] or ""))
+        return got if got is not None else m[0]
+
+    return ITEM.sub(value, text)
