@@ -131,6 +131,27 @@ def test_tunekit_never_writes_below_what_the_images_own_files_set(tmp_path):
     assert any(n.startswith("rlimit.nofile: hard 1,500,000, not 1,001,024") for n in doc.left_alone)
 
 
+def test_a_soft_limit_everywhere_keeps_the_images_higher_soft_limit(tmp_path):
+    """A profile that sets the soft limit for every session writes `* soft nofile`: never
+    below the image's own soft line, and the image's hard line alone raises no soft."""
+    profile = tmp_path / "wide.toml"
+    profile.write_text("[workload]\nconnections = 100000\nsoft_nofile_everywhere = true\n")
+    for limits, soft in (
+        ("* soft nofile 1200000\n* hard nofile 1500000\n", "1200000"),
+        ("* hard nofile 1500000\n", None),
+    ):
+        root = image(
+            tmp_path / soft if soft else tmp_path / "hard", {"etc/security/limits.conf": limits}
+        )
+        doc = dry_run(ApplyOptions(str(profile), root=root))
+        text = {f.path: f.content for f in doc.files}["etc/security/limits.d/90-tunekit.conf"]
+        written = next(
+            line.split()[-1] for line in text.splitlines() if line.startswith("*    soft")
+        )
+        assert "*    hard nofile 1500000" in text
+        assert written == soft if soft else int(written) < 1500000, text
+
+
 def test_a_file_that_sets_less_than_the_profile_needs_is_still_raised(tmp_path):
     root = image(
         tmp_path / "img",

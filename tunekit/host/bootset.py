@@ -220,6 +220,7 @@ class NofileAtBoot:
     (DefaultLimitNOFILE=). tunekit's files apply after them, so never below them."""
 
     sessions: int = 0  # the largest soft or hard nofile a '*' or root line sets
+    sessions_soft: int = 0  # the largest soft one
     services_soft: int = 0
     services_hard: int = 0
     where: list[str] = field(default_factory=list)  # "path: line", for the plan's note
@@ -235,7 +236,11 @@ def nofile_at_boot(root: Path, ours: tuple[str, ...]) -> NofileAtBoot:
             if s.problem:
                 continue
             if s.kind == "limits" and s.key == "nofile" and s.domain in ("*", "root"):
-                if s.value.isdigit() and int(s.value) > out.sessions:
+                if not s.value.isdigit():
+                    continue
+                if s.type in ("soft", "-"):
+                    out.sessions_soft = max(out.sessions_soft, int(s.value))
+                if int(s.value) > out.sessions:
                     out.sessions = int(s.value)
                     out.where.append(f"/{f.path}: {s.text.strip()}")
             elif s.kind == "systemd":  # the last DefaultLimitNOFILE= wins

@@ -351,7 +351,7 @@ def _nofile(
             )
             hard = floor
         if opts.soft_everywhere:
-            soft = max(soft, at_boot.sessions if at_boot.sessions <= hard else 0)
+            soft = max(soft, min(at_boot.sessions_soft, hard))
         services_soft = max(DEFAULT_SOFT, at_boot.services_soft)
     if opts.pid is not None and (hard_w and hard_w.runtime or soft_w and soft_w.runtime):
         plan.changes.append(
