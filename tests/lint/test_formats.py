@@ -475,6 +475,29 @@ def test_cloud_init_decodes_what_it_decodes_and_runs_runcmd_as_one_script():
     ]
 
 
+JINJA = """\
+- blockinfile:
+    dest: /etc/security/limits.conf
+    block: |
+      {{ deploy_user }}        soft        nofile        1000000
+      {{ deploy_user }}        hard        nofile        {{ max_files }}
+      {% if big %}
+      *        soft        stack         10240
+"""
+
+
+def test_a_template_in_text_ansible_writes_is_one_word_the_play_renders():
+    """`{{ deploy_user }} soft nofile 1000000` is a line for one account once rendered: it
+    is read (no syntax error); a line whose value is a template, or a `{% %}` line, only
+    the play knows."""
+    assert settings(JINJA) == [
+        (4, "limits", "nofile", "1000000"),
+        (7, "limits", "stack", "10240"),
+    ]
+    verdicts = {f.verdict for f in run(JINJA, "yaml", reference_host()).findings if f.line == 4}
+    assert not verdicts & {"syntax", "dead"}
+
+
 def test_pam_limits_spellings_of_unlimited_are_unlimited():
     """pam_limits.c process_limit: -1, -, unlimited and infinity are RLIM_INFINITY (but
     for priority and nice, which take signed numbers): never a syntax error, never lower."""

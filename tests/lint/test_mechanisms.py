@@ -875,6 +875,40 @@ def test_a_default_the_source_takes_from_a_build_option_is_this_kernels_config()
         assert [f.rule for f in report.findings] == ["sets-what-is-there"], report.findings
 
 
+SUDO = """\
+#!/bin/sh
+sudo echo 1 > /proc/sys/net/ipv4/tcp_mtu_probing
+echo 1 | sudo tee /proc/sys/net/ipv4/tcp_mtu_probing
+sudo echo "vm.swappiness = 10" >> /etc/sysctl.conf
+sudo cat > /etc/sysctl.d/90-x.conf <<EOF
+net.core.somaxconn = 8192
+EOF
+sudo sh -c "echo 2 > /proc/sys/net/ipv4/tcp_ecn"
+sudo sh -c "echo 'options raid0 devices_discard_performance=Y' >> /etc/modprobe.d/raid.conf"
+"""
+
+
+def test_a_redirection_after_sudo_is_the_calling_shells():
+    """bash(1), REDIRECTION: `sudo echo 1 > F` has the caller's shell open F, so a script
+    that needs sudo cannot (sudo-redirect, dead); tee under sudo, or sh -c under sudo,
+    open it as root. A line written into modprobe.d is read as modprobe.d."""
+    report = run(SUDO, "script")
+    dead = sorted((f.line, f.rule) for f in report.findings if f.rule == "sudo-redirect")
+    assert dead == [(2, "sudo-redirect"), (4, "sudo-redirect"), (6, "sudo-redirect")]
+    assert (9, "no-such-parameter") in {(f.line, f.rule) for f in report.findings}
+
+
+def test_the_background_writeback_ratio_is_halved_at_or_above_the_writers():
+    """catalogue `below_other`: mm/page-writeback.c domain_dirty_limits halves a background
+    threshold at or above the writers'; below it, nothing is said. page-cluster's default
+    3 (mm/swap.c swap_setup) makes `= 3` a no-op."""
+    report = run("vm.dirty_ratio = 40\nvm.dirty_background_ratio = 40\nvm.page-cluster = 3\n")
+    rules = {(f.line, f.rule) for f in report.findings}
+    assert (2, "not-below-other") in rules and (3, "sets-what-is-there") in rules
+    ok = run("vm.dirty_ratio = 40\nvm.dirty_background_ratio = 10\n")
+    assert "not-below-other" not in {f.rule for f in ok.findings}
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

@@ -292,6 +292,7 @@ class _Shell:
             self.vars, self.args = saved, saved_args
 
     def _command(self, cmd, number: int, raw: str, body, span: int) -> None:
+        sudo = getattr(cmd, "sudo", ())  # the stages sudo ran (shwords.Pipeline)
         direct = bool(cmd[0]) and cmd[0][0] == "command"  # `command f`: never the function f
         if direct:
             cmd = [cmd[0][1:], *cmd[1:]]
@@ -314,7 +315,7 @@ class _Shell:
         elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
-            heredoc(cmd, name, target, self.file, body, self.out, self.scratch)
+            heredoc(cmd, name, target, self.file, body, self.out, self.scratch, sudo)
         elif name in ("mv", "cp", "install"):
             self._moved([w for w in first[1:] if not w.startswith("-")])
         elif first and _BARE.match(first[0]):
@@ -322,7 +323,7 @@ class _Shell:
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
-            command(cmd, self.file, number, raw, self.out, span, self.bash)
+            command(cmd, self.file, number, raw, self.out, span, self.bash, sudo)
 
     def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w

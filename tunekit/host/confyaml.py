@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tunekit.host import confrun
+from tunekit.host import confparse, confrun
 from tunekit.host import yamlnodes as Y
 from tunekit.host.confparse import Parsed, Problem, Setting, limits_conf, sysctl_conf
 from tunekit.knowledge.catalogue import ipc_namespaced
@@ -251,7 +251,7 @@ class _Walk(confrun.Commands):
 
     def text_into(self, node, path: str) -> None:
         """lineinfile's line, blockinfile's block, copy's content: lines of the file they
-        go into, when that is a sysctl or limits file."""
+        go into, when that is a sysctl, limits or modprobe.d file."""
         from tunekit.host.shcommands import format_of
 
         fmt = format_of(path)
@@ -261,8 +261,7 @@ class _Walk(confrun.Commands):
         # other scalar (folded, quoted with \n escapes) is reported on the line it starts
         literal = node.style == "|"
         first = node.start_mark.line + 1 + literal
-        parser = sysctl_conf if fmt == "sysctl.conf" else limits_conf
-        parsed = parser(node.value, self.file)
+        parsed = confparse.parse(Y.rendered(str(node.value), fmt), self.file, fmt)
         items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
         for item in items:
             item.line = first + item.line - 1 if literal else first

@@ -16,7 +16,14 @@ COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their
 
 
 def command(
-    cmd, file: str, number: int, raw: str, out: Parsed, span: int = 1, bash: bool | None = None
+    cmd,
+    file: str,
+    number: int,
+    raw: str,
+    out: Parsed,
+    span: int = 1,
+    bash: bool | None = None,
+    sudo: tuple[bool, ...] = (),
 ) -> None:
     first, target = redirect(cmd[0])
     name = first[0].rsplit("/", 1)[-1] if first else ""
@@ -45,7 +52,17 @@ def command(
                 key = normalise(m[1])
                 out.problems.append(Problem(file, number, "echo-fd-redirect", raw, key, ""))
                 continue
+            before = len(out.settings)
             written(text, path, file, number, raw, out, span)
+            if path == target and sudo[:1] == (True,):
+                _opened_by_the_caller(out.settings[before:])
+
+
+def _opened_by_the_caller(settings: list[Setting]) -> None:
+    """`sudo echo V > F`: sudo runs echo as root, but the calling shell opens F, as the
+    user the script runs as, which a script that needs sudo is not root: EACCES."""
+    for s in settings:
+        s.problem = s.problem or "sudo-redirect"
 
 
 def format_of(path: str) -> str | None:
@@ -54,6 +71,8 @@ def format_of(path: str) -> str | None:
         return "sysctl.conf"
     if path == "/etc/security/limits.conf" or re.search(r"/limits\.d/[^/]+\.conf$", path):
         return "limits.conf"
+    if path == "/etc/modprobe.conf" or re.search(r"/modprobe\.d/[^/]+\.conf$", path):
+        return "modprobe.d"
     return None
 
 
@@ -85,7 +104,9 @@ def written(
         out.problems.append(p)
 
 
-def heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict) -> None:
+def heredoc(
+    cmd, name: str, target, file: str, body, out: Parsed, scratch: dict, sudo: tuple = ()
+) -> None:
     """The here-document's lines go to the first command's standard input: into the file
     at the end of the pipeline (a redirection, or tee's files) if every stage copies its
     input; nowhere if the first stage does not read it. Copied to a file that is not a
@@ -106,7 +127,10 @@ def heredoc(cmd, name: str, target, file: str, body, out: Parsed, scratch: dict)
                 scratch[path] = body
             continue
         if copies:
+            before = len(out.settings)
             parse_into(body, fmt, file, out)
+            if path == last_target and sudo[-1:] == (True,):
+                _opened_by_the_caller(out.settings[before:])  # `sudo cat > F << EOF`
             continue
         for s in read_as(body, fmt, file).settings:
             extra = {"writer": name or "the command", "target": path}

@@ -129,12 +129,23 @@ def closes(text: str) -> int | None:
     return None
 
 
+class Pipeline(list):
+    """A command line's stages, prefixes stripped. `sudo[k]`: stage k ran through sudo,
+    which gives the command root but not its redirections: `sudo echo 1 > F` has the
+    calling shell open F, as the calling user (bash(1), REDIRECTION: done by the shell
+    before the command runs)."""
+
+    sudo: tuple[bool, ...] = ()
+
+
 def commands(words: list[str]):
     """The command lines of one line (split on ; && || & ;;), each as its pipeline stages."""
     cmd: list[str] = []
     for w in words + [";"]:
         if w in (";", "&&", "||", "&", ";;"):
-            stages = [strip_prefixes(stage) for stage in pipeline(cmd)]
+            raw = pipeline(cmd)
+            stages = Pipeline(strip_prefixes(stage) for stage in raw)
+            stages.sudo = tuple(bool(stage) and stage[0] == "sudo" for stage in raw)
             if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
                 yield stages
             cmd = []

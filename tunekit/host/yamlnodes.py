@@ -75,3 +75,28 @@ def fill(text: str | None, item: dict | None) -> str | None:
         return got if got is not None else m[0]
 
     return ITEM.sub(value, text)
+
+
+TEMPLATE = "{{template}}"  # a Jinja expression, as one word: the play renders it
+_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+
+
+def rendered(text: str, fmt: str) -> str:
+    """Text an Ansible task writes, as far as it is known before the play renders it:
+    each `{{ expr }}` is one word once rendered (`{{ deploy_user }} soft nofile 1000000`
+    is a line for one account), so it is judged with the expression as a placeholder
+    where it names the domain; a line whose name, item, type or value is an expression,
+    or a `{% ... %}` line, is left out (only the play knows it). Lines keep their
+    numbers."""
+    out = []
+    for line in text.split("\n"):
+        if "{%" in line:
+            out.append("")
+            continue
+        if "{{" in line:
+            line = _EXPRESSION.sub(TEMPLATE, line)
+            fields = line.split("#", 1)[0].split()
+            domain_only = fmt == "limits.conf" and TEMPLATE not in " ".join(fields[1:])
+            line = line if domain_only else ""
+        out.append(line)
+    return "\n".join(out)

@@ -708,13 +708,18 @@ _guide(
     KERNEL_DOCS_VM + "; mm/vmscan.c vm_swappiness",
     default="60",
 )
-for _name, _default, _what, _where in (
-    ("dirty_ratio", "20", "percent of memory dirty before writers block", "vm_dirty_ratio"),
+_BG_HALVED = (
+    "the kernel uses half of the writers' threshold for background writeback instead",
+    "mm/page-writeback.c domain_dirty_limits (`if (bg_thresh >= thresh) bg_thresh = thresh / 2`)",
+)
+for _name, _default, _what, _where, _below in (
+    ("dirty_ratio", "20", "percent of memory dirty before writers block", "vm_dirty_ratio", None),
     (
         "dirty_background_ratio",
         "10",
         "percent of memory dirty before background writeback starts",
         "dirty_background_ratio",
+        ("vm.dirty_ratio", *_BG_HALVED),
     ),
 ):
     _guide(
@@ -725,7 +730,18 @@ for _name, _default, _what, _where in (
         _what,
         KERNEL_DOCS_VM + f"; mm/page-writeback.c {_where}",
         default=_default,
+        below_other=_below,
     )
+_guide(
+    "vm.page-cluster",
+    "int",
+    "log2 pages",
+    "global",
+    "pages read from swap in one go, as a power of two",
+    KERNEL_DOCS_VM + "; mm/swap.c swap_setup",
+    default="3",  # 2 below 16 MiB of RAM (swap_setup): every host tunekit is for has more
+    minimum=0,
+)
 _guide(
     "vm.vfs_cache_pressure",
     "int",

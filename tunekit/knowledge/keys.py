@@ -149,6 +149,9 @@ class Key:
     # (what counts against the limit on the running host, what fails past it): lint reads
     # the count (lint/host.py in_use) and names a line below it harmful
     in_use: tuple[str, str] | None = None
+    # (other key, what the kernel does instead, where it does): a value at or above the
+    # other key's is not used as written (dirty_background_ratio >= dirty_ratio: halved)
+    below_other: tuple[str, str, str] | None = None
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

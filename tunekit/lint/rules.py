@@ -46,6 +46,7 @@ CHECKS = (
     "heredoc-not-written",
     "not-a-command",
     "no-shell",
+    "sudo-redirect",
     "bad-limits-line",
     "bad-limit-value",
     "bad-unit-limit",
