@@ -909,6 +909,40 @@ def test_the_background_writeback_ratio_is_halved_at_or_above_the_writers():
     assert "not-below-other" not in {f.rule for f in ok.findings}
 
 
+def test_a_module_option_that_gives_the_default_is_a_no_op():
+    """kernel_modparams.tsv keeps a parameter's literal initialiser (vmx.c `static bool
+    __read_mostly nested = 1;`); `nested=y` is read as kstrtobool reads it."""
+    from tunekit.knowledge import kernel_modparams
+
+    assert kernel_modparams.default("kvm_intel", "nested") == ("bool", 1)
+    assert (
+        kernel_modparams.as_given("bool", "Y") == 1
+        and kernel_modparams.as_given("int", "0x10") == 16
+    )
+    report = run("options kvm-intel nested=y\noptions raid0 default_layout=2\n", "modprobe.d")
+    assert [(f.line, f.rule) for f in report.findings] == [(1, "param-is-default")]
+
+
+def test_the_loaded_modules_hold_the_defaults_the_table_gives():
+    """On the running kernel: most parameters of loaded modules hold the value the table
+    says the source starts them with (the rest set on the command line, or by init code:
+    for those, lint asks the loaded module and says nothing)."""
+    from tunekit.knowledge import kernel_modparams
+
+    compared = agreed = 0
+    for d in sorted(Path("/sys/module").iterdir()):
+        for p in sorted((d / "parameters").glob("*")) if (d / "parameters").is_dir() else ():
+            start = kernel_modparams.default(d.name, p.name)
+            try:
+                live = p.read_text().strip()
+            except OSError:
+                continue
+            if start is not None:
+                compared += 1
+                agreed += kernel_modparams.as_given(start[0], live) == start[1]
+    assert compared >= 20 and agreed / compared >= 0.8, (agreed, compared)
+
+
 def test_a_key_the_kernel_reads_only_under_another_is_a_no_op_without_it():
     """catalogue `needs`: DSACK only on a SACK connection (tcp_input.c tcp_dsack_set), the
     commit limit only under overcommit_memory = 2 (mm/util.c __vm_enough_memory)."""

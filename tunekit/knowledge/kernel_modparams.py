@@ -40,12 +40,55 @@ _PARAM = re.compile(
     r"|_hw_array|_hw_named|_unsafe|_named_unsafe|_cb_unsafe)?\s*\(\s*([A-Za-z_]\w*)\s*,"
 )
 _IN_MACRO = re.compile(r"^\s*#\s*define\b[^\n]*(?:\\\n[^\n]*)*\bmodule_param", re.M)
+# module_param(name, type, perm) and module_param_named(name, variable, type, perm): the
+# variable, and a type whose value lint can compare (a bool or a number)
+_PLAIN = re.compile(
+    r"\bmodule_param(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(bool|int|uint|long|ulong|short|ushort"
+    r"|byte|hexint)\s*,"
+)
+_NAMED = re.compile(
+    r"\bmodule_param_named(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(bool|int|uint|long"
+    r"|ulong|short|ushort|byte|hexint)\s*,"
+)
+# a file-scope variable and its literal initialiser (`static bool __read_mostly nested = 1;`)
+_VARIABLE = re.compile(
+    r"^(?:static\s+)?(?:unsigned\s+)?(?:bool|int|long|short|char|u8|u16|u32|u64|uint|ulong"
+    r"|ushort|unsigned)\s+(?:__\w+\s+)*(\w+)(?:\s+__\w+)*\s*=\s*(-?(?:0[xX][0-9a-fA-F]+|\d+)"
+    r"|true|false)[uUlL]*\s*;",
+    re.M,
+)
 
 
-def scan(tree: Path) -> dict[str, tuple[set[str], bool]]:
-    """module -> (its parameters, uncertain)."""
+def _c_int(text: str) -> int:
+    """A C integer literal: 0x hex, a leading 0 octal, else decimal."""
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text)
+    if digits[:2] in ("0x", "0X"):
+        return sign * int(digits, 16)
+    return sign * int(digits, 8 if len(digits) > 1 and digits[0] == "0" else 10)
+
+
+def _defaults(text: str) -> dict[str, str]:
+    """parameter -> "bool:1" or "int:5": what the module starts with, where the source
+    initialises the parameter's variable to a literal (C's 0 where it says nothing is not
+    claimed: an init function may set it)."""
+    inits = {name: value for name, value in _VARIABLE.findall(text)}
+    out = {}
+    for param, variable, kind in [(p, p, t) for p, t in _PLAIN.findall(text)] + _NAMED.findall(
+        text
+    ):
+        value = inits.get(variable)
+        if value is None:
+            continue
+        number = {"true": 1, "false": 0}.get(value)
+        number = _c_int(value) if number is None else number
+        out[param] = f"bool:{int(bool(number))}" if kind == "bool" else f"int:{number}"
+    return out
+
+
+def scan(tree: Path) -> dict[str, tuple[set[str], bool, dict[str, str]]]:
+    """module -> (its parameters, uncertain, their literal defaults)."""
     modules = _modules(tree)
-    out: dict[str, tuple[set[str], bool]] = {}
+    out: dict[str, tuple[set[str], bool, dict[str, str]]] = {}
     for path in sorted(tree.rglob("*.c")):
         rel = path.relative_to(tree)
         if _not_a_kernel(rel):
@@ -54,10 +97,11 @@ def scan(tree: Path) -> dict[str, tuple[set[str], bool]]:
         if module is None:
             continue
         text = path.read_text(errors="replace")
-        params, uncertain = out.get(module, (set(), module in modules.uncertain))
+        params, uncertain, defaults = out.get(module, (set(), module in modules.uncertain, {}))
         params |= set(_PARAM.findall(text))
         uncertain = uncertain or bool(_IN_MACRO.search(text)) or "MODULE_PARAM_PREFIX" in text
-        out[module] = (params, uncertain)
+        defaults.update(_defaults(text))
+        out[module] = (params, uncertain, defaults)
     return {m: v for m, v in out.items() if v[0] or v[1]}
 
 
@@ -116,13 +160,46 @@ def _modules(tree: Path) -> _Modules:
 @functools.lru_cache(maxsize=1)
 def known() -> dict[str, tuple[frozenset[str], bool]]:
     """kernel_modparams.tsv, read once, on first use (lint asks of an `options` line)."""
+    return {m: (params, uncertain) for m, (params, uncertain, _) in _table().items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict[str, tuple[frozenset[str], bool, dict[str, str]]]:
     out = {}
     text = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text()
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            module, params, flag = (line.split("\t") + ["", ""])[:3]
-            out[module] = (frozenset(params.split()), flag == "?")
+            module, params, flag, defaults = (line.split("\t") + ["", "", ""])[:4]
+            pairs = dict(d.split("=", 1) for d in defaults.split() if "=" in d)
+            out[module] = (frozenset(params.split()), flag == "?", pairs)
     return out
+
+
+def default(module: str, param: str) -> tuple[str, int] | None:
+    """(bool or int, the value) the source starts the parameter with, if a literal."""
+    entry = _table().get(module)
+    found = entry[2].get(param) if entry else None
+    if not found:
+        return None
+    kind, _, value = found.partition(":")
+    return kind, int(value)
+
+
+def as_given(kind: str, text: str) -> int | None:
+    """An `options` value as the kernel reads it: kstrtobool for a bool (y, Y, 1, on; n,
+    N, 0, off), kstrtol base 0 for a number; None where it would not parse."""
+    text = text.strip()
+    if kind == "bool":
+        low = text.lower()
+        if low[:1] in ("y", "1") or low == "on":
+            return 1
+        if low[:1] in ("n", "0") or low == "off":
+            return 0
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
 
 
 def main(argv: list[str]) -> int:
@@ -138,9 +215,10 @@ def main(argv: list[str]) -> int:
         return 2
     origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
     print(f"# generated from Linux {version} ({origin}) by python -m {__name__}")
-    print("# module\tparameters\tuncertain")
-    for module, (params, uncertain) in sorted(scan(tree).items()):
-        print(f"{module}\t{' '.join(sorted(params))}\t{'?' if uncertain else ''}")
+    print("# module\tparameters\tuncertain\tdefaults")
+    for module, (params, uncertain, defaults) in sorted(scan(tree).items()):
+        pairs = " ".join(f"{k}={v}" for k, v in sorted(defaults.items()) if k in params)
+        print(f"{module}\t{' '.join(sorted(params))}\t{'?' if uncertain else ''}\t{pairs}")
     return 0
 
 

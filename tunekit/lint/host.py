@@ -53,6 +53,7 @@ class Host:
     # callable(module) -> the parameters /sys/module/MODULE/parameters lists (None: the
     # module is not loaded, or no live /sys): a loaded module's own word on its parameters
     module_params: Any = None
+    module_param_value: Any = None  # callable(module, name) -> its /sys/module text, or None
     # callable(what) -> how many of it the running host has in use now (catalogue
     # `in_use`: file-handles, threads, descriptors); None where that is not read
     in_use: Any = None
@@ -160,6 +161,7 @@ class Host:
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
             h.module_params = lambda module: _module_params(root, module)
+            h.module_param_value = lambda module, name: _module_param(root, module, name)
             h.config_reader = lambda: procfs.kernel_config(root, release)
         if container is None and has_proc:
             container = procfs.in_child_netns(lambda key: procfs.read_sysctl(root, key))
@@ -204,6 +206,15 @@ def _in_use(what: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _module_param(root: Path, module: str, name: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", module) or not re.fullmatch(r"\w{1,64}", name):
+        return None
+    try:
+        return procfs.read(root, f"sys/module/{module}/parameters/{name}", 4096).strip()
+    except (OSError, ValueError):
+        return None
 
 
 def _module_params(root: Path, module: str) -> set[str] | None:

@@ -62,7 +62,7 @@ NAMES = (
     "advised_out advised context unknown_names choices choices_source "
     "socket_max socket_max_source limit_floor limit_floor_how "
     "unknown_param module_params in_use in_use_what in_use_fails "
-    "below_other below_other_does below_other_source "
+    "below_other below_other_does below_other_source param_default "
     "mode_set_at_boot write_ignored missing mode fd refused"
 ).split()
 FUNCTIONS = (

@@ -168,3 +168,25 @@ def unknown_param(host: Host, key: str) -> str:
     if loaded is not None:
         return "" if name in loaded else "loaded"
     return "source"
+
+
+def param_default(host: Host, key: str, value: str) -> str:
+    """`options MODULE name=value` that gives the value the module starts with anyway
+    (kernel_modparams.tsv: a literal initialiser in the source), read as the kernel reads
+    it (a bool by kstrtobool, a number base 0): the default as text, else "". A loaded
+    module must hold the same now (its /sys/module/M/parameters/name), since init code may
+    change what the source starts with."""
+    from tunekit.knowledge import kernel_modparams
+
+    module, _, name = key.partition(".")
+    found = kernel_modparams.default(module, name)
+    if found is None:
+        return ""
+    kind, start = found
+    if kernel_modparams.as_given(kind, value) != start:
+        return ""
+    live = host.module_param_value(module, name) if host.module_param_value else None
+    if live is not None and kernel_modparams.as_given(kind, live) != start:
+        return ""
+    return ("Y" if start else "N") if kind == "bool" else str(start)
+
