@@ -11,6 +11,7 @@ from tunekit.host.confparse import Parsed, Problem, Setting, normalise
 from tunekit.host.shwords import echoed, fd1, fd_other, name_of, redirect, split_fd
 
 PROC_SYS = re.compile(r"^/proc/sys/([A-Za-z0-9_./:@+-]+)$")
+SYSFS = re.compile(r"^/sys/[A-Za-z0-9_./:@+-]+$")
 _INT = re.compile(r"^-?[0-9]+$")
 COPIES_STDIN = ("cat", "tee")  # writers that copy their standard input to their output
 
@@ -85,6 +86,10 @@ def written(
     if m:
         value = " ".join(text.split())
         out.settings.append(Setting(file, number, "sysctl", normalise(m[1]), value, raw))
+        return
+    if SYSFS.match(path):  # a sysfs attribute: no sysctl rule knows it, but how it is written
+        value = " ".join(text.split())
+        out.settings.append(Setting(file, number, "sysfs", path, value, raw))
         return
     fmt = format_of(path)
     if fmt is None:
