@@ -189,4 +189,3 @@ def param_default(host: Host, key: str, value: str) -> str:
     if live is not None and kernel_modparams.as_given(kind, live) != start:
         return ""
     return ("Y" if start else "N") if kind == "bool" else str(start)
-
