@@ -401,6 +401,67 @@ def test_a_nixos_module_is_read_as_nixos_writes_it():
     assert [s.priority for s in parsed.settings[:4]] == [50, 100, 100, 1000]
 
 
+def test_nixos_systemd_defaults_and_a_multi_line_limits_entry():
+    """systemd.settings.Manager.DefaultLimitNOFILE is system.conf's; a loginLimits entry
+    over several lines is reported on its value's line."""
+    text = (
+        '{\n  systemd.settings.Manager = {\n    DefaultLimitNOFILE = "1048576";\n  };\n'
+        '  security.pam.loginLimits = [\n    {\n      domain = "*";\n      item = "memlock";\n'
+        '      type = "-";\n      value = "unlimited";\n    }\n  ];\n}\n'
+    )
+    got = [(s.line, s.kind, s.key, s.value) for s in confparse.parse(text, "f.nix", "nix").settings]
+    assert got == [
+        (3, "systemd", "DefaultLimitNOFILE", "1048576"),
+        (10, "limits", "memlock", "unlimited"),
+    ], got
+
+
+TUNED = """\
+[main]
+summary=Optimize for something
+include=throughput-performance
+
+[vm]
+transparent_hugepages=always
+dirty_background_bytes=3%
+dirty_bytes=80%
+
+[sysctl]
+net.ipv4.tcp_rmem="4096 87380 16777216"
+vm.swappiness=1 # inline
+kernel.sched_min_granularity_ns=>10000000
+net.core.somaxconn=${f:some_function}
+
+[scheduler]
+sched_latency_ns=60000000
+sched_migration_cost_ns=500000
+"""
+
+
+def test_a_tuned_profile_is_read_as_tuned_writes_it(tmp_path):
+    """[sysctl] values unquoted (commands.py unquote), `#` inline comments dropped by its
+    configparser, a `>` modifier or a ${variable} not judged; [vm] dirty_bytes with % is
+    the ratio (plugin_vm.py); [scheduler] knobs are debugfs writes, and the two EEVDF
+    dropped in 6.6 are dead there."""
+    got = [(s.line, s.kind, s.key, s.value) for s in confparse.parse(TUNED, "f", "tuned").settings]
+    assert got == [
+        (6, "sysfs", "/sys/kernel/mm/transparent_hugepage/enabled", "always"),
+        (7, "sysctl", "vm.dirty_background_ratio", "3"),
+        (8, "sysctl", "vm.dirty_ratio", "80"),
+        (11, "sysctl", "net.ipv4.tcp_rmem", "4096 87380 16777216"),
+        (12, "sysctl", "vm.swappiness", "1"),
+        (17, "sysfs", "/sys/kernel/debug/sched/latency_ns", "60000000"),
+        (18, "sysfs", "/sys/kernel/debug/sched/migration_cost_ns", "500000"),
+    ], got
+    rules = {(f.line, f.rule) for f in run(TUNED, "tuned", reference_host()).findings}
+    assert (17, "sched-knob-dropped") in rules and (18, "sched-knob-dropped") not in rules
+    assert not {r for line, r in rules if line == 11} & {"quoted", "inline-comment"}
+    profile = tmp_path / "tuned.conf"
+    profile.write_text(TUNED)
+    doc = json.loads(run_tunekit("lint", "--json", "--fail-on", "none", str(profile)).stdout)
+    assert doc["files"][0]["format"] == "tuned"
+
+
 def test_nixos_keeps_the_strongest_definition_whatever_the_file_order():
     """mkForce beats a later plain definition, a plain one beats mkDefault; rmem_max
     takes the largest (nixpkgs nixos/modules/config/sysctl.nix)."""

@@ -238,6 +238,8 @@ class _Reader:
             parsed = sysctl_conf(f"{name} = {value}", self.file)
             for s in parsed.settings:
                 s.priority = priority
+        elif kind == "manager":
+            parsed = system_conf(f"[Manager]\n{name}={value}", self.file)
         else:
             parsed = system_conf(f"[Service]\nLimit{name}={value}", self.file)
         self._add(parsed, self.t[j].line)
@@ -256,10 +258,11 @@ class _Reader:
         entry, self.entry = self.entry, {}
         if set(entry) == {"domain", "type", "item", "value"}:
             words = " ".join(entry[k][0] for k in ("domain", "type", "item", "value"))
-            self._add(limits_conf(words, self.file), entry["item"][1])
+            self._add(limits_conf(words, self.file), entry["value"][1])  # the value's line
 
 
 LOGIN_LIMITS = ("security", "pam", "loginLimits")
+MANAGER_NOFILE = ("systemd", "settings", "Manager", "DefaultLimitNOFILE")
 
 
 def _where(full: tuple[str, ...]) -> tuple[str, str] | None:
@@ -268,6 +271,8 @@ def _where(full: tuple[str, ...]) -> tuple[str, str] | None:
     path = full[1:] if full[:1] == ("config",) else full
     if len(path) == 4 and path[:3] == ("boot", "kernel", "sysctl"):
         return "sysctl", path[3]
+    if path in (MANAGER_NOFILE, ("systemd", "extraConfig", "DefaultLimitNOFILE")):
+        return "manager", "DefaultLimitNOFILE"  # systemd.settings.Manager (system.conf)
     if len(path) == 4 and path[:3] == LOGIN_LIMITS:
         if path[3] in ("domain", "type", "item", "value"):
             return "login", path[3]

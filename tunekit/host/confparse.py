@@ -32,6 +32,7 @@ FORMATS = (
     "yaml",
     "dockerfile",
     "nix",
+    "tuned",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -278,6 +279,13 @@ _YAML_LINE = re.compile(
     r"|sysctl\.present|(ansible\.builtin\.)?(lineinfile|blockinfile|shell|command|raw)"
     r"|runcmd|bootcmd|write_files):(\s|$)"
 )
+# the sections of a TuneD profile (its plug-ins, and [main]); none is a systemd section
+_TUNED_SECTION = re.compile(
+    r"^\s*\[(main|sysctl|vm|scheduler|cpu|disk|net|bootloader|sysfs|script|audio|video"
+    r"|selinux|usb|irqbalance|modules|service|variables|mounts|eeepc_she|acpi|uncore|rtentsk)"
+    r"\]\s*$",
+    re.M,
+)
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
 
@@ -288,6 +296,8 @@ def detect(text: str) -> str | None:
     )
     if text.startswith("#cloud-config"):
         return "yaml"  # cloud-init's user data (its first line says so)
+    if _TUNED_SECTION.search(text):
+        return "tuned"  # a TuneD profile: [main], [sysctl], [vm] ... sections
     if re.match(r"^FROM\s+\S+", first, re.I) and re.search(r"^\s*RUN\s", text, re.M | re.I):
         return "dockerfile"  # an image's build: FROM first, then instructions
     formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")
@@ -372,7 +382,14 @@ PARSERS = {
     "yaml": yaml,
     "dockerfile": dockerfile,
     "nix": lambda text, file: _nix(text, file),
+    "tuned": lambda text, file: _tuned(text, file),
 }
+
+
+def _tuned(text: str, file: str) -> Parsed:
+    from tunekit.host import conftuned
+
+    return conftuned.tuned(text, file)
 
 
 def _nix(text: str, file: str) -> Parsed:

@@ -52,7 +52,7 @@ CHECKS = (
     "bad-unit-limit",
     "bad-option",
 )
-KINDS = ("sysctl", "limits", "ulimit", "systemd", "modprobe")
+KINDS = ("sysctl", "limits", "ulimit", "systemd", "modprobe", "sysfs")
 
 
 def parse_version(text: str) -> tuple[int, ...]:

@@ -65,8 +65,8 @@ def lint(
     FILES ('-' for standard input), in the order they apply: sysctl.conf and sysctl.d,
     `sysctl -a` output, limits.conf, shell scripts, systemd system.conf and units,
     modprobe.d, YAML (compose and Kubernetes sysctls, Ansible tasks, Salt, cloud-init),
-    Dockerfiles and NixOS modules (*.nix). None: everything that applies at the next
-    boot of this host (or of --root).
+    Dockerfiles, NixOS modules (*.nix) and TuneD profiles. None: everything that
+    applies at the next boot of this host (or of --root).
 
     Exit 0: no finding at or above --fail-on; 1: some; 5: none, but a file could not be
     read, or a script was read only part-way (incomplete); 2: bad input (a file in none
