@@ -780,9 +780,15 @@ def test_a_module_option_the_module_does_not_declare_is_dead():
     out-of-tree zfs) or whose parameters a macro makes (e1000e) is not judged."""
     text = "options raid0 devices_discard_performance=Y default_layout=2 async_probe=1\n"
     text += "options zfs zfs_arc_max=1\noptions e1000e InterruptThrottleRate=3000\n"
-    report = run(text, "modprobe.d")
+    text += "options usbcore quirks=0781:5580:i\n"  # device_param_cb, not module_param
+    report = run(text, "modprobe.d", reference_host(kernel="6.12"))
     named = [(f.line, f.key) for f in report.findings if f.rule == "no-such-parameter"]
     assert named == [(1, "raid0.devices_discard_performance")]
+    # on a kernel newer than the table, with the module not loaded: it may have gained it
+    newer = run(text, "modprobe.d", reference_host(kernel="6.18"))
+    assert {(f.line, f.rule, f.verdict) for f in newer.findings if f.line == 1} == {
+        (1, "no-such-parameter-newer", "risky")
+    }
 
 
 def test_the_parameter_table_agrees_with_the_modules_loaded_here():
@@ -903,7 +909,25 @@ def test_a_redirection_after_sudo_is_the_calling_shells():
         (10, "sudo-redirect"),
     ]
     assert not [f for f in report.findings if f.line == 11]  # a sysfs write no rule judges
-    assert (9, "no-such-parameter") in {(f.line, f.rule) for f in report.findings}
+    assert (9, "no-such-parameter-newer") in {(f.line, f.rule) for f in report.findings}
+
+
+def test_a_redirection_after_sudo_works_where_the_shell_is_root():
+    """cloud-init runs its commands as root, a Dockerfile's RUN too unless a USER says
+    otherwise, and rc.local is run by init: there `sudo echo V > F` writes F."""
+    line = "sudo echo 1 > /proc/sys/net/ipv4/tcp_mtu_probing"
+    cases = [
+        ("user-data.yml", f"#cloud-config\nruncmd:\n  - {line}\n", "yaml"),
+        ("Dockerfile", f"FROM debian\nRUN {line}\n", "dockerfile"),
+        ("/etc/rc.local", f"#!/bin/sh\n{line}\n", "script"),
+    ]
+    for name, text, fmt in cases:
+        report = lint.lint([(name, text, fmt)], reference_host())
+        assert "sudo-redirect" not in {f.rule for f in report.findings}, name
+    user = lint.lint(
+        [("Dockerfile", f"FROM debian\nUSER app\nRUN {line}\n", "dockerfile")], reference_host()
+    )
+    assert "sudo-redirect" in {f.rule for f in user.findings}
 
 
 def test_the_background_writeback_ratio_is_halved_at_or_above_the_writers():

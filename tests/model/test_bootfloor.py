@@ -152,6 +152,26 @@ def test_a_soft_limit_everywhere_keeps_the_images_higher_soft_limit(tmp_path):
         assert written == soft if soft else int(written) < 1500000, text
 
 
+def test_an_image_that_gives_unlimited_open_files_keeps_it(tmp_path):
+    """limits.conf(5): an unlimited nofile becomes fs.nr_open; systemd makes infinity the
+    same. Any number tunekit wrote after them would lower it: none is written. A value
+    the kernel refuses (somaxconn past INT_MAX) sets nothing, so it is no floor."""
+    root = image(
+        tmp_path / "img",
+        {
+            "etc/security/limits.conf": "* hard nofile unlimited\n",
+            "etc/systemd/system.conf": "[Manager]\nDefaultLimitNOFILE=infinity\n",
+            "etc/sysctl.d/50-x.conf": f"{K.SOMAXCONN.name} = 2147483648\n",
+        },
+    )
+    doc = dry_run(ApplyOptions("server-1M", root=root))
+    paths = {f.path: f.content for f in doc.files}
+    assert "etc/security/limits.d/90-tunekit.conf" not in paths
+    assert "etc/systemd/system.conf.d/90-tunekit.conf" not in paths
+    assert f"{K.SOMAXCONN.name} = 10000\n" in paths["etc/sysctl.d/90-tunekit.conf"]
+    assert sum("unlimited hard limit" in n for n in doc.left_alone) == 2
+
+
 def test_a_file_that_sets_less_than_the_profile_needs_is_still_raised(tmp_path):
     root = image(
         tmp_path / "img",

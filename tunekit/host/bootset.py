@@ -223,6 +223,11 @@ class NofileAtBoot:
     sessions_soft: int = 0  # the largest soft one
     services_soft: int = 0
     services_hard: int = 0
+    # an unlimited hard limit ("unlimited", -1, infinity): pam_limits and systemd make it
+    # fs.nr_open at boot (limits.conf(5); systemd's setrlimit_closest), the most any
+    # number could give, so tunekit writes none below it
+    sessions_unlimited: bool = False
+    services_unlimited: bool = False
     where: list[str] = field(default_factory=list)  # "path: line", for the plan's note
 
 
@@ -236,6 +241,9 @@ def nofile_at_boot(root: Path, ours: tuple[str, ...]) -> NofileAtBoot:
             if s.problem:
                 continue
             if s.kind == "limits" and s.key == "nofile" and s.domain in ("*", "root"):
+                if s.value == "unlimited" and s.type in ("hard", "-"):
+                    out.sessions_unlimited = True
+                    out.where.append(f"/{f.path}: {s.text.strip()}")
                 if not s.value.isdigit():
                     continue
                 if s.type in ("soft", "-"):
@@ -244,9 +252,13 @@ def nofile_at_boot(root: Path, ours: tuple[str, ...]) -> NofileAtBoot:
                     out.sessions = int(s.value)
                     out.where.append(f"/{f.path}: {s.text.strip()}")
             elif s.kind == "systemd":  # the last DefaultLimitNOFILE= wins
-                soft, _, hard = s.value.partition(":")
+                soft, _, hard = (w.strip() for w in (*s.value.partition(":"),))
                 hard = hard or soft
-                if soft.strip().isdigit() and hard.strip().isdigit():
-                    out.services_soft, out.services_hard = int(soft), int(hard)
+                out.services_unlimited = hard == "infinity"
+                if soft.isdigit():
+                    out.services_soft = int(soft)
+                if hard.isdigit():
+                    out.services_hard = int(hard)
+                if soft.isdigit() or hard == "infinity" or hard.isdigit():
                     out.where.append(f"/{f.path}: {s.text.strip()}")
     return out

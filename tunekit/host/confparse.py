@@ -352,7 +352,11 @@ def dockerfile(text: str, file: str) -> Parsed:
             in_run = raw.rstrip().endswith("\\")
         else:
             lines.append("")  # FROM, ENV, COPY, CMD ...: nothing the build runs
-    parsed = script("\n".join(lines), file)
+    from tunekit.host import confscript
+
+    # RUN runs as root unless a USER instruction says otherwise
+    root = not re.search(r"^\s*USER\s+(?!root\b|0\b)\S", text, re.M | re.I)
+    parsed = confscript.script("\n".join(lines), file, as_root=root)
     parsed.format = "dockerfile"
     for s in parsed.settings:
         s.context = "image"

@@ -62,7 +62,9 @@ def script_of(pieces: list[tuple[str, object, bool]], file: str) -> Parsed:
         for k, line in enumerate(text.split("\n")):
             lines.append(line)
             origin.append((mark + 1 + k if literal else mark, bare))
-    parsed = confscript.script("\n".join(lines), file)
+    # cloud-init runs its commands as root; an Ansible task as whoever `become` makes it,
+    # which the task's file does not always say: no sudo-redirect claim in either
+    parsed = confscript.script("\n".join(lines), file, as_root=True)
     for s in parsed.settings:
         if 0 < s.line <= len(origin) and origin[s.line - 1][1]:
             s.problem = s.problem or "no-shell"
@@ -152,7 +154,9 @@ class Commands:
                 text = _cloud_content(content, Y.scalar(args.get("encoding")) or "")
                 if text is not None:
                     node = content if text == content.value else Y.Scalar(text, content.start_mark)
-                    self.text_into(node, os.path.normpath(path))
+                    # cloud-init writes the content as it is (no Jinja unless the user data
+                    # says `## template: jinja`, which applies to the whole document)
+                    self.text_into(node, os.path.normpath(path), jinja=False)
         self.cloud_commands(fields.get("runcmd"))
 
     def cloud_commands(self, node) -> None:

@@ -45,7 +45,30 @@ MAX_JOIN = 200  # lines one quoted string may span
 MAX_VALUE = 1 << 16  # characters a variable may hold (X="$X$X" doubles it each line)
 
 
-def script(text: str, file: str) -> Parsed:
+# scripts that run as root by how they are run: rc.local, init scripts, cron.d and
+# systemd's own; in them a sudo in front of a command is needless, not a sign of a user
+_RUN_AS_ROOT = re.compile(r"(^|/)(rc\.local|rc\.d/|init\.d/|cron\.d/)")
+
+
+def script(text: str, file: str, as_root: bool | None = None) -> Parsed:
+    """`as_root`: the caller knows the script runs as root (cloud-init runs its commands
+    as root, a Dockerfile's RUN as root unless a USER says otherwise); None: by its path."""
+    parsed = _script(text, file)
+    if as_root is None:
+        as_root = bool(_RUN_AS_ROOT.search(file))
+    if as_root:
+        as_root_already(parsed)
+    return parsed
+
+
+def as_root_already(parsed: Parsed) -> None:
+    """Where the shell is root, `sudo echo V > F` works: the caller opens F as root."""
+    for s in parsed.settings:
+        if s.problem == "sudo-redirect":
+            s.problem = None
+
+
+def _script(text: str, file: str) -> Parsed:
     out = Parsed("script")
     lines = list(enumerate(text.splitlines(), start=1))
     shell = _Shell(file, out)

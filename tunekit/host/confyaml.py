@@ -249,7 +249,7 @@ class _Walk(confrun.Commands):
         if len(words) == 4:
             self.add_parsed(limits_conf(" ".join(words), self.file), where.start_mark.line + 1)
 
-    def text_into(self, node, path: str) -> None:
+    def text_into(self, node, path: str, jinja: bool = True) -> None:
         """lineinfile's line, blockinfile's block, copy's content: lines of the file they
         go into, when that is a sysctl, limits or modprobe.d file."""
         from tunekit.host.shcommands import format_of
@@ -261,7 +261,8 @@ class _Walk(confrun.Commands):
         # other scalar (folded, quoted with \n escapes) is reported on the line it starts
         literal = node.style == "|"
         first = node.start_mark.line + 1 + literal
-        parsed = confparse.parse(Y.rendered(str(node.value), fmt), self.file, fmt)
+        text = Y.rendered(str(node.value), fmt) if jinja else str(node.value)
+        parsed = confparse.parse(text, self.file, fmt)
         items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
         for item in items:
             item.line = first + item.line - 1 if literal else first

@@ -77,26 +77,37 @@ def fill(text: str | None, item: dict | None) -> str | None:
     return ITEM.sub(value, text)
 
 
-TEMPLATE = "{{template}}"  # a Jinja expression, as one word: the play renders it
-_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}")
+_COMMENT = re.compile(r"\{#.*?#\}", re.S)
+_BLOCK = re.compile(r"\{%-?\s*(\w+)")
 
 
 def rendered(text: str, fmt: str) -> str:
     """Text an Ansible task writes, as far as it is known before the play renders it:
     each `{{ expr }}` is one word once rendered (`{{ deploy_user }} soft nofile 1000000`
-    is a line for one account), so it is judged with the expression as a placeholder
-    where it names the domain; a line whose name, item, type or value is an expression,
-    or a `{% ... %}` line, is left out (only the play knows it). Lines keep their
-    numbers."""
-    out = []
+    is a line for one account, `{{deploy_user}}`), so it is judged with the expression as
+    its own placeholder where it names the domain; a line whose name, item, type or value
+    is an expression is left out, and so is every line inside a `{% if %}` / `{% for %}`
+    block (only the play knows which branch, or how many times) and a `{# #}` comment.
+    Lines keep their numbers."""
+    text = _COMMENT.sub(lambda m: "\n" * m[0].count("\n"), text)
+    out, depth = [], 0
     for line in text.split("\n"):
         if "{%" in line:
+            for tag in _BLOCK.findall(line):
+                if tag in ("if", "for", "macro", "block", "raw", "filter", "call", "with"):
+                    depth += 1
+                elif tag.startswith("end"):
+                    depth = max(0, depth - 1)
+            out.append("")
+            continue
+        if depth:
             out.append("")
             continue
         if "{{" in line:
-            line = _EXPRESSION.sub(TEMPLATE, line)
+            line = _EXPRESSION.sub(lambda m: "{{" + "".join(m[1].split()) + "}}", line)
             fields = line.split("#", 1)[0].split()
-            domain_only = fmt == "limits.conf" and TEMPLATE not in " ".join(fields[1:])
+            domain_only = fmt == "limits.conf" and "{{" not in " ".join(fields[1:])
             line = line if domain_only else ""
         out.append(line)
     return "\n".join(out)

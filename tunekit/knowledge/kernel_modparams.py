@@ -36,8 +36,9 @@ SOURCE = "kernel_modparams.tsv"
 # debug one, lib/dynamic_debug.c ddebug_dyndbg_module_param_cb)
 EVERY_MODULE = ("async_probe", "dyndbg")
 _PARAM = re.compile(
-    r"\bmodule_param(?:_named|_array|_array_named|_string|_string_array|_cb|_call|_hw"
-    r"|_hw_array|_hw_named|_unsafe|_named_unsafe|_cb_unsafe)?\s*\(\s*([A-Za-z_]\w*)\s*,"
+    r"\b(?:module_param(?:_named|_array|_array_named|_string|_string_array|_cb|_call|_hw"
+    r"|_hw_array|_hw_named|_unsafe|_named_unsafe|_cb_unsafe)?|device_param_cb|core_param)"
+    r"\s*\(\s*([A-Za-z_]\w*)\s*,"
 )
 _IN_MACRO = re.compile(r"^\s*#\s*define\b[^\n]*(?:\\\n[^\n]*)*\bmodule_param", re.M)
 # module_param(name, type, perm) and module_param_named(name, variable, type, perm): the
@@ -173,6 +174,14 @@ def _table() -> dict[str, tuple[frozenset[str], bool, dict[str, str]]]:
             pairs = dict(d.split("=", 1) for d in defaults.split() if "=" in d)
             out[module] = (frozenset(params.split()), flag == "?", pairs)
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def table_release() -> tuple[int, int] | None:
+    """(major, minor) of the kernel tree the table was generated from."""
+    first = resources.files("tunekit.knowledge").joinpath(SOURCE).read_text().split("\n", 1)[0]
+    m = re.search(r"Linux (\d+)\.(\d+)", first)
+    return (int(m[1]), int(m[2])) if m else None
 
 
 def default(module: str, param: str) -> tuple[str, int] | None:

@@ -167,6 +167,9 @@ def unknown_param(host: Host, key: str) -> str:
     loaded = host.module_params(module) if host.module_params is not None else None
     if loaded is not None:
         return "" if name in loaded else "loaded"
+    release = kernel_modparams.table_release()
+    if host.kernel is not None and release is not None and host.kernel > release:
+        return "newer"  # this kernel is newer than the table: it may have gained it
     return "source"
 
 

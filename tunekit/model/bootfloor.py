@@ -51,6 +51,8 @@ def apply_floor(
     d = of(key, ctx) if key.direction == "up" and key.shape in ("int", "triple") else None
     mine = _numbers(value)
     theirs = _elsewhere_numbers(elsewhere) if key.direction == "up" else None
+    if theirs is not None and not _takes(key, theirs):
+        theirs = None  # a value the kernel refuses sets nothing at boot: no floor
     note = ""
     if mine is not None and theirs is not None and len(theirs) == len(mine):
         raised = tuple(map(max, mine, theirs))
@@ -102,6 +104,14 @@ def _elsewhere_numbers(elsewhere: str | None) -> tuple[int, ...] | None:
     if not words or not all(w.isdigit() and len(w) <= 20 for w in words):
         return None
     return tuple(int(w) for w in words)
+
+
+def _takes(key: Key, numbers: tuple[int, ...]) -> bool:
+    """The kernel takes these numbers for the key (its bounds, as the plan checks them)."""
+    from tunekit.knowledge import bounds
+
+    low, high = bounds.limits(key)
+    return all(low <= v <= high for v in numbers)
 
 
 def _text(numbers: tuple[int, ...]) -> str:

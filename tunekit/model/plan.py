@@ -131,6 +131,10 @@ class Nofile:
     raise_hard: bool  # a hard-limit target is behind it (not only the soft one)
     # the soft limit systemd's services get: 1024 unless the root's system.conf gives more
     services_soft: int = DEFAULT_SOFT
+    # the root's own files give an unlimited hard limit (fs.nr_open at boot): tunekit's
+    # limits.d / system.conf.d line would only lower it, so it is not written
+    keep_sessions: bool = False
+    keep_services: bool = False
 
 
 @dataclass
@@ -353,6 +357,17 @@ def _nofile(
         if opts.soft_everywhere:
             soft = max(soft, min(at_boot.sessions_soft, hard))
         services_soft = max(DEFAULT_SOFT, at_boot.services_soft)
+        for unlimited, what in (
+            (at_boot.sessions_unlimited, "login sessions (limits.conf)"),
+            (at_boot.services_unlimited, "services (DefaultLimitNOFILE=infinity)"),
+        ):
+            if unlimited:
+                plan.left_alone.append(
+                    f"rlimit.nofile for {what}: the root's own files give an unlimited hard "
+                    f"limit, which becomes fs.nr_open at boot (limits.conf(5); systemd "
+                    f"setrlimit_closest), the most any number could give: tunekit writes "
+                    f"none ({'; '.join(at_boot.where)})"
+                )
     if opts.pid is not None and (hard_w and hard_w.runtime or soft_w and soft_w.runtime):
         plan.changes.append(
             RuntimeChange(
@@ -370,7 +385,8 @@ def _nofile(
             "changed; the hard limit is persisted for new sessions and "
             "services" + ("" if opts.persist else " (but --no-persist)")
         )
-    return Nofile(soft, hard, bool(hard_w and hard_w.findings), services_soft)
+    keep = (at_boot.sessions_unlimited, at_boot.services_unlimited) if at_boot else (False, False)
+    return Nofile(soft, hard, bool(hard_w and hard_w.findings), services_soft, *keep)
 
 
 def _refuse_text(name: str, new: str) -> None:

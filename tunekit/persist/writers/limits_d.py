@@ -32,6 +32,8 @@ class LimitsD(FileWriter):
         n, everywhere = p.nofile, p.opts.soft_everywhere
         if n is None or p.opts.scope == "namespace" or not (n.raise_hard or everywhere):
             return []
+        if n.keep_sessions:
+            return []  # the root's own limits.conf gives unlimited: anything here lowers it
         lines = f"*    hard nofile {n.hard}\nroot hard nofile {n.hard}\n"
         if everywhere:
             lines = (
