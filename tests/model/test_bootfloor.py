@@ -172,6 +172,24 @@ def test_an_image_that_gives_unlimited_open_files_keeps_it(tmp_path):
     assert sum("unlimited hard limit" in n for n in doc.left_alone) == 2
 
 
+def test_a_limits_or_systemd_file_read_after_tunekits_is_named_as_a_conflict(tmp_path):
+    """limits.d/99-low.conf and system.conf.d/99-low.conf sort after 90-tunekit.conf and
+    win at boot; 10-early.conf comes before it and is tunekit's to override."""
+    root = image(
+        tmp_path / "img",
+        {
+            "etc/security/limits.d/99-low.conf": "* hard nofile 4096\n",
+            "etc/security/limits.d/10-early.conf": "* hard nofile 4096\n",
+            "etc/systemd/system.conf.d/99-low.conf": "[Manager]\nDefaultLimitNOFILE=1024:4096\n",
+        },
+    )
+    conflicts = dry_run(ApplyOptions("server-1M", root=root)).conflicts
+    assert [c.split(" sets ")[0] for c in conflicts] == [
+        "/etc/security/limits.d/99-low.conf",
+        "/etc/systemd/system.conf.d/99-low.conf",
+    ], conflicts
+
+
 def test_a_file_that_sets_less_than_the_profile_needs_is_still_raised(tmp_path):
     root = image(
         tmp_path / "img",

@@ -262,3 +262,25 @@ def nofile_at_boot(root: Path, ours: tuple[str, ...]) -> NofileAtBoot:
                 if soft.isdigit() or hard == "infinity" or hard.isdigit():
                     out.where.append(f"/{f.path}: {s.text.strip()}")
     return out
+
+
+def later_nofile(root: Path, ours: tuple[str, ...], hard: int) -> list[str]:
+    """limits.d and system.conf.d files read after tunekit's own (`ours`: a name that
+    sorts after its name, as pam_limits and systemd order them) that set a lower
+    open-files hard limit: they win at boot, as a later sysctl.d file does."""
+    out: list[str] = []
+    for f in collect(root).files:
+        d, _, name = f.path.rpartition("/")
+        mine = next((p for p in ours if p.rpartition("/")[0].endswith(d.rpartition("/")[2])), None)
+        if mine is None or f.path == mine or name <= mine.rpartition("/")[2]:
+            continue
+        parse = confparse.limits_conf if f.format == "limits.conf" else confparse.system_conf
+        for s in parse(f.text, f.path).settings:
+            value = s.value.rpartition(":")[2] if s.kind == "systemd" else s.value
+            nofile = s.kind == "systemd" or (s.key == "nofile" and s.type != "soft")
+            if nofile and value.isdigit() and int(value) < hard:
+                out.append(
+                    f"/{f.path} sets {s.text.strip()} after tunekit's /{mine} "
+                    f"(hard {hard:,}): it wins at the next boot"
+                )
+    return out

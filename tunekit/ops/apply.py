@@ -75,6 +75,8 @@ def make_plan(o: ApplyOptions, state: Path):
     if o.persist and plan.decided is not None:
         ours = {s.key.name: s.text for s in sysctl_d.settings(plan.decided)}
         plan.conflicts = bootset.later_assignments(files, ours, sysctl_d.PATH)
+        if plan.decided.nofile is not None:
+            plan.conflicts += bootset.later_nofile(base, mine, plan.decided.nofile.hard)
     return plan, result.facts
 
 
