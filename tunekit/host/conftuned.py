@@ -20,16 +20,9 @@ from __future__ import annotations
 import re
 
 from tunekit.host.confparse import Parsed, Problem, Setting, sysctl_conf
+from tunekit.knowledge.catalogue import TUNED_VM
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_VM = {
-    "dirty_ratio": "vm.dirty_ratio",
-    "dirty_background_ratio": "vm.dirty_background_ratio",
-}
-_VM_BYTES = {  # a `%` value sets the ratio instead (plugin_vm.py _dirty_bytes)
-    "dirty_bytes": ("vm.dirty_bytes", "vm.dirty_ratio"),
-    "dirty_background_bytes": ("vm.dirty_background_bytes", "vm.dirty_background_ratio"),
-}
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
 _SCHED = re.compile(r"^sched_(\w+)$|^numa_balancing_(\w+)$")
 
@@ -62,13 +55,11 @@ def _settings(section: str, key: str, value: str, file: str, raw: str):
         parsed = sysctl_conf(f"{key} = {value}", file)
         return [*parsed.settings, *parsed.problems]
     if section == "vm":
-        if key in _VM_BYTES:
-            plain, ratio = _VM_BYTES[key]
-            if value.endswith("%"):
+        if key in TUNED_VM:  # a `%` value sets the ratio instead (plugin_vm.py _dirty_bytes)
+            plain, ratio = TUNED_VM[key]
+            if value.endswith("%") and ratio:
                 return _sysctl(ratio, value[:-1].strip(), file)
             return _sysctl(plain, value, file)
-        if key in _VM:
-            return _sysctl(_VM[key], value, file)
         if key == "transparent_hugepages":
             return [Setting(file, 0, "sysfs", THP, value, raw)]
     if section == "sysfs" and key.startswith("/sys/"):

@@ -609,6 +609,14 @@ KEEPALIVE_TIME = _key(
 # net/ipv4/tcp_*.c, Linux 6.12; "bbr2" and "bbr3" are Google's out-of-tree branches) and
 # the qdiscs (`.id` of each Qdisc_ops in net/sched/sch_*.c). A write of any other name
 # fails: tcp_ca_find_autoload / qdisc_lookup_default find nothing, after request_module.
+# TuneD's [vm] options and the sysctls its plug-in writes (tuned/plugins/plugin_vm.py):
+# (the key, the ratio a `%` value sets instead; "" where a % means nothing)
+TUNED_VM = {
+    "dirty_bytes": ("vm.dirty_bytes", "vm.dirty_ratio"),
+    "dirty_background_bytes": ("vm.dirty_background_bytes", "vm.dirty_background_ratio"),
+    "dirty_ratio": ("vm.dirty_ratio", ""),
+    "dirty_background_ratio": ("vm.dirty_background_ratio", ""),
+}
 # where the running kernel lists the names it has now (built in or loaded)
 AVAILABLE_NAMES = {"net.ipv4.tcp_congestion_control": "net.ipv4.tcp_available_congestion_control"}
 CONGESTION_CONTROLS = (

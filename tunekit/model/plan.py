@@ -364,7 +364,7 @@ def _nofile(
             if unlimited:
                 plan.left_alone.append(
                     f"rlimit.nofile for {what}: the root's own files give an unlimited hard "
-                    f"limit, which becomes fs.nr_open at boot (limits.conf(5); systemd "
+                    f"limit, which becomes {K.NR_OPEN.name} at boot (limits.conf(5); systemd "
                     f"setrlimit_closest), the most any number could give: tunekit writes "
                     f"none ({'; '.join(at_boot.where)})"
                 )
