@@ -95,18 +95,14 @@ def written(
     if fmt is None:
         return
     parsed = confparse.parse(text, file, fmt)
-    for s in parsed.settings:
+    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+    for item in items:
         if span > 1:
-            s.line += number - 1
+            item.line += number - 1
         else:
-            s.line, s.text = number, raw
-        out.settings.append(s)
-    for p in parsed.problems:
-        if span > 1:
-            p.line += number - 1
-        else:
-            p.line, p.text = number, raw
-        out.problems.append(p)
+            item.line, item.text = number, raw
+    out.settings += parsed.settings
+    out.problems += parsed.problems
 
 
 def heredoc(

@@ -212,18 +212,13 @@ def as_given(kind: str, text: str) -> int | None:
 
 
 def main(argv: list[str]) -> int:
-    from tunekit.knowledge.kernel_sysctls import release_of
+    from tunekit.knowledge.kernel_sysctls import generator_tree
 
-    if len(argv) != 1 or not Path(argv[0], "Makefile").is_file():
-        print("usage: python -m tunekit.knowledge.kernel_modparams KERNEL_TREE", file=sys.stderr)
+    found = generator_tree(argv, "tunekit.knowledge.kernel_modparams")
+    if found is None:
         return 2
-    tree = Path(argv[0])
-    version = release_of(tree)
-    if version is None:
-        print(f"{tree}/Makefile names no kernel version: not a kernel tree", file=sys.stderr)
-        return 2
-    origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
-    print(f"# generated from Linux {version} ({origin}) by python -m {__name__}")
+    tree, header = found
+    print(header)
     print("# module\tparameters\tuncertain\tdefaults")
     for module, (params, uncertain, defaults) in sorted(scan(tree).items()):
         pairs = " ".join(f"{k}={v}" for k, v in sorted(defaults.items()) if k in params)

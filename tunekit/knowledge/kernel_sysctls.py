@@ -389,18 +389,27 @@ def release_of(tree: Path) -> str | None:
     return ".".join(m.group(1) for m in parts if m) if all(parts) else None
 
 
-def main(argv: list[str]) -> int:
+def generator_tree(argv: list[str], module: str) -> tuple[Path, str] | None:
+    """A generator's kernel tree and the header line of what it prints, or None (and why,
+    on stderr) when argv names no kernel tree."""
     if len(argv) != 1 or not Path(argv[0], "Makefile").is_file():
-        print("usage: python -m tunekit.knowledge.kernel_sysctls KERNEL_TREE", file=sys.stderr)
-        return 2
+        print(f"usage: python -m {module} KERNEL_TREE", file=sys.stderr)
+        return None
     tree = Path(argv[0])
     version = release_of(tree)
     if version is None:
         print(f"{tree}/Makefile names no kernel version: not a kernel tree", file=sys.stderr)
-        return 2
-    command = "python -m tunekit.knowledge.kernel_sysctls"
+        return None
     origin = f"Debian's {tree.name}" if tree.name.startswith("linux-source-") else tree.name
-    print(f"# generated from Linux {version} ({origin}) by {command}")
+    return tree, f"# generated from Linux {version} ({origin}) by python -m {module}"
+
+
+def main(argv: list[str]) -> int:
+    found = generator_tree(argv, "tunekit.knowledge.kernel_sysctls")
+    if found is None:
+        return 2
+    tree, header = found
+    print(header)
     print("# name\t" + "\t".join(Registered._fields))
     for name, entry in sorted(scan(tree).items()):
         print("\t".join((name, *entry)))
