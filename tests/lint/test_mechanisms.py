@@ -781,6 +781,7 @@ def test_a_module_option_the_module_does_not_declare_is_dead():
     text = "options raid0 devices_discard_performance=Y default_layout=2 async_probe=1\n"
     text += "options zfs zfs_arc_max=1\noptions e1000e InterruptThrottleRate=3000\n"
     text += "options usbcore quirks=0781:5580:i\n"  # device_param_cb, not module_param
+    text += "options usbcore old-scheme-first=1\n"  # parameq: - and _ are the same
     report = run(text, "modprobe.d", reference_host(kernel="6.12"))
     named = [(f.line, f.key) for f in report.findings if f.rule == "no-such-parameter"]
     assert named == [(1, "raid0.devices_discard_performance")]

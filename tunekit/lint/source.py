@@ -157,6 +157,7 @@ def unknown_param(host: Host, key: str) -> str:
     from tunekit.knowledge import kernel_modparams
 
     module, _, name = key.partition(".")
+    name = name.replace("-", "_")  # kernel/params.c parameq: - and _ are the same
     if not name or name in kernel_modparams.EVERY_MODULE:
         return ""
     params, uncertain = kernel_modparams.known().get(module, (None, True))
@@ -182,6 +183,7 @@ def param_default(host: Host, key: str, value: str) -> str:
     from tunekit.knowledge import kernel_modparams
 
     module, _, name = key.partition(".")
+    name = name.replace("-", "_")  # kernel/params.c parameq: - and _ are the same
     found = kernel_modparams.default(module, name)
     if found is None:
         return ""
