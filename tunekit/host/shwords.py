@@ -145,7 +145,10 @@ def commands(words: list[str]):
         if w in (";", "&&", "||", "&", ";;"):
             raw = pipeline(cmd)
             stages = Pipeline(strip_prefixes(stage) for stage in raw)
-            stages.sudo = tuple(bool(stage) and stage[0] == "sudo" for stage in raw)
+            # sudo among the prefixes (`exec sudo`, `timeout 5 sudo`), not as an argument
+            stages.sudo = tuple(
+                "sudo" in stage[: len(stage) - len(run)] for stage, run in zip(raw, stages)
+            )
             if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
                 yield stages
             cmd = []
