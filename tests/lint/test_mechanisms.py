@@ -894,6 +894,7 @@ sudo sh -c "echo 2 > /proc/sys/net/ipv4/tcp_ecn"
 sudo sh -c "echo 'options raid0 devices_discard_performance=Y' >> /etc/modprobe.d/raid.conf"
 sudo echo off > /sys/devices/system/cpu/smt/control
 echo never > /sys/kernel/mm/transparent_hugepage/enabled
+exec sudo echo 1 > /proc/sys/net/ipv4/tcp_ecn
 """
 
 
@@ -908,6 +909,7 @@ def test_a_redirection_after_sudo_is_the_calling_shells():
         (4, "sudo-redirect"),
         (6, "sudo-redirect"),
         (10, "sudo-redirect"),
+        (12, "sudo-redirect"),  # sudo among the prefixes
     ]
     assert not [f for f in report.findings if f.line == 11]  # a sysfs write no rule judges
     assert (9, "no-such-parameter-newer") in {(f.line, f.rule) for f in report.findings}
