@@ -147,7 +147,8 @@ def commands(words: list[str]):
             stages = Pipeline(strip_prefixes(stage) for stage in raw)
             # sudo among the prefixes (`exec sudo`, `timeout 5 sudo`), not as an argument
             stages.sudo = tuple(
-                "sudo" in stage[: len(stage) - len(run)] for stage, run in zip(raw, stages)
+                "sudo" in stage[: len(stage) - len(run)]
+                for stage, run in zip(raw, stages, strict=True)
             )
             if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
                 yield stages
