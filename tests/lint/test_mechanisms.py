@@ -271,6 +271,75 @@ def test_a_function_never_called_is_read_once_on_its_own_lines():
     assert settings(text) == [(2, "net.ipv4.tcp_timestamps", "0")]
 
 
+NEVER_CALLED = "tune() {\n  echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse\n}\necho tuned\n"
+
+
+def test_a_function_nothing_calls_is_dead():
+    got = fired(NEVER_CALLED, "script")
+    assert got == {"never-called": "dead"}, got
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "tune",
+        'case "$1" in up) tune ;; esac',  # an init script's dispatch
+        "trap tune EXIT",
+        "main() {\n  tune\n}\nmain",  # through a function that runs
+        '"$@"',  # by an expanded name: any function may run
+        '[ -n "$1" ] && $1',
+        'eval "$step"',
+    ],
+)
+def test_a_function_the_script_may_call_is_read(caller):
+    got = fired(NEVER_CALLED + caller + "\n", "script")
+    assert "never-called" not in got, got
+
+
+def test_a_library_of_functions_is_read_as_called():
+    """A file that only defines functions (and variables) is sourced by its callers."""
+    got = fired("P=/proc/sys/net/ipv4\ntune() {\n  echo 0 > $P/tcp_sack\n}\n", "script")
+    assert got.get("feature-off") == "harmful", got
+
+
+def test_the_shell_never_runs_an_uncalled_function():
+    """The claim on the kernel: bash runs the script in a fresh namespace and the key keeps
+    its namespace default (2)."""
+    require_privileges()
+    r = subprocess.run(
+        ["unshare", "-n", "bash", "-c", NEVER_CALLED + "cat /proc/sys/net/ipv4/tcp_tw_reuse"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.split()[-1] == "2", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "shell, read",
+    [
+        ("sudo bash <<EOF", True),  # no arguments: the script comes from stdin
+        ("bash -s -- x <<'EOF'", True),  # -s: from stdin, with $1 = x
+        ("sh -e <<EOF", True),
+        ("bash run.sh <<EOF", False),  # data for run.sh, which lint cannot see
+        ("bash -c 'cat > /dev/null' <<EOF", False),  # stdin of the -c script
+    ],
+)
+def test_a_here_document_given_to_a_shell_is_its_script(shell, read):
+    text = shell + "\nsysctl -w net.ipv4.tcp_sack=0\nEOF\n"
+    got = {(s.line, s.key) for s in confscript.script(text, "x.sh").settings}
+    assert got == ({(2, "net.ipv4.tcp_sack")} if read else set()), got
+
+
+def test_bash_runs_a_here_document_it_is_given_as_its_script():
+    """The claim on the kernel: in a fresh namespace, `bash <<EOF` runs the lines."""
+    require_privileges()
+    script = (
+        "bash <<EOF\necho 0 > /proc/sys/net/ipv4/tcp_sack\nEOF\ncat /proc/sys/net/ipv4/tcp_sack"
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.stdout.split()[-1] == "0", r.stdout + r.stderr
+
+
 def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
     text = "\n".join(
         [
@@ -486,6 +555,49 @@ def test_a_buffer_cap_below_the_boot_one_and_a_huge_minimum_are_risky():
     got = fired("net.ipv4.tcp_rmem = 16777216 16777216 16777216")
     assert got.get("buffer-min-above-default") == "risky"
     assert not fired("net.ipv4.tcp_rmem = 4096 131072 67108864")
+
+
+NUMBERS = ["0x1000", "010", "0X20", "+10", "4_096", "08", "0x", "0", "-0", "077"]
+
+
+def test_numbers_are_read_as_the_kernel_reads_a_sysctl_write():
+    """bounds.kernel_integer against the kernel: each word written to somaxconn in a fresh
+    namespace is refused (EINVAL) or reads back as the number tunekit says."""
+    require_privileges()
+    from tunekit.knowledge import bounds
+
+    script = "; ".join(
+        f"if printf %s '{w}' > /proc/sys/net/core/somaxconn 2>/dev/null; "
+        f"then cat /proc/sys/net/core/somaxconn; else echo refused; fi"
+        for w in NUMBERS
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    got = r.stdout.split()
+    assert len(got) == len(NUMBERS), r.stdout + r.stderr
+    for word, kernel in zip(NUMBERS, got, strict=True):
+        ours = bounds.kernel_integer(word)
+        if kernel == "refused":
+            assert ours is None, (word, ours)
+        else:
+            assert ours == int(kernel), (word, ours, kernel)
+
+
+def test_a_leading_zero_is_octal_and_hex_is_a_number():
+    assert fired("vm.swappiness = 010").get("octal-value") == "syntax"
+    got = fired("net.core.somaxconn = 0x1000")
+    assert "not-a-number" not in got and "octal-value" not in got, got
+    assert "octal-value" not in fired("vm.swappiness = 0")
+
+
+def test_a_module_option_is_held_to_its_parameter_type():
+    """kernel/params.c: kstrto* base 0 for numbers, kstrtobool for a bool, and a bare
+    name only for a bool (param_set_bool: "No equals means set")."""
+    assert fired("options nbd nbds_max=1_6", "modprobe.d") == {"param-value-rejected": "harmful"}
+    assert "param-value-rejected" not in fired("options nbd nbds_max=0x20", "modprobe.d")
+    assert fired("options kvm ignore_msrs", "modprobe.d") == {}  # a bool
+    assert fired("options nbd nbds_max", "modprobe.d") == {"bad-option": "syntax"}
+    got = fired("options kvm ignore_msrs=maybe", "modprobe.d")
+    assert got.get("param-value-rejected") == "harmful", got
 
 
 def test_echo_1_redirected_writes_nothing_on_the_kernel():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tunekit.knowledge import bounds, kernel_modparams
 from tunekit.knowledge.catalogue import SNAPSHOT_MARKERS
 
 FORMATS = (
@@ -71,9 +72,10 @@ class Setting:
     @property
     def ints(self) -> list[int] | None:
         parts = self.value.split()
-        if parts and all(_INT.match(p) and len(p) <= MAX_DIGITS + 1 for p in parts):
-            return [int(p) for p in parts]
-        return None
+        if not parts or any(len(p) > MAX_DIGITS + 1 for p in parts):
+            return None
+        numbers = [bounds.kernel_integer(p) for p in parts]  # "0x10" and "010" too
+        return None if None in numbers else numbers  # type: ignore[return-value]
 
 
 @dataclass
@@ -246,7 +248,9 @@ def modprobe_conf(text: str, file: str) -> Parsed:
         module = words[1].replace("-", "_")
         for opt in words[2:]:
             name, sep, value = opt.partition("=")
-            if not sep:
+            if not sep and kernel_modparams.kind(module, name.replace("-", "_")) == "bool":
+                value = "1"  # kernel/params.c param_set_bool: "No equals means set"
+            elif not sep:
                 out.problems.append(Problem(file, number, "bad-option", raw, f"{module}.{opt}"))
                 continue
             out.settings.append(Setting(file, number, "modprobe", f"{module}.{name}", value, raw))

@@ -36,6 +36,7 @@ from tunekit.host.shwords import (
     redirect,
     shell_script,
     spaced,
+    stdin_script,
 )
 
 _HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -74,11 +75,17 @@ def _script(text: str, file: str) -> Parsed:
     shell = _Shell(file, out)
     shell.bash = is_bash(lines[0][1] if lines else "")
     shell.run(lines)
+    never = _never_called(lines, shell)
     for name in [f for f in shell.functions if f not in shell.called]:
-        # an init script's start() is called by its argument (`case "$1" in start)`), which
-        # this reader does not follow: a function never called is read as if it were once
+        # a function the run did not call may still be called in a way this reader does
+        # not follow (an init script's start() by `case "$1" in start)`, a trap): it is
+        # read as if called once, unless nothing in the script could call it
         shell.called.add(name)
+        first = len(out.settings)
         shell.run(shell.functions[name])
+        if name in never:
+            for s in out.settings[first:]:
+                s.problem = "never-called"  # whatever else is wrong, the line never runs
     if shell.cut:
         out.unread.append(shell.cut)  # lint says INCOMPLETE: the rest was not checked
     return out
@@ -121,6 +128,7 @@ class _Shell:
         self.functions: dict[str, list[tuple[int, str]]] = {}
         self.scratch: dict[str, list[tuple[int, str]]] = {}  # here-documents not yet in place
         self.called: set[str] = set()
+        self.defined_at: dict[str, int] = {}  # each function's `name() {` line
         self.steps = 0
         self.depth = 0
         self.text: dict[int, str] = {}
@@ -156,6 +164,7 @@ class _Shell:
                 continue
             m = _FUNCTION.match(line)
             if m and (m[1] or m[2]) not in ("if", "while", "for"):
+                self.defined_at.setdefault(m[1] or m[2], number)
                 if m[4] is not None:  # f() { ...; } on one line
                     self.functions[m[1] or m[2]] = [(number, m[4])]
                 else:
@@ -335,6 +344,9 @@ class _Shell:
         script = shell_script(name, first[1:]) if name in SHELLS and body is None else None
         if script is not None:
             self._inline(script[0], script[1], number + max(0, span - 1 - script[0].count("\n")))
+        elif name in SHELLS and body and (argv := stdin_script(name, first[1:])) is not None:
+            # `sudo bash <<EOF`: the here-document is the script the new shell runs
+            self._inline("\n".join(t for _, t in body), argv, body[0][0])
         elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
@@ -384,6 +396,45 @@ class _Shell:
         fmt = format_of(paths[1])
         if fmt is not None:
             parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
+
+
+# a command word that is an expansion ("$@", $1, ${cmd}), or eval, trap, export -f: the
+# script may call any of its functions by a name that is not written out
+_DYNAMIC = re.compile(
+    r"(?:^|[;&|`({]|\b(?:then|do|else|exec|sudo|command|time|nohup|xargs)\s)\s*\"?\$\{?[A-Za-z0-9_@*!]"
+    r"|\b(?:eval|trap|export\s+-f|declare\s+-f|typeset\s+-f|compgen|parallel)\b"
+)
+# what a sourced library does at its top level: define, assign, set options, source
+_LIBRARY_LINE = re.compile(
+    r"^(?:#|[A-Za-z_][A-Za-z0-9_]*=|(?:export|readonly|declare|typeset|local|set|shopt|umask"
+    r"|source|\.|:|true|return)\b|\}|\{|\)|;;|fi\b|esac\b)"
+)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def _never_called(lines: list[tuple[int, str]], shell: _Shell) -> set[str]:
+    """The functions nothing in the script can call: the run did not call them, no line
+    outside them (or inside a function that may run) names them, and no line calls by an
+    expanded name. A file that only defines functions is a library: its callers are
+    elsewhere, and every function counts as called."""
+    inside = {n for body in shell.functions.values() for n, _ in body} | set(
+        shell.defined_at.values()
+    )
+    top = [t for n, t in lines if n not in inside and t.strip()]
+    top = [t for t in top if not t.strip().startswith("#")]
+    if not top or all(_LIBRARY_LINE.match(t.strip()) for t in top):
+        return set()
+    maybe = set(shell.called)
+    pending = top + [t for name in maybe for _, t in shell.functions[name]]
+    while pending:
+        text = pending.pop()
+        if _DYNAMIC.search(text):
+            return set()
+        for word in _NAME.findall(text.split(" #", 1)[0]):
+            if word in shell.functions and word not in maybe:
+                maybe.add(word)
+                pending.extend(t for _, t in shell.functions[word])
+    return set(shell.functions) - maybe
 
 
 def _uses(text: str, names: str) -> bool:

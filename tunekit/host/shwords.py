@@ -61,6 +61,24 @@ def shell_script(name: str, args: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+def stdin_script(name: str, args: list[str]) -> list[str] | None:
+    """The $0 $1 ... of a shell that reads its script from standard input (`bash <<EOF`,
+    `sudo sh -s -- a b <<EOF`: bash(1), "If no arguments remain after option processing,
+    or if the -s option is present, then commands are read from the standard input"); None
+    where the input is data for a script named on the line or given by -c."""
+    if name == "su":
+        return None
+    n = 0
+    while n < len(args) and args[n].startswith("-") and args[n] not in ("-", "--"):
+        if not args[n].startswith("--") and "c" in args[n][1:]:
+            return None
+        if not args[n].startswith("--") and "s" in args[n][1:]:
+            return [name, *[a for a in args[n + 1 :] if a != "--"][:9]]
+        n += 1
+    rest = args[n + 1 :] if n < len(args) and args[n] == "--" else args[n:]
+    return [name] if not rest else None
+
+
 def spaced(text: str) -> str:
     """`;`, `&&`, `||` and `|` set apart where the shell sees them as operators (outside
     quotes, unescaped): `echo 0 > /proc/sys/x;` ends its command at the `;` as bash does,

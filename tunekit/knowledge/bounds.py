@@ -15,6 +15,38 @@ U64_MAX = 2**64 - 1
 UNSIGNED_MAX = 2**63 - 1  # the largest value tunekit writes to a key with no known bound
 
 
+_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+
+
+def kernel_integer(word: str, plus: bool = False) -> int | None:
+    """One number as the kernel reads it, None where it returns EINVAL. A sysctl write
+    (kernel/sysctl.c proc_get_long: an optional '-', a digit, then strtoul_lenient with
+    base 0) and a module option (lib/kstrtox.c kstrtoll/kstrtoull base 0, which also take
+    a leading '+': `plus`) read the base from the prefix, as
+    _parse_integer_fixup_radix does: "0x1F" is hex, "010" is octal (8), "08" is refused,
+    as are "1_6" and "+10" written to a sysctl (measured in `unshare -n`)."""
+    text = word[1:] if word[:1] == "-" or (plus and word[:1] == "+") else word
+    if not text[:1].isdigit():
+        return None
+    if text[0] == "0" and text[1:2] in ("x", "X") and text[2:3] and text[2] in _DIGITS[16]:
+        base, digits = 16, text[2:]
+    else:
+        base, digits = (8 if text[0] == "0" else 10), text
+    if not all(c in _DIGITS[base] for c in digits):
+        return None
+    number = int(digits, base)
+    return -number if word[:1] == "-" else number
+
+
+def not_decimal(word: str) -> int | None:
+    """The number the kernel reads where it differs from the decimal one a person reads
+    ("010" is 8), else None."""
+    number = kernel_integer(word)
+    if number is None or not word.lstrip("-").isdigit() or number == int(word):
+        return None
+    return number
+
+
 def limits(key: Key) -> tuple[int, int]:
     """The bounds a value must fall in. Where the kernel enforces none, tunekit still
     writes no negative number to a key it knows (none of them means anything negative)."""

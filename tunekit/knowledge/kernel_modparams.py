@@ -29,6 +29,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from tunekit.knowledge import bounds
 from tunekit.knowledge.kernel_sysctls import _not_a_kernel
 
 SOURCE = "kernel_modparams.tsv"
@@ -44,11 +45,11 @@ _IN_MACRO = re.compile(r"^\s*#\s*define\b[^\n]*(?:\\\n[^\n]*)*\bmodule_param", r
 # module_param(name, type, perm) and module_param_named(name, variable, type, perm): the
 # variable, and a type whose value lint can compare (a bool or a number)
 _PLAIN = re.compile(
-    r"\bmodule_param(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(bool|int|uint|long|ulong|short|ushort"
+    r"\bmodule_param(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(bool|bint|int|uint|long|ulong|short|ushort"
     r"|byte|hexint)\s*,"
 )
 _NAMED = re.compile(
-    r"\bmodule_param_named(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(bool|int|uint|long"
+    r"\bmodule_param_named(?:_unsafe)?\s*\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(bool|bint|int|uint|long"
     r"|ulong|short|ushort|byte|hexint)\s*,"
 )
 # a file-scope variable and its literal initialiser (`static bool __read_mostly nested = 1;`)
@@ -60,6 +61,9 @@ _VARIABLE = re.compile(
 )
 
 
+_UNSIGNED = ("uint", "ulong", "ushort", "byte", "hexint")  # kstrtou*: no '-'
+
+
 def _c_int(text: str) -> int:
     """A C integer literal: 0x hex, a leading 0 octal, else decimal."""
     sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text)
@@ -69,20 +73,26 @@ def _c_int(text: str) -> int:
 
 
 def _defaults(text: str) -> dict[str, str]:
-    """parameter -> "bool:1" or "int:5": what the module starts with, where the source
-    initialises the parameter's variable to a literal (C's 0 where it says nothing is not
-    claimed: an init function may set it)."""
+    """parameter -> "bool:1", "int:5" or "uint:5": its type (uint for the unsigned ones)
+    and what the module starts with, where the source initialises the parameter's
+    variable to a literal; "int:?" where it does not (C's 0 is not claimed: an init
+    function may set it)."""
     inits = {name: value for name, value in _VARIABLE.findall(text)}
     out = {}
     for param, variable, kind in [(p, p, t) for p, t in _PLAIN.findall(text)] + _NAMED.findall(
         text
     ):
         value = inits.get(variable)
+        # bint: an int read by kstrtobool (kernel/params.c param_set_bint), -1 often "auto"
+        sort = "bool" if kind in ("bool", "bint") else ("uint" if kind in _UNSIGNED else "int")
+        if value is not None and kind == "bint" and value not in ("0", "1", "true", "false"):
+            value = None
         if value is None:
+            out[param] = f"{sort}:?"  # the type is known, the start is not
             continue
         number = {"true": 1, "false": 0}.get(value)
         number = _c_int(value) if number is None else number
-        out[param] = f"bool:{int(bool(number))}" if kind == "bool" else f"int:{number}"
+        out[param] = f"bool:{int(bool(number))}" if kind == "bool" else f"{sort}:{number}"
     return out
 
 
@@ -191,24 +201,31 @@ def default(module: str, param: str) -> tuple[str, int] | None:
     if not found:
         return None
     kind, _, value = found.partition(":")
-    return kind, int(value)
+    return None if value == "?" else (kind, int(value))
+
+
+def kind(module: str, param: str) -> str | None:
+    """bool, int or uint where the source declares the parameter with a plain type."""
+    entry = _table().get(module)
+    found = entry[2].get(param) if entry else None
+    return found.partition(":")[0] if found else None
 
 
 def as_given(kind: str, text: str) -> int | None:
-    """An `options` value as the kernel reads it: kstrtobool for a bool (y, Y, 1, on; n,
-    N, 0, off), kstrtol base 0 for a number; None where it would not parse."""
+    """An `options` value as the kernel reads it (kernel/params.c STANDARD_PARAM_DEF):
+    kstrtobool for a bool (y, t, 1, on...; n, f, 0, of..., either case), kstrtol or
+    kstrtoul base 0 for a number; None where it would not parse (EINVAL)."""
     text = text.strip()
-    if kind == "bool":
+    if kind == "bool":  # lib/kstrtox.c kstrtobool: the first character decides
         low = text.lower()
-        if low[:1] in ("y", "1") or low == "on":
+        if low[:1] in ("y", "t", "1") or low[:2] == "on":
             return 1
-        if low[:1] in ("n", "0") or low == "off":
+        if low[:1] in ("n", "f", "0") or low[:2] == "of":
             return 0
         return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        return None
+    if kind == "uint" and text.startswith("-"):
+        return None  # kstrtouint
+    return bounds.kernel_integer(text, plus=True)  # "1_6" and "0o10" refused, "010" is 8
 
 
 def main(argv: list[str]) -> int:

@@ -225,6 +225,7 @@ class Facts:
             env["unknown_param"] = source.unknown_param(self.host, s.key)
             env["module_params"] = _params_text(s.key)
             env["param_default"] = source.param_default(self.host, s.key, s.value)
+            env["param_rejected"] = source.param_rejected(s.key, s.value)
         if s.kind in ("limits", "ulimit"):
             env.update(_limit_default(s))
             env.update(self._limit_floor(s))

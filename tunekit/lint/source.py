@@ -174,6 +174,20 @@ def unknown_param(host: Host, key: str) -> str:
     return "source"
 
 
+def param_rejected(key: str, value: str) -> str:
+    """The parameter's type where the kernel refuses `value` for it (EINVAL: "1_6" for an
+    int, "maybe" for a bool, -1 for an unsigned one), else "". A module given a value its
+    parameter refuses does not load: kernel/params.c parse_one returns the setter's error
+    and load_module (kernel/module/main.c) gives up on it."""
+    from tunekit.knowledge import kernel_modparams
+
+    module, _, name = key.partition(".")
+    kind = kernel_modparams.kind(module, name.replace("-", "_"))
+    if kind is None or kernel_modparams.as_given(kind, value) is not None:
+        return ""
+    return {"bool": "a bool", "uint": "an unsigned number"}.get(kind, "a number")
+
+
 def param_default(host: Host, key: str, value: str) -> str:
     """`options MODULE name=value` that gives the value the module starts with anyway
     (kernel_modparams.tsv: a literal initialiser in the source), read as the kernel reads
