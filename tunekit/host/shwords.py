@@ -63,8 +63,8 @@ def shell_script(name: str, args: list[str]) -> tuple[str, list[str]] | None:
 
 def stdin_script(name: str, args: list[str]) -> list[str] | None:
     """The $0 $1 ... of a shell that reads its script from standard input (`bash <<EOF`,
-    `sudo sh -s -- a b <<EOF`: bash(1), "If no arguments remain after option processing,
-    or if the -s option is present, then commands are read from the standard input"); None
+    `sudo sh -s -- a b <<EOF`: bash(1), "If the -s option is present, or if no arguments
+    remain after option processing, then commands are read from the standard input"); None
     where the input is data for a script named on the line or given by -c."""
     if name == "su":
         return None
