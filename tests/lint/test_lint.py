@@ -103,6 +103,8 @@ GUIDE_FINDINGS = {
         (5, "lowers-a-limit"),  # optmem_max 8192 < 128 KiB (and zerocopy is bound by it)
         (6, "lowers-a-limit-never-lower"),
         (7, "lowers-a-limit-never-lower"),
+        (3, "against-the-documentation"),  # tw_reuse: "not ... without ... technical experts"
+        (8, "range-takes-service-ports"),  # 1024-32767 handed out, nothing reserved
     },
     "host-sysctl.conf": {(1, "conntrack-alias"), (1, "conntrack-not-loaded-at-boot")},
     "loadgen-sysctl-w.sh": {
@@ -110,10 +112,12 @@ GUIDE_FINDINGS = {
         (3, "tw-recycle-removed"),
         (4, "split-assignment"),
         (4, "port-range-parity"),
+        (4, "range-takes-service-ports"),  # what was meant: 2000-32767, nothing reserved
     },
     "server-limits.conf": {(n, "nofile-above-nr-open") for n in (1, 2, 3, 4)},
     "server-sysctl.conf": {
         (5, "syncookies-off"),
+        (8, "against-the-documentation"),  # tcp_tw_reuse = 1
         (9, "tw-recycle-removed"),
         (14, "sets-what-is-there"),  # 131,072 orphans: what 24 GiB gives at boot
         (20, "mem-beyond-ram"),

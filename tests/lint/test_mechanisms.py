@@ -271,7 +271,7 @@ def test_a_function_never_called_is_read_once_on_its_own_lines():
     assert settings(text) == [(2, "net.ipv4.tcp_timestamps", "0")]
 
 
-NEVER_CALLED = "tune() {\n  echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse\n}\necho tuned\n"
+NEVER_CALLED = "tune() {\n  echo 30 > /proc/sys/net/ipv4/tcp_fin_timeout\n}\necho tuned\n"
 
 
 def test_a_function_nothing_calls_is_dead():
@@ -304,14 +304,30 @@ def test_a_library_of_functions_is_read_as_called():
 
 def test_the_shell_never_runs_an_uncalled_function():
     """The claim on the kernel: bash runs the script in a fresh namespace and the key keeps
-    its namespace default (2)."""
+    its namespace default (60)."""
     require_privileges()
     r = subprocess.run(
-        ["unshare", "-n", "bash", "-c", NEVER_CALLED + "cat /proc/sys/net/ipv4/tcp_tw_reuse"],
+        ["unshare", "-n", "bash", "-c", NEVER_CALLED + "cat /proc/sys/net/ipv4/tcp_fin_timeout"],
         capture_output=True,
         text=True,
     )
-    assert r.stdout.split()[-1] == "2", r.stdout + r.stderr
+    assert r.stdout.split()[-1] == "60", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "load, read",
+    [
+        ("sysctl --quiet --load sysctl.conf", True),
+        ("sysctl --load=sysctl.conf", True),
+        ("sysctl -p sysctl.conf", True),
+        ("sysctl -q -p sysctl.conf && rm -f sysctl.conf", True),
+        ("sysctl -p other.conf", False),  # not the file the here-document wrote
+    ],
+)
+def test_a_scratch_file_loaded_by_sysctl_applies(load, read):
+    text = "cat > sysctl.conf <<EOF\nnet.ipv4.tcp_sack = 0\nEOF\n" + load + "\n"
+    got = {(s.line, s.key) for s in confscript.script(text, "x.sh").settings if s.kind == "sysctl"}
+    assert got == ({(2, "net.ipv4.tcp_sack")} if read else set()), got
 
 
 @pytest.mark.parametrize(
@@ -600,6 +616,46 @@ def test_a_module_option_is_held_to_its_parameter_type():
     assert got.get("param-value-rejected") == "harmful", got
 
 
+def test_a_range_into_service_ports_is_risky_unless_they_are_reserved():
+    assert fired("net.ipv4.ip_local_port_range = 1024 65535").get("range-takes-service-ports")
+    reserved = "net.ipv4.ip_local_port_range = 1024 65535\nnet.ipv4.ip_local_reserved_ports = 8080"
+    assert "range-takes-service-ports" not in fired(reserved)
+    assert "range-takes-service-ports" not in fired("net.ipv4.ip_local_port_range = 40000 65535")
+
+
+# in a fresh namespace: the range is one port pair; a connect() takes one, and a service's
+# bind() of that port then fails, unless the port is reserved
+_SERVICE_PORT = """
+import errno, socket, sys
+open("/proc/sys/net/ipv4/ip_local_port_range", "w").write("5000 5001")
+if sys.argv[1] == "reserve":
+    open("/proc/sys/net/ipv4/ip_local_reserved_ports", "w").write("5000")
+srv = socket.socket(); srv.bind(("127.0.0.1", 9)); srv.listen()
+cli = socket.socket(); cli.connect(("127.0.0.1", 9))
+taken = cli.getsockname()[1]
+svc = socket.socket()
+try:
+    svc.bind(("0.0.0.0", 5000)); print(taken, "bound")
+except OSError as err:
+    print(taken, errno.errorcode[err.errno])
+"""
+
+
+@pytest.mark.parametrize("mode, expect", [("plain", "EADDRINUSE"), ("reserve", "bound")])
+def test_the_kernel_hands_a_service_port_to_connect(mode, expect):
+    require_privileges()
+    import sys
+
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", 'ip link set lo up && "$0" -c "$1" "$2"', sys.executable]
+        + [_SERVICE_PORT, mode],
+        capture_output=True,
+        text=True,
+    )
+    taken, outcome = r.stdout.split()
+    assert (taken, outcome) == (("5000" if mode == "plain" else "5001"), expect), r.stderr
+
+
 def test_echo_1_redirected_writes_nothing_on_the_kernel():
     """`echo 1> FILE` is a redirection of fd 1: the value is not written (measured)."""
     require_privileges()
@@ -788,14 +844,18 @@ def test_a_value_the_kernel_documentation_warns_against_is_risky():
     text = "net.ipv4.tcp_retries1 = 2\nvm.vfs_cache_pressure = 10000\nvm.vfs_cache_pressure = 0\n"
     text += "vm.min_free_kbytes = 512\nkernel.sched_rt_runtime_us = -1\n"
     text += "net.ipv4.tcp_retries1 = 5\nvm.vfs_cache_pressure = 200\nvm.min_free_kbytes = 65536\n"
+    # 9: above the kernel's own cap; 10: ip-sysctl says not to change it without experts
+    text += "vm.min_free_kbytes = 1048576\nnet.ipv4.tcp_tw_reuse = 1\n"
     report = run(text)
     lines = sorted(f.line for f in report.findings if f.rule == "against-the-documentation")
-    assert lines == [1, 2, 3, 4, 5]
+    assert lines == [1, 2, 3, 4, 5, 9, 10]
     why = {f.line: f.why for f in report.findings if f.rule == "against-the-documentation"}
     assert why[2].startswith(
-        "10000 is outside what the kernel's documentation advises (at most 999)"
+        "10000 is outside what the kernel's documentation or source advises (at most 999)"
     )
-    assert why[1].startswith("2 is outside what the kernel's documentation advises (at least 3)")
+    assert why[1].startswith(
+        "2 is outside what the kernel's documentation or source advises (at least 3)"
+    )
     fix = next(
         f.fix for f in report.findings if f.line == 4 and f.rule == "against-the-documentation"
     )

@@ -25,7 +25,14 @@ import re
 import shlex
 
 from tunekit.host.confparse import Parsed
-from tunekit.host.shcommands import command, format_of, heredoc, parse_into, setting
+from tunekit.host.shcommands import (
+    command,
+    format_of,
+    heredoc,
+    loads_files,
+    parse_into,
+    setting,
+)
 from tunekit.host.shwords import (
     ASSIGN,
     closes,
@@ -353,6 +360,8 @@ class _Shell:
             heredoc(cmd, name, target, self.file, body, self.out, self.scratch, sudo)
         elif name in ("mv", "cp", "install"):
             self._moved([w for w in first[1:] if not w.startswith("-")])
+        elif name == "sysctl" and self._loaded(first[1:]):
+            pass
         elif first and _BARE.match(first[0]):
             self._bare(first, number, raw)
         elif _UNKNOWN.search(" ".join(first)):
@@ -388,6 +397,14 @@ class _Shell:
         s = setting(self.file, number, key, value, raw)
         s.problem = "not-a-command"
         self.out.settings.append(s)
+
+    def _loaded(self, args: list[str]) -> bool:
+        """`cat > sysctl.conf <<EOF ... EOF`, then `sysctl --load sysctl.conf`: the
+        here-document's lines apply now. False where sysctl loads no scratch file."""
+        paths = [p for p in loads_files(args) or [] if p in self.scratch]
+        for path in paths:
+            parse_into(self.scratch[path], "sysctl.conf", self.file, self.out)
+        return bool(paths)
 
     def _moved(self, paths: list[str]) -> None:
         """`mv sysctl.conf /etc/sysctl.conf` after a here-document wrote sysctl.conf."""

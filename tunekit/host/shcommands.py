@@ -169,8 +169,9 @@ def sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> No
     """procps sysctl: with -w every argument must be one name=value word; with -p the rest
     are files to load; without either, an argument with '=' is still a write."""
     words = [a for a in args if not a.startswith("-")]
-    if any(a.startswith("-") and "p" in a.lstrip("-") for a in args) or "--load" in args:
-        out.settings.append(Setting(file, number, "load", "sysctl -p", " ".join(words), raw))
+    loaded = loads_files(args)
+    if loaded is not None:
+        out.settings.append(Setting(file, number, "load", "sysctl -p", " ".join(loaded), raw))
         return
     writing = any(a in ("-w", "--write") for a in args)
     i = 0
@@ -192,6 +193,20 @@ def sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> No
         elif writing:
             out.problems.append(Problem(file, number, "not-assignment", raw, normalise(word)))
         i += 1
+
+
+def loads_files(args: list[str]) -> list[str] | None:
+    """The files `sysctl -p FILE...`, `-f FILE`, `--load FILE`, `--load=FILE` or `-pFILE`
+    loads (procps sysctl(8): -p and -f load, each further argument is a file), None
+    where the command does not load files."""
+    short = [a for a in args if a.startswith("-") and not a.startswith("--")]
+    flagged = any(set(a[1:]) & {"p", "f"} for a in short) or "--load" in args
+    named = [a.partition("=")[2] for a in args if a.startswith("--load=")]
+    glued = [a[2:] for a in short if a[1:2] == "p" and len(a) > 2 and "=" not in a]
+    if not (flagged or named):
+        return None
+    words = [a for a in args if not a.startswith("-")]
+    return [w for w in named + glued + words if w]
 
 
 def setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:

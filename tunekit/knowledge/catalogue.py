@@ -459,6 +459,12 @@ TW_REUSE = _key(
     minimum=0,
     maximum=2,
     default="2",
+    advised=(
+        2,
+        2,
+        'ip-sysctl, tcp_tw_reuse: "It should not be changed without advice/request of '
+        'technical experts"',
+    ),
 )
 FIN_TIMEOUT = _key(
     "net.ipv4.tcp_fin_timeout",
@@ -844,9 +850,12 @@ _guide(
     boot=D.min_free_kbytes,
     advised=(
         1024,
-        None,
+        262144,
         'vm.rst, min_free_kbytes: "if you set this to lower than 1024KB, your system will '
-        'become subtly broken, and prone to deadlock under high loads"',
+        'become subtly broken, and prone to deadlock under high loads" and "Setting this '
+        "too high will OOM your machine instantly\"; the kernel's own value "
+        "(mm/page_alloc.c calculate_min_free_kbytes: sqrt(16 x lowmem KiB)) is clamped to "
+        "262144 (256 MiB, which it reaches at 4 TiB of RAM)",
     ),
 )
 _guide(

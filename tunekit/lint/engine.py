@@ -177,9 +177,9 @@ class _Linter(Facts):
             found = source.absent(self.host, K.canonical(s.key))
             if found is not None:
                 self.add(self.know.by_check(found[0]), s, {**env, **found[1]})
-        octal = [bounds.not_decimal(w) for w in s.value.split()] if s.kind == "sysctl" else []
-        if s.ints is not None and any(n is not None for n in octal):
-            read = " ".join(str(n) for n in s.ints)
+        numbers = s.ints if s.kind == "sysctl" else None  # ints: a bounded number of digits
+        if numbers is not None and any(bounds.not_decimal(w) is not None for w in s.value.split()):
+            read = " ".join(str(n) for n in numbers)
             self.add(self.know.by_check("octal-value"), s, {**env, "read_as": read})
 
     def _rejected(self, s: Setting) -> dict | None:

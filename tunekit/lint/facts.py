@@ -299,6 +299,7 @@ class Facts:
             "unchanged": unchanged,
             "before": f"{prev.file}:{prev.line}" if prev is not None else None,
             "reserved_outside": self._reserved_outside(info, s.value),
+            "services_span": self._services_span(info, ints),
             "needs_now": None if s.context else facts["needs_now"],  # the host's boot
             "advised_out": source.outside(info.advised, ints) if info is not None else "",
             "unknown_names": source.unknown_names(
@@ -372,6 +373,23 @@ class Facts:
             return None
         value = self.at_boot(info.needs[0])
         return value[0] if value and len(value) == 1 else None
+
+    def _services_span(self, info, ints: list[int] | None) -> str:
+        """The ports below the kernel's default start that a range now hands to connect()
+        and bind(0) ("1024-32767"), where nothing reserves any port: neither the inputs nor
+        this host's live ip_local_reserved_ports. "" otherwise."""
+        if info is not K.PORT_RANGE or ints is None or len(ints) != 2 or info.default is None:
+            return ""
+        start = int(info.default.split()[0])
+        if ints[0] >= start or ints[1] < ints[0]:
+            return ""
+        reserved = self.effective.get(K.RESERVED_PORTS.name)
+        if reserved is not None and reserved.value.strip():
+            return ""
+        status, live = self.host.live(K.RESERVED_PORTS.name)
+        if status == "present" and (live or "").strip():
+            return ""
+        return f"{ints[0]}-{min(ints[1], start - 1)}"
 
     def _reserved_outside(self, info, text: str) -> bool | None:
         """Reserved ports that all lie outside the ephemeral range in force: the kernel

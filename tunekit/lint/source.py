@@ -128,6 +128,8 @@ def outside(advised, ints: list[int] | None) -> str:
     if not advised or not ints or len(ints) != 1:
         return ""
     low, high, _ = advised
+    if low is not None and low == high:
+        return "" if ints[0] == low else f"{low} only"
     if low is not None and ints[0] < low:
         return f"at least {low}"
     if high is not None and ints[0] > high:
