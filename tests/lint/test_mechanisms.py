@@ -1493,3 +1493,42 @@ def test_no_failing_verdict_on_a_file_of_defaults():
     failing = [(f.key, f.rule) for f in report.findings if f.verdict in DEFAULT_FAIL_ON]
     assert failing == [], failing
     assert len(lines) > 40
+
+
+def test_a_sysfs_write_of_the_boot_value_is_a_no_op():
+    """catalogue SYSFS_DEFAULTS: the source's value, a Kconfig choice read from the build
+    options, and the command line's transparent_hugepage= over both."""
+    from tunekit.lint import source
+
+    host = reference_host()
+    host.config = {"TRANSPARENT_HUGEPAGE_MADVISE": "y"}
+    host.kernel_arg = lambda name: ""
+    thp = "/sys/kernel/mm/transparent_hugepage/enabled"
+    assert source.sysfs_default(host, thp)[0] == "madvise"
+    host.kernel_arg = lambda name: "never" if name == "transparent_hugepage" else ""
+    assert source.sysfs_default(host, thp)[0] == "never"
+    host.kernel_arg = None  # an image: the command line is not known
+    assert source.sysfs_default(host, thp) == ("", "")
+    got = fired("[scheduler]\nsched_migration_cost_ns=500000", "tuned")
+    assert got == {"sysfs-is-default": "no-op"}, got
+    assert not fired("[scheduler]\nsched_migration_cost_ns=5000000", "tuned")
+
+
+def test_the_running_kernel_holds_the_sysfs_defaults_lint_knows():
+    """On this host (no tuning of THP or the scheduler at run time), each file lint knows
+    and can read holds the value lint says it boots with."""
+    from tunekit.knowledge import catalogue
+    from tunekit.lint import source
+
+    host = LintHost.of_root(Path("/"))
+    checked = 0
+    for path in catalogue.SYSFS_DEFAULTS:
+        want, _ = source.sysfs_default(host, path)
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue  # debugfs not mounted, or THP not built
+        shown = re.search(r"\[(\w+)\]", text)
+        assert (shown[1] if shown else text.strip()) == want, path
+        checked += 1
+    assert checked >= 2  # THP's files at least

@@ -132,9 +132,9 @@ def possible_cpus(root: Path) -> int | None:
     return n if 0 < n <= 1 << 16 else None
 
 
-def thash_entries(root: Path) -> int | None:
-    """thash_entries= on the running kernel's command line (/proc/cmdline; net/ipv4/tcp.c
-    set_thash_entries, kstrtoul base 0): the established hash's size; 0 when not given."""
+def kernel_arg(root: Path, name: str) -> str | None:
+    """NAME=VALUE on the running kernel's command line (/proc/cmdline): VALUE, "" when it
+    is not given, None when the command line cannot be read."""
     try:
         words = read(root, "proc/cmdline", 1 << 16).split()
     except OSError:
@@ -142,12 +142,21 @@ def thash_entries(root: Path) -> int | None:
     if "--" in words:  # what follows is init's, not the kernel's
         words = words[: words.index("--")]
     for word in reversed(words):  # the last one given wins, as __setup sees them
-        if word.startswith("thash_entries="):
-            try:
-                return max(0, int(word.partition("=")[2], 0))
-            except ValueError:
-                return 0
-    return 0
+        if word.startswith(name + "="):
+            return word.partition("=")[2]
+    return ""
+
+
+def thash_entries(root: Path) -> int | None:
+    """thash_entries= on the running kernel's command line (net/ipv4/tcp.c
+    set_thash_entries, kstrtoul base 0): the established hash's size; 0 when not given."""
+    value = kernel_arg(root, "thash_entries")
+    if value is None:
+        return None
+    try:
+        return max(0, int(value, 0)) if value else 0
+    except ValueError:
+        return 0
 
 
 def _image_kernel(root: Path) -> str | None:

@@ -623,6 +623,54 @@ TUNED_VM = {
     "dirty_ratio": ("vm.dirty_ratio", ""),
     "dirty_background_ratio": ("vm.dirty_background_ratio", ""),
 }
+# sysfs files whose boot value the source fixes: path -> (value, or {build option: value}
+# for a Kconfig choice, the kernel command-line parameter that overrides it, the source).
+# A file that shows choices ("always [madvise] never") holds the bracketed one.
+_THP_SOURCE = (
+    "mm/huge_memory.c transparent_hugepage_flags (the Kconfig choice, mm/Kconfig "
+    '"Transparent Hugepage Support sysfs defaults") and setup_transparent_hugepage'
+)
+_SCHED_SOURCE = (
+    "kernel/sched/fair.c, kernel/sched/core.c (Linux 6.12), shown in debugfs by "
+    "kernel/sched/debug.c sched_init_debug"
+)
+SYSFS_DEFAULTS: dict[str, tuple[str | dict[str, str], str, str]] = {
+    "/sys/kernel/mm/transparent_hugepage/enabled": (
+        {
+            "TRANSPARENT_HUGEPAGE_ALWAYS": "always",
+            "TRANSPARENT_HUGEPAGE_MADVISE": "madvise",
+            "TRANSPARENT_HUGEPAGE_NEVER": "never",
+        },
+        "transparent_hugepage",
+        _THP_SOURCE,
+    ),
+    "/sys/kernel/mm/transparent_hugepage/defrag": (
+        "madvise",
+        "",
+        "mm/huge_memory.c transparent_hugepage_flags (TRANSPARENT_HUGEPAGE_DEFRAG_REQ_MADV_FLAG)",
+    ),
+    "/sys/kernel/mm/transparent_hugepage/khugepaged/defrag": (
+        "1",
+        "",
+        "mm/huge_memory.c transparent_hugepage_flags (TRANSPARENT_HUGEPAGE_DEFRAG_KHUGEPAGED_FLAG)",
+    ),
+    "/sys/kernel/debug/sched/migration_cost_ns": (
+        "500000",
+        "",
+        "sysctl_sched_migration_cost = 500000UL; " + _SCHED_SOURCE,
+    ),
+    "/sys/kernel/debug/sched/nr_migrate": (
+        {"PREEMPT_RT": "8", "": "32"},
+        "",
+        "SCHED_NR_MIGRATE_BREAK (kernel/sched/sched.h: 8 with PREEMPT_RT, else 32); "
+        + _SCHED_SOURCE,
+    ),
+    "/sys/kernel/debug/sched/tunable_scaling": (
+        "1",
+        "",
+        "sysctl_sched_tunable_scaling = SCHED_TUNABLESCALING_LOG; " + _SCHED_SOURCE,
+    ),
+}
 # where the running kernel lists the names it has now (built in or loaded)
 AVAILABLE_NAMES = {"net.ipv4.tcp_congestion_control": "net.ipv4.tcp_available_congestion_control"}
 CONGESTION_CONTROLS = (

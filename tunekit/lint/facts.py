@@ -221,6 +221,10 @@ class Facts:
         }
         if s.kind == "sysctl":
             env.update(self._knowledge(s, info, ints))
+        if s.kind == "sysfs":
+            env["sysfs_default"], env["sysfs_default_source"] = source.sysfs_default(
+                self.host, s.key
+            )
         if s.kind == "modprobe":
             env["unknown_param"] = source.unknown_param(self.host, s.key)
             env["module_params"] = _params_text(s.key)

@@ -58,6 +58,9 @@ class Host:
     # `in_use`: file-handles, threads, descriptors); None where that is not read
     in_use: Any = None
     thash_entries: int | None = None  # the running kernel's command line (defaults.py)
+    # callable(name) -> name= of the running kernel's command line ("" not given); None:
+    # not known (an image)
+    kernel_arg: Any = None
     _cache: dict = field(default_factory=dict)
 
     def load_fresh(self, keys: list[str]) -> None:
@@ -155,9 +158,10 @@ class Host:
 
             h.can_read_fresh = freshns.available()
             h.in_use = _in_use
-            from tunekit.host.facts import thash_entries
+            from tunekit.host.facts import kernel_arg, thash_entries
 
             h.thash_entries = thash_entries(root)
+            h.kernel_arg = lambda name: kernel_arg(root, name)
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
             h.module_params = lambda module: _module_params(root, module)

@@ -63,7 +63,8 @@ NAMES = (
     "socket_max socket_max_source limit_floor limit_floor_how "
     "unknown_param module_params in_use in_use_what in_use_fails "
     "below_other below_other_does below_other_source param_default param_rejected "
-    "mode_set_at_boot write_ignored missing mode fd refused read_as services_span"
+    "mode_set_at_boot write_ignored missing mode fd refused read_as services_span "
+    "sysfs_default sysfs_default_source"
 ).split()
 FUNCTIONS = (
     "boot",

@@ -176,6 +176,32 @@ def unknown_param(host: Host, key: str) -> str:
     return "source"
 
 
+def sysfs_default(host: Host, path: str) -> tuple[str, str]:
+    """(the value the sysfs file holds at boot, where that was read), ("", "") where
+    unknown: catalogue SYSFS_DEFAULTS, a Kconfig choice read from the running kernel's
+    build options, and the command-line parameter that overrides it."""
+    entry = K.SYSFS_DEFAULTS.get(path)
+    if entry is None:
+        return "", ""
+    value, override, where = entry
+    if override:
+        given = host.kernel_arg(override) if host.kernel_arg is not None else None
+        if given is None:
+            return "", ""  # the command line is not known: it may override the build
+        if given:
+            return given, f"{override}= on the kernel command line ({where})"
+    if isinstance(value, dict):
+        config = host.build_options()
+        if config is None:
+            return "", ""
+        chosen = [v for option, v in value.items() if option and config.get(option) == "y"]
+        value = chosen[0] if chosen else value.get("", "")
+        if not value:
+            return "", ""
+        where = f"this kernel's build options; {where}"
+    return value, where
+
+
 def param_rejected(key: str, value: str) -> str:
     """The parameter's type where the kernel refuses `value` for it (EINVAL: "1_6" for an
     int, "maybe" for a bool, -1 for an unsigned one), else "". A module given a value its
