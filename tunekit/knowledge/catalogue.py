@@ -912,9 +912,57 @@ _guide(
     "mode",
     "global",
     "the kernel's overcommit policy",
-    KERNEL_DOCS_VM,
+    KERNEL_DOCS_VM + "; Documentation/mm/overcommit-accounting.rst",
     default="0",
+    mode_costs=(
+        (
+            1,
+            'vm.rst: "the kernel pretends there is always enough memory until it actually '
+            'runs out": no allocation fails, the OOM killer acts instead',
+        ),
+        (
+            2,
+            'vm.rst: a "never overcommit" policy: an allocation past CommitLimit (swap plus '
+            "overcommit_ratio % of RAM) fails with ENOMEM, also for a program that would never "
+            "touch the memory (a large fork())",
+        ),
+    ),
 )
+# the switches that make the kernel panic on a condition it survives by default: the host
+# stops (or reboots, with kernel.panic > 0); Documentation/admin-guide/sysctl/
+for _name, _when, _docs in (
+    ("vm.panic_on_oom", "out of memory, instead of killing one process", "vm.rst, panic_on_oom"),
+    ("kernel.panic_on_oops", "an oops or BUG", "kernel.rst, panic_on_oops"),
+    ("kernel.panic_on_warn", "every WARN()", "kernel.rst, panic_on_warn"),
+    (
+        "kernel.hung_task_panic",
+        "a task blocked past hung_task_timeout_secs",
+        "kernel.rst, hung_task_panic",
+    ),
+    ("kernel.softlockup_panic", "a soft lockup", "kernel.rst, softlockup_panic"),
+    ("kernel.hardlockup_panic", "a hard lockup", "kernel.rst, hardlockup_panic"),
+    ("kernel.panic_on_rcu_stall", "an RCU stall", "kernel.rst, panic_on_rcu_stall"),
+    ("kernel.panic_on_io_nmi", "an NMI from an I/O error", "kernel.rst, panic_on_io_nmi"),
+    ("kernel.unknown_nmi_panic", "an unknown NMI", "kernel.rst, unknown_nmi_panic"),
+):
+    _guide(
+        _name,
+        "int",
+        "mode",
+        "global",
+        f"whether the kernel panics on {_when}",
+        f"Documentation/admin-guide/sysctl/{_docs}",
+        mode_costs=tuple(
+            (
+                _n,
+                f"{_docs}: the kernel panics on {_when}, which it survives at 0 (the default "
+                "unless the build says otherwise): the whole host stops, or reboots with "
+                "kernel.panic > 0; a choice for a cluster that fails over, or to take a crash "
+                "dump",
+            )
+            for _n in (1, 2)
+        ),
+    )
 for _name, _unit, _what in (
     ("overcommit_ratio", "percent", "of RAM (plus swap) that may be committed"),
     ("overcommit_kbytes", "KiB", "that may be committed (plus swap); 0: overcommit_ratio"),

@@ -152,6 +152,9 @@ class Key:
     # (other key, what the kernel does instead, where it does): a value at or above the
     # other key's is not used as written (dirty_background_ratio >= dirty_ratio: halved)
     below_other: tuple[str, str, str] | None = None
+    # (value, what the key's documentation says that mode does instead of the default):
+    # a mode that trades the host's survival or its allocations for something else
+    mode_costs: tuple[tuple[int, str], ...] = ()
     known: bool = True  # False: a generic entry, shape inferred from the values
     # In the kubelet's safe set (kubernetes pkg/kubelet/sysctl/safe_sysctls.go, read
     # 2026-12) from this kernel version on ("" on every kernel): any pod may set it. None:

@@ -306,6 +306,9 @@ class Facts:
             "services_span": self._services_span(info, ints),
             "needs_now": None if s.context else facts["needs_now"],  # the host's boot
             "advised_out": source.outside(info.advised, ints) if info is not None else "",
+            "mode_cost": dict(info.mode_costs).get(ints[0], "")
+            if info is not None and ints is not None and len(ints) == 1
+            else "",
             "unknown_names": source.unknown_names(
                 self.host, key, info.choices if info else None, s.value
             ),
