@@ -1532,3 +1532,34 @@ def test_the_running_kernel_holds_the_sysfs_defaults_lint_knows():
         assert (shown[1] if shown else text.strip()) == want, path
         checked += 1
     assert checked >= 2  # THP's files at least
+
+
+def test_tuneds_version_decides_what_min_granularity_becomes(tmp_path):
+    """TuneD 2.25 (commit 87ff27c, _dict_sched_knob_map) writes sched_min_granularity_ns as
+    base_slice_ns on 6.6+; older TuneD writes the name EEVDF dropped."""
+    from tunekit.host.facts import tuned_version
+
+    lib = tmp_path / "usr/lib/python3/dist-packages/tuned"
+    lib.mkdir(parents=True)
+    (lib / "version.py").write_text("TUNED_VERSION_MAJOR = 2\nTUNED_VERSION_MINOR = 20\n")
+    assert tuned_version(tmp_path) == (2, 20)
+    assert tuned_version(tmp_path / "nothing") is None
+    profile = "[scheduler]\nsched_min_granularity_ns=15000000"
+    for tuned, want in (((2, 20), {"sched-knob-renamed": "dead"}), ((2, 25), {}), (None, None)):
+        host = reference_host()
+        host.tuned = tuned
+        got = {f.rule: f.verdict for f in run(profile, "tuned", host).findings}
+        assert got == (want if want is not None else {"sched-knob-renamed-tuned": "risky"}), got
+
+
+def test_the_installed_tuned_maps_the_knobs_as_its_version_says():
+    """The real TuneD (Debian's package): its scheduler plug-in has the 6.6 map exactly when
+    tuned_version says 2.25 or later."""
+    from tunekit.host.facts import tuned_version
+
+    version = tuned_version(Path("/"))
+    require_tool("tuned-adm")
+    assert version is not None, "tuned-adm is installed but no tuned/version.py was found"
+    plugins = list(Path("/usr/lib").glob("python3*/*-packages/tuned/plugins/plugin_scheduler.py"))
+    assert plugins, "TuneD's scheduler plug-in not found"
+    assert ("_dict_sched_knob_map" in plugins[0].read_text()) == (version >= (2, 25))

@@ -132,6 +132,27 @@ def possible_cpus(root: Path) -> int | None:
     return n if 0 < n <= 1 << 16 else None
 
 
+_TUNED_VERSION = re.compile(r"^TUNED_VERSION_(MAJOR|MINOR)\s*=\s*(\d{1,4})\s*$", re.M)
+
+
+def tuned_version(root: Path) -> tuple[int, int] | None:
+    """(major, minor) of the TuneD installed under `root` (its tuned/version.py in a
+    Python's dist- or site-packages), None where none is found."""
+    for lib in ("usr/lib", "usr/lib64", "usr/local/lib"):
+        for python in procfs.listdir(root, lib):
+            if not re.fullmatch(r"python3(\.\d+)?", python):
+                continue
+            for packages in ("dist-packages", "site-packages"):
+                try:
+                    text = read(root, f"{lib}/{python}/{packages}/tuned/version.py", 4096)
+                except OSError:
+                    continue
+                found = dict(_TUNED_VERSION.findall(text))
+                if "MAJOR" in found and "MINOR" in found:
+                    return int(found["MAJOR"]), int(found["MINOR"])
+    return None
+
+
 def kernel_arg(root: Path, name: str) -> str | None:
     """NAME=VALUE on the running kernel's command line (/proc/cmdline): VALUE, "" when it
     is not given, None when the command line cannot be read."""

@@ -225,6 +225,10 @@ class Facts:
             env["sysfs_default"], env["sysfs_default_source"] = source.sysfs_default(
                 self.host, s.key
             )
+            tuned = self.host.tuned
+            env["tuned_version"] = f"{tuned[0]}.{tuned[1]}" if tuned else ""
+            # TuneD 2.25 writes the knobs EEVDF renamed by their new names (commit 87ff27c)
+            env["tuned_maps_knobs"] = None if tuned is None else tuned >= (2, 25)
         if s.kind == "modprobe":
             env["unknown_param"] = source.unknown_param(self.host, s.key)
             env["module_params"] = _params_text(s.key)

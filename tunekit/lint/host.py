@@ -61,6 +61,7 @@ class Host:
     # callable(name) -> name= of the running kernel's command line ("" not given); None:
     # not known (an image)
     kernel_arg: Any = None
+    tuned: tuple[int, int] | None = None  # the installed TuneD's (major, minor), if any
     _cache: dict = field(default_factory=dict)
 
     def load_fresh(self, keys: list[str]) -> None:
@@ -162,6 +163,9 @@ class Host:
 
             h.thash_entries = thash_entries(root)
             h.kernel_arg = lambda name: kernel_arg(root, name)
+        from tunekit.host.facts import tuned_version
+
+        h.tuned = tuned_version(root)  # what applies a TuneD profile on this root
         if has_proc:
             h.modules, h.proc_modules = procfs.modules(root)
             h.module_params = lambda module: _module_params(root, module)
