@@ -17,6 +17,7 @@ What the applying tool does is the reference:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -71,11 +72,18 @@ class Setting:
 
     @property
     def ints(self) -> list[int] | None:
-        parts = self.value.split()
-        if not parts or any(len(p) > MAX_DIGITS + 1 for p in parts):
-            return None
-        numbers = [bounds.kernel_integer(p) for p in parts]  # "0x10" and "010" too
-        return None if None in numbers else numbers  # type: ignore[return-value]
+        numbers = _ints(self.value)  # asked for many times per line: read once per text
+        return list(numbers) if numbers is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _ints(value: str) -> tuple[int, ...] | None:
+    """The numbers of a value as the kernel reads them ("0x10" and "010" too), or None."""
+    parts = value.split()
+    if not parts or any(len(p) > MAX_DIGITS + 1 for p in parts):
+        return None
+    numbers = [bounds.kernel_integer(p) for p in parts]
+    return None if None in numbers else tuple(numbers)  # type: ignore[arg-type]
 
 
 @dataclass

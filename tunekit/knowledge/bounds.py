@@ -7,6 +7,8 @@ ValueError with the reason; callers turn it into their own error.
 
 from __future__ import annotations
 
+import re
+
 from tunekit.knowledge.keys import Key
 from tunekit.model import values
 
@@ -15,6 +17,7 @@ U64_MAX = 2**64 - 1
 UNSIGNED_MAX = 2**63 - 1  # the largest value tunekit writes to a key with no known bound
 
 
+_DECIMAL = re.compile(r"-?(?:[1-9][0-9]*|0)\Z")
 _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
 
 
@@ -25,6 +28,8 @@ def kernel_integer(word: str, plus: bool = False) -> int | None:
     a leading '+': `plus`) read the base from the prefix, as
     _parse_integer_fixup_radix does: "0x1F" is hex, "010" is octal (8), "08" is refused,
     as are "1_6" and "+10" written to a sysctl (measured in `unshare -n`)."""
+    if _DECIMAL.match(word):  # the common case: no prefix to read
+        return int(word)
     text = word[1:] if word[:1] == "-" or (plus and word[:1] == "+") else word
     if not text[:1].isdigit():
         return None
