@@ -1563,3 +1563,29 @@ def test_the_installed_tuned_maps_the_knobs_as_its_version_says():
     plugins = list(Path("/usr/lib").glob("python3*/*-packages/tuned/plugins/plugin_scheduler.py"))
     assert plugins, "TuneD's scheduler plug-in not found"
     assert ("_dict_sched_knob_map" in plugins[0].read_text()) == (version >= (2, 25))
+
+
+def test_ip_forward_is_conf_all_forwarding_and_a_change_copies_it():
+    """devinet.c: ip_forward's data is the "all" devconf's forwarding, and a write that
+    changes it copies it to default and every interface (inet_forward_change)."""
+    text = "net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.forwarding = 1\n"
+    text += "net.ipv4.conf.default.forwarding = 1\n"
+    report = run(text)
+    assert {f.line for f in report.findings if f.rule == "sets-what-is-there"} == {2, 3}
+    # a write that changes nothing copies nothing: default keeps its own value
+    again = "net.ipv4.conf.default.forwarding = 0\nnet.ipv4.ip_forward = 0\n"
+    again += "net.ipv4.conf.default.forwarding = 1\n"
+    report = run(again)
+    assert 3 not in {f.line for f in report.findings if f.rule == "sets-what-is-there"}
+
+
+def test_the_kernel_copies_forwarding_only_on_a_change():
+    require_privileges()
+    script = (
+        "P=/proc/sys/net/ipv4; echo 1 > $P/ip_forward; "
+        "cat $P/conf/all/forwarding $P/conf/default/forwarding $P/conf/lo/forwarding; "
+        "echo 0 > $P/conf/default/forwarding; echo 1 > $P/ip_forward; "
+        "cat $P/conf/default/forwarding"
+    )
+    r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.stdout.split() == ["1", "1", "1", "0"], r.stdout + r.stderr

@@ -44,6 +44,9 @@ COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits"
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
 
 
+_DIRECTIVE = re.compile(r"^[ \t]*(?:%\{~?[^\n]*?~?\}|\{%-?[^\n]*?-?%\})[ \t]*$", re.M)
+
+
 def yaml_file(text: str, file: str) -> Parsed:
     import yaml  # PyYAML: only a YAML file needs it
 
@@ -51,10 +54,19 @@ def yaml_file(text: str, file: str) -> Parsed:
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        out.unread.append(f"not read as YAML{where}: {getattr(err, 'problem', err)}")
-        return out
+        # a template's control lines (Terraform's `%{ if ... }`, Jinja's `{% for ... %}`)
+        # are not YAML; rendered, they leave their bodies: read with them blanked, the
+        # lines of every branch (one line each, so the line numbers hold)
+        plain = _DIRECTIVE.sub("", text)
+        try:
+            if plain == text:
+                raise
+            documents = list(yaml.compose_all(plain, Loader=yaml.SafeLoader))
+        except yaml.YAMLError:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            out.unread.append(f"not read as YAML{where}: {getattr(err, 'problem', err)}")
+            return out
     walk = _Walk(file, text.splitlines(), out)
     for doc in documents:
         if doc is not None:

@@ -1627,7 +1627,12 @@ FRESH_NS_COPIES = (
 
 # Names the kernel still accepts for the same file (nf_conntrack_standalone.c registers
 # net.nf_conntrack_max in the initial namespace).
-ALIASES = {"net.nf_conntrack_max": CONNTRACK_MAX.name}
+# names of one variable: net.ipv4.ip_forward is conf.all.forwarding (net/ipv4/devinet.c:
+# its ctl_table's .data is the "all" devconf's IPV4_DEVCONF_FORWARDING)
+ALIASES = {
+    "net.nf_conntrack_max": CONNTRACK_MAX.name,
+    "net.ipv4.conf.all.forwarding": "net.ipv4.ip_forward",
+}
 
 # Keys that exist only while a module is loaded: absent now is not "dead" (prefix -> module).
 MODULE_PREFIXES = {
@@ -1649,17 +1654,24 @@ SNAPSHOT_MARKERS = frozenset(
 
 
 # A write of the first key is also a write of the same value to every key the pattern
-# matches (the default and each interface): its handler copies it, on every write. Not
-# net.ipv4.conf.all.forwarding: devinet_sysctl_forward copies only when the value changes
-# (`if (write && *valp != val)`), which depends on what was there before.
-WRITES_ALSO = {
+# matches (the default and each interface): its handler copies it, on every write, or
+# (True) only when the write changes the value: IPv4's devinet_sysctl_forward copies
+# forwarding to default and the interfaces under `if (write && *valp != val)`.
+WRITES_ALSO: dict[str, tuple[str, str, bool]] = {
     "net.ipv6.conf.all.forwarding": (
         "net.ipv6.conf.*.forwarding",
         "net/ipv6/addrconf.c addrconf_fixup_forwarding (devconf_dflt, addrconf_forward_change)",
+        False,
     ),
     "net.ipv6.conf.all.disable_ipv6": (
         "net.ipv6.conf.*.disable_ipv6",
         "net/ipv6/addrconf.c addrconf_disable_ipv6 (devconf_dflt, addrconf_disable_change)",
+        False,
+    ),
+    "net.ipv4.ip_forward": (
+        "net.ipv4.conf.*.forwarding",
+        "net/ipv4/devinet.c devinet_sysctl_forward, inet_forward_change (on a change only)",
+        True,
     ),
 }
 

@@ -127,15 +127,27 @@ class Facts:
             if wrote:
                 self.before[id(s)] = max(wrote, key=lambda at_w: at_w[0])[1]
             if not s.problem:
-                last[key] = (n, s)
-                if key in K.WRITES_ALSO:
+                if key in K.WRITES_ALSO and self._copies(key, s, last.get(key)):
                     copied.append((n, K.WRITES_ALSO[key][0], s))
+                last[key] = (n, s)
         self.ctx = host.boot_context()
         # what systemd gives services (DefaultLimitNOFILE=, hard), when the inputs say
         self.services_nofile: int | None = None
         for s in settings:
             if s.kind == "systemd" and not s.problem:
                 self.services_nofile = _soft_hard(s.value)[1]
+
+    @staticmethod
+    def _copies(key: str, s: Setting, prev: tuple[int, Setting] | None) -> bool:
+        """Does this write copy its value (K.WRITES_ALSO)? Always, or where the handler
+        copies only on a change: when it differs from the line before it, else from the
+        catalogue's boot default (unknown: not claimed)."""
+        if not K.WRITES_ALSO[key][2]:
+            return True
+        if prev is not None:
+            return prev[1].ints != s.ints
+        info = K.KEYS.get(key)
+        return info is not None and info.default is not None and s.ints != ints_of(info.default)
 
     # names and functions the conditions see
 
