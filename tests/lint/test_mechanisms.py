@@ -1589,3 +1589,17 @@ def test_the_kernel_copies_forwarding_only_on_a_change():
     )
     r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
     assert r.stdout.split() == ["1", "1", "1", "0"], r.stdout + r.stderr
+
+
+def test_a_yaml_template_is_read_with_its_control_lines_blanked():
+    """Terraform's templatefile (%{ if }) and Jinja ({% for %}) control lines are not YAML;
+    the lines between them are read at their own line numbers."""
+    from tunekit.host import confyaml
+
+    text = "#cloud-config\n%{ if length(keys) > 0 }\nssh_authorized_keys:\n- ${key}\n"
+    text += "%{ endif }\nruncmd:\n- sysctl -w net.ipv4.tcp_sack=0\n"
+    parsed = confyaml.yaml_file(text, "user-data")
+    assert not parsed.unread
+    assert [(s.line, s.key) for s in parsed.settings] == [(7, "net.ipv4.tcp_sack")]
+    broken = confyaml.yaml_file("a: [\n", "x.yml")
+    assert broken.unread and not broken.settings
