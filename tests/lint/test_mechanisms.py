@@ -1603,3 +1603,13 @@ def test_a_yaml_template_is_read_with_its_control_lines_blanked():
     assert [(s.line, s.key) for s in parsed.settings] == [(7, "net.ipv4.tcp_sack")]
     broken = confyaml.yaml_file("a: [\n", "x.yml")
     assert broken.unread and not broken.settings
+
+
+def test_a_binfmt_misc_file_is_not_a_missing_sysctl(tmp_path):
+    """/proc/sys/fs/binfmt_misc is a filesystem systemd mounts on first use: its status
+    file is absent until then, not dead (fs/binfmt_misc.c)."""
+    conf = tmp_path / "x.conf"
+    conf.write_text("fs.binfmt_misc.status = 0\n")
+    host = LintHost.of_root(Path("/"))
+    report = lint.lint([(str(conf), conf.read_text(), "sysctl.conf")], host)
+    assert not [f for f in report.findings if f.verdict == "dead"], report.findings

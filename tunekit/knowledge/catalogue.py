@@ -1642,6 +1642,10 @@ MODULE_PREFIXES = {
     "net.bridge.": "br_netfilter",
     "net.ipv4.vs.": "ip_vs",
 }
+# Files of a filesystem mounted under /proc/sys, not sysctls: there once it is mounted
+# (fs/binfmt_misc.c's "status" and "register"; systemd mounts it on first use,
+# proc-sys-fs-binfmt_misc.automount), so absent now is not "dead"
+MOUNTED_PREFIXES = ("fs.binfmt_misc.",)
 # The conntrack module and the names it had before (ip_conntrack; nf_conntrack_ipv4, merged
 # into nf_conntrack in 4.19): modprobe.d lines about them are tunekit's business.
 CONNTRACK_MODULES = ("nf_conntrack", "ip_conntrack", "nf_conntrack_ipv4")

@@ -122,7 +122,7 @@ class Host:
     def _may_appear(self, key: str) -> bool:
         """Absent now, but present later: a device's key (udev applies it when the device
         appears) or the key of a module that is not loaded."""
-        if K.DEVICE_KEY.match(key):
+        if K.DEVICE_KEY.match(key) or key.startswith(K.MOUNTED_PREFIXES):
             return True
         for prefix, module in K.MODULE_PREFIXES.items():
             if key.startswith(prefix):
