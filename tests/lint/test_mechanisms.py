@@ -1613,3 +1613,45 @@ def test_a_binfmt_misc_file_is_not_a_missing_sysctl(tmp_path):
     host = LintHost.of_root(Path("/"))
     report = lint.lint([(str(conf), conf.read_text(), "sysctl.conf")], host)
     assert not [f for f in report.findings if f.verdict == "dead"], report.findings
+
+
+ANSIBLE_FAILS = (
+    "- name: recycle\n  sysctl:\n    name: net.ipv4.tcp_tw_recycle\n    value: '1'\n"  # 1-4
+    "- name: timestamps\n  sysctl:\n    name: net.ipv4.tcp_timestamps\n    value: '0'\n"  # 5-8
+    "- name: reuse\n  sysctl:\n    name: net.ipv4.tcp_tw_reuse\n    value: '1'\n"  # 9-12
+)
+
+
+def test_ansible_runs_no_task_after_one_that_fails():
+    """A sysctl task whose key is gone fails (its `sysctl -p` reload exits 1), and Ansible
+    runs no later task on that host: the later lines never run, and are not boot values
+    (tw_reuse is not judged against the timestamps = 0 that never happens)."""
+    report = run(ANSIBLE_FAILS, "yaml")
+    got = {(f.line, f.rule) for f in report.findings}
+    assert (4, "tw-recycle-removed") in got
+    assert {line for line, rule in got if rule == "after-failed-task"} == {8, 12}
+    assert not [f for f in report.findings if f.line in (8, 12) and f.rule != "after-failed-task"]
+
+
+@pytest.mark.parametrize(
+    "guard",
+    ["  ignore_errors: true\n", "  failed_when: false\n", "  when: tune\n", "  sysctl:\n"],
+)
+def test_a_task_that_may_fail_quietly_stops_nothing(guard):
+    text = ANSIBLE_FAILS.replace("- name: recycle\n", "- name: recycle\n" + guard, 1)
+    if guard == "  sysctl:\n":  # the module's own -e
+        text = ANSIBLE_FAILS.replace(
+            "    value: '1'\n", "    value: '1'\n    ignoreerrors: yes\n", 1
+        )
+    got = {f.rule for f in run(text, "yaml").findings}
+    assert "after-failed-task" not in got, got
+
+
+def test_procps_exits_non_zero_on_a_missing_key(tmp_path):
+    """What the sysctl module's reload sees (measured in a fresh namespace)."""
+    require_privileges()
+    require_tool("sysctl")
+    conf = tmp_path / "x.conf"
+    conf.write_text("net.ipv4.tcp_tw_recycle = 1\nnet.ipv4.tcp_fin_timeout = 30\n")
+    r = subprocess.run(["unshare", "-n", "sysctl", "-p", str(conf)], capture_output=True, text=True)
+    assert r.returncode != 0, r.stdout + r.stderr

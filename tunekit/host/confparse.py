@@ -69,6 +69,9 @@ class Setting:
     # NixOS: the definition's priority (mkForce 50, plain 100, mkDefault 1000): the
     # strongest is in force whatever the file order (host/confnix.py)
     priority: int | None = None
+    # Ansible: a task that fails when this write fails (the sysctl module's `sysctl -w` or
+    # `sysctl -p` reload, no ignore_errors), so the host runs none of the later tasks
+    stops_play: bool = False
 
     @property
     def ints(self) -> list[int] | None:

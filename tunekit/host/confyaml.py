@@ -47,6 +47,24 @@ _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Z
 _DIRECTIVE = re.compile(r"^[ \t]*(?:%\{~?[^\n]*?~?\}|\{%-?[^\n]*?-?%\})[ \t]*$", re.M)
 
 
+_RESCUE = re.compile(r"^[ \t-]*rescue\s*:", re.M)
+
+
+def _fails_the_host(fields: dict, args: dict) -> bool:
+    """Does a failed write fail this sysctl task, so that Ansible runs no further task on
+    the host ("by default it stops executing on that host": playbooks_error_handling)?
+    ansible.posix's sysctl fails when `sysctl -w` (sysctl_set) or the `sysctl -p FILE`
+    reload (reload, on by default) exits non-zero, which procps does for a missing key or
+    a refused value; not with ignoreerrors (sysctl -e), ignore_errors or a failed_when."""
+    if "ignore_errors" in fields or "failed_when" in fields or "when" in fields:
+        return False  # a template may say either, or skip the task: not claimed
+    if Y.ansible_value(Y.scalar(args.get("ignoreerrors")) or "no") in ("1", "true", "yes"):
+        return False
+    reload = Y.ansible_value(Y.scalar(args.get("reload")) or "yes")
+    sysctl_set = Y.ansible_value(Y.scalar(args.get("sysctl_set")) or "no")
+    return reload in ("1", "true", "yes") or sysctl_set in ("1", "true", "yes")
+
+
 def yaml_file(text: str, file: str) -> Parsed:
     import yaml  # PyYAML: only a YAML file needs it
 
@@ -71,6 +89,9 @@ def yaml_file(text: str, file: str) -> Parsed:
     for doc in documents:
         if doc is not None:
             walk.node(doc)
+    if _RESCUE.search(text):  # a block's rescue catches a failure: the play goes on
+        for s in out.settings:
+            s.stops_play = False
     if walk.budget <= 0:
         out.unread.append(f"stopped after {MAX_NODES:,} YAML nodes; what follows was not checked")
     return out
@@ -146,7 +167,11 @@ class _Walk(confrun.Commands):
         """Ansible's modules: sysctl, pam_limits, and the ones that write a file's text."""
         for name in SYSCTL_TASKS:
             if name in fields:
+                first = len(self.out.settings)
                 self.task(fields, fields[name], self.sysctl_args)
+                if _fails_the_host(fields, Y.args(fields[name])):
+                    for s in self.out.settings[first:]:
+                        s.stops_play = True
         for name in LIMITS_TASKS:
             if name in fields:
                 self.task(fields, fields[name], self.limits_args)

@@ -157,6 +157,8 @@ class _Linter(Facts):
         if rejected or any(r.verdict == "dead" for r in hits):
             # a write that fails changes nothing: what the others say of its effect is moot
             hits = [r for r in hits if r.verdict == "dead"]
+        elif s.problem in NEVER_RUNS:
+            hits = []  # what the line would do is moot: it never runs
         elif s.problem and self.know.by_check(s.problem).verdict == "dead":
             # a command that writes nothing (a path given to sysctl, no shell): what was
             # meant is still judged, but "it changes nothing" says nothing more
@@ -284,6 +286,40 @@ class _Linter(Facts):
         return out
 
 
+NEVER_RUNS = ("never-called", "after-failed-task")  # problems of lines that never run
+
+
+def _after_failed_tasks(parsed: list[_Input], refused: set[int]) -> bool:
+    """Ansible stops running tasks on a host once one fails: after the first sysctl task of
+    a file whose write fails (refused, `stops_play`), the file's later lines never run
+    (problem `after-failed-task`). Whether any line was so marked."""
+    marked = False
+    for item in parsed:
+        failed = [s.line for s in item.settings if s.stops_play and id(s) in refused]
+        if not failed:
+            continue
+        for s in item.settings:
+            if s.line > min(failed) and s.problem not in NEVER_RUNS:
+                s.problem, marked = "after-failed-task", True
+    return marked
+
+
+def _judge(parsed: list[_Input], host: Host, know: Knowledge, mode) -> _Linter:
+    """Every problem and every line of the inputs through the rules."""
+    linter = _Linter(parsed, host, know)
+    linter.mode = mode
+    for item in parsed:
+        for problem in item.problems:
+            s = Setting(
+                problem.file, problem.line, "sysctl", problem.key, problem.value, problem.text
+            )
+            linter.add(know.by_check(problem.check), s, {**linter.env(s), **problem.extra})
+        for s in item.settings:
+            if s.kind != "load":
+                linter.run_rules(s)
+    return linter
+
+
 def lint(
     inputs: list[tuple[str, str, str]],
     host: Host,
@@ -302,17 +338,11 @@ def lint(
         parsed.append(_Input(path, fmt, p.settings, p.problems))
         unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
     host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
-    linter = _Linter(parsed, host, know)
-    linter.mode = mode
-    for item in parsed:
-        for problem in item.problems:
-            s = Setting(
-                problem.file, problem.line, "sysctl", problem.key, problem.value, problem.text
-            )
-            linter.add(know.by_check(problem.check), s, {**linter.env(s), **problem.extra})
-        for s in item.settings:
-            if s.kind != "load":
-                linter.run_rules(s)
+    linter = _judge(parsed, host, know, mode)
+    if _after_failed_tasks(parsed, linter.refused):
+        # lines that never run are not the host's boot values either: judged again without
+        # them (only where an Ansible task fails, so rarely twice)
+        linter = _judge(parsed, host, know, mode)
     linter.overridden()
     if profile:
         linter.conflicts(*profile)

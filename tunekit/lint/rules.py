@@ -47,6 +47,7 @@ CHECKS = (
     "heredoc-not-written",
     "not-a-command",
     "never-called",
+    "after-failed-task",
     "no-shell",
     "sudo-redirect",
     "bad-limits-line",
