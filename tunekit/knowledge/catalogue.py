@@ -1519,6 +1519,21 @@ _DEVCONF = {  # mc_forwarding is left out: the kernel makes it read-only (0444)
     "disable_xfrm": "",
     "disable_policy": "",
     "arp_evict_nocarrier": "and",
+    "bc_forwarding": "and",
+    "proxy_arp_pvlan": "or",
+    "ignore_routes_with_linkdown": "or",
+    "drop_gratuitous_arp": "or",
+    "drop_unicast_in_l2_multicast": "or",
+    "medium_id": "",
+    "tag": "",
+    "force_igmp_version": "",  # igmp.c: all's OR the interface's, per version
+    "igmpv2_unsolicited_report_interval": "",
+    "igmpv3_unsolicited_report_interval": "",
+}
+# the entries the tables give a value other than 0 (devinet.c ipv4_devconf, _dflt)
+_DEVCONF_START = {
+    "igmpv2_unsolicited_report_interval": "10000",
+    "igmpv3_unsolicited_report_interval": "1000",
 }
 for _name, _combine in _DEVCONF.items():
     for _which in ("all", "default"):
@@ -1533,7 +1548,7 @@ for _name, _combine in _DEVCONF.items():
             IP_SYSCTL
             + " (conf/interface/*); net/ipv4/devinet.c ipv4_devconf"
             + ("_dflt" if _which == "default" else ""),
-            default="1" if _one else "0",
+            default=_DEVCONF_START.get(_name, "1" if _one else "0"),
             conf_combine=_combine,
         )
 _guide(
