@@ -54,7 +54,7 @@ def reference_host(
         container=container,
         read=read,
         live_source="reference",
-        modules={"nf_conntrack"},
+        modules={"nf_conntrack", "loop"},  # loop: built in (in /sys/module, not loaded)
         proc_modules={"nf_conntrack"},
         modules_at_boot=set(modules),
         systemd=systemd,

@@ -72,6 +72,9 @@ class Setting:
     # Ansible: a task that fails when this write fails (the sysctl module's `sysctl -w` or
     # `sysctl -p` reload, no ignore_errors), so the host runs none of the later tasks
     stops_play: bool = False
+    # a TuneD profile that includes another: the parent's values, which a line may undo,
+    # are not known, so the line is never called a no-op
+    inherits: bool = False
 
     @property
     def ints(self) -> list[int] | None:

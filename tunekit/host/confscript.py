@@ -26,10 +26,12 @@ import shlex
 
 from tunekit.host.confparse import Parsed
 from tunekit.host.shcommands import (
+    COPIES_STDIN,
     command,
     format_of,
     heredoc,
     loads_files,
+    name_of,
     parse_into,
     setting,
 )
@@ -91,6 +93,10 @@ def _script(text: str, file: str) -> Parsed:
         first = len(out.settings)
         shell.run(shell.functions[name])
         if name in never:
+            own = {n for f in never for n, _ in shell.functions[f]}
+            # a line of a function that does run, reached through this one, is read
+            # already where it runs: only the never-called functions' own lines are kept
+            out.settings[first:] = [s for s in out.settings[first:] if s.line in own]
             for s in out.settings[first:]:
                 s.problem = "never-called"  # whatever else is wrong, the line never runs
     if shell.cut:
@@ -351,9 +357,13 @@ class _Shell:
         script = shell_script(name, first[1:]) if name in SHELLS and body is None else None
         if script is not None:
             self._inline(script[0], script[1], number + max(0, span - 1 - script[0].count("\n")))
-        elif name in SHELLS and body and (argv := stdin_script(name, first[1:])) is not None:
-            # `sudo bash <<EOF`: the here-document is the script the new shell runs
-            self._inline("\n".join(t for _, t in body), argv, body[0][0])
+        elif body and (argv := self._shell_reads(cmd)) is not None:
+            # `sudo bash <<EOF`, `cat <<EOF | sudo bash`: the here-document is the script
+            # the new shell runs; its lines keep their numbers (a line the expansion
+            # dropped stays as a blank one)
+            text = {n: t for n, t in body}
+            lines = [text.get(n, "") for n in range(body[0][0], body[-1][0] + 1)]
+            self._inline("\n".join(lines), argv, body[0][0])
         elif name in self.functions and body is None and not direct:
             self._call(name, first[1:], (number, raw))
         elif body is not None:
@@ -398,12 +408,27 @@ class _Shell:
         s.problem = "not-a-command"
         self.out.settings.append(s)
 
+    @staticmethod
+    def _shell_reads(cmd) -> list[str] | None:
+        """The $0 $1 ... of the shell that reads the here-document as its script: the
+        first stage (`bash <<EOF`), or the last one when every stage before it copies its
+        input through (`cat <<EOF | sudo bash`); None otherwise."""
+        first, _ = redirect(cmd[0])
+        last, _ = redirect(cmd[-1])
+        stage = first if len(cmd) == 1 else last
+        if len(cmd) > 1 and not all(name_of(s) in COPIES_STDIN for s in cmd[:-1]):
+            return None
+        name = stage[0].rsplit("/", 1)[-1] if stage else ""
+        return stdin_script(name, stage[1:]) if name in SHELLS else None
+
     def _loaded(self, args: list[str]) -> bool:
         """`cat > sysctl.conf <<EOF ... EOF`, then `sysctl --load sysctl.conf`: the
         here-document's lines apply now. False where sysctl loads no scratch file."""
         paths = [p for p in loads_files(args) or [] if p in self.scratch]
         for path in paths:
-            parse_into(self.scratch[path], "sysctl.conf", self.file, self.out)
+            # read once: a later `mv` of the same file into /etc/sysctl.d puts the same
+            # lines in place, which are already counted
+            parse_into(self.scratch.pop(path), "sysctl.conf", self.file, self.out)
         return bool(paths)
 
     def _moved(self, paths: list[str]) -> None:
@@ -417,14 +442,14 @@ class _Shell:
 
 # a command word that is an expansion ("$@", $1, ${cmd}), or eval, trap, export -f: the
 # script may call any of its functions by a name that is not written out
+# a command word built from an expansion ("$@", $1, do_$action, "tune_${area}"), eval,
+# trap, export -f, or a sourced file: the script may call any of its functions by a name
+# that is not written out
 _DYNAMIC = re.compile(
-    r"(?:^|[;&|`({]|\b(?:then|do|else|exec|sudo|command|time|nohup|xargs)\s)\s*\"?\$\{?[A-Za-z0-9_@*!]"
-    r"|\b(?:eval|trap|export\s+-f|declare\s+-f|typeset\s+-f|compgen|parallel)\b"
-)
-# what a sourced library does at its top level: define, assign, set options, source
-_LIBRARY_LINE = re.compile(
-    r"^(?:#|[A-Za-z_][A-Za-z0-9_]*=|(?:export|readonly|declare|typeset|local|set|shopt|umask"
-    r"|source|\.|:|true|return)\b|\}|\{|\)|;;|fi\b|esac\b)"
+    r"(?:^|[;&|`({]|\b(?:then|do|else|exec|sudo|command|time|nohup|xargs)\s)\s*\"?[\w-]*\"?\$"
+    r"\{?[A-Za-z0-9_@*!]"
+    r"|\b(?:eval|trap|compgen|parallel|source)\b|\b(?:export|declare|typeset)\s+-\w*f"
+    r"|(?:^|[;&|]|\bthen|\bdo)\s*\.\s+\S"
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -432,14 +457,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 def _never_called(lines: list[tuple[int, str]], shell: _Shell) -> set[str]:
     """The functions nothing in the script can call: the run did not call them, no line
     outside them (or inside a function that may run) names them, and no line calls by an
-    expanded name. A file that only defines functions is a library: its callers are
-    elsewhere, and every function counts as called."""
+    expanded name or sources another file (which may call any of them). A file whose top
+    level names none of its functions is a library: its callers are elsewhere, and every
+    function counts as called."""
     inside = {n for body in shell.functions.values() for n, _ in body} | set(
         shell.defined_at.values()
     )
     top = [t for n, t in lines if n not in inside and t.strip()]
-    top = [t for t in top if not t.strip().startswith("#")]
-    if not top or all(_LIBRARY_LINE.match(t.strip()) for t in top):
+    if not any(w in shell.functions for t in top for w in _NAME.findall(t)):
         return set()
     maybe = set(shell.called)
     pending = top + [t for name in maybe for _, t in shell.functions[name]]
@@ -447,7 +472,7 @@ def _never_called(lines: list[tuple[int, str]], shell: _Shell) -> set[str]:
         text = pending.pop()
         if _DYNAMIC.search(text):
             return set()
-        for word in _NAME.findall(text.split(" #", 1)[0]):
+        for word in _NAME.findall(text):  # a name in a comment counts: never a false claim
             if word in shell.functions and word not in maybe:
                 maybe.add(word)
                 pending.extend(t for _, t in shell.functions[word])

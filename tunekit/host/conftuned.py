@@ -12,7 +12,8 @@ comments, tuned/profiles/loader.py) and each section goes to its plug-in:
   5.13 (plugin_scheduler.py): read as those sysfs writes, so a knob the kernel dropped
   (latency_ns and wakeup_granularity_ns with EEVDF in 6.6) is named.
 Other sections ([cpu], [disk], [bootloader], ...) set nothing lint judges. `include=` is
-not followed.
+not followed: a profile that includes another has its settings marked `inherits`, since
+a line there may undo the parent's value, so none is called a no-op.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _SCHED = re.compile(r"^sched_(\w+)$|^numa_balancing_(\w+)$")
 
 def tuned(text: str, file: str) -> Parsed:
     out = Parsed("tuned")
-    section = ""
+    section, included = "", False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
@@ -43,9 +44,14 @@ def tuned(text: str, file: str) -> Parsed:
         key, value = key.strip(), re.split(r"\s#", value, maxsplit=1)[0].strip()
         if "${" in value or value[:1] in (">", "<"):
             continue  # a variable or an assignment modifier: only TuneD's run knows
+        if section == "main" and key == "include" and value:
+            included = True
         for s_or_p in _settings(section, key, value, file, raw):
             s_or_p.line, s_or_p.text = number, raw.strip()
             (out.settings if isinstance(s_or_p, Setting) else out.problems).append(s_or_p)
+    if included:  # the parent profile's values are not read: a line may undo one of them
+        for s in out.settings:
+            s.inherits = True
     return out
 
 

@@ -66,16 +66,22 @@ def stdin_script(name: str, args: list[str]) -> list[str] | None:
     `sudo sh -s -- a b <<EOF`: bash(1), "If the -s option is present, or if no arguments
     remain after option processing, then commands are read from the standard input"); None
     where the input is data for a script named on the line or given by -c."""
-    if name == "su":
-        return None
-    n = 0
-    while n < len(args) and args[n].startswith("-") and args[n] not in ("-", "--"):
-        if not args[n].startswith("--") and "c" in args[n][1:]:
+    if name == "su":  # `su`, `su -`, `su - root`: the user's shell, reading stdin
+        if any(a in ("-c", "--command") or a.startswith("--command=") for a in args):
             return None
-        if not args[n].startswith("--") and "s" in args[n][1:]:
+        return [name] if len([a for a in args if not a.startswith("-")]) <= 1 else None
+    n = 0
+    while n < len(args) and args[n][:1] in ("-", "+") and args[n] not in ("-", "--"):
+        option = args[n]
+        if not option.startswith("--") and "c" in option[1:]:
+            return None
+        if not option.startswith("--") and "s" in option[1:]:
             return [name, *[a for a in args[n + 1 :] if a != "--"][:9]]
+        if not option.startswith("--") and option[-1] in ("o", "O"):
+            n += 1  # -o pipefail, -euo pipefail, +O extglob: the next word is the option's
         n += 1
-    rest = args[n + 1 :] if n < len(args) and args[n] == "--" else args[n:]
+    # "--" and "-" end the options (bash(1): "An argument of - is equivalent to --")
+    rest = args[n + 1 :] if n < len(args) and args[n] in ("-", "--") else args[n:]
     return [name] if not rest else None
 
 
@@ -192,10 +198,17 @@ def strip_prefixes(stage: list[str]) -> list[str]:
     words = list(stage)
     while words and words[0] in PREFIXES:
         prefix, words = words[0], words[1:]
+        shell = False
         while words and words[0].startswith("-"):  # the prefix's own options
             option, words = words[0], words[1:]
             if option in _PREFIX_ARGS.get(prefix, ()) and words:
                 words = words[1:]
+            elif prefix == "sudo" and (
+                option in ("--shell", "--login") or set(option[1:]) & {"s", "i"}
+            ):
+                shell = True
+        if shell and not words:
+            return ["sh"]  # `sudo -s`, `sudo -i`: the user's shell, reading standard input
         if prefix == "env":
             while words and ASSIGN.match(words[0]):
                 words = words[1:]

@@ -898,12 +898,9 @@ _guide(
     boot=D.min_free_kbytes,
     advised=(
         1024,
-        262144,
+        None,
         'vm.rst, min_free_kbytes: "if you set this to lower than 1024KB, your system will '
-        'become subtly broken, and prone to deadlock under high loads" and "Setting this '
-        "too high will OOM your machine instantly\"; the kernel's own value "
-        "(mm/page_alloc.c calculate_min_free_kbytes: sqrt(16 x lowmem KiB)) is clamped to "
-        "262144 (256 MiB, which it reaches at 4 TiB of RAM)",
+        'become subtly broken, and prone to deadlock under high loads"',
     ),
 )
 _guide(

@@ -111,7 +111,11 @@ def scan(tree: Path) -> dict[str, tuple[set[str], bool, dict[str, str]]]:
         params, uncertain, defaults = out.get(module, (set(), module in modules.uncertain, {}))
         params |= set(_PARAM.findall(text))
         uncertain = uncertain or bool(_IN_MACRO.search(text)) or "MODULE_PARAM_PREFIX" in text
-        defaults.update(_defaults(text))
+        if not (rel.parts[0] == "arch" and len(rel.parts) > 1 and rel.parts[1] != "x86"):
+            # another architecture's module of the same name (s390's kvm has an int
+            # `nested`, x86's kvm none) gives it no type: types and defaults are the
+            # generic and x86 sources' (a name any architecture declares stays known)
+            defaults.update(_defaults(text))
         out[module] = (params, uncertain, defaults)
     return {m: v for m, v in out.items() if v[0] or v[1]}
 
@@ -216,6 +220,8 @@ def as_given(kind: str, text: str) -> int | None:
     kstrtobool for a bool (y, t, 1, on...; n, f, 0, of..., either case), kstrtol or
     kstrtoul base 0 for a number; None where it would not parse (EINVAL)."""
     text = text.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1]  # lib/cmdline.c next_arg: "Don't include quotes in value"
     if kind == "bool":  # lib/kstrtox.c kstrtobool: the first character decides
         low = text.lower()
         if low[:1] in ("y", "t", "1") or low[:2] == "on":

@@ -180,6 +180,8 @@ class _Linter(Facts):
             if found is not None:
                 self.add(self.know.by_check(found[0]), s, {**env, **found[1]})
         numbers = s.ints if s.kind == "sysctl" else None  # ints: a bounded number of digits
+        if numbers is not None and not source.read_as_number(K.canonical(s.key)):
+            numbers = None  # a string, or a mask read as hex: 0100 is what it says
         if numbers is not None and any(bounds.not_decimal(w) is not None for w in s.value.split()):
             read = " ".join(str(n) for n in numbers)
             self.add(self.know.by_check("octal-value"), s, {**env, "read_as": read})
@@ -347,6 +349,15 @@ def lint(
     if profile:
         linter.conflicts(*profile)
     order = {p.path: i for i, p in enumerate(parsed)}
+    # one finding per line and rule: a function that calls itself, or one reached twice,
+    # reports its lines once
+    seen: set[tuple] = set()
+    unique = []
+    for f in linter.findings:
+        if (mark := (f.file, f.line, f.rule, f.key, f.value, f.why)) not in seen:
+            seen.add(mark)
+            unique.append(f)
+    linter.findings = unique
     linter.findings.sort(key=lambda f: (order[f.file], f.line, VERDICTS.index(f.verdict)))
     return LintReport(
         mode=mode,

@@ -22,6 +22,18 @@ def shown(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
+def _earlier_writes(settings: list[Setting], kind: str) -> dict[int, str]:
+    """id(setting) -> the value an earlier line of the same kind and key wrote."""
+    before: dict[int, str] = {}
+    wrote: dict[str, str] = {}
+    for s in settings:
+        if s.kind == kind and not s.problem:
+            if s.key in wrote:
+                before[id(s)] = wrote[s.key]
+            wrote[s.key] = s.value
+    return before
+
+
 def ints_of(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -130,6 +142,7 @@ class Facts:
                 if key in K.WRITES_ALSO and self._copies(key, s, last.get(key)):
                     copied.append((n, K.WRITES_ALSO[key][0], s))
                 last[key] = (n, s)
+        self.sysfs_before = _earlier_writes(settings, "sysfs")
         self.ctx = host.boot_context()
         # what systemd gives services (DefaultLimitNOFILE=, hard), when the inputs say
         self.services_nofile: int | None = None
@@ -215,6 +228,7 @@ class Facts:
             "unit": info.unit if info else None,
             "format": self.format_of.get(s.file, ""),
             "kernel": self.host.kernel_text,
+            "mem_kib": self.host.mem_bytes // 1024 if self.host.mem_bytes else None,
             "mem_pages": self.host.mem_bytes // self.host.page_size
             if self.host.mem_bytes
             else None,
@@ -228,6 +242,7 @@ class Facts:
             "soft": None,
             "hard": None,
             "root_covered": s.key in self.root_items,
+            "inherits": s.inherits,
             "reaches_root": s.domain in ("root", "%root", "@root"),
             **self._functions(),
         }
@@ -237,6 +252,7 @@ class Facts:
             env["sysfs_default"], env["sysfs_default_source"] = source.sysfs_default(
                 self.host, s.key
             )
+            env["sysfs_before"] = self.sysfs_before.get(id(s))  # an earlier line's value
             tuned = self.host.tuned
             env["tuned_version"] = f"{tuned[0]}.{tuned[1]}" if tuned else ""
             # TuneD 2.25 writes the knobs EEVDF renamed by their new names (commit 87ff27c)

@@ -52,7 +52,8 @@ _NODES = (
 )
 NAMES = (
     "key value n values count live live_n absent scope unit format kernel mem_pages "
-    "container domain type soft hard root_covered reaches_root winner winner_value "
+    "mem_kib inherits sysfs_before container domain type soft hard root_covered "
+    "reaches_root winner winner_value "
     "profile want bound minimum maximum key_source None True False "
     "direction default_low default_text default_how below_default unchanged before "
     "writable read_only_key off_harm never_lower no_effect key_reason systemd "

@@ -5,6 +5,8 @@ cannot say (its live value, its build options, a namespace made for the purpose)
 
 from __future__ import annotations
 
+import re
+
 from tunekit.knowledge import catalogue as K
 from tunekit.knowledge import kernel_sysctls
 from tunekit.lint.host import Host
@@ -20,6 +22,21 @@ def registered(key: str) -> dict:
         "write_ignored": reg is not None and reg.ignored == "1",
         "registered_in": reg.source if reg is not None else "",
     }
+
+
+_NUMERIC = re.compile(r"^proc_do(?:u?int|u8|ulong|long|bool)|^proc_do\w*jiffies")
+
+
+def read_as_number(key: str) -> bool:
+    """Does the kernel read a write of `key` as numbers (proc_get_long, base 0)? A
+    catalogue key of a numeric shape, or a handler of the proc_do*int*/long/u8/bool family
+    (kernel_sysctls.tsv); not a string (proc_dostring, hostname), nor a mask read as hex
+    (cpumask_parse: rps_default_mask), nor a handler the table does not name."""
+    info = K.KEYS.get(key)
+    if info is not None and info.known:
+        return info.shape in ("int", "ints", "range", "triple")
+    reg = kernel_sysctls.known().get(key)
+    return reg is not None and bool(_NUMERIC.match(reg.handler))
 
 
 def default(host: Host, key: str):
