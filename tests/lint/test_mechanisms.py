@@ -1754,3 +1754,17 @@ def test_udp_mem_is_held_to_udps_own_share():
         if f.rule == "mem-over-half"
     )
     assert "18.75 %" in why
+
+
+@pytest.mark.parametrize("key", ["net.ipv4.tcp_ecn", "net.ipv4.tcp_notsent_lowat"])
+def test_an_unsigned_handler_refuses_minus_zero(key):
+    """do_proc_douintvec_w refuses any minus sign; lint says so, and so does the kernel."""
+    assert fired(f"{key} = -0").get("out-of-range") == "dead"
+    require_privileges()
+    path = "/proc/sys/" + key.replace(".", "/")
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"printf %s -0 > {path} && echo taken || echo refused"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr

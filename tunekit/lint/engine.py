@@ -207,7 +207,7 @@ class _Linter(Facts):
                 "maximum": key.maximum if key.maximum is not None else "any",
                 "key_source": key.source,
             }
-        return source.rejects(K.canonical(s.key), s.ints)
+        return source.rejects(K.canonical(s.key), s.ints, s.value)
 
     def overridden(self) -> None:
         rule = self.know.by_check("overridden")

@@ -84,13 +84,27 @@ _TYPE_RANGE = {
 }
 
 
-def rejects(key: str, ints: list[int]) -> dict | None:
+# handlers that refuse any minus sign, -0 included (kernel/sysctl.c do_proc_douintvec_w:
+# `if (err || neg) return -EINVAL`; proc_dou8vec_minmax goes through it)
+_UNSIGNED = ("proc_douintvec", "proc_douintvec_minmax", "proc_dou8vec_minmax")
+
+
+def rejects(key: str, ints: list[int], value: str = "") -> dict | None:
     """The names the out-of-range text needs when the bounds of the key's table entry (the
     extra1/extra2 its *_minmax handler enforces, else what its handler's C type holds)
-    refuse one of the numbers; None if not."""
+    refuse one of the numbers, or an unsigned handler a minus sign; None if not."""
     reg = kernel_sysctls.known().get(key)
     if reg is None:
         return None
+    signed = [w for w in value.split() if w.startswith("-")]
+    if reg.handler in _UNSIGNED and signed:
+        return {
+            "refused": signed[0],
+            "bound": f"signed, and its handler ({reg.handler}) refuses any minus sign",
+            "minimum": 0,
+            "maximum": reg.high or "any",
+            "key_source": f"{reg.source}; kernel/sysctl.c do_proc_douintvec_w",
+        }
     kind = _TYPE_RANGE.get(reg.handler, (None, None))
     low = int(reg.low) if reg.low else kind[0]
     high = int(reg.high) if reg.high else kind[1]
