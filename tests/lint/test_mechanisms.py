@@ -1768,3 +1768,9 @@ def test_an_unsigned_handler_refuses_minus_zero(key):
         text=True,
     )
     assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr
+
+
+def test_neighbour_gc_interval_is_read_nowhere_and_key_value_lists_are_settings():
+    assert fired("net.ipv4.neigh.default.gc_interval = 60").get("no-effect") == "no-op"
+    text = 'opts:\n  - { key: "net.ipv4.tcp_sack", value: 0 }\n'
+    assert fired(text, "yaml").get("feature-off") == "harmful"

@@ -198,7 +198,7 @@ class _Walk(confrun.Commands):
 
     def variables(self, m, fields: dict, domain: str) -> None:
         """Settings kept as data for a play to write (a role's defaults, vars files):
-        `- name: net.core.somaxconn` / `value: 1024` items, or a mapping whose every key
+        `- name: net.core.somaxconn` / `value: 1024` items (or `key:`), or a mapping whose every key
         is a sysctl name (`vm.swappiness: 10`); pam_limits items (`limit_item` or
         `limit_name`, `limit_type`, `value` or `limit_value`, and the `domain` given there
         or above)."""
@@ -209,7 +209,8 @@ class _Walk(confrun.Commands):
             parsed = limits_conf(f"{domain} {typ} {item} {limit}", self.file)
             self.add_parsed(parsed, m.start_mark.line + 1)
             return
-        name, value = Y.scalar(fields.get("name")), Y.scalar(fields.get("value"))
+        name = Y.scalar(fields.get("name") or fields.get("key"))  # `- { key: K, value: V }`
+        value = Y.scalar(fields.get("value"))
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
             return

@@ -1410,6 +1410,21 @@ for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms
         f"{_name} but its sysctl (ipv4_dst_ops has no garbage collector)",
         no_effect_since="3.6",
     )
+# the neighbour tables' gc_interval: net/core/neighbour.c keeps tbl->gc_interval for its
+# sysctl and netlink (neightbl_fill_info) and schedules garbage collection from
+# base_reachable_time (neigh_periodic_work); nothing reads it
+for _family in ("ipv4", "ipv6"):
+    _guide(
+        f"net.{_family}.neigh.default.gc_interval",
+        "int",
+        "seconds",
+        "global",
+        "once how often the neighbour table's garbage collector ran",
+        "net/core/neighbour.c (neigh_sysctl_register, neigh_periodic_work)",
+        no_effect="net/core/neighbour.c stores gc_interval and reports it over netlink, but "
+        "the garbage collector is scheduled from base_reachable_time / 2 "
+        "(neigh_periodic_work) and the forced collection from gc_thresh1-3: nothing reads it",
+    )
 _guide(
     "net.ipv6.route.max_size",
     "int",
