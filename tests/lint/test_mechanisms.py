@@ -1774,3 +1774,11 @@ def test_neighbour_gc_interval_is_read_nowhere_and_key_value_lists_are_settings(
     assert fired("net.ipv4.neigh.default.gc_interval = 60").get("no-effect") == "no-op"
     text = 'opts:\n  - { key: "net.ipv4.tcp_sack", value: 0 }\n'
     assert fired(text, "yaml").get("feature-off") == "harmful"
+
+
+def test_obsolete_thresholds_and_a_replaced_cmd():
+    assert fired("net.ipv4.ipfrag_low_thresh = 31457280").get("no-effect") == "no-op"
+    assert fired("net.ipv6.xfrm6_gc_thresh = 1024").get("no-effect") == "no-op"
+    text = "FROM alpine\nCMD ulimit -n 1024\nCMD exec app\n"
+    assert fired(text, "dockerfile") == {"cmd-replaced": "dead"}
+    assert confparse.detect(text) == "dockerfile"  # FROM first, then a CMD

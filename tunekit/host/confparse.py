@@ -316,7 +316,9 @@ def detect(text: str) -> str | None:
         return "yaml"  # cloud-init's user data (its first line says so)
     if _TUNED_SECTION.search(text):
         return "tuned"  # a TuneD profile: [main], [sysctl], [vm] ... sections
-    if re.match(r"^FROM\s+\S+", first, re.I) and re.search(r"^\s*RUN\s", text, re.M | re.I):
+    if re.match(r"^FROM\s+\S+", first, re.I) and re.search(
+        r"^\s*(RUN|CMD|ENTRYPOINT)\s", text, re.M | re.I
+    ):
         return "dockerfile"  # an image's build: FROM first, then instructions
     formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")
     scores = dict.fromkeys(formats, 0)
@@ -356,6 +358,7 @@ def script(text: str, file: str) -> Parsed:
 
 
 _RUN = re.compile(r"^\s*RUN\s+(?!\[)(.*)$", re.I)  # the shell form, not RUN ["exec", ...]
+_CMD = re.compile(r"^\s*CMD\s+(?!\[)(.*?)\\?$", re.I)  # one line of the shell form
 
 
 def dockerfile(text: str, file: str) -> Parsed:
@@ -378,6 +381,17 @@ def dockerfile(text: str, file: str) -> Parsed:
     parsed.format = "dockerfile"
     for s in parsed.settings:
         s.context = "image"
+    # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your
+    # Dockerfile, only the last occurrence is used" (Docker's build checks): an earlier
+    # CMD's shell form never runs
+    cmds = [n for n, raw in enumerate(text.splitlines()) if _CMD.match(raw)]
+    replaced = ["" for _ in text.splitlines()]
+    for n in cmds[:-1]:
+        replaced[n] = _CMD.match(text.splitlines()[n])[1]  # type: ignore[index]
+    if len(cmds) > 1:
+        for s in confscript.script("\n".join(replaced), file, as_root=root).settings:
+            s.problem, s.context = "cmd-replaced", "image"
+            parsed.settings.append(s)
     return parsed
 
 

@@ -1410,6 +1410,28 @@ for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms
         f"{_name} but its sysctl (ipv4_dst_ops has no garbage collector)",
         no_effect_since="3.6",
     )
+# keys ip-sysctl calls obsolete whose value the source reads nowhere but in their sysctl:
+# the fragment queues' low_thresh (only the high one's lower bound, extra1, since 4.17's
+# rework: net/ipv4/ip_fragment.c, net/ipv6/reassembly.c) and xfrm's gc_thresh (its
+# dst_ops have no .gc, so dst_alloc never compares it: net/core/dst.c)
+_BOUND = " (and as the high threshold's lower bound)"
+for _name, _since, _where, _also in (
+    ("net.ipv4.ipfrag_low_thresh", "4.17", "net/ipv4/ip_fragment.c", _BOUND),
+    ("net.ipv6.ip6frag_low_thresh", "4.17", "net/ipv6/reassembly.c", _BOUND),
+    ("net.ipv4.xfrm4_gc_thresh", "4.14", "net/ipv4/xfrm4_policy.c", " (its dst_ops have no .gc)"),
+    ("net.ipv6.xfrm6_gc_thresh", "4.14", "net/ipv6/xfrm6_policy.c", " (its dst_ops have no .gc)"),
+):
+    _guide(
+        _name,
+        "int",
+        "",
+        "netns",
+        "a threshold the kernel no longer consults",
+        IP_SYSCTL + "; " + _where,
+        no_effect=f'ip-sysctl: "(Obsolete since linux-{_since})"; {_where} keeps it for its '
+        f"sysctl{_also} and nothing else reads it",
+        no_effect_since=_since,
+    )
 # the neighbour tables' gc_interval: net/core/neighbour.c keeps tbl->gc_interval for its
 # sysctl and netlink (neightbl_fill_info) and schedules garbage collection from
 # base_reachable_time (neigh_periodic_work); nothing reads it

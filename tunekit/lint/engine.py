@@ -288,7 +288,7 @@ class _Linter(Facts):
         return out
 
 
-NEVER_RUNS = ("never-called", "after-failed-task")  # problems of lines that never run
+NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced")  # lines that never run
 
 
 def _after_failed_tasks(parsed: list[_Input], refused: set[int]) -> bool:

@@ -57,9 +57,9 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt = "tuned"  # a TuneD profile
     elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
         fmt = "system.conf"  # a unit, or a drop-in of one
-    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.endswith(
-        ".dockerfile"
-    ):
+    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.lower().endswith(
+        ("dockerfile", "containerfile")
+    ):  # Dockerfile, Dockerfile.dev, app.dockerfile, prod-Dockerfile
         fmt = "dockerfile"
     else:
         fmt = confparse.detect(text)

@@ -48,6 +48,7 @@ CHECKS = (
     "not-a-command",
     "never-called",
     "after-failed-task",
+    "cmd-replaced",
     "no-shell",
     "sudo-redirect",
     "bad-limits-line",
