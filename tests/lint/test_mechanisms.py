@@ -1782,3 +1782,9 @@ def test_obsolete_thresholds_and_a_replaced_cmd():
     text = "FROM alpine\nCMD ulimit -n 1024\nCMD exec app\n"
     assert fired(text, "dockerfile") == {"cmd-replaced": "dead"}
     assert confparse.detect(text) == "dockerfile"  # FROM first, then a CMD
+
+
+def test_zone_reclaim_and_oom_kill_allocating_task_are_documented_trades():
+    assert fired("vm.zone_reclaim_mode = 1").get("mode-cost") == "risky"
+    assert fired("vm.oom_kill_allocating_task = 1").get("mode-cost") == "risky"
+    assert "mode-cost" not in fired("vm.zone_reclaim_mode = 0")

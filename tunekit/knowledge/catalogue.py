@@ -925,6 +925,45 @@ _guide(
         ),
     ),
 )
+_guide(
+    "vm.zone_reclaim_mode",
+    "int",
+    "mode",
+    "global",
+    "whether a NUMA node reclaims its own memory before allocating from another",
+    KERNEL_DOCS_VM,
+    default="0",
+    mode_costs=tuple(
+        (
+            _n,
+            'vm.rst, zone_reclaim_mode: "For file servers or workloads that benefit from '
+            "having their data cached, zone_reclaim_mode should be left disabled as the "
+            'caching effect is likely to be more important than data locality"'
+            + (
+                "; bit 2 writes dirty pages out, bit 4 swaps, to stay on the node" if _n > 1 else ""
+            ),
+        )
+        for _n in range(1, 8)
+    ),
+)
+_guide(
+    "vm.oom_kill_allocating_task",
+    "int",
+    "mode",
+    "global",
+    "whether the OOM killer kills the task that triggered it instead of choosing one",
+    KERNEL_DOCS_VM,
+    default="0",
+    mode_costs=(
+        (
+            1,
+            'vm.rst, oom_kill_allocating_task: "the OOM killer simply kills the task that '
+            'triggered the out-of-memory condition" instead of the "rogue memory-hogging '
+            'task that frees up a large amount of memory": whichever process allocates at '
+            "that moment dies (sshd, an agent), not necessarily the one holding the memory",
+        ),
+    ),
+)
 # the switches that make the kernel panic on a condition it survives by default: the host
 # stops (or reboots, with kernel.panic > 0); Documentation/admin-guide/sysctl/
 for _name, _when, _docs in (
