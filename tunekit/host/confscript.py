@@ -85,6 +85,7 @@ def _script(text: str, file: str) -> Parsed:
     shell.bash = is_bash(lines[0][1] if lines else "")
     shell.run(lines)
     never = _never_called(lines, shell)
+    own = {n for f in never for n, _ in shell.functions[f]}  # the never-called ones' lines
     for name in [f for f in shell.functions if f not in shell.called]:
         # a function the run did not call may still be called in a way this reader does
         # not follow (an init script's start() by `case "$1" in start)`, a trap): it is
@@ -93,7 +94,6 @@ def _script(text: str, file: str) -> Parsed:
         first = len(out.settings)
         shell.run(shell.functions[name])
         if name in never:
-            own = {n for f in never for n, _ in shell.functions[f]}
             # a line of a function that does run, reached through this one, is read
             # already where it runs: only the never-called functions' own lines are kept
             out.settings[first:] = [s for s in out.settings[first:] if s.line in own]
@@ -371,7 +371,7 @@ class _Shell:
         elif name in ("mv", "cp", "install"):
             self._moved([w for w in first[1:] if not w.startswith("-")])
         elif name == "sysctl" and self._loaded(first[1:]):
-            pass
+            pass  # the loaded file's lines are read; the command itself sets nothing
         elif first and _BARE.match(first[0]):
             self._bare(first, number, raw)
         elif _UNKNOWN.search(" ".join(first)):
@@ -440,8 +440,6 @@ class _Shell:
             parse_into(self.scratch.pop(paths[0]), fmt, self.file, self.out)
 
 
-# a command word that is an expansion ("$@", $1, ${cmd}), or eval, trap, export -f: the
-# script may call any of its functions by a name that is not written out
 # a command word built from an expansion ("$@", $1, do_$action, "tune_${area}"), eval,
 # trap, export -f, or a sourced file: the script may call any of its functions by a name
 # that is not written out
