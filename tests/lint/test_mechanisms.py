@@ -1777,7 +1777,8 @@ def test_neighbour_gc_interval_is_read_nowhere_and_key_value_lists_are_settings(
 
 
 def test_obsolete_thresholds_and_a_replaced_cmd():
-    assert fired("net.ipv4.ipfrag_low_thresh = 31457280").get("no-effect") == "no-op"
+    # still the lower bound of ipfrag_high_thresh: deleting it can make that write fail
+    assert "no-effect" not in fired("net.ipv4.ipfrag_low_thresh = 31457280")
     assert fired("net.ipv6.xfrm6_gc_thresh = 1024").get("no-effect") == "no-op"
     text = "FROM alpine\nCMD ulimit -n 1024\nCMD exec app\n"
     assert fired(text, "dockerfile") == {"cmd-replaced": "dead"}
@@ -1788,3 +1789,41 @@ def test_zone_reclaim_and_oom_kill_allocating_task_are_documented_trades():
     assert fired("vm.zone_reclaim_mode = 1").get("mode-cost") == "risky"
     assert fired("vm.oom_kill_allocating_task = 1").get("mode-cost") == "risky"
     assert "mode-cost" not in fired("vm.zone_reclaim_mode = 0")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a loop whose first item fails: Ansible runs the other items
+        "- sysctl:\n    name: '{{ item.k }}'\n    value: '{{ item.v }}'\n  loop:\n"
+        "    - {k: net.ipv4.tcp_tw_recycle, v: 1}\n    - {k: net.ipv4.tcp_sack, v: 0}\n",
+        # an always: block runs after a failure
+        "- block:\n  - sysctl: {name: net.ipv4.tcp_tw_recycle, value: '1'}\n  always:\n"
+        "  - sysctl: {name: net.ipv4.tcp_sack, value: '0'}\n",
+        # octal is a syntax finding, but the write succeeds: nothing stops
+        "- sysctl: {name: net.core.somaxconn, value: '01000'}\n"
+        "- sysctl: {name: net.ipv4.tcp_sack, value: '0'}\n",
+        # sysctl_set without reload: a missing key is skipped, the task succeeds
+        "- sysctl: {name: net.ipv4.tcp_tw_recycle, value: '1', reload: no, sysctl_set: yes}\n"
+        "- sysctl: {name: net.ipv4.tcp_sack, value: '0'}\n",
+    ],
+)
+def test_what_does_not_stop_an_ansible_play(text):
+    got = {(f.key, f.rule) for f in run(text, "yaml").findings}
+    assert ("net.ipv4.tcp_sack", "feature-off") in got, got
+    assert not [r for _, r in got if r == "after-failed-task"], got
+
+
+def test_dockerfile_cmds_are_counted_per_stage_and_not_in_a_healthcheck():
+    health = "FROM alpine\nHEALTHCHECK --interval=5s \\\n  CMD ulimit -n 1024\nCMD exec app\n"
+    assert "cmd-replaced" not in fired(health, "dockerfile")
+    stages = "FROM alpine AS dev\nCMD ulimit -n 4096\nFROM alpine AS prod\nCMD exec app\n"
+    assert "cmd-replaced" not in fired(stages, "dockerfile")
+    exec_form = 'FROM alpine\nCMD ulimit -n 1024\nCMD ["app"]\n'
+    assert fired(exec_form, "dockerfile").get("cmd-replaced") == "dead"
+
+
+def test_template_branches_do_not_override_each_other():
+    text = "#cloud-config\nruncmd:\n%{ if big }\n- sysctl -w net.core.somaxconn=8192\n"
+    text += "%{ else }\n- sysctl -w net.core.somaxconn=2048\n%{ endif }\n"
+    assert "overridden" not in fired(text, "yaml")

@@ -72,6 +72,10 @@ class Setting:
     # Ansible: a task that fails when this write fails (the sysctl module's `sysctl -w` or
     # `sysctl -p` reload, no ignore_errors), so the host runs none of the later tasks
     stops_play: bool = False
+    task: int = 0  # Ansible: the line of the task the setting comes from (its loop items share it)
+    # YAML read with its template control lines blanked: the lines of every branch are
+    # read, so one does not override another
+    templated: bool = False
     # a TuneD profile that includes another: the parent's values, which a line may undo,
     # are not known, so the line is never called a no-op
     inherits: bool = False
@@ -384,11 +388,22 @@ def dockerfile(text: str, file: str) -> Parsed:
     # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your
     # Dockerfile, only the last occurrence is used" (Docker's build checks): an earlier
     # CMD's shell form never runs
-    cmds = [n for n, raw in enumerate(text.splitlines()) if _CMD.match(raw)]
-    replaced = ["" for _ in text.splitlines()]
-    for n in cmds[:-1]:
-        replaced[n] = _CMD.match(text.splitlines()[n])[1]  # type: ignore[index]
-    if len(cmds) > 1:
+    # CMD, only within one build stage (`--target` runs an earlier stage's own CMD)
+    rows = text.splitlines()
+    replaced = ["" for _ in rows]
+    stage: list[int] = []  # the CMD lines of the stage being read
+    continued = False
+    for n, raw in enumerate(rows + ["FROM end"]):
+        starts = not continued  # a continuation line (HEALTHCHECK ... \ CMD x) starts nothing
+        continued = raw.rstrip().endswith("\\")
+        if starts and re.match(r"^\s*FROM\s", raw, re.I):
+            for k in stage[:-1]:
+                if m := _CMD.match(rows[k]):
+                    replaced[k] = m[1]
+            stage = []
+        elif starts and re.match(r"^\s*CMD\s", raw, re.I):
+            stage.append(n)  # the exec form too: it replaces as well
+    if any(replaced):
         for s in confscript.script("\n".join(replaced), file, as_root=root).settings:
             s.problem, s.context = "cmd-replaced", "image"
             parsed.settings.append(s)

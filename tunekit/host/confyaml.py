@@ -47,28 +47,32 @@ _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Z
 _DIRECTIVE = re.compile(r"^[ \t]*(?:%\{~?[^\n]*?~?\}|\{%-?[^\n]*?-?%\})[ \t]*$", re.M)
 
 
-_RESCUE = re.compile(r"^[ \t-]*rescue\s*:", re.M)
+_CONTROL = re.compile(
+    r"^[ \t-]*(?:rescue|always|handlers|ignore_errors|any_errors_fatal|block)\s*:|\{%", re.M
+)
+_PLAY = re.compile(r"^[ \t-]*hosts\s*:", re.M)
 
 
 def _fails_the_host(fields: dict, args: dict) -> bool:
     """Does a failed write fail this sysctl task, so that Ansible runs no further task on
     the host ("by default it stops executing on that host": playbooks_error_handling)?
-    ansible.posix's sysctl fails when `sysctl -w` (sysctl_set) or the `sysctl -p FILE`
-    reload (reload, on by default) exits non-zero, which procps does for a missing key or
-    a refused value; not with ignoreerrors (sysctl -e), ignore_errors or a failed_when."""
+    ansible.posix's sysctl fails when its `sysctl -p FILE` reload (on by default) exits
+    non-zero, which procps does for a missing key or a refused value; not with
+    ignoreerrors (sysctl -e), ignore_errors, failed_when or when."""
     if "ignore_errors" in fields or "failed_when" in fields or "when" in fields:
         return False  # a template may say either, or skip the task: not claimed
     if Y.ansible_value(Y.scalar(args.get("ignoreerrors")) or "no") in ("1", "true", "yes"):
         return False
-    reload = Y.ansible_value(Y.scalar(args.get("reload")) or "yes")
-    sysctl_set = Y.ansible_value(Y.scalar(args.get("sysctl_set")) or "no")
-    return reload in ("1", "true", "yes") or sysctl_set in ("1", "true", "yes")
+    # the reload fails on a missing key; sysctl_set alone does not (the module skips
+    # `sysctl -w` for a key it cannot read)
+    return Y.ansible_value(Y.scalar(args.get("reload")) or "yes") in ("1", "true", "yes")
 
 
 def yaml_file(text: str, file: str) -> Parsed:
     import yaml  # PyYAML: only a YAML file needs it
 
     out = Parsed("yaml")
+    plain = text
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as err:
@@ -89,9 +93,14 @@ def yaml_file(text: str, file: str) -> Parsed:
     for doc in documents:
         if doc is not None:
             walk.node(doc)
-    if _RESCUE.search(text):  # a block's rescue catches a failure: the play goes on
+    if _CONTROL.search(text) or len(_PLAY.findall(text)) > 1:
+        # a rescue or always block, handlers, a block's or play's ignore_errors, a Jinja
+        # branch, several plays: what runs after a failure is not this reader's to say
         for s in out.settings:
             s.stops_play = False
+    if plain != text:
+        for s in out.settings:
+            s.templated = True
     if walk.budget <= 0:
         out.unread.append(f"stopped after {MAX_NODES:,} YAML nodes; what follows was not checked")
     return out
@@ -169,9 +178,9 @@ class _Walk(confrun.Commands):
             if name in fields:
                 first = len(self.out.settings)
                 self.task(fields, fields[name], self.sysctl_args)
-                if _fails_the_host(fields, Y.args(fields[name])):
-                    for s in self.out.settings[first:]:
-                        s.stops_play = True
+                stops = _fails_the_host(fields, Y.args(fields[name]))
+                for s in self.out.settings[first:]:
+                    s.stops_play, s.task = stops, fields[name].start_mark.line + 1
         for name in LIMITS_TASKS:
             if name in fields:
                 self.task(fields, fields[name], self.limits_args)

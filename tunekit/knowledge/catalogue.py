@@ -1450,13 +1450,10 @@ for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms
         no_effect_since="3.6",
     )
 # keys ip-sysctl calls obsolete whose value the source reads nowhere but in their sysctl:
-# the fragment queues' low_thresh (only the high one's lower bound, extra1, since 4.17's
-# rework: net/ipv4/ip_fragment.c, net/ipv6/reassembly.c) and xfrm's gc_thresh (its
-# dst_ops have no .gc, so dst_alloc never compares it: net/core/dst.c)
-_BOUND = " (and as the high threshold's lower bound)"
+# xfrm's gc_thresh (its dst_ops have no .gc, so dst_alloc never compares it:
+# net/core/dst.c). Not the fragment queues' low_thresh, obsolete too: it is still the
+# lower bound (extra1) of high_thresh, whose write below it fails (measured)
 for _name, _since, _where, _also in (
-    ("net.ipv4.ipfrag_low_thresh", "4.17", "net/ipv4/ip_fragment.c", _BOUND),
-    ("net.ipv6.ip6frag_low_thresh", "4.17", "net/ipv6/reassembly.c", _BOUND),
     ("net.ipv4.xfrm4_gc_thresh", "4.14", "net/ipv4/xfrm4_policy.c", " (its dst_ops have no .gc)"),
     ("net.ipv6.xfrm6_gc_thresh", "4.14", "net/ipv6/xfrm6_policy.c", " (its dst_ops have no .gc)"),
 ):

@@ -53,6 +53,9 @@ class _Linter(Facts):
         self.findings: list[LintFinding] = []
         self._by_key: dict[tuple[str, str], list[Rule]] = {}  # _candidates
         self.refused: set[int] = set()  # settings whose write the kernel or the tool refuses
+        # writes that fail outright (the key missing, the value refused): what stops an
+        # Ansible play; not a syntax the kernel still takes (octal, a short triple)
+        self.write_fails: set[int] = set()
 
     def add(self, rule: Rule, s: Setting | Problem, env: dict) -> None:
         where = f"rule {rule.id}"
@@ -154,6 +157,8 @@ class _Linter(Facts):
         hits = self._hits(s, env, snapshot)
         fired = len(hits)
         rejected = self._rejected(s) if s.kind == "sysctl" else None
+        if s.kind == "sysctl" and (rejected or env["absent"] is True):
+            self.write_fails.add(id(s))
         if rejected or any(r.verdict == "dead" for r in hits):
             # a write that fails changes nothing: what the others say of its effect is moot
             hits = [r for r in hits if r.verdict == "dead"]
@@ -217,6 +222,8 @@ class _Linter(Facts):
                 continue  # a line the tool rejects overrides nothing
             if id(s) in self.refused:
                 continue  # nor does one the kernel refuses
+            if s.templated:
+                continue  # a template's branches: which one renders is the play's to say
             name = K.canonical(s.key) if s.kind == "sysctl" else s.key
             # a container's line overrides only that container's (context and service)
             groups.setdefault((s.kind, s.context, s.domain, s.type, name), []).append(s)
@@ -291,17 +298,20 @@ class _Linter(Facts):
 NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced")  # lines that never run
 
 
-def _after_failed_tasks(parsed: list[_Input], refused: set[int]) -> bool:
+def _after_failed_tasks(parsed: list[_Input], fails: set[int]) -> bool:
     """Ansible stops running tasks on a host once one fails: after the first sysctl task of
-    a file whose write fails (refused, `stops_play`), the file's later lines never run
-    (problem `after-failed-task`). Whether any line was so marked."""
+    a file whose reload fails (`stops_play`; the key missing, or the value refused), the
+    lines of the file's later tasks never run (problem `after-failed-task`; the other
+    items of the failing task's own loop do). Whether any line was so marked."""
     marked = False
     for item in parsed:
-        failed = [s.line for s in item.settings if s.stops_play and id(s) in refused]
+        failed = [s for s in item.settings if s.stops_play and id(s) in fails]
         if not failed:
             continue
+        first = min(failed, key=lambda s: s.line)
         for s in item.settings:
-            if s.line > min(failed) and s.problem not in NEVER_RUNS:
+            later = s.line > first.line and (s.task != first.task or not s.task)
+            if later and s.problem not in NEVER_RUNS:
                 s.problem, marked = "after-failed-task", True
     return marked
 
@@ -341,7 +351,7 @@ def lint(
         unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
     host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
     linter = _judge(parsed, host, know, mode)
-    if _after_failed_tasks(parsed, linter.refused):
+    if _after_failed_tasks(parsed, linter.write_fails):
         # lines that never run are not the host's boot values either: judged again without
         # them (only where an Ansible task fails, so rarely twice)
         linter = _judge(parsed, host, know, mode)
