@@ -1827,3 +1827,18 @@ def test_template_branches_do_not_override_each_other():
     text = "#cloud-config\nruncmd:\n%{ if big }\n- sysctl -w net.core.somaxconn=8192\n"
     text += "%{ else }\n- sysctl -w net.core.somaxconn=2048\n%{ endif }\n"
     assert "overridden" not in fired(text, "yaml")
+
+
+def test_a_fragment_high_threshold_below_the_low_one_is_refused():
+    """ip_fragment.c: high_thresh's extra1 is &low_thresh (3 MiB in a fresh namespace)."""
+    assert fired("net.ipv4.ipfrag_high_thresh = 2097152").get("frag-high-below-low") == "dead"
+    both = "net.ipv4.ipfrag_low_thresh = 1048576\nnet.ipv4.ipfrag_high_thresh = 2097152\n"
+    assert "frag-high-below-low" not in fired(both)  # the order of the two decides: not claimed
+    require_privileges()
+    path = "/proc/sys/net/ipv4/ipfrag_high_thresh"
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"printf %s 2097152 > {path} && echo taken || echo refused"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr

@@ -1449,6 +1449,21 @@ for _name in ("gc_thresh", "gc_interval", "gc_min_interval", "gc_min_interval_ms
         f"{_name} but its sysctl (ipv4_dst_ops has no garbage collector)",
         no_effect_since="3.6",
     )
+# the fragment queues' low threshold: obsolete for eviction since 4.17 (ip-sysctl), but
+# still high_thresh's lower bound (extra1), so a high_thresh below it is refused
+for _name, _where in (
+    ("net.ipv4.ipfrag_low_thresh", "net/ipv4/ip_fragment.c ipv4_frags_init_net"),
+    ("net.ipv6.ip6frag_low_thresh", "net/ipv6/reassembly.c ipv6_frags_init_net"),
+):
+    _guide(
+        _name,
+        "int",
+        "bytes",
+        "netns",
+        "the fragment queues' old eviction threshold, now only the high one's lower bound",
+        IP_SYSCTL + "; " + _where,
+        default="3145728",  # 3 * 1024 * 1024; IPV6_FRAG_LOW_THRESH (include/net/ipv6.h)
+    )
 # keys ip-sysctl calls obsolete whose value the source reads nowhere but in their sysctl:
 # xfrm's gc_thresh (its dst_ops have no .gc, so dst_alloc never compares it:
 # net/core/dst.c). Not the fragment queues' low_thresh, obsolete too: it is still the

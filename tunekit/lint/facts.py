@@ -202,6 +202,7 @@ class Facts:
                 else mod in h.modules and mod not in h.proc_modules
             ),
             "loaded": lambda mod: None if h.modules is None else mod in h.modules,
+            "set_in_files": lambda key: K.canonical(key) in self.effective,
             "gib": lambda pages: f"{pages * h.page_size / 2**30:.1f}",
             "replace": lambda s, a, b: s.replace(a, b),
             "chr": chr,

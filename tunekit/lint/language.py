@@ -75,6 +75,7 @@ FUNCTIONS = (
     "autoload",
     "builtin",
     "loaded",
+    "set_in_files",
     "gib",
     "replace",
     "chr",
