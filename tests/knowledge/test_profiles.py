@@ -103,6 +103,12 @@ def test_user_profiles_come_from_home(isolated_home):
             "outside 64..2147483584",  # fs/file.c sysctl_nr_open_min = BITS_PER_LONG,
         ),
         ('[workload]\nconnections = 5\n[[targets]]\nkey = "fs.nr_open"\nvalue = 5\n', "reason"),
+        (  # one variable under two names (devinet.c): a profile cannot want both values
+            '[workload]\nconnections = 5\n[[targets]]\nkey = "net.ipv4.conf.all.forwarding"\n'
+            'value = 1\nreason = "r"\nsource = "s"\n[[targets]]\nkey = "net.ipv4.ip_forward"\n'
+            'value = 0\nreason = "r"\nsource = "s"\n',
+            "is the same setting",
+        ),
     ],
 )
 def test_invalid_profiles_name_the_file_and_the_field(tmp_path, text, message):

@@ -122,9 +122,12 @@ class Profile(BaseModel):
 
     @model_validator(mode="after")
     def _one_target_per_key(self) -> Profile:
-        seen: set[tuple[str, int | None]] = set()
+        seen: dict[tuple[str, int | None], str] = {}
         for t in self.targets:
-            if (t.key, t.index) in seen:
-                raise ValueError(f"{t.label} has two targets: keep one")
-            seen.add((t.key, t.index))
+            slot = (K.canonical(t.key), t.index)  # ip_forward is conf.all.forwarding
+            if slot in seen:
+                other = seen[slot]
+                same = "" if other == t.label else f" ({other} is the same setting)"
+                raise ValueError(f"{t.label} has two targets{same}: keep one")
+            seen[slot] = t.label
         return self
