@@ -1842,3 +1842,19 @@ def test_a_fragment_high_threshold_below_the_low_one_is_refused():
         text=True,
     )
     assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr
+
+
+def test_a_bridge_key_in_sysctl_conf_needs_br_netfilter_loaded_at_boot():
+    """sysctl.d(5), examples 2 and 3: the key exists only once the module is loaded."""
+    got = fired("net.bridge.bridge-nf-call-iptables = 1")
+    assert got.get("module-not-loaded-at-boot") == "risky", got
+    assert "module-not-loaded-at-boot" not in fired(
+        "net.bridge.bridge-nf-call-iptables = 1", modules={"br_netfilter"}
+    )
+
+
+def test_an_initialiser_with_the_attribute_before_the_name_is_read():
+    from tunekit.knowledge import kernel_sysctls
+
+    reg = kernel_sysctls.known()["kernel.sched_autogroup_enabled"]
+    assert reg.init == "1"  # unsigned int __read_mostly sysctl_sched_autogroup_enabled = 1;

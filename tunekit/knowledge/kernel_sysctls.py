@@ -241,11 +241,12 @@ class _Handlers:
 
 
 _DATA = re.compile(r"\.data\s*=\s*&(\w+)\s*,")  # a variable of its own, not &init_net.x
-# a variable at file scope: `int sysctl_vfs_cache_pressure __read_mostly = 100;`, or
-# `int node_reclaim_mode __read_mostly;` (C gives it 0)
+# a variable at file scope: `int sysctl_vfs_cache_pressure __read_mostly = 100;`,
+# `unsigned int __read_mostly sysctl_sched_autogroup_enabled = 1;` (the attribute before
+# the name), or `int node_reclaim_mode __read_mostly;` (C gives it 0)
 _VARIABLE = re.compile(
     r"^(?:static\s+)?(const\s+)?(?:unsigned\s+)?(?:int|long|long long|short|u8|u16|u32|u64"
-    r"|s32|s64|bool|size_t|unsigned|ulong)\s+(\w+)(?:\s+__\w+)*\s*(?:=\s*([^;{]+))?;",
+    r"|s32|s64|bool|size_t|unsigned|ulong)\s+(?:__\w+\s+)*(\w+)(?:\s+__\w+)*\s*(?:=\s*([^;{]+))?;",
     re.M,
 )
 _NUMBER_DEFINE = re.compile(

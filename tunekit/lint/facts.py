@@ -203,6 +203,10 @@ class Facts:
             ),
             "loaded": lambda mod: None if h.modules is None else mod in h.modules,
             "set_in_files": lambda key: K.canonical(key) in self.effective,
+            # the module whose loading makes the key exist (catalogue MODULE_PREFIXES)
+            "module_of": lambda key: next(
+                (m for p, m in K.MODULE_PREFIXES.items() if key.startswith(p)), ""
+            ),
             "gib": lambda pages: f"{pages * h.page_size / 2**30:.1f}",
             "replace": lambda s, a, b: s.replace(a, b),
             "chr": chr,

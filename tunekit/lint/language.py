@@ -76,6 +76,7 @@ FUNCTIONS = (
     "builtin",
     "loaded",
     "set_in_files",
+    "module_of",
     "gib",
     "replace",
     "chr",
