@@ -1756,18 +1756,24 @@ def test_udp_mem_is_held_to_udps_own_share():
     assert "18.75 %" in why
 
 
+def _fresh_namespace_write(key: str, text: str) -> str:
+    """'taken' or 'refused': what the kernel does with `text` written to a per-namespace
+    key in a throw-away network namespace."""
+    require_privileges()
+    path = "/proc/sys/" + key.replace(".", "/")
+    r = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"printf %s '{text}' > {path} && echo taken || echo refused"],
+        capture_output=True,
+        text=True,
+    )
+    return r.stdout.split()[-1] if r.stdout.split() else r.stderr
+
+
 @pytest.mark.parametrize("key", ["net.ipv4.tcp_ecn", "net.ipv4.tcp_notsent_lowat"])
 def test_an_unsigned_handler_refuses_minus_zero(key):
     """do_proc_douintvec_w refuses any minus sign; lint says so, and so does the kernel."""
     assert fired(f"{key} = -0").get("out-of-range") == "dead"
-    require_privileges()
-    path = "/proc/sys/" + key.replace(".", "/")
-    r = subprocess.run(
-        ["unshare", "-n", "sh", "-c", f"printf %s -0 > {path} && echo taken || echo refused"],
-        capture_output=True,
-        text=True,
-    )
-    assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr
+    assert _fresh_namespace_write(key, "-0") == "refused"
 
 
 def test_neighbour_gc_interval_is_read_nowhere_and_key_value_lists_are_settings():
@@ -1834,14 +1840,7 @@ def test_a_fragment_high_threshold_below_the_low_one_is_refused():
     assert fired("net.ipv4.ipfrag_high_thresh = 2097152").get("frag-high-below-low") == "dead"
     both = "net.ipv4.ipfrag_low_thresh = 1048576\nnet.ipv4.ipfrag_high_thresh = 2097152\n"
     assert "frag-high-below-low" not in fired(both)  # the order of the two decides: not claimed
-    require_privileges()
-    path = "/proc/sys/net/ipv4/ipfrag_high_thresh"
-    r = subprocess.run(
-        ["unshare", "-n", "sh", "-c", f"printf %s 2097152 > {path} && echo taken || echo refused"],
-        capture_output=True,
-        text=True,
-    )
-    assert r.stdout.split()[-1] == "refused", r.stdout + r.stderr
+    assert _fresh_namespace_write("net.ipv4.ipfrag_high_thresh", "2097152") == "refused"
 
 
 def test_a_bridge_key_in_sysctl_conf_needs_br_netfilter_loaded_at_boot():
