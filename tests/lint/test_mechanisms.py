@@ -1857,3 +1857,9 @@ def test_an_initialiser_with_the_attribute_before_the_name_is_read():
 
     reg = kernel_sysctls.known()["kernel.sched_autogroup_enabled"]
     assert reg.init == "1"  # unsigned int __read_mostly sysctl_sched_autogroup_enabled = 1;
+
+
+def test_a_huge_number_in_a_module_option_is_refused_not_a_crash():
+    """5,000 digits: kstrto* overflows (ERANGE), and Python's int() would refuse to parse it."""
+    got = fired("options nbd nbds_max=" + "9" * 5000, "modprobe.d")
+    assert got.get("param-value-rejected") == "harmful", got

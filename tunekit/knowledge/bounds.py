@@ -28,7 +28,7 @@ def kernel_integer(word: str, plus: bool = False) -> int | None:
     a leading '+': `plus`) read the base from the prefix, as
     _parse_integer_fixup_radix does: "0x1F" is hex, "010" is octal (8), "08" is refused,
     as are "1_6" and "+10" written to a sysctl (measured in `unshare -n`)."""
-    if _DECIMAL.match(word):  # the common case: no prefix to read
+    if len(word) <= 40 and _DECIMAL.match(word):  # the common case: no prefix to read
         return int(word)
     text = word[1:] if word[:1] == "-" or (plus and word[:1] == "+") else word
     if not text[:1].isdigit():
@@ -37,8 +37,8 @@ def kernel_integer(word: str, plus: bool = False) -> int | None:
         base, digits = 16, text[2:]
     else:
         base, digits = (8 if text[0] == "0" else 10), text
-    if not all(c in _DIGITS[base] for c in digits):
-        return None
+    if len(digits) > 64 or not all(c in _DIGITS[base] for c in digits):
+        return None  # past 64 digits no base fits 64 bits: the kernel says ERANGE
     number = int(digits, base)
     return -number if word[:1] == "-" else number
 

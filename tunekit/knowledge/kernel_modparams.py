@@ -231,7 +231,10 @@ def as_given(kind: str, text: str) -> int | None:
         return None
     if kind == "uint" and text.startswith("-"):
         return None  # kstrtouint
-    return bounds.kernel_integer(text, plus=True)  # "1_6" and "0o10" refused, "010" is 8
+    number = bounds.kernel_integer(text, plus=True)  # "1_6" and "0o10" refused, "010" is 8
+    if number is None or not -(2**63) <= number < 2**64:
+        return None  # past what any parameter type holds: ERANGE (narrower types not claimed)
+    return number
 
 
 def main(argv: list[str]) -> int:
