@@ -1829,6 +1829,20 @@ def test_dockerfile_cmds_are_counted_per_stage_and_not_in_a_healthcheck():
     assert fired(exec_form, "dockerfile").get("cmd-replaced") == "dead"
 
 
+def test_a_replaced_cmds_continuation_lines_and_a_shell_form_entrypoint():
+    text = "FROM alpine\nCMD sysctl -w net.core.somaxconn=4096 && \\\n"
+    text += "    sysctl -w net.ipv4.tcp_sack=0\nCMD exec app\n"
+    got = {(f.key, f.rule) for f in run(text, "dockerfile").findings}
+    assert ("net.ipv4.tcp_sack", "cmd-replaced") in got, got  # on the continuation line
+    # under a shell-form ENTRYPOINT the last CMD is ignored too; in the exec form it is not
+    shell = "FROM alpine\nENTRYPOINT exec app\nCMD ulimit -n 1024\n"
+    assert fired(shell, "dockerfile") == {"cmd-ignored": "dead"}
+    assert fired(shell.replace("exec app", '["app"]'), "dockerfile") == {}
+    # the ENTRYPOINT of another stage does not decide this one's CMD
+    stages = "FROM alpine AS a\nENTRYPOINT exec app\nFROM alpine\nCMD ulimit -n 1024\n"
+    assert fired(stages, "dockerfile") == {}
+
+
 def test_template_branches_do_not_override_each_other():
     text = "#cloud-config\nruncmd:\n%{ if big }\n- sysctl -w net.core.somaxconn=8192\n"
     text += "%{ else }\n- sysctl -w net.core.somaxconn=2048\n%{ endif }\n"

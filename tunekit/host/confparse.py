@@ -362,7 +362,20 @@ def script(text: str, file: str) -> Parsed:
 
 
 _RUN = re.compile(r"^\s*RUN\s+(?!\[)(.*)$", re.I)  # the shell form, not RUN ["exec", ...]
-_CMD = re.compile(r"^\s*CMD\s+(?!\[)(.*?)\\?$", re.I)  # one line of the shell form
+_CMD = re.compile(r"^\s*CMD\s+(?!\[)(.*)$", re.I)  # the shell form, not CMD ["exec", ...]
+_NEVER_RUN_CMD = ("cmd-replaced", "cmd-ignored")  # a later CMD, a shell-form ENTRYPOINT
+
+
+def _copy_instruction(rows: list[str], start: int, into: list[str]) -> None:
+    """Copy a shell-form CMD at rows[start], with its continuation lines, into `into` at
+    the same line numbers (an exec-form CMD runs no shell: nothing is copied)."""
+    if not (m := _CMD.match(rows[start])):
+        return
+    into[start] = m[1]
+    n = start
+    while into[n].rstrip().endswith("\\") and n + 1 < len(rows):
+        n += 1
+        into[n] = rows[n]
 
 
 def dockerfile(text: str, file: str) -> Parsed:
@@ -387,26 +400,33 @@ def dockerfile(text: str, file: str) -> Parsed:
         s.context = "image"
     # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your
     # Dockerfile, only the last occurrence is used" (Docker's build checks): an earlier
-    # CMD's shell form never runs
-    # CMD, only within one build stage (`--target` runs an earlier stage's own CMD)
+    # CMD never runs. Counted within one build stage (`--target` runs an earlier stage's
+    # own CMD). And "the shell form [of ENTRYPOINT] prevents any CMD or run command line
+    # arguments from being used" (the Dockerfile reference): under it even the last CMD
+    # never runs.
     rows = text.splitlines()
-    replaced = ["" for _ in rows]
-    stage: list[int] = []  # the CMD lines of the stage being read
+    never: dict[str, list[str]] = {p: ["" for _ in rows] for p in _NEVER_RUN_CMD}
+    cmds: list[int] = []  # the CMD lines of the stage being read
+    shell_entry = False  # the stage's last ENTRYPOINT is in the shell form
     continued = False
     for n, raw in enumerate(rows + ["FROM end"]):
         starts = not continued  # a continuation line (HEALTHCHECK ... \ CMD x) starts nothing
         continued = raw.rstrip().endswith("\\")
         if starts and re.match(r"^\s*FROM\s", raw, re.I):
-            for k in stage[:-1]:
-                if m := _CMD.match(rows[k]):
-                    replaced[k] = m[1]
-            stage = []
+            for k in cmds[:-1]:
+                _copy_instruction(rows, k, never["cmd-replaced"])
+            if cmds and shell_entry:
+                _copy_instruction(rows, cmds[-1], never["cmd-ignored"])
+            cmds, shell_entry = [], False
         elif starts and re.match(r"^\s*CMD\s", raw, re.I):
-            stage.append(n)  # the exec form too: it replaces as well
-    if any(replaced):
-        for s in confscript.script("\n".join(replaced), file, as_root=root).settings:
-            s.problem, s.context = "cmd-replaced", "image"
-            parsed.settings.append(s)
+            cmds.append(n)  # the exec form too: it replaces as well
+        elif starts and (m := re.match(r"^\s*ENTRYPOINT\s+(\S)", raw, re.I)):
+            shell_entry = m[1] != "["
+    for problem, lines in never.items():
+        if any(lines):
+            for s in confscript.script("\n".join(lines), file, as_root=root).settings:
+                s.problem, s.context = problem, "image"
+                parsed.settings.append(s)
     return parsed
 
 

@@ -295,7 +295,7 @@ class _Linter(Facts):
         return out
 
 
-NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced")  # lines that never run
+NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced", "cmd-ignored")  # never run
 
 
 def _after_failed_tasks(parsed: list[_Input], fails: set[int]) -> bool:

@@ -49,6 +49,7 @@ CHECKS = (
     "never-called",
     "after-failed-task",
     "cmd-replaced",
+    "cmd-ignored",
     "no-shell",
     "sudo-redirect",
     "bad-limits-line",
