@@ -51,6 +51,7 @@ def reference_host(
         kernel=lint_rules.parse_version(kernel),
         kernel_text=kernel,
         mem_bytes=24 * GIB,
+        hugepage_bytes=2 << 20,
         container=container,
         read=read,
         live_source="reference",

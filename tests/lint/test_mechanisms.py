@@ -1877,3 +1877,15 @@ def test_a_huge_number_in_a_module_option_is_refused_not_a_crash():
     """5,000 digits: kstrto* overflows (ERANGE), and Python's int() would refuse to parse it."""
     got = fired("options nbd nbds_max=" + "9" * 5000, "modprobe.d")
     assert got.get("param-value-rejected") == "harmful", got
+
+
+def test_a_huge_page_pool_as_large_as_the_ram_is_harmful():
+    # the reference host: 24 GiB of RAM, huge pages of 2 MiB
+    assert fired("vm.nr_hugepages = 12288").get("hugepages-over-ram") == "harmful"  # 24 GiB
+    assert "hugepages-over-ram" not in fired("vm.nr_hugepages = 12287")
+    # the running kernel's own size is what the rule counts in
+    from tunekit.lint.host import Host
+
+    size = Host.of_root(Path("/")).hugepage_bytes
+    text = Path("/proc/meminfo").read_text()
+    assert size == int(re.search(r"Hugepagesize:\s+(\d+) kB", text)[1]) * 1024

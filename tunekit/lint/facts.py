@@ -234,6 +234,7 @@ class Facts:
             "format": self.format_of.get(s.file, ""),
             "kernel": self.host.kernel_text,
             "mem_kib": self.host.mem_bytes // 1024 if self.host.mem_bytes else None,
+            "hugepage_kib": (self.host.hugepage_bytes or 0) // 1024 or None,
             "mem_pages": self.host.mem_bytes // self.host.page_size
             if self.host.mem_bytes
             else None,

@@ -38,6 +38,7 @@ class Host:
     # so they say nothing of the kernel's default
     set_at_boot: set[str] = field(default_factory=set)
     page_size: int = 4096  # tcp_mem and udp_mem count pages; an image's is assumed 4 KiB
+    hugepage_bytes: int | None = None  # /proc/meminfo Hugepagesize: vm.nr_hugepages counts them
     systemd: bool | None = None  # PID 1 (an image: its sbin/init) is systemd v240+
     cpus: int | None = None
     # callable(path under proc/sys) -> whether the file takes writes (its mode); None: unknown
@@ -133,7 +134,8 @@ class Host:
     def of_root(cls, root: Path, container: bool | None = None, kernel: str | None = None) -> Host:
         has_proc = procfs.is_dir(root, "proc/sys")
         release = kernel or _read_or_none(root, K.OSRELEASE) or os.uname().release
-        mem = procfs.meminfo(root).get("MemTotal")
+        meminfo = procfs.meminfo(root)
+        mem = meminfo.get("MemTotal")
         read = (lambda rel: procfs.read(root, "proc/sys/" + rel, 1 << 16)) if has_proc else None
         try:
             version: tuple[int, ...] | None = parse_version(release)
@@ -146,6 +148,7 @@ class Host:
             kernel=version,
             kernel_text=release.strip()[:64],
             mem_bytes=mem,
+            hugepage_bytes=meminfo.get("Hugepagesize"),
             read=read,
             live_source=f"{Path(root) / 'proc/sys'}" if has_proc else "none",
             page_size=os.sysconf("SC_PAGE_SIZE") if live else 4096,

@@ -52,7 +52,7 @@ _NODES = (
 )
 NAMES = (
     "key value n values count live live_n absent scope unit format kernel mem_pages "
-    "mem_kib inherits sysfs_before container domain type soft hard root_covered "
+    "mem_kib hugepage_kib inherits sysfs_before container domain type soft hard root_covered "
     "reaches_root winner winner_value "
     "profile want bound minimum maximum key_source None True False "
     "direction default_low default_text default_how below_default unchanged before "
