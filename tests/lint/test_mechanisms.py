@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -1889,3 +1890,40 @@ def test_a_huge_page_pool_as_large_as_the_ram_is_harmful():
     size = Host.of_root(Path("/")).hugepage_bytes
     text = Path("/proc/meminfo").read_text()
     assert size == int(re.search(r"Hugepagesize:\s+(\d+) kB", text)[1]) * 1024
+
+
+def test_keepalive_without_probes_kills_idle_connections():
+    assert fired("net.ipv4.tcp_keepalive_probes = 0").get("keepalive-probes-zero") == "harmful"
+    assert "keepalive-probes-zero" not in fired("net.ipv4.tcp_keepalive_probes = 1")
+    # measured in a throw-away namespace: an idle, healthy loopback connection with
+    # SO_KEEPALIVE (idle 1 s) is reset at its first check with 0 probes, and lives with 9
+    assert _keepalive_survives("0") == "ETIMEDOUT"
+    assert _keepalive_survives("9") == "alive"
+
+
+_KEEPALIVE_PROBE = """
+import errno, socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+open("/proc/sys/net/ipv4/tcp_keepalive_probes", "w").write(sys.argv[1])
+srv = socket.create_server(("127.0.0.1", 0))
+cli = socket.create_connection(srv.getsockname())
+peer, _ = srv.accept()
+cli.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+time.sleep(3)
+err = cli.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+print(errno.errorcode.get(err, "alive") if err else "alive")
+"""
+
+
+def _keepalive_survives(probes: str) -> str:
+    require_privileges()
+    r = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", _KEEPALIVE_PROBE, probes],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
