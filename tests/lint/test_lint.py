@@ -259,6 +259,8 @@ FAKE_EXPECTED = {
     ("/etc/security/limits.d/90-nofile.conf", 3, "nofile-above-nr-open"),
     ("/etc/security/limits.conf", 1, "overridden"),
     ("/etc/systemd/system.conf.d/limits.conf", 2, "default-soft-nofile"),
+    # and the hard limit 65536 is below the 524288 services get from systemd v240+
+    ("/etc/systemd/system.conf.d/limits.conf", 2, "limit-lowered"),
 }
 
 

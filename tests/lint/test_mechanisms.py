@@ -1927,3 +1927,12 @@ def _keepalive_survives(probes: str) -> str:
     )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
+
+
+def test_a_services_default_open_files_limit_below_systemds_is_lowered():
+    manager = "[Manager]\nDefaultLimitNOFILE={}\n"
+    assert fired(manager.format("100"), "system.conf").get("limit-lowered") == "risky"
+    # the hard limit every service gets from systemd v240+ is 524288
+    assert fired(manager.format("1024:4096"), "system.conf").get("limit-lowered") == "risky"
+    assert "limit-lowered" not in fired(manager.format("1024:4096"), "system.conf", systemd=False)
+    assert "limit-lowered" not in fired(manager.format("1024:1048576"), "system.conf")

@@ -279,7 +279,20 @@ class Facts:
             env["n"] = _limit_value(s.value)
         elif s.kind == "systemd":
             env["soft"], env["hard"] = _soft_hard(s.value)
+            env.update(self._services_floor(env["soft"], env["hard"]))
         return env
+
+    def _services_floor(self, soft: int | None, hard: int | None) -> dict:
+        """DefaultLimitNOFILE= below what every service gets without it: 1024 soft, and a
+        hard limit of 524288 under systemd v240+ (its DefaultLimitNOFILE=1024:524288), else
+        the kernel's 4096. {n, limit_floor, limit_floor_how} for the lower of the two."""
+        soft_floor, hard_floor, how = K.LIMIT_FLOORS["nofile"]
+        if self.host.systemd is not False:  # a system.conf is systemd's; v240 is from 2018
+            hard_floor, how = 524288, "systemd v240+: DefaultLimitNOFILE=1024:524288"
+        for value, floor in ((soft, soft_floor), (hard, hard_floor)):
+            if value is not None and isinstance(floor, int) and value < floor:
+                return {"n": value, "limit_floor": floor, "limit_floor_how": how}
+        return {"limit_floor": None, "limit_floor_how": ""}
 
     def _limit_floor(self, s: Setting) -> dict:
         """The least every process starts with for the item (catalogue LIMIT_FLOORS), where
