@@ -1936,3 +1936,19 @@ def test_a_services_default_open_files_limit_below_systemds_is_lowered():
     assert fired(manager.format("1024:4096"), "system.conf").get("limit-lowered") == "risky"
     assert "limit-lowered" not in fired(manager.format("1024:4096"), "system.conf", systemd=False)
     assert "limit-lowered" not in fired(manager.format("1024:1048576"), "system.conf")
+
+
+def test_androids_write_verb_in_a_shell_script_writes_nothing(tmp_path):
+    text = "#!/system/bin/sh\nwrite /proc/sys/net/core/somaxconn 4096\n"
+    assert fired(text, "script").get("init-verb-in-shell") == "dead"
+    sysfs = "#!/bin/sh\nwrite /sys/kernel/mm/transparent_hugepage/enabled never\n"
+    assert fired(sysfs, "script").get("init-verb-in-shell") == "dead"
+    # a script that defines write() itself: its calls are that function's
+    defined = '#!/bin/sh\nwrite() { echo "$2" > "$1"; }\nwrite /proc/sys/net/ipv4/tcp_sack 0\n'
+    assert fired(defined, "script") == {"feature-off": "harmful"}
+    # what the shell runs: write(1), a message to a user (or no such command): the file
+    # named is not written
+    target = tmp_path / "somaxconn"
+    target.write_text("128\n")
+    r = subprocess.run(["sh", "-c", f"write {target} 4096"], capture_output=True)
+    assert r.returncode != 0 and target.read_text() == "128\n"

@@ -27,6 +27,8 @@ import shlex
 from tunekit.host.confparse import Parsed
 from tunekit.host.shcommands import (
     COPIES_STDIN,
+    PROC_SYS,
+    SYSFS,
     command,
     format_of,
     heredoc,
@@ -34,6 +36,7 @@ from tunekit.host.shcommands import (
     name_of,
     parse_into,
     setting,
+    written,
 )
 from tunekit.host.shwords import (
     ASSIGN,
@@ -372,8 +375,8 @@ class _Shell:
             self._moved([w for w in first[1:] if not w.startswith("-")])
         elif name == "sysctl" and self._loaded(first[1:]):
             pass  # the loaded file's lines are read; the command itself sets nothing
-        elif first and _BARE.match(first[0]):
-            self._bare(first, number, raw)
+        elif first and (_BARE.match(first[0]) or _init_write(first)):
+            self._not_shell(first, number, raw)
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
@@ -397,10 +400,18 @@ class _Shell:
             self.depth -= 1
             self.vars, self.args = saved, saved_args
 
-    def _bare(self, words: list[str], number: int, raw: str) -> None:
-        """`net.core.somaxconn = 1024` as a line of the script: the shell runs
-        "net.core.somaxconn" as a command, which is not found (exit 127; under set -e the
-        script stops there). What was meant is still linted."""
+    def _not_shell(self, words: list[str], number: int, raw: str) -> None:
+        """A line in another language, which the shell runs as a command: `write PATH V`,
+        Android init's verb (init.rc), runs write(1), a message to a user, and writes
+        nothing; `net.core.somaxconn = 1024` runs "net.core.somaxconn", which is not
+        found (exit 127; under set -e the script stops there). What was meant is still
+        linted."""
+        if _init_write(words):
+            before = len(self.out.settings)
+            written(" ".join(words[2:]), words[1], self.file, number, raw, self.out)
+            for s in self.out.settings[before:]:
+                s.problem = "init-verb-in-shell"
+            return
         key, _, value = words[0].partition("=")
         if not value and len(words) > 1:
             value = " ".join(words[1:]).lstrip("=").strip()
@@ -450,6 +461,15 @@ _DYNAMIC = re.compile(
     r"|(?:^|[;&|]|\bthen|\bdo)\s*\.\s+\S"
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def _init_write(words: list[str]) -> bool:
+    """`write /proc/sys/PATH VALUE` (or a /sys path): Android init's verb."""
+    return (
+        len(words) > 2
+        and words[0] == "write"
+        and bool(PROC_SYS.match(words[1]) or SYSFS.match(words[1]))
+    )
 
 
 def _never_called(lines: list[tuple[int, str]], shell: _Shell) -> set[str]:
