@@ -632,7 +632,7 @@ def test_a_dockerfile_s_run_lines_are_the_image_s_build():
     ]
     rules = {(f.key, f.rule, f.verdict) for f in run(dockerfile, "dockerfile").findings}
     assert ("vm.max_map_count", "image-sysctl", "dead") in rules
-    assert ("nofile", "image-limits", "no-op") in rules
+    assert ("nofile", "image-limits", "dead") in rules
     # known by its lines when its name does not say: FROM first, then RUN
     assert confparse.detect(dockerfile) == "dockerfile"
     assert confparse.detect("# FROM the guide\nnet.core.somaxconn = 1\n") == "sysctl.conf"
