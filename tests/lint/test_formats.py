@@ -703,3 +703,42 @@ def test_a_container_key_a_new_namespace_lacks_is_measured_there():
     assert Path("/proc/sys/net/core/bpf_jit_enable").exists(), "this kernel has no BPF JIT key"
     report = lint.lint([("c.yml", compose, "yaml")], LintHost.of_root(Path("/")))
     assert [(f.line, f.rule) for f in report.findings] == [(5, "runtime-not-in-child")]
+
+
+CHEF = """\
+default['sysctl']['params']['net']['ipv4']['tcp_sack'] = 0
+node.default['fb_sysctl']['net.ipv4.tcp_timestamps'] = 0
+default[:sysctl][:values]['kernel.pid_max'] = 4_194_304 # threads
+default['sysctl']['params']['vm']['swappiness'] = node['memory']['total'].to_i / 100
+default['app']['net']['port'] = 80
+sysctl 'net.ipv4.tcp_window_scaling' do
+  value 0
+end
+sysctl 'net.ipv4.tcp_dsack' do
+  action :remove
+  value 0
+end
+sysctl_param 'net.ipv4.tcp_syncookies' do  value 0  end
+"""
+
+
+def test_a_chef_cookbook_is_read_for_its_sysctl_attributes_and_resources():
+    parsed = confparse.parse(CHEF, "attributes/default.rb", "chef")
+    got = [(s.line, s.key, s.value) for s in parsed.settings]
+    assert got == [
+        (1, "net.ipv4.tcp_sack", "0"),
+        (2, "net.ipv4.tcp_timestamps", "0"),
+        (3, "kernel.pid_max", "4194304"),  # Ruby's 4_194_304, the comment dropped
+        (7, "net.ipv4.tcp_window_scaling", "0"),  # the value's line
+        (13, "net.ipv4.tcp_syncookies", "0"),  # a one-line block
+    ]  # a computed value, a non-sysctl attribute and a removed key set nothing
+    rules = {(f.line, f.rule) for f in run(CHEF, "chef").findings}
+    assert (1, "feature-off") in rules and (7, "feature-off") in rules, rules
+
+
+def test_a_ruby_file_is_linted_as_chef(tmp_path):
+    rb = tmp_path / "default.rb"
+    rb.write_text("default['sysctl']['params']['net']['ipv4']['tcp_tw_recycle'] = 1\n")
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(rb))
+    found = {(f["line"], f["verdict"]) for f in json.loads(r.stdout)["findings"]}
+    assert (1, "dead") in found, r.stdout

@@ -35,6 +35,7 @@ FORMATS = (
     "dockerfile",
     "nix",
     "tuned",
+    "chef",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -454,7 +455,14 @@ PARSERS = {
     "dockerfile": dockerfile,
     "nix": lambda text, file: _nix(text, file),
     "tuned": lambda text, file: _tuned(text, file),
+    "chef": lambda text, file: _chef(text, file),
 }
+
+
+def _chef(text: str, file: str) -> Parsed:
+    from tunekit.host import confchef
+
+    return confchef.chef(text, file)
 
 
 def _tuned(text: str, file: str) -> Parsed:
