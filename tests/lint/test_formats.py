@@ -742,3 +742,19 @@ def test_a_ruby_file_is_linted_as_chef(tmp_path):
     r = run_tunekit("lint", "--json", "--fail-on", "none", str(rb))
     found = {(f["line"], f["verdict"]) for f in json.loads(r.stdout)["findings"]}
     assert (1, "dead") in found, r.stdout
+
+
+def test_a_yaml_map_of_proc_sys_files_and_an_m4_template(tmp_path):
+    text = "include(config.m4)\ncluster:\n- sysfs:\n    /proc/sys/net/ipv4/tcp_sack: 0\n"
+    text += "    /sys/kernel/mm/transparent_hugepage/enabled: never\n"
+    parsed = confparse.parse(text, "cluster-config.yaml.m4", "yaml")
+    assert [(s.line, s.kind, s.key, s.value) for s in parsed.settings] == [
+        (4, "sysctl", "net.ipv4.tcp_sack", "0"),
+        (5, "sysfs", "/sys/kernel/mm/transparent_hugepage/enabled", "never"),
+    ]
+    # a template is named by what it renders to: cluster-config.yaml.m4 is YAML
+    path = tmp_path / "cluster-config.yaml.m4"
+    path.write_text(text)
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+    found = {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]}
+    assert (4, "feature-off") in found, r.stdout

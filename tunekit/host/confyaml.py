@@ -42,9 +42,14 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
 # keys of a docker-compose service beside `sysctls:`
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
+_WRITTEN = re.compile(r"^/(proc/sys|sys)/[A-Za-z0-9_./:@+-]+$")
 
 
-_DIRECTIVE = re.compile(r"^[ \t]*(?:%\{~?[^\n]*?~?\}|\{%-?[^\n]*?-?%\})[ \t]*$", re.M)
+_DIRECTIVE = re.compile(
+    r"^[ \t]*(?:%\{~?[^\n]*?~?\}|\{%-?[^\n]*?-?%\}"
+    r"|(?:s?include|define|undefine|ifdef|ifelse|divert|changequote)\([^\n]*\)|dnl\b[^\n]*)[ \t]*$",
+    re.M,
+)  # Terraform's %{ }, Jinja's {% %}, an m4 macro call on its own line
 
 
 _CONTROL = re.compile(
@@ -231,6 +236,17 @@ class _Walk(confrun.Commands):
         ):
             for k, v in pairs:
                 self.add_sysctl(k.value, v.value, k.start_mark.line + 1)
+        elif (
+            pairs and len(pairs) == len(m.value) and all(_WRITTEN.match(k.value) for k, _ in pairs)
+        ):
+            # a map of files to write (`/proc/sys/net/core/somaxconn: 4096`, a /sys
+            # attribute): each a write of the value to that file
+            from tunekit.host.shcommands import written
+
+            for k, v in pairs:
+                line = k.start_mark.line + 1
+                raw = self.lines[line - 1] if line <= len(self.lines) else ""
+                written(v.value, k.value, self.file, line, raw, self.out)
 
     # --- what each writer writes --------------------------------------------------------
 

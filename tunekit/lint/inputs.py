@@ -4,6 +4,7 @@ by its lines)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tunekit.errors import UsageError
@@ -46,10 +47,12 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         except OSError as err:
             raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
         shown = name
-    # a name that says shell (editors decide so too) wins over the look of the lines
-    if shown.endswith((".sh", ".bash")):
+    # a name that says shell (editors decide so too) wins over the look of the lines; a
+    # template (`sysctl.yaml.j2`, `config.yaml.m4`) is named by what it renders to
+    named = re.sub(r"\.(j2|jinja2?|m4|tmpl|tpl|erb|in)$", "", shown)
+    if named.endswith((".sh", ".bash")):
         fmt: str | None = "script"
-    elif shown.endswith((".yml", ".yaml")):
+    elif named.endswith((".yml", ".yaml")):
         fmt = "yaml"
     elif shown.endswith(".nix"):
         fmt = "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
