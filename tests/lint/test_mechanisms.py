@@ -1952,3 +1952,26 @@ def test_androids_write_verb_in_a_shell_script_writes_nothing(tmp_path):
     target.write_text("128\n")
     r = subprocess.run(["sh", "-c", f"write {target} 4096"], capture_output=True)
     assert r.returncode != 0 and target.read_text() == "128\n"
+
+
+def test_a_stack_limit_written_in_bytes():
+    assert fired("#!/bin/sh\nulimit -s 8388608\n", "script").get("stack-in-bytes") == "units"
+    assert fired("* soft stack 8388608\n", "limits.conf").get("stack-in-bytes") == "units"
+    assert "stack-in-bytes" not in fired("#!/bin/sh\nulimit -s unlimited\n", "script")
+    assert "stack-in-bytes" not in fired("* soft stack 65536\n", "limits.conf")
+    # bash counts -s in KiB: 4096 set is 4 MiB in the process's RLIMIT_STACK (measured)
+    r = subprocess.run(
+        ["bash", "-c", "ulimit -S -s 4096 && ulimit -S -s"], capture_output=True, text=True
+    )
+    assert r.stdout.strip() == "4096"
+    r = subprocess.run(
+        [
+            "bash",
+            "-c",
+            "ulimit -S -s 4096 && exec python3 -c "
+            "'import resource; print(resource.getrlimit(resource.RLIMIT_STACK)[0])'",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.strip() == str(4096 * 1024)
