@@ -1975,3 +1975,8 @@ def test_a_stack_limit_written_in_bytes():
         text=True,
     )
     assert r.stdout.strip() == str(4096 * 1024)
+
+
+def test_swappiness_zero_is_a_documented_trade():
+    assert fired("vm.swappiness = 0").get("mode-cost") == "risky"
+    assert "mode-cost" not in fired("vm.swappiness = 10")

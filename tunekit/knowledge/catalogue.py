@@ -769,6 +769,16 @@ _guide(
     "how eagerly anonymous memory is swapped",
     KERNEL_DOCS_VM + "; mm/vmscan.c vm_swappiness",
     default="60",
+    mode_costs=(
+        (
+            0,
+            'vm.rst, swappiness: "At 0, the kernel will not initiate swap until the amount '
+            'of free and file-backed pages is less than the high watermark in a zone": the '
+            "page cache is reclaimed down to that watermark before one idle anonymous page "
+            "is swapped (mm/vmscan.c get_scan_count scans file pages only), so file I/O "
+            "thrashes first",
+        ),
+    ),
 )
 _BG_HALVED = (
     "the kernel uses half of the writers' threshold for background writeback instead",
