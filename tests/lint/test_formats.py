@@ -758,3 +758,34 @@ def test_a_yaml_map_of_proc_sys_files_and_an_m4_template(tmp_path):
     r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
     found = {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]}
     assert (4, "feature-off") in found, r.stdout
+
+
+PUPPET = """\
+sysctl { 'net.ipv4.tcp_sack': value => '0' }
+sysctl::value { 'net.ipv4.tcp_timestamps':
+  value => 0,  # off
+}
+sysctl { 'net.ipv4.tcp_dsack':
+  ensure => absent,
+  value  => '0',
+}
+sysctl { 'vm.swappiness': value => $swappiness }
+sysctl::conf { "kernel.pid_max": val => 4194304 }
+"""
+
+
+def test_a_puppet_manifest_is_read_for_its_sysctl_resources():
+    parsed = confparse.parse(PUPPET, "init.pp", "puppet")
+    assert [(s.line, s.key, s.value) for s in parsed.settings] == [
+        (1, "net.ipv4.tcp_sack", "0"),
+        (3, "net.ipv4.tcp_timestamps", "0"),  # the value's line
+        (10, "kernel.pid_max", "4194304"),
+    ]  # ensure => absent and a variable's value set nothing
+    assert {(f.line, f.rule) for f in run(PUPPET, "puppet").findings} >= {(1, "feature-off")}
+
+
+def test_hiera_data_for_a_sysctl_module_is_read():
+    text = "sysctl::base::values:\n  net.ipv4.tcp_sack:\n    value: '0'\n"
+    text += "  net.ipv4.tcp_dsack:\n    ensure: absent\n    value: '0'\n"
+    parsed = confparse.parse(text, "common.yaml", "yaml")
+    assert [(s.line, s.key, s.value) for s in parsed.settings] == [(3, "net.ipv4.tcp_sack", "0")]

@@ -36,6 +36,7 @@ FORMATS = (
     "nix",
     "tuned",
     "chef",
+    "puppet",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -456,7 +457,14 @@ PARSERS = {
     "nix": lambda text, file: _nix(text, file),
     "tuned": lambda text, file: _tuned(text, file),
     "chef": lambda text, file: _chef(text, file),
+    "puppet": lambda text, file: _puppet(text, file),
 }
+
+
+def _puppet(text: str, file: str) -> Parsed:
+    from tunekit.host import confpuppet
+
+    return confpuppet.puppet(text, file)
 
 
 def _chef(text: str, file: str) -> Parsed:

@@ -228,6 +228,8 @@ class _Walk(confrun.Commands):
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
             return
+        if self.hiera(m):
+            return
         pairs = [(k, v) for k, v in m.value if k.id == "scalar" and v.id == "scalar"]
         if (
             pairs
@@ -247,6 +249,23 @@ class _Walk(confrun.Commands):
                 line = k.start_mark.line + 1
                 raw = self.lines[line - 1] if line <= len(self.lines) else ""
                 written(v.value, k.value, self.file, line, raw, self.out)
+
+    def hiera(self, m) -> bool:
+        """Puppet's Hiera data for a sysctl module: a mapping whose every key is a sysctl
+        name and whose every value holds `value:` (`net.ipv4.ip_forward: {value: '1'}`);
+        `ensure: absent` sets nothing. Whether it was one."""
+        items = [(k, v) for k, v in m.value if k.id == "scalar" and v.id == "mapping"]
+        if not items or len(items) != len(m.value):
+            return False
+        if not all(_SYSCTL_NAME.match(k.value) for k, _ in items):
+            return False
+        fields = [(k, Y.args(v)) for k, v in items]
+        if not all("value" in args for _, args in fields):
+            return False
+        for k, args in fields:
+            if Y.scalar(args.get("ensure")) != "absent":
+                self.sysctl(k.value, args["value"], args["value"])
+        return True
 
     # --- what each writer writes --------------------------------------------------------
 

@@ -58,6 +58,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         fmt = "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
     elif shown.endswith(".rb"):
         fmt = "chef"  # a Chef cookbook's attributes or recipe: sysctl attributes, resources
+    elif shown.endswith(".pp"):
+        fmt = "puppet"  # a Puppet manifest: sysctl resources
     elif Path(shown).name == "tuned.conf":
         fmt = "tuned"  # a TuneD profile
     elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
@@ -76,7 +78,7 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             "it reads sysctl.conf / sysctl.d files, `sysctl -a` output, limits.conf, "
             "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
             "modprobe.d files, YAML (compose/Kubernetes sysctls, Ansible, Salt, "
-            "cloud-init), Dockerfiles, NixOS modules (*.nix), Chef cookbooks (*.rb) and TuneD "
-            "profiles",
+            "cloud-init), Dockerfiles, NixOS modules (*.nix), Chef cookbooks (*.rb), Puppet "
+            "manifests (*.pp) and TuneD profiles",
         )
     return shown, text, fmt
