@@ -789,3 +789,11 @@ def test_hiera_data_for_a_sysctl_module_is_read():
     text += "  net.ipv4.tcp_dsack:\n    ensure: absent\n    value: '0'\n"
     parsed = confparse.parse(text, "common.yaml", "yaml")
     assert [(s.line, s.key, s.value) for s in parsed.settings] == [(3, "net.ipv4.tcp_sack", "0")]
+
+
+def test_an_openshift_tuned_resource_carries_a_tuned_profile():
+    text = "apiVersion: tuned.openshift.io/v1\nkind: Tuned\nspec:\n  profile:\n  - data: |\n"
+    text += "      [main]\n      include=openshift-node\n      [sysctl]\n"
+    text += "      net.ipv4.tcp_tw_recycle=1\n    name: es\n"
+    got = {(f.line, f.rule) for f in run(text, "yaml").findings}
+    assert (9, "tw-recycle-removed") in got, got

@@ -42,6 +42,7 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
 # keys of a docker-compose service beside `sysctls:`
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
+_TUNED_PROFILE = re.compile(r"^\[(main|sysctl|vm|sysfs)\][ \t]*$", re.M)
 _WRITTEN = re.compile(r"^/(proc/sys|sys)/[A-Za-z0-9_./:@+-]+$")
 
 
@@ -152,6 +153,10 @@ class _Walk(confrun.Commands):
         self.tasks(fields)
         self.salt(m)
         self.cloud_init(fields)
+        data = fields.get("data")
+        if data is not None and data.id == "scalar" and _TUNED_PROFILE.search(str(data.value)):
+            # OpenShift's Tuned resource: spec.profile[].data is a TuneD profile
+            self.text_as(data, "tuned", jinja=False)
 
     def containers(self, m, fields: dict, parent: str, service: bool) -> None:
         """A pod spec's securityContext.sysctls; a compose service's sysctls (a mapping
@@ -337,7 +342,12 @@ class _Walk(confrun.Commands):
         from tunekit.host.shcommands import format_of
 
         fmt = format_of(path)
-        if fmt is None or node.id != "scalar":
+        if fmt is not None:
+            self.text_as(node, fmt, jinja)
+
+    def text_as(self, node, fmt: str, jinja: bool = True) -> None:
+        """A scalar's text read as a file of that format, at its lines in this file."""
+        if node.id != "scalar":
             return
         # a literal block (|) keeps its lines, one per line of the file after the |; any
         # other scalar (folded, quoted with \n escapes) is reported on the line it starts
