@@ -6,6 +6,7 @@ own line of the file, judged as the same line of a sysctl.d or limits file would
 from __future__ import annotations
 
 import json
+import subprocess
 
 from helpers import require_privileges, run_tunekit
 from lint_reference import reference_host, run
@@ -797,3 +798,39 @@ def test_an_openshift_tuned_resource_carries_a_tuned_profile():
     text += "      net.ipv4.tcp_tw_recycle=1\n    name: es\n"
     got = {(f.line, f.rule) for f in run(text, "yaml").findings}
     assert (9, "tw-recycle-removed") in got, got
+
+
+POD = """\
+spec:
+  initContainers:
+  - name: tune
+    image: busybox
+    command: [sysctl, -w, net.ipv4.tcp_sack=0]
+  - name: tune-privileged
+    image: busybox
+    securityContext:
+      privileged: true
+    command: ["sh", "-c", "sysctl -w net.ipv4.tcp_timestamps=0"]
+"""
+
+
+def test_a_pods_container_commands_are_run_and_an_unprivileged_write_fails():
+    got = {(f.line, f.rule, f.verdict) for f in run(POD, "yaml").findings}
+    # unprivileged: /proc/sys is read-only, the write fails (what it meant is still judged,
+    # as for any command that writes nothing)
+    assert (5, "container-proc-read-only", "dead") in got, got
+    assert not [g for g in got if g[0] == 10 and g[1] == "container-proc-read-only"], got
+    # privileged: the write takes effect, and is judged
+    assert (10, "feature-off", "harmful") in got, got
+
+
+def test_a_read_only_proc_sys_refuses_the_write_as_a_runtime_mounts_it():
+    """What the runtime does to an unprivileged container, done in throw-away mount and
+    network namespaces: /proc/sys bound read-only; sysctl -w fails, the value stays."""
+    require_privileges()
+    script = (
+        "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && "
+        "{ sysctl -q -w net.ipv4.tcp_sack=0; echo rc=$?; } ; cat /proc/sys/net/ipv4/tcp_sack"
+    )
+    r = subprocess.run(["unshare", "-m", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert r.stdout.split() == ["rc=1", "1"], (r.stdout, r.stderr)

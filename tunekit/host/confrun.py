@@ -140,6 +140,36 @@ class Commands:
             item = {**(Y.args(i) if i.id == "mapping" else {}), "": i}
             self.run(Y.fill(str(node.value), item) or "", Y.Scalar("", i.start_mark), shell)
 
+    def pod_containers(self, fields: dict) -> None:
+        """A pod spec's containers and initContainers: each one's `command` and `args`,
+        execve'd in the container (`sh -c SCRIPT` runs the script). An unprivileged
+        container's /proc/sys is mounted read-only by the runtime, so its writes fail
+        (`container-proc-read-only`); a privileged one's take effect, host-wide for a
+        global key."""
+        for list_name in ("initContainers", "containers"):
+            node = fields.get(list_name)
+            for item in node.value if node is not None and node.id == "sequence" else ():
+                if item.id != "mapping":
+                    continue
+                args = Y.args(item)
+                words, first = [], None
+                for part in ("command", "args"):
+                    seq = args.get(part)
+                    if seq is not None and seq.id == "sequence":
+                        words += [Y.scalar(w) or "" for w in seq.value]
+                        first = first or seq
+                if not words or first is None or "image" not in args:
+                    continue
+                context = Y.args(args.get("securityContext"))
+                privileged = Y.truthy(context.get("privileged"))
+                parsed = script_lines(
+                    argv_text(words), Y.Scalar("", first.start_mark), self.file, False
+                )
+                for s in parsed.settings:
+                    if s.kind in ("sysctl", "sysfs") and not privileged and not s.problem:
+                        s.problem = "container-proc-read-only"
+                self.add_script(parsed, first)
+
     def cloud_init(self, fields: dict) -> None:
         """cloud-config, in the order cloud-init runs it: bootcmd (each boot, early),
         write_files (each file's content, read as that file), runcmd (first boot, last).

@@ -153,6 +153,7 @@ class _Walk(confrun.Commands):
         self.tasks(fields)
         self.salt(m)
         self.cloud_init(fields)
+        self.pod_containers(fields)
         data = fields.get("data")
         if data is not None and data.id == "scalar" and _TUNED_PROFILE.search(str(data.value)):
             # OpenShift's Tuned resource: spec.profile[].data is a TuneD profile

@@ -51,6 +51,7 @@ CHECKS = (
     "after-failed-task",
     "cmd-replaced",
     "cmd-ignored",
+    "container-proc-read-only",
     "no-shell",
     "sudo-redirect",
     "bad-limits-line",
