@@ -1980,3 +1980,25 @@ def test_a_stack_limit_written_in_bytes():
 def test_swappiness_zero_is_a_documented_trade():
     assert fired("vm.swappiness = 0").get("mode-cost") == "risky"
     assert "mode-cost" not in fired("vm.swappiness = 10")
+
+
+def test_printf_prints_its_arguments_through_its_format():
+    from tunekit.host.shwords import printf
+
+    text = "#!/bin/sh\nprintf '%s\\n' 'net.ipv4.tcp_sack = 0' >> /etc/sysctl.conf\n"
+    assert fired(text, "script") == {"feature-off": "harmful"}
+    # the format is used again while arguments remain, as the shell's printf does
+    r = subprocess.run(["sh", "-c", "printf '%s = %s\\n' a 1 b 2"], capture_output=True, text=True)
+    assert printf(["%s = %s\\n", "a", "1", "b", "2"]) == r.stdout == "a = 1\nb = 2\n"
+    assert (
+        printf(["100%%\\tx\\n"])
+        == subprocess.run(
+            ["sh", "-c", "printf '100%%\\tx\\n'"], capture_output=True, text=True
+        ).stdout
+    )
+
+
+def test_a_unit_drop_in_written_by_a_script_is_read():
+    text = "#!/bin/sh\nmkdir -p /etc/systemd/system/app.service.d\n"
+    text += "printf '[Service]\\nLimitNOFILE=100\\n' > /etc/systemd/system/app.service.d/l.conf\n"
+    assert fired(text, "script").get("limit-lowered") == "risky"

@@ -74,6 +74,11 @@ def format_of(path: str) -> str | None:
         return "limits.conf"
     if path == "/etc/modprobe.conf" or re.search(r"/modprobe\.d/[^/]+\.conf$", path):
         return "modprobe.d"
+    # systemd's manager configuration and its drop-ins, a unit file and a unit's drop-in
+    if re.search(r"/systemd/system\.conf(\.d/[^/]+\.conf)?$", path):
+        return "system.conf"
+    if re.search(r"/systemd/system/[^/]+\.service(\.d/[^/]+\.conf)?$", path):
+        return "system.conf"
     return None
 
 

@@ -281,10 +281,43 @@ def name_of(stage: list[str]) -> str:
 
 
 def echoed(name: str, args: list[str]) -> str:
-    """What echo or printf prints (options dropped; printf's \\n kept as a new line)."""
+    """What echo or printf prints (echo's options dropped)."""
     if name == "printf":
-        return (args[0] if args else "").replace("\\n", "\n")
+        return printf(args)
     words = list(args)
     while words and re.fullmatch(r"-[neE]+", words[0]):
         words = words[1:]
     return " ".join(words)
+
+
+_CONVERSION = re.compile(r"%(?:(%)|[-+ #0]*[0-9]*(?:\.[0-9]+)?([sdiuxXocb]))")
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "a": "", "r": "", "0": ""}
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], "\\" + m[1]), text)
+
+
+def printf(args: list[str]) -> str:
+    """What printf FORMAT ARGS... prints: the format's escapes (\\n, \\t), %s %d %b ...
+    each taking the next argument (missing: empty), and the format used again while
+    arguments remain, as POSIX printf does (`printf '%s\\n' a b` prints two lines)."""
+    if not args:
+        return ""
+    fmt, rest = _unescape(args[0]), list(args[1:])
+    pieces = _CONVERSION.split(fmt)  # text, then (%%, conversion letter) and text again
+    out: list[str] = []
+    while True:
+        taken = 0
+        for k, piece in enumerate(pieces):
+            if k % 3 == 0:
+                out.append(piece)
+            elif k % 3 == 1 and piece:
+                out.append("%")
+            elif k % 3 == 2 and piece:
+                value = rest[taken] if taken < len(rest) else ""
+                taken += 1
+                out.append(_unescape(value) if piece == "b" else value)
+        rest = rest[taken:]
+        if not rest or not taken:
+            return "".join(out)
