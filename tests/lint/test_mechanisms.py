@@ -2002,3 +2002,24 @@ def test_a_unit_drop_in_written_by_a_script_is_read():
     text = "#!/bin/sh\nmkdir -p /etc/systemd/system/app.service.d\n"
     text += "printf '[Service]\\nLimitNOFILE=100\\n' > /etc/systemd/system/app.service.d/l.conf\n"
     assert fired(text, "script").get("limit-lowered") == "risky"
+
+
+def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
+    sub = "s/^net.ipv4.tcp_sack.*/net.ipv4.tcp_sack = 0/"
+    assert fired(f"#!/bin/sh\nsed -i '{sub}' /etc/sysctl.conf\n", "script") == {
+        "feature-off": "harmful"
+    }
+    appended = "#!/bin/sh\nsed -i '/^#/a net.ipv4.tcp_sack = 0' /etc/sysctl.conf\n"
+    assert fired(appended, "script") == {"feature-off": "harmful"}
+    # without -i sed prints and changes nothing; a replacement made of the match is unknown
+    assert fired(f"#!/bin/sh\nsed '{sub}' /etc/sysctl.conf\n", "script") == {}
+    assert fired("#!/bin/sh\nsed -i 's/^x.*/&1/' /etc/sysctl.conf\n", "script") == {}
+    manager = "#!/bin/sh\nsed -i 's/^#*DefaultLimitNOFILE=.*/DefaultLimitNOFILE=100/' "
+    assert fired(manager + "/etc/systemd/system.conf\n", "script").get("limit-lowered") == "risky"
+    # what GNU sed does with the same command, on a copy
+    conf = tmp_path / "sysctl.conf"
+    conf.write_text("net.ipv4.tcp_sack = 1\n")
+    subprocess.run(["sed", "-i", sub, str(conf)], check=True)
+    assert conf.read_text() == "net.ipv4.tcp_sack = 0\n"
+    subprocess.run(["sed", "-i", "$a vm.swappiness = 10", str(conf)], check=True)
+    assert conf.read_text().splitlines()[-1] == "vm.swappiness = 10"

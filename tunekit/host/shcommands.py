@@ -42,6 +42,8 @@ def command(
         sysctl(first[1:], file, number, raw, out)
     elif name == "ulimit":
         ulimit(first[1:], file, number, raw, out)
+    elif name == "sed":
+        sed(first[1:], file, number, raw, out)
     elif name in ("echo", "printf"):
         text = echoed(name, first[1:])
         targets = [target] if target else []
@@ -212,6 +214,54 @@ def loads_files(args: list[str]) -> list[str] | None:
         return None
     words = [a for a in args if not a.startswith("-")]
     return [w for w in named + glued + words if w]
+
+
+# sed's commands that put a line into the file: s/PATTERN/REPLACEMENT/FLAGS (on the lines
+# that match), and [ADDRESS]a TEXT / i TEXT (append or insert)
+_SED_S = re.compile(
+    r"^(?:[0-9$]+|/[^/]*/)?s(.)(?:\\.|(?!\1)[^\\])*\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
+)
+_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?[ai]\\?\s*(.+)$")
+
+
+def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
+    """`sed -i 's/^net.core.somaxconn.*/net.core.somaxconn = 4096/' /etc/sysctl.conf`,
+    `sed -i '$a vm.swappiness = 10' FILE`: the line it puts into a sysctl, limits,
+    modprobe.d or systemd file, read as that file's (where the pattern matches; a
+    replacement that refers to the match, `&` or `\\1`, is the file's to know)."""
+    if not any(a == "-i" or a.startswith(("-i", "--in-place")) for a in args):
+        return  # without -i sed prints; the file is not changed
+    scripts: list[str] = []
+    words = [a for a in args if not a.startswith("-i") and not a.startswith("--in-place")]
+    rest: list[str] = []
+    k = 0
+    while k < len(words):
+        if words[k] in ("-e", "--expression") and k + 1 < len(words):
+            scripts.append(words[k + 1])
+            k += 2
+            continue
+        if not words[k].startswith("-"):
+            rest.append(words[k])
+        k += 1
+    if not scripts and rest:
+        scripts, rest = [rest[0]], rest[1:]
+    for path in rest:
+        if format_of(path) is None:
+            continue
+        for script in scripts:
+            text = None
+            if m := _SED_S.match(script.strip()):
+                text = None if re.search(r"(?<!\\)&|\\[0-9]", m[2]) else m[2]
+            elif m := _SED_A.match(script.strip()):
+                text = m[1]
+            if text:
+                text = text.replace("\\n", "\n").replace("\\/", "/")
+                if format_of(path) == "system.conf" and not text.lstrip().startswith("["):
+                    # the line lands in the file's own section: system.conf's [Manager], a
+                    # unit's [Service] (where its Limit*= lines are)
+                    section = "[Manager]" if "/system.conf" in path else "[Service]"
+                    text = f"{section}\n{text}"
+                written(text, path, file, number, raw, out)
 
 
 def setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
