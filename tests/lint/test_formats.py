@@ -834,3 +834,42 @@ def test_a_read_only_proc_sys_refuses_the_write_as_a_runtime_mounts_it():
     )
     r = subprocess.run(["unshare", "-m", "-n", "sh", "-c", script], capture_output=True, text=True)
     assert r.stdout.split() == ["rc=1", "1"], (r.stdout, r.stderr)
+
+
+CHEF_BLOCKS = """\
+sysctl 'vm.swappiness' do
+  value 10
+end # a comment closes it as a bare end does
+sysctl 'net.ipv4.tcp_keepalive_probes' do
+  only_if do
+    true
+  end
+  value 0
+end.run_action(:apply)
+sysctl('net.ipv4.tcp_sack') do |r|
+  r.value 0
+end
+sysctl('net.ipv4.tcp_dsack') { value 0 }
+sysctl 'net.ipv4.tcp_timestamps' do
+  value 0
+  action :nothing
+end
+sysctl 'net.ipv4.tcp_rmem' do
+  value [4096, 131072, 0x600000]
+end
+default_unless['sysctl']['params']['kernel']['pid_max'] = 010
+default['sysctl_exporter']['net']['port'] = 9100
+"""
+
+
+def test_chef_blocks_end_at_their_own_end_and_values_are_rubys():
+    parsed = confparse.parse(CHEF_BLOCKS, "recipes/default.rb", "chef")
+    assert [(s.line, s.key, s.value) for s in parsed.settings] == [
+        (2, "vm.swappiness", "10"),
+        (8, "net.ipv4.tcp_keepalive_probes", "0"),  # after its guard's do ... end
+        (11, "net.ipv4.tcp_sack", "0"),
+        (13, "net.ipv4.tcp_dsack", "0"),
+        # action :nothing applies it only when notified: not read
+        (19, "net.ipv4.tcp_rmem", "4096 131072 6291456"),  # an array, joined; 0x hex
+        (21, "kernel.pid_max", "8"),  # Ruby's 010 is octal: Chef writes 8
+    ]  # an exporter's port under a hash whose name holds "sysctl" is no sysctl

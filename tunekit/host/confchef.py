@@ -6,46 +6,84 @@ Two forms set a sysctl from Chef:
   /etc/sysctl.d and applies: `default['sysctl']['params']['vm']['swappiness'] = 10` (the
   sysctl cookbook joins the nested keys with dots), `node.default['fb_sysctl']
   ['vm.swappiness'] = 1`, `default[:sysctl][:values]['kernel.sysrq'] = 0`. The key is
-  the path from its first component that names a sysctl tree (net, vm, kernel, fs, ...),
-  after a component whose name holds "sysctl";
+  the path after a `sysctl`, `fb_sysctl`, `params` or `values` component, from a component
+  that names a sysctl tree (net, vm, kernel, fs, ...);
 - a resource block, Chef's own since 14.0 (and sysctl_param before it):
-  `sysctl 'fs.file-max' do` ... `value 110_000` ... `end`, read at the value's line (the
-  line the user edits); `action :remove` deletes the setting and sets nothing.
+  `sysctl 'fs.file-max' do` ... `value 110_000` ... `end` (also `sysctl('k') do |r|`,
+  `r.value 0`, and the one-line `sysctl('k') { value 0 }`), read at the value's line (the
+  line the user edits). The block ends at its own `end`: an inner `do ... end` or `if ...
+  end` (a guard) is skipped over, and `end # comment` or `end.run_action(:apply)` close it
+  as `end` does. `action :remove` deletes the setting, and `action :nothing` applies it
+  only when notified: neither sets anything here.
 
-A value is read when it is a Ruby literal: an integer (`110_000` is 110000), a float, or
-a quoted string without interpolation. Anything computed (`node['x'] * 2`,
-`"#{limit}"`) is a value only the Chef run knows, and is not judged. This is not a Ruby
-parser: a line is read as one statement, as cookbooks write them.
+A value is read when it is a Ruby literal, as Chef writes it to sysctl.d (`to_s`, an array
+joined with spaces): an integer (`110_000` is 110000, `0x10` 16, `010` 8: Ruby's octal),
+a float, a quoted string without interpolation, or an array of those. Anything computed
+(`node['x'] * 2`, `"#{limit}"`) is a value only the Chef run knows, and is not judged.
+Attributes given as a hash (`default['sysctl']['params'] = {...}`, a role's
+`default_attributes`) are not read. This is not a Ruby parser: a line is read as one
+statement, as cookbooks write them.
 """
 
 from __future__ import annotations
 
 import re
 
-from tunekit.host.confparse import Parsed, sysctl_conf
+from tunekit.host.confparse import Parsed, Problem, Setting, sysctl_conf
 
 _TREES = {"abi", "crypto", "debug", "dev", "fs", "kernel", "net", "sunrpc", "user", "vm"}
-_PRECEDENCE = r"(?:node\.)?(?:default|override|normal|set|force_default|force_override)"
+_HASHES = {"sysctl", "fb_sysctl", "params", "values"}  # what a sysctl key's path follows
+_PRECEDENCE = r"(?:node\.)?(?:default|override|normal|set|force_default|force_override)(?:_unless)?"
 _COMPONENT = re.compile(r"""\[\s*(?:'([^'\\]*)'|"([^"\\#]*)"|:([A-Za-z_]\w*))\s*\]""")
 _ATTRIBUTE = re.compile(rf"^\s*{_PRECEDENCE}((?:\[[^\]]*\])+)\s*=(?!=)(.*)$")
-_RESOURCE = re.compile(r"""^\s*(sysctl|sysctl_param)\s+(['"])([^'"#]+)\2\s+do\b(.*)$""")
-_VALUE = re.compile(r"^\s*value(?:\s+|\s*\()(.*)$")
-_KEY = re.compile(r"""^\s*key\s+(['"])([^'"#]+)\1\s*$""")
-_REMOVE = re.compile(r"^\s*action\s+\[?\s*:remove\b")
-_END = re.compile(r"^\s*end\s*$")
-_NUMBER = re.compile(r"^-?[0-9][0-9_]*(\.[0-9]+)?$")
+_RESOURCE = re.compile(
+    r"""^\s*(?:sysctl|sysctl_param)\s*\(?\s*(['"])([^'"#]+)\1\s*\)?\s*"""
+    r"""(?:do\b\s*(?:\|\s*(\w+)\s*\|)?|(\{))(.*)$"""
+)
+_OPENS = re.compile(r"\bdo\s*(\|[^|]*\|)?\s*$|^\s*(if|unless|case|begin|while|until)\b")
+_CLOSES = re.compile(r"^\s*end\b")
+_NUMBER = re.compile(r"^[-+]?(0[xX][0-9a-fA-F_]+|0[oObB]?[0-7_]+|[0-9][0-9_]*(\.[0-9]+)?)$")
 MAX_BLOCK = 200  # lines a resource block may span before its `end` counts as lost
 
 
+def _code(line: str) -> str:
+    """The line without its comment (a # outside quotes)."""
+    quote = ""
+    for k, c in enumerate(line):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#":
+            return line[:k]
+    return line
+
+
+def _number(text: str) -> str | None:
+    if not _NUMBER.match(text):
+        return None
+    digits = text.replace("_", "")
+    if "." in digits:
+        return digits
+    try:
+        return str(int(digits, 0) if not re.match(r"^[-+]?0[0-7]", digits) else int(digits, 8))
+    except ValueError:
+        return None
+
+
 def literal(text: str) -> str | None:
-    """A Ruby literal's text as Chef writes it to sysctl.d (`to_s`); None when computed."""
-    text = re.sub(r"\s+#.*$", "", text.strip())  # a trailing comment
-    if _NUMBER.match(text):
-        return text.replace("_", "")
+    """A Ruby literal's text as Chef writes it to sysctl.d; None when it is computed."""
+    text = _code(text).strip()
+    if (number := _number(text)) is not None:
+        return number
     if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1]:
         return text[1:-1]
     if len(text) >= 2 and text[0] == text[-1] == '"' and not re.search(r'["\\]|#\{', text[1:-1]):
         return text[1:-1]
+    if text.startswith("[") and text.endswith("]"):  # Chef joins an array with spaces
+        items = [literal(t) for t in text[1:-1].split(",")] if text[1:-1].strip() else []
+        if items and all(i is not None for i in items):
+            return " ".join(i for i in items if i is not None)
     return None
 
 
@@ -55,8 +93,9 @@ def attribute_key(path: str) -> str | None:
     if "".join(f"[{p}]" for p in parts).count("[") != path.count("["):
         return None  # a component that is not a literal (node['x'][var])
     for i, part in enumerate(parts):
-        if part.split(".")[0] in _TREES and any("sysctl" in p for p in parts[:i]):
-            return ".".join(parts[i:])
+        if i and part.split(".")[0] in _TREES and parts[i - 1] in _HASHES:
+            if "sysctl" in parts[:i] or "fb_sysctl" in parts[:i]:
+                return ".".join(parts[i:])
     return None
 
 
@@ -70,45 +109,52 @@ def chef(text: str, file: str) -> Parsed:
             key, value = attribute_key(m[1]), literal(m[2])
             if key and value is not None:
                 _add(out, file, i + 1, key, value, raw)
-        elif m := _RESOURCE.match(raw):
-            i = _resource(out, file, rows, i, m[3].strip(), m[4])
+        elif m := _RESOURCE.match(_code(raw)):
+            i = _resource(out, file, rows, i, m)
         i += 1
     return out
 
 
-def _resource(out: Parsed, file: str, rows: list[str], start: int, name: str, rest: str) -> int:
-    """A `sysctl 'KEY' do ... end` block; returns the index of its `end`."""
-    if rest.strip():  # one line: `sysctl 'k' do value 0 end`
-        body = [(start, rest.strip().removesuffix("end").strip())]
-        last = start
+def _resource(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) -> int:
+    """A `sysctl 'KEY' do ... end` block (or `{ ... }` on one line); returns the index
+    of the line that closes it."""
+    name, var, brace, rest = m[2].strip(), m[3], m[4], m[5]
+    body: list[tuple[int, str]] = []
+    last = start
+    if brace or rest.strip():  # one line: `sysctl('k') { value 0 }`, `do value 0 end`
+        inner = re.sub(r"(\}|\bend\b)[^}]*$", "", rest).strip()
+        body = [(start, part) for part in inner.split(";")]
     else:
-        body, last = [], start
+        depth = 1
         for k in range(start + 1, min(len(rows), start + 1 + MAX_BLOCK)):
-            last = k
-            if _END.match(rows[k]):
-                break
-            body.append((k, rows[k]))
-    key, found, removed = name, None, False
+            last, line = k, _code(rows[k])
+            if _CLOSES.match(line):
+                depth -= 1
+                if depth == 0:
+                    break
+            elif _OPENS.search(line):
+                depth += 1
+            elif depth == 1:
+                body.append((k, line))
+    prop = rf"^\s*(?:{var}\.)?" if var else r"^\s*"
+    key, found, skipped = name, None, False
     for k, line in body:
-        if m := _KEY.match(line):
-            key = m[2].strip()
-        elif _REMOVE.match(line):
-            removed = True
-        elif m := _VALUE.match(line):
-            found = (k, m[1].strip().removesuffix(")") if "(" in line else m[1])
-    if found and not removed and (value := literal(found[1])) is not None:
+        if p := re.match(prop + r"""key\s*\(?\s*(['"])([^'"#]+)\1""", line):
+            key = p[2].strip()
+        elif re.match(prop + r"action\s*\(?\s*\[?\s*:(remove|nothing)\b", line):
+            skipped = True
+        elif p := re.match(prop + r"value(?:\s+|\s*\()(.*)$", line):
+            text = p[1].strip()
+            found = (k, text[:-1] if "(" in line[: p.start(1)] and text.endswith(")") else text)
+    if found and not skipped and (value := literal(found[1])) is not None:
         _add(out, file, found[0] + 1, key, value, rows[found[0]])
     return last
 
 
 def _add(out: Parsed, file: str, line: int, key: str, value: str, raw: str) -> None:
     parsed = sysctl_conf(f"{key} = {value}", file)
-    for s in parsed.settings:
-        s.line, s.text = line, raw
-        out.settings.append(s)
-    out.problems += [_at(p, line, raw) for p in parsed.problems]
-
-
-def _at(item, line: int, raw: str):
-    item.line, item.text = line, raw
-    return item
+    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+    for item in items:
+        item.line, item.text = line, raw
+    out.settings += parsed.settings
+    out.problems += parsed.problems
