@@ -633,7 +633,7 @@ def test_a_dockerfile_s_run_lines_are_the_image_s_build():
     ]
     rules = {(f.key, f.rule, f.verdict) for f in run(dockerfile, "dockerfile").findings}
     assert ("vm.max_map_count", "image-sysctl", "dead") in rules
-    assert ("nofile", "image-limits", "dead") in rules
+    assert ("nofile", "image-limits", "no-op") in rules
     # known by its lines when its name does not say: FROM first, then RUN
     assert confparse.detect(dockerfile) == "dockerfile"
     assert confparse.detect("# FROM the guide\nnet.core.somaxconn = 1\n") == "sysctl.conf"
@@ -873,3 +873,15 @@ def test_chef_blocks_end_at_their_own_end_and_values_are_rubys():
         (19, "net.ipv4.tcp_rmem", "4096 131072 6291456"),  # an array, joined; 0x hex
         (21, "kernel.pid_max", "8"),  # Ruby's 010 is octal: Chef writes 8
     ]  # an exporter's port under a hash whose name holds "sysctl" is no sysctl
+
+
+def test_an_images_limits_apply_where_its_command_opens_a_pam_session():
+    sshd = "FROM debian\nRUN echo '* soft nofile 65536' >> /etc/security/limits.conf\n"
+    sshd += 'CMD ["/usr/sbin/sshd", "-D"]\n'
+    assert "image-limits" not in fired_rules(sshd)
+    plain = sshd.replace('["/usr/sbin/sshd", "-D"]', '["/app"]')
+    assert "image-limits" in fired_rules(plain)
+
+
+def fired_rules(dockerfile: str) -> set[str]:
+    return {f.rule for f in run(dockerfile, "dockerfile").findings}

@@ -398,8 +398,11 @@ def dockerfile(text: str, file: str) -> Parsed:
     root = not re.search(r"^\s*USER\s+(?!root\b|0\b)\S", text, re.M | re.I)
     parsed = confscript.script("\n".join(lines), file, as_root=root)
     parsed.format = "dockerfile"
+    # a container whose command opens a PAM session (su, runuser, login, sshd) has
+    # pam_limits apply the image's limits files to it: those lines are not claimed
+    pam = re.search(r"^\s*(CMD|ENTRYPOINT)\b.*\b(su|runuser|login|sshd)\b", text, re.M | re.I)
     for s in parsed.settings:
-        s.context = "image"
+        s.context = "image-pam" if pam and s.kind == "limits" else "image"
     # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your
     # Dockerfile, only the last occurrence is used" (Docker's build checks): an earlier
     # CMD never runs. Counted within one build stage (`--target` runs an earlier stage's
