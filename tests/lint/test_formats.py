@@ -885,3 +885,10 @@ def test_an_images_limits_apply_where_its_command_opens_a_pam_session():
 
 def fired_rules(dockerfile: str) -> set[str]:
     return {f.rule for f in run(dockerfile, "dockerfile").findings}
+
+
+def test_m4_macros_in_values_are_the_renderings_to_know():
+    text = "include(`common.m4')\ndefine(`SWAP', `10')\nsysctls:\n  vm.swappiness: SWAP\n"
+    text += "  net.core.somaxconn: ifelse(P, `db', `1', `60')\n  net.ipv4.tcp_sack: 0\n"
+    parsed = confparse.parse(text, "x.yaml.m4", "yaml")
+    assert [(s.key, s.value) for s in parsed.settings] == [("net.ipv4.tcp_sack", "0")]

@@ -107,9 +107,22 @@ def yaml_file(text: str, file: str) -> Parsed:
     if plain != text:
         for s in out.settings:
             s.templated = True
+    if plain != text or file.endswith(".m4"):
+        # an m4 macro the file defines, or a macro call, in a value: m4 replaces it before
+        # anything reads the YAML, so the value is only the rendering's to know
+        macros = set(re.findall(r"^[ \t]*define\(\s*`?(\w+)", text, re.M))
+        out.settings = [s for s in out.settings if not _m4_value(s.value, macros)]
     if walk.budget <= 0:
         out.unread.append(f"stopped after {MAX_NODES:,} YAML nodes; what follows was not checked")
     return out
+
+
+def _m4_value(value: str, macros: set[str]) -> bool:
+    return (
+        "`" in value
+        or bool(re.search(r"\w\(", value))
+        or bool(set(re.findall(r"\w+", value)) & macros)
+    )
 
 
 class _Walk(confrun.Commands):
