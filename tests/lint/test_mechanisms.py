@@ -1946,6 +1946,11 @@ def test_androids_write_verb_in_a_shell_script_writes_nothing(tmp_path):
     # a script that defines write() itself: its calls are that function's
     defined = '#!/bin/sh\nwrite() { echo "$2" > "$1"; }\nwrite /proc/sys/net/ipv4/tcp_sack 0\n'
     assert fired(defined, "script") == {"feature-off": "harmful"}
+    # a subshell body, or a helper the script sources, may define it: no claim
+    subshell = '#!/bin/sh\nwrite() ( echo "$2" > "$1" )\nwrite /proc/sys/net/ipv4/tcp_sack 0\n'
+    assert fired(subshell, "script") == {"feature-off": "harmful"}
+    sourced = "#!/bin/sh\n. $MODDIR/util_functions.sh\nwrite /proc/sys/net/ipv4/tcp_sack 0\n"
+    assert "init-verb-in-shell" not in fired(sourced, "script")
     # what the shell runs: write(1), a message to a user (or no such command): the file
     # named is not written
     target = tmp_path / "somaxconn"

@@ -102,9 +102,21 @@ def _script(text: str, file: str) -> Parsed:
             out.settings[first:] = [s for s in out.settings[first:] if s.line in own]
             for s in out.settings[first:]:
                 s.problem = "never-called"  # whatever else is wrong, the line never runs
+    if _MAY_DEFINE_WRITE.search(text):
+        # a write() of the script's own (a subshell body, an alias, eval) or of a file it
+        # sources: the line writes what it says, as far as this reader can tell
+        for s in out.settings:
+            s.problem = None if s.problem == "init-verb-in-shell" else s.problem
     if shell.cut:
         out.unread.append(shell.cut)  # lint says INCOMPLETE: the rest was not checked
     return out
+
+
+_MAY_DEFINE_WRITE = re.compile(
+    r"\bwrite\s*\(\s*\)|\bfunction\s+write\b|\balias\s+write=|\beval\b"
+    r"|^\s*(?:\.|source)\s+\S",
+    re.M,
+)
 
 
 _ARRAY = re.compile(r"^(?:local\s+|declare\s+-a\s+)?([A-Za-z_][A-Za-z0-9_]*)=\((.*)$")
