@@ -2028,3 +2028,32 @@ def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
     assert conf.read_text() == "net.ipv4.tcp_sack = 0\n"
     subprocess.run(["sed", "-i", "$a vm.swappiness = 10", str(conf)], check=True)
     assert conf.read_text().splitlines()[-1] == "vm.swappiness = 10"
+
+
+@pytest.mark.parametrize(
+    "text, rules",
+    [
+        # an exec-form ENTRYPOINT on a continuation line passes CMD on
+        ('FROM alpine\nENTRYPOINT \\\n  ["/entry.sh"]\nCMD ulimit -n 1024\n', {}),
+        # a shell-form ENTRYPOINT that hands on "$0" "$@" runs the CMD (moby appends it)
+        ('FROM alpine\nENTRYPOINT exec "$0" "$@"\nCMD ulimit -n 1024\n', {}),
+        # single quotes are not JSON: Docker runs that ENTRYPOINT in the shell form
+        ("FROM alpine\nENTRYPOINT ['/entry.sh']\nCMD ulimit -n 1024\n", {"cmd-ignored": "dead"}),
+        # a stage FROM an earlier one inherits its ENTRYPOINT
+        (
+            "FROM alpine AS base\nENTRYPOINT exec /entry.sh\nFROM base\nCMD ulimit -n 1024\n",
+            {"cmd-ignored": "dead"},
+        ),
+    ],
+)
+def test_what_decides_whether_the_last_cmd_runs(text, rules):
+    assert fired(text, "dockerfile") == rules
+
+
+def test_a_never_run_cmd_gets_no_build_time_finding_and_keeps_its_lines_past_a_comment():
+    text = "FROM alpine\nCMD ulimit -n 1024 && \\\n# raise it\n"
+    text += "    sysctl -w net.ipv4.tcp_sack=0\nCMD exec app\n"
+    got = {(f.key, f.rule) for f in run(text, "dockerfile").findings}
+    assert got == {("nofile", "cmd-replaced"), ("net.ipv4.tcp_sack", "cmd-replaced")}, got
+    shell = "FROM alpine\nENTRYPOINT exec app\nCMD sysctl -w net.ipv4.tcp_sack=0\n"
+    assert fired(shell, "dockerfile") == {"cmd-ignored": "dead"}  # not image-sysctl as well

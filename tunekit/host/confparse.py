@@ -364,20 +364,48 @@ def script(text: str, file: str) -> Parsed:
 
 
 _RUN = re.compile(r"^\s*RUN\s+(?!\[)(.*)$", re.I)  # the shell form, not RUN ["exec", ...]
-_CMD = re.compile(r"^\s*CMD\s+(?!\[)(.*)$", re.I)  # the shell form, not CMD ["exec", ...]
 _NEVER_RUN_CMD = ("cmd-replaced", "cmd-ignored")  # a later CMD, a shell-form ENTRYPOINT
+_INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(?:\s+(.*))?$")
 
 
-def _copy_instruction(rows: list[str], start: int, into: list[str]) -> None:
-    """Copy a shell-form CMD at rows[start], with its continuation lines, into `into` at
-    the same line numbers (an exec-form CMD runs no shell: nothing is copied)."""
-    if not (m := _CMD.match(rows[start])):
-        return
-    into[start] = m[1]
-    n = start
-    while into[n].rstrip().endswith("\\") and n + 1 < len(rows):
+def _instructions(rows: list[str]) -> list[tuple[str, str, list[tuple[int, str]]]]:
+    """A Dockerfile's instructions: (keyword, arguments joined, [(row, that row's part)]),
+    continuation lines (`\\` at the end) joined as the builder joins them, comment lines
+    inside one dropped."""
+    out: list[tuple[str, str, list[tuple[int, str]]]] = []
+    n = 0
+    while n < len(rows):
+        m = _INSTRUCTION.match(rows[n])
+        if not m or rows[n].lstrip().startswith("#"):
+            n += 1
+            continue
+        parts = [(n, m[2] or "")]
+        while parts[-1][1].rstrip().endswith("\\") and n + 1 < len(rows):
+            n += 1
+            # a comment line is dropped: a lone backslash keeps the line joined across it
+            parts.append((n, "\\" if rows[n].lstrip().startswith("#") else rows[n]))
+        joined = " ".join(p.rstrip().removesuffix("\\").strip() for _, p in parts)
+        out.append((m[1].upper(), joined.strip(), parts))
         n += 1
-        into[n] = rows[n]
+    return out
+
+
+def _exec_form(args: str) -> bool:
+    """`["prog", "arg"]`: a JSON array (single quotes are not JSON: the shell form)."""
+    import json
+
+    if not args.startswith("["):
+        return False
+    try:
+        return isinstance(json.loads(args), list)
+    except ValueError:
+        return False
+
+
+def _copy(parts: list[tuple[int, str]], into: list[str]) -> None:
+    """A shell-form CMD's text into `into`, each part at its own row."""
+    for row, part in parts:
+        into[row] = part
 
 
 def dockerfile(text: str, file: str) -> Parsed:
@@ -406,27 +434,30 @@ def dockerfile(text: str, file: str) -> Parsed:
     # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your
     # Dockerfile, only the last occurrence is used" (Docker's build checks): an earlier
     # CMD never runs. Counted within one build stage (`--target` runs an earlier stage's
-    # own CMD). And "the shell form [of ENTRYPOINT] prevents any CMD or run command line
-    # arguments from being used" (the Dockerfile reference): under it even the last CMD
-    # never runs.
+    # own CMD; a stage FROM an earlier one inherits its ENTRYPOINT). And "the shell form
+    # [of ENTRYPOINT] prevents any CMD or run command line arguments from being used" (the
+    # Dockerfile reference): moby appends CMD to `/bin/sh -c ENTRY` as $0 $1 ..., so under
+    # a shell-form ENTRYPOINT that does not pass "$0" "$@" on, even the last CMD never runs.
     rows = text.splitlines()
     never: dict[str, list[str]] = {p: ["" for _ in rows] for p in _NEVER_RUN_CMD}
-    cmds: list[int] = []  # the CMD lines of the stage being read
-    shell_entry = False  # the stage's last ENTRYPOINT is in the shell form
-    continued = False
-    for n, raw in enumerate(rows + ["FROM end"]):
-        starts = not continued  # a continuation line (HEALTHCHECK ... \ CMD x) starts nothing
-        continued = raw.rstrip().endswith("\\")
-        if starts and re.match(r"^\s*FROM\s", raw, re.I):
-            for k in cmds[:-1]:
-                _copy_instruction(rows, k, never["cmd-replaced"])
+    cmds: list[list[tuple[int, str]]] = []  # the shell-form CMDs of the stage being read
+    shell_entry, stage, entries = False, "", {}  # entries: a stage's name -> its shell_entry
+    for word, args, parts in [*_instructions(rows), ("FROM", "end", [])]:
+        if word == "FROM":
+            for cmd in cmds[:-1]:
+                _copy(cmd, never["cmd-replaced"])
             if cmds and shell_entry:
-                _copy_instruction(rows, cmds[-1], never["cmd-ignored"])
-            cmds, shell_entry = [], False
-        elif starts and re.match(r"^\s*CMD\s", raw, re.I):
-            cmds.append(n)  # the exec form too: it replaces as well
-        elif starts and (m := re.match(r"^\s*ENTRYPOINT\s+(\S)", raw, re.I)):
-            shell_entry = m[1] != "["
+                _copy(cmds[-1], never["cmd-ignored"])
+            entries[stage] = shell_entry
+            words = [w.lower() for w in args.split() if not w.startswith("--")]
+            base = words[0] if words else ""
+            stage = words[2] if len(words) > 2 and words[1] == "as" else ""
+            cmds, shell_entry = [], entries.get(base, False)
+        elif word == "CMD":
+            cmds.append([] if _exec_form(args) else parts)  # the exec form replaces as well
+        elif word == "ENTRYPOINT":
+            forwards = re.search(r"\$[@*0-9]|\$\{[@*0-9]", args)
+            shell_entry = bool(args) and not _exec_form(args) and not forwards
     for problem, lines in never.items():
         if any(lines):
             for s in confscript.script("\n".join(lines), file, as_root=root).settings:

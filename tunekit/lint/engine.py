@@ -157,13 +157,13 @@ class _Linter(Facts):
         hits = self._hits(s, env, snapshot)
         fired = len(hits)
         rejected = self._rejected(s) if s.kind == "sysctl" else None
-        if s.kind == "sysctl" and (rejected or env["absent"] is True):
+        if s.problem in NEVER_RUNS:
+            hits, rejected = [], None  # what the line would do is moot: it never runs
+        elif s.kind == "sysctl" and (rejected or env["absent"] is True):
             self.write_fails.add(id(s))
         if rejected or any(r.verdict == "dead" for r in hits):
             # a write that fails changes nothing: what the others say of its effect is moot
             hits = [r for r in hits if r.verdict == "dead"]
-        elif s.problem in NEVER_RUNS:
-            hits = []  # what the line would do is moot: it never runs
         elif s.problem and self.know.by_check(s.problem).verdict == "dead":
             # a command that writes nothing (a path given to sysctl, no shell): what was
             # meant is still judged, but "it changes nothing" says nothing more
