@@ -1964,6 +1964,9 @@ def test_a_stack_limit_written_in_bytes():
     assert fired("* soft stack 8388608\n", "limits.conf").get("stack-in-bytes") == "units"
     assert "stack-in-bytes" not in fired("#!/bin/sh\nulimit -s unlimited\n", "script")
     assert "stack-in-bytes" not in fired("* soft stack 65536\n", "limits.conf")
+    # a hard limit alone sizes no thread's stack (glibc reads the soft one): a ceiling
+    assert "stack-in-bytes" not in fired("* hard stack 4194304\n", "limits.conf")
+    assert "stack-in-bytes" not in fired("#!/bin/sh\nulimit -Hs 4194304\n", "script")
     # bash counts -s in KiB: 4096 set is 4 MiB in the process's RLIMIT_STACK (measured)
     r = subprocess.run(
         ["bash", "-c", "ulimit -S -s 4096 && ulimit -S -s"], capture_output=True, text=True
