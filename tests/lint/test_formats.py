@@ -892,3 +892,11 @@ def test_m4_macros_in_values_are_the_renderings_to_know():
     text += "  net.core.somaxconn: ifelse(P, `db', `1', `60')\n  net.ipv4.tcp_sack: 0\n"
     parsed = confparse.parse(text, "x.yaml.m4", "yaml")
     assert [(s.key, s.value) for s in parsed.settings] == [("net.ipv4.tcp_sack", "0")]
+
+
+def test_a_map_of_proc_sys_paths_is_a_write_only_under_a_key_that_says_so():
+    for parent in ("watch", "sysfs_permissions", "expected"):
+        text = (
+            f"{parent}:\n  /proc/sys/fs/file-nr: file_handles\n  /proc/sys/vm/swappiness: '0200'\n"
+        )
+        assert confparse.parse(text, "x.yaml", "yaml").settings == [], parent

@@ -43,6 +43,8 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
 _TUNED_PROFILE = re.compile(r"^\[(main|sysctl|vm|sysfs)\][ \t]*$", re.M)
+_WRITES_UNDER = re.compile(r"sysfs|sysctl|procfs|kernel|tun(ing|ables)|settings", re.I)
+_NOT_WRITES = re.compile(r"perm|mode|owner|group|label|metric|watch|expect|check|desc", re.I)
 _WRITTEN = re.compile(r"^/(proc/sys|sys)/[A-Za-z0-9_./:@+-]+$")
 
 
@@ -161,7 +163,7 @@ class _Walk(confrun.Commands):
             return  # a task's arguments or a loop's item, read with its task
         fields = {k.value: v for k, v in m.value if k.id == "scalar"}
         if not compose:
-            self.variables(m, fields, domain)
+            self.variables(m, fields, domain, parent)
         self.containers(m, fields, parent, service)
         self.tasks(fields)
         self.salt(m)
@@ -229,7 +231,7 @@ class _Walk(confrun.Commands):
                     name = Y.scalar(args.get("name")) or key.value
                     self.sysctl(name, args.get("value"), args.get("value") or key)
 
-    def variables(self, m, fields: dict, domain: str) -> None:
+    def variables(self, m, fields: dict, domain: str, parent: str = "") -> None:
         """Settings kept as data for a play to write (a role's defaults, vars files):
         `- name: net.core.somaxconn` / `value: 1024` items (or `key:`), or a mapping whose every key
         is a sysctl name (`vm.swappiness: 10`); pam_limits items (`limit_item` or
@@ -258,10 +260,15 @@ class _Walk(confrun.Commands):
             for k, v in pairs:
                 self.add_sysctl(k.value, v.value, k.start_mark.line + 1)
         elif (
-            pairs and len(pairs) == len(m.value) and all(_WRITTEN.match(k.value) for k, _ in pairs)
+            pairs
+            and len(pairs) == len(m.value)
+            and _WRITES_UNDER.search(parent)
+            and not _NOT_WRITES.search(parent)
+            and all(_WRITTEN.match(k.value) for k, _ in pairs)
         ):
-            # a map of files to write (`/proc/sys/net/core/somaxconn: 4096`, a /sys
-            # attribute): each a write of the value to that file
+            # a map of files to write (`sysfs: {/proc/sys/net/core/somaxconn: 4096}`, a /sys
+            # attribute), under a key that says so: each a write of the value to that file
+            # (a map of the same paths to metric names or modes is not one)
             from tunekit.host.shcommands import written
 
             for k, v in pairs:
