@@ -260,7 +260,7 @@ FAKE_EXPECTED = {
     ("/etc/security/limits.conf", 1, "overridden"),
     ("/etc/systemd/system.conf.d/limits.conf", 2, "default-soft-nofile"),
     # and the hard limit 65536 is below the 524288 services get from systemd v240+
-    ("/etc/systemd/system.conf.d/limits.conf", 2, "limit-lowered"),
+    ("/etc/systemd/system.conf.d/limits.conf", 2, "services-limit-lowered"),
 }
 
 

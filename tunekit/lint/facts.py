@@ -283,16 +283,20 @@ class Facts:
         return env
 
     def _services_floor(self, soft: int | None, hard: int | None) -> dict:
-        """DefaultLimitNOFILE= below what every service gets without it: 1024 soft, and a
-        hard limit of 524288 under systemd v240+ (its DefaultLimitNOFILE=1024:524288), else
-        the kernel's 4096. {n, limit_floor, limit_floor_how} for the lower of the two."""
-        soft_floor, hard_floor, how = K.LIMIT_FLOORS["nofile"]
-        if self.host.systemd is not False:  # a system.conf is systemd's; v240 is from 2018
-            hard_floor, how = 524288, "systemd v240+: DefaultLimitNOFILE=1024:524288"
-        for value, floor in ((soft, soft_floor), (hard, hard_floor)):
-            if value is not None and isinstance(floor, int) and value < floor:
-                return {"n": value, "limit_floor": floor, "limit_floor_how": how}
-        return {"limit_floor": None, "limit_floor_how": ""}
+        """DefaultLimitNOFILE= below what every service gets without it: 1024 soft and
+        524288 hard (systemd v240+'s DefaultLimitNOFILE=1024:524288; a system.conf is read
+        by systemd only, so the host lint runs on does not decide it). {n, limit_floor,
+        limit_floor_how, limit_part} for the part that is lower."""
+        how = "systemd v240+: DefaultLimitNOFILE=1024:524288 (src/core/main.c, HIGH_RLIMIT_NOFILE)"
+        for part, value, floor in (("soft", soft, 1024), ("hard", hard, 524288)):
+            if value is not None and value < floor:
+                return {
+                    "n": value,
+                    "limit_floor": floor,
+                    "limit_floor_how": how,
+                    "limit_part": part,
+                }
+        return {"limit_floor": None, "limit_floor_how": "", "limit_part": ""}
 
     def _limit_floor(self, s: Setting) -> dict:
         """The least every process starts with for the item (catalogue LIMIT_FLOORS), where

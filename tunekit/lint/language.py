@@ -63,7 +63,7 @@ NAMES = (
     "advised_out advised context unknown_names choices choices_source "
     "socket_max socket_max_source limit_floor limit_floor_how "
     "unknown_param module_params in_use in_use_what in_use_fails "
-    "below_other below_other_does below_other_source param_default param_rejected "
+    "limit_part below_other below_other_does below_other_source param_default param_rejected "
     "mode_set_at_boot write_ignored missing mode fd refused read_as services_span "
     "sysfs_default sysfs_default_source mode_cost tuned_version tuned_maps_knobs"
 ).split()
