@@ -900,3 +900,13 @@ def test_a_map_of_proc_sys_paths_is_a_write_only_under_a_key_that_says_so():
             f"{parent}:\n  /proc/sys/fs/file-nr: file_handles\n  /proc/sys/vm/swappiness: '0200'\n"
         )
         assert confparse.parse(text, "x.yaml", "yaml").settings == [], parent
+
+
+def test_a_sysctl_conf_template_leaves_its_expressions_to_the_rendering(tmp_path):
+    j2 = tmp_path / "sysctl.conf.j2"
+    j2.write_text("net.core.somaxconn = {{ somaxconn }}\n{% if x %}\nnet.ipv4.tcp_sack = 0\n")
+    erb = tmp_path / "sysctl.conf.erb"
+    erb.write_text("<%= k %> = <%= v %>\nvm.swappiness = <%= @swappiness %>\n")
+    for path, want in ((j2, {(3, "feature-off")}), (erb, set())):
+        r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+        assert {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]} == want

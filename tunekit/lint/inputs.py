@@ -11,6 +11,9 @@ from tunekit.errors import UsageError
 from tunekit.host import confparse
 from tunekit.knowledge import catalogue as K
 
+_TEMPLATE = re.compile(r"\{\{|\{%|\{#|<%|\$\{")
+_TEMPLATE_IN_SHELL = re.compile(r"\{\{|\{%|\{#|<%")  # ${x} is the shell's own
+
 
 def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[str]]:
     """What applies at the next boot under `root`: (inputs, modules loaded at boot, errors)."""
@@ -47,29 +50,14 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         except OSError as err:
             raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
         shown = name
-    # a name that says shell (editors decide so too) wins over the look of the lines; a
-    # template (`sysctl.yaml.j2`, `config.yaml.m4`) is named by what it renders to
     named = re.sub(r"\.(j2|jinja2?|m4|tmpl|tpl|erb|in)$", "", shown)
-    if named.endswith((".sh", ".bash")):
-        fmt: str | None = "script"
-    elif named.endswith((".yml", ".yaml")):
-        fmt = "yaml"
-    elif shown.endswith(".nix"):
-        fmt = "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
-    elif shown.endswith(".rb"):
-        fmt = "chef"  # a Chef cookbook's attributes or recipe: sysctl attributes, resources
-    elif shown.endswith(".pp"):
-        fmt = "puppet"  # a Puppet manifest: sysctl resources
-    elif Path(shown).name == "tuned.conf":
-        fmt = "tuned"  # a TuneD profile
-    elif shown.endswith((".service", ".socket")) or ".service.d/" in shown:
-        fmt = "system.conf"  # a unit, or a drop-in of one
-    elif Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.lower().endswith(
-        ("dockerfile", "containerfile")
-    ):  # Dockerfile, Dockerfile.dev, app.dockerfile, prod-Dockerfile
-        fmt = "dockerfile"
-    else:
-        fmt = confparse.detect(text)
+    if named != shown and not named.endswith((".yml", ".yaml")):
+        # a template's lines with an expression or a control tag (Jinja's {{ }} {% %},
+        # ERB's <% %>, ${...}) are the rendering's to know: left out, each line kept in
+        # its place (YAML has its own reading of templates)
+        marks = _TEMPLATE if not named.endswith((".sh", ".bash")) else _TEMPLATE_IN_SHELL
+        text = "\n".join("" if marks.search(ln) else ln for ln in text.split("\n"))
+    fmt = format_by_name(shown, named) or confparse.detect(text)
     if fmt is None and all(not ln.strip() or ln.lstrip()[0] in "#;" for ln in text.splitlines()):
         fmt = "sysctl.conf"  # only comments (Debian's stock sysctl.conf) or empty: nothing set
     if fmt is None:
@@ -82,3 +70,28 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             "manifests (*.pp) and TuneD profiles",
         )
     return shown, text, fmt
+
+
+def format_by_name(shown: str, named: str) -> str | None:
+    """The format a file's name says; a name that says shell (editors decide so too) wins
+    over the look of the lines, and a template (`sysctl.yaml.j2`, `config.yaml.m4`) is
+    named by what it renders to (`named`)."""
+    if named.endswith((".sh", ".bash")):
+        return "script"
+    if named.endswith((".yml", ".yaml")):
+        return "yaml"
+    if shown.endswith(".nix"):
+        return "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
+    if shown.endswith(".rb"):
+        return "chef"  # a Chef cookbook's attributes or recipe: sysctl attributes, resources
+    if shown.endswith(".pp"):
+        return "puppet"  # a Puppet manifest: sysctl resources
+    if Path(shown).name == "tuned.conf":
+        return "tuned"  # a TuneD profile
+    if shown.endswith((".service", ".socket")) or ".service.d/" in shown:
+        return "system.conf"  # a unit, or a drop-in of one
+    if Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.lower().endswith(
+        ("dockerfile", "containerfile")
+    ):  # Dockerfile, Dockerfile.dev, app.dockerfile, prod-Dockerfile
+        return "dockerfile"
+    return None

@@ -64,9 +64,11 @@ def lint(
 
     FILES ('-' for standard input), in the order they apply: sysctl.conf and sysctl.d,
     `sysctl -a` output, limits.conf, shell scripts, systemd system.conf and units,
-    modprobe.d, YAML (compose and Kubernetes sysctls, Ansible tasks, Salt, cloud-init),
-    Dockerfiles, NixOS modules (*.nix) and TuneD profiles. None: everything that
-    applies at the next boot of this host (or of --root).
+    modprobe.d, YAML (compose and Kubernetes sysctls and pod commands, Ansible tasks,
+    Salt, Hiera, cloud-init, OpenShift Tuned), Dockerfiles, NixOS modules (*.nix), Chef
+    cookbooks (*.rb), Puppet manifests (*.pp) and TuneD profiles; a template (*.j2, *.m4,
+    ...) as what it renders to. None: everything that applies at the next boot of this
+    host (or of --root).
 
     Exit 0: no finding at or above --fail-on; 1: some; 5: none, but a file could not be
     read, or a script was read only part-way (incomplete); 2: bad input (a file in none
