@@ -2068,3 +2068,14 @@ def test_a_never_run_cmd_gets_no_build_time_finding_and_keeps_its_lines_past_a_c
     assert got == {("nofile", "cmd-replaced"), ("net.ipv4.tcp_sack", "cmd-replaced")}, got
     shell = "FROM alpine\nENTRYPOINT exec app\nCMD sysctl -w net.ipv4.tcp_sack=0\n"
     assert fired(shell, "dockerfile") == {"cmd-ignored": "dead"}  # not image-sysctl as well
+
+
+def test_shmall_counts_pages():
+    # the reference host: 24 GiB of RAM, 6291456 pages
+    assert fired("kernel.shmall = 4294967296").get("shmall-in-bytes") == "units"
+    assert "shmall-in-bytes" not in fired("kernel.shmall = 2097152")
+    assert "shmall-in-bytes" not in fired("kernel.shmall = 18446744073692774399")  # default
+    both = "kernel.shmmax = 68719476736\nkernel.shmall = {}\n"
+    assert fired(both.format(4194304)).get("shmall-below-shmmax") == "risky"
+    assert "shmall-below-shmmax" not in fired(both.format(16777216))
+    assert "shmall-below-shmmax" not in fired("kernel.shmall = 4194304")  # shmmax not set
