@@ -2079,3 +2079,13 @@ def test_shmall_counts_pages():
     assert fired(both.format(4194304)).get("shmall-below-shmmax") == "risky"
     assert "shmall-below-shmmax" not in fired(both.format(16777216))
     assert "shmall-below-shmmax" not in fired("kernel.shmall = 4194304")  # shmmax not set
+
+
+def test_a_key_without_its_tree_names_no_file(tmp_path):
+    assert fired("tcp_sack = 1") == {"bare-name": "dead"}
+    # procps, in a throw-away namespace: no such file, exit 1
+    require_privileges()
+    conf = tmp_path / "bare.conf"
+    conf.write_text("tcp_sack = 1\n")
+    r = subprocess.run(["unshare", "-n", "sysctl", "-p", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot stat /proc/sys/tcp_sack" in r.stderr

@@ -148,6 +148,8 @@ def sysctl_conf(text: str, file: str, fmt: str = "sysctl.conf") -> Parsed:
         value = " ".join(value.split())
         s = Setting(file, number, "sysctl", normalise(name), value, raw, name.startswith("-"))
         s.problem = _value_problem(value)
+        if "." not in s.key and not any(c in s.key for c in "*?["):
+            s.problem = "bare-name"  # a tree's name, or a key without its tree (tcp_sack)
         out.settings.append(s)
     return out
 

@@ -46,6 +46,7 @@ CHECKS = (
     "echo-fd-shell",
     "heredoc-not-written",
     "not-a-command",
+    "bare-name",
     "init-verb-in-shell",
     "never-called",
     "after-failed-task",
