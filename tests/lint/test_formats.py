@@ -633,7 +633,7 @@ def test_a_dockerfile_s_run_lines_are_the_image_s_build():
     ]
     rules = {(f.key, f.rule, f.verdict) for f in run(dockerfile, "dockerfile").findings}
     assert ("vm.max_map_count", "image-sysctl", "dead") in rules
-    assert ("nofile", "image-limits", "no-op") in rules
+    assert ("nofile", "image-limits", "dead") in rules
     # known by its lines when its name does not say: FROM first, then RUN
     assert confparse.detect(dockerfile) == "dockerfile"
     assert confparse.detect("# FROM the guide\nnet.core.somaxconn = 1\n") == "sysctl.conf"
@@ -910,3 +910,21 @@ def test_a_sysctl_conf_template_leaves_its_expressions_to_the_rendering(tmp_path
     for path, want in ((j2, {(3, "feature-off")}), (erb, set())):
         r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
         assert {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]} == want
+
+
+def test_pam_limits_applies_limits_conf_to_a_runuser_session(tmp_path):
+    """Why an image whose command is su/runuser/login/sshd is not claimed: measured with
+    limits.conf bound over the host's in a throw-away mount namespace."""
+    require_privileges()
+    conf = tmp_path / "limits.conf"
+    conf.write_text("nobody soft nofile 4321\nnobody hard nofile 4321\n")
+    script = (
+        f"mount --bind {conf} /etc/security/limits.conf && "
+        "runuser -u nobody -- sh -c 'ulimit -Sn; ulimit -Hn'"
+    )
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.split() == ["4321", "4321"], (r.stdout, r.stderr)

@@ -2071,10 +2071,12 @@ def test_a_never_run_cmd_gets_no_build_time_finding_and_keeps_its_lines_past_a_c
 
 
 def test_shmall_counts_pages():
-    # the reference host: 24 GiB of RAM, 6291456 pages
-    assert fired("kernel.shmall = 4294967296").get("shmall-in-bytes") == "units"
-    assert "shmall-in-bytes" not in fired("kernel.shmall = 2097152")
-    assert "shmall-in-bytes" not in fired("kernel.shmall = 18446744073692774399")  # default
+    # the reference host: 24 GiB of RAM, 6291456 pages; shmmax's bytes copied into shmall
+    same = "kernel.shmmax = 268435456\nkernel.shmall = 268435456\n"
+    assert fired(same).get("shmall-in-bytes") == "units"
+    # RHEL 6's own sysctl.conf: shmall 4294967296 pages, meant as "no limit": not units
+    rhel = "kernel.shmmax = 68719476736\nkernel.shmall = 4294967296\n"
+    assert "shmall-in-bytes" not in fired(rhel)
     both = "kernel.shmmax = 68719476736\nkernel.shmall = {}\n"
     assert fired(both.format(4194304)).get("shmall-below-shmmax") == "risky"
     assert "shmall-below-shmmax" not in fired(both.format(16777216))
