@@ -928,3 +928,20 @@ def test_pam_limits_applies_limits_conf_to_a_runuser_session(tmp_path):
         text=True,
     )
     assert r.stdout.split() == ["4321", "4321"], (r.stdout, r.stderr)
+
+
+def test_a_script_linted_with_the_dockerfile_that_runs_it_is_the_images():
+    dockerfile = (
+        "FROM oraclelinux:7\nCOPY kernel.sh /tmp/\nRUN bash /tmp/kernel.sh && rm /tmp/kernel.sh\n"
+    )
+    script = "#!/bin/sh\necho 'fs.file-max = 6815744' >> /etc/sysctl.conf\n"
+    script += "echo 'oracle soft nofile 1024' >> /etc/security/limits.conf\n"
+    report = lint.lint(
+        [("Dockerfile", dockerfile, "dockerfile"), ("kernel.sh", script, "script")],
+        reference_host(),
+    )
+    got = {(f.file, f.rule) for f in report.findings}
+    assert {("kernel.sh", "image-sysctl"), ("kernel.sh", "image-limits")} <= got, got
+    # alone, the script is a host's
+    alone = lint.lint([("kernel.sh", script, "script")], reference_host())
+    assert not [f for f in alone.findings if f.rule.startswith("image-")]

@@ -410,6 +410,20 @@ def _copy(parts: list[tuple[int, str]], into: list[str]) -> None:
         into[row] = part
 
 
+_PAM_COMMAND = re.compile(r"^\s*(CMD|ENTRYPOINT)\b.*\b(su|runuser|login|sshd)\b", re.M | re.I)
+
+
+def image_scripts(text: str) -> tuple[set[str], bool]:
+    """The scripts a Dockerfile's RUN instructions run, by file name (`RUN /tmp/k.sh`,
+    `RUN bash ./k.sh`), and whether its command opens a PAM session (su, runuser,
+    login, sshd): what lint needs to judge those scripts, given with it, as the image's."""
+    names: set[str] = set()
+    for word, args, _ in _instructions(text.splitlines()):
+        if word == "RUN" and not _exec_form(args):
+            names.update(m.rsplit("/", 1)[-1] for m in re.findall(r"[\w./-]+\.(?:sh|bash)\b", args))
+    return names, bool(_PAM_COMMAND.search(text))
+
+
 def dockerfile(text: str, file: str) -> Parsed:
     """A Dockerfile (Containerfile): its RUN lines are shell, run by /bin/sh -c while the
     image is built; the other instructions run nothing. Read as a script, each line at its
@@ -430,7 +444,7 @@ def dockerfile(text: str, file: str) -> Parsed:
     parsed.format = "dockerfile"
     # a container whose command opens a PAM session (su, runuser, login, sshd) has
     # pam_limits apply the image's limits files to it: those lines are not claimed
-    pam = re.search(r"^\s*(CMD|ENTRYPOINT)\b.*\b(su|runuser|login|sshd)\b", text, re.M | re.I)
+    pam = _PAM_COMMAND.search(text)
     for s in parsed.settings:
         s.context = "image-pam" if pam and s.kind == "limits" else "image"
     # "If you have multiple CMD, HEALTHCHECK, or ENTRYPOINT instructions in your

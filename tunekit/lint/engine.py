@@ -298,6 +298,22 @@ class _Linter(Facts):
 NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced", "cmd-ignored")  # never run
 
 
+def _built_into_images(parsed: list[_Input], inputs: list[tuple[str, str, str]]) -> None:
+    """A script linted with the Dockerfile that RUNs it (`RUN /tmp/kernel.sh`, by file
+    name) is run while that image is built: its settings are the image's, as the
+    Dockerfile's own RUN lines are."""
+    from pathlib import PurePath
+
+    for _, text, fmt in inputs:
+        if fmt != "dockerfile":
+            continue
+        names, pam = confparse.image_scripts(text)
+        for item in parsed:
+            if item.format == "script" and PurePath(item.path).name in names:
+                for s in item.settings:
+                    s.context = "image-pam" if pam and s.kind == "limits" else "image"
+
+
 def _after_failed_tasks(parsed: list[_Input], fails: set[int]) -> bool:
     """Ansible stops running tasks on a host once one fails: after the first sysctl task of
     a file whose reload fails (`stops_play`; the key missing, or the value refused), the
@@ -349,6 +365,7 @@ def lint(
         p = confparse.parse(text, path, fmt)
         parsed.append(_Input(path, fmt, p.settings, p.problems))
         unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
+    _built_into_images(parsed, inputs)
     host.load_fresh([K.canonical(s.key) for p in parsed for s in p.settings if s.kind == "sysctl"])
     linter = _judge(parsed, host, know, mode)
     if _after_failed_tasks(parsed, linter.write_fails):
