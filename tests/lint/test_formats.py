@@ -945,3 +945,22 @@ def test_a_script_linted_with_the_dockerfile_that_runs_it_is_the_images():
     # alone, the script is a host's
     alone = lint.lint([("kernel.sh", script, "script")], reference_host())
     assert not [f for f in alone.findings if f.rule.startswith("image-")]
+
+
+def test_a_unit_template_is_a_unit(tmp_path):
+    tpl = tmp_path / "app.service.tpl"
+    tpl.write_text("[Service]\nLimitNOFILE=1000000\nLimitCORE={{.LimitCORE}}\nLimitNPROC=1\n")
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(tpl))
+    doc = json.loads(r.stdout)
+    assert doc["files"][0]["format"] == "system.conf", doc["files"]
+    assert {f["rule"] for f in doc["findings"]} == {"limit-lowered"}  # LimitNPROC=1 alone
+
+
+def test_a_roles_list_of_key_and_value_pairs_whatever_the_key_field_is_called():
+    text = "sysctl_params:\n  - { option: kernel.exec-shield, value: 1 }\n"
+    text += "  - { param: net.ipv4.tcp_sack, value: 0 }\n  - { port: 80, value: 1 }\n"
+    parsed = confparse.parse(text, "defaults/main.yml", "yaml")
+    assert [(s.line, s.key) for s in parsed.settings] == [
+        (2, "kernel.exec-shield"),
+        (3, "net.ipv4.tcp_sack"),
+    ]

@@ -2091,3 +2091,9 @@ def test_a_key_without_its_tree_names_no_file(tmp_path):
     conf.write_text("tcp_sack = 1\n")
     r = subprocess.run(["unshare", "-n", "sysctl", "-p", str(conf)], capture_output=True, text=True)
     assert r.returncode == 1 and "cannot stat /proc/sys/tcp_sack" in r.stderr
+
+
+def test_a_string_that_opens_after_a_continuation_keeps_its_lines():
+    text = '#!/bin/bash\necho \\\n"# header\nnet.ipv4.tcp_sack = 0\nnet.ipv4.tcp_dsack = 1" > /etc/sysctl.conf\n'
+    got = {(f.line, f.key) for f in run(text, "script").findings}
+    assert (4, "net.ipv4.tcp_sack") in got, got

@@ -164,6 +164,7 @@ class _Shell:
         self.exported: set[str] = set()  # names a shell started from this one inherits
         self.bash: bool | None = None  # the script's shell is bash (True), sh/dash (False)
         self.cut = ""  # why reading stopped early, and where
+        self.lead = 0  # the last command's lines before its string over lines (_words)
         self.at = 0  # the script line being read
 
     def spend(self, steps: int = 1) -> bool:
@@ -252,9 +253,11 @@ class _Shell:
         """The line's words after expansion; a line ending in a backslash goes on on the
         next (as bash joins them), and a quote left open takes the next lines."""
         span, quote, start = 1, "", 0
+        self.lead = 0  # lines joined by a backslash before a quote opens over lines
         while True:
             if continued(line) and i < len(lines) and span < MAX_JOIN:
                 line, i, span = line[:-1] + " " + lines[i][1].strip(), i + 1, span + 1
+                self.lead += "\n" not in line
                 continue
             quote = open_quote(line, quote if span > 1 else "", start)
             if quote and span < MAX_JOIN and i < len(lines) and self.spend():
@@ -262,6 +265,8 @@ class _Shell:
                 line += "\n" + lines[i][1]
                 i, span = i + 1, span + 1
                 continue
+            if "\n" not in line:
+                self.lead = 0  # no string over lines: the command's first line is its line
             expanded = self.expand(line)
             if len(expanded) > MAX_VALUE * 4:
                 self.stop(
@@ -392,7 +397,7 @@ class _Shell:
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
-            command(cmd, self.file, number, raw, self.out, span, self.bash, sudo)
+            command(cmd, self.file, number, raw, self.out, span, self.bash, sudo, self.lead)
 
     def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w

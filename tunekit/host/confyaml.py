@@ -246,6 +246,11 @@ class _Walk(confrun.Commands):
             return
         name = Y.scalar(fields.get("name") or fields.get("key"))  # `- { key: K, value: V }`
         value = Y.scalar(fields.get("value"))
+        if name is None and len(fields) == 2 and "value" in fields:
+            # `- { option: K, value: V }`, `- { param: K, value: V }`: the one other field
+            # names the key, whatever a role calls it
+            other = next(v for k, v in fields.items() if k != "value")
+            name = Y.scalar(other)
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
             return

@@ -25,7 +25,10 @@ def command(
     span: int = 1,
     bash: bool | None = None,
     sudo: tuple[bool, ...] = (),
+    lead: int = 0,
 ) -> None:
+    """`lead`: the lines a backslash joined before a quoted string opened over lines (`echo \\`
+    then `"a` ... `b" > FILE`): where the string's first line is."""
     first, target = redirect(cmd[0])
     name = first[0].rsplit("/", 1)[-1] if first else ""
     fd = fd_other(cmd[0]) if name in ("echo", "printf") else None
@@ -56,7 +59,7 @@ def command(
                 out.problems.append(Problem(file, number, "echo-fd-redirect", raw, key, ""))
                 continue
             before = len(out.settings)
-            written(text, path, file, number, raw, out, span)
+            written(text, path, file, number + lead, raw, out, span)
             if path == target and sudo[:1] == (True,):
                 _opened_by_the_caller(out.settings[before:])
 

@@ -57,7 +57,7 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         # its place (YAML has its own reading of templates)
         marks = _TEMPLATE if not named.endswith((".sh", ".bash")) else _TEMPLATE_IN_SHELL
         text = "\n".join("" if marks.search(ln) else ln for ln in text.split("\n"))
-    fmt = format_by_name(shown, named) or confparse.detect(text)
+    fmt = format_by_name(named) or confparse.detect(text)
     if fmt is None and all(not ln.strip() or ln.lstrip()[0] in "#;" for ln in text.splitlines()):
         fmt = "sysctl.conf"  # only comments (Debian's stock sysctl.conf) or empty: nothing set
     if fmt is None:
@@ -72,25 +72,25 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
     return shown, text, fmt
 
 
-def format_by_name(shown: str, named: str) -> str | None:
-    """The format a file's name says; a name that says shell (editors decide so too) wins
-    over the look of the lines, and a template (`sysctl.yaml.j2`, `config.yaml.m4`) is
-    named by what it renders to (`named`)."""
+def format_by_name(named: str) -> str | None:
+    """The format a file's name says (a template, `sysctl.yaml.j2` or `app.service.tpl`,
+    named by what it renders to); a name that says shell (editors decide so too) wins
+    over the look of the lines."""
     if named.endswith((".sh", ".bash")):
         return "script"
     if named.endswith((".yml", ".yaml")):
         return "yaml"
-    if shown.endswith(".nix"):
+    if named.endswith(".nix"):
         return "nix"  # a NixOS module: boot.kernel.sysctl, loginLimits
-    if shown.endswith(".rb"):
+    if named.endswith(".rb"):
         return "chef"  # a Chef cookbook's attributes or recipe: sysctl attributes, resources
-    if shown.endswith(".pp"):
+    if named.endswith(".pp"):
         return "puppet"  # a Puppet manifest: sysctl resources
-    if Path(shown).name == "tuned.conf":
+    if Path(named).name == "tuned.conf":
         return "tuned"  # a TuneD profile
-    if shown.endswith((".service", ".socket")) or ".service.d/" in shown:
+    if named.endswith((".service", ".socket")) or ".service.d/" in named:
         return "system.conf"  # a unit, or a drop-in of one
-    if Path(shown).name.startswith(("Dockerfile", "Containerfile")) or shown.lower().endswith(
+    if Path(named).name.startswith(("Dockerfile", "Containerfile")) or named.lower().endswith(
         ("dockerfile", "containerfile")
     ):  # Dockerfile, Dockerfile.dev, app.dockerfile, prod-Dockerfile
         return "dockerfile"
