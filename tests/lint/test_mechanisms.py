@@ -2097,3 +2097,25 @@ def test_a_string_that_opens_after_a_continuation_keeps_its_lines():
     text = '#!/bin/bash\necho \\\n"# header\nnet.ipv4.tcp_sack = 0\nnet.ipv4.tcp_dsack = 1" > /etc/sysctl.conf\n'
     got = {(f.line, f.key) for f in run(text, "script").findings}
     assert (4, "net.ipv4.tcp_sack") in got, got
+
+
+@pytest.mark.parametrize("shell", ["bash", "dash"])
+def test_printf_prints_as_the_shells_printf(shell):
+    from tunekit.host.shwords import printf
+
+    require_tool(shell)
+    cases = [
+        ["%s\\n", "a", "b"], ["%05d\\n", "4096"], ["%d\\n", "010"], ["%x\\n", "255"],
+        ["%.2s\\n", "abcdef"], ["a\\cb"], ["--", "%s\\n", "x"], ["%s = %d\\n", "k", "0x10"],
+        ["%-6s|\\n", "ab"], ["%b\\n", "a\\tb\\cz"], ["100%%\\n"], ["%s %s\\n", "a"],
+        ["%o\\n", "8"], ["%c\\n", "xyz"], ["\\101\\n"], ["%5.1s|\\n", "abc"], ["%d\\n", "abc"],
+        ["%i\\n", "-5"], ["%+d\\n", "5"], ["%u\\n", "-1"],
+    ]  # fmt: skip
+    for case in cases:
+        quoted = " ".join(shlex.quote(a) for a in case)
+        r = subprocess.run([shell, "-c", f"printf {quoted}"], capture_output=True, text=True)
+        assert printf(case) == r.stdout, case
+    # a hostile line stops at MAX_PRINTED characters instead of building gigabytes
+    from tunekit.host.shwords import MAX_PRINTED
+
+    assert len(printf(["%s%s\\n", *["x" * 100] * 50000])) == MAX_PRINTED

@@ -290,34 +290,96 @@ def echoed(name: str, args: list[str]) -> str:
     return " ".join(words)
 
 
-_CONVERSION = re.compile(r"%(?:(%)|[-+ #0]*[0-9]*(?:\.[0-9]+)?([sdiuxXocb]))")
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "a": "", "r": "", "0": ""}
+_CONVERSION = re.compile(r"%(?:(%)|([-+ #0]*)([0-9]*)(?:\.([0-9]*))?([sdiuxXocb]))")
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "a": "\a", "r": "\r"}
+MAX_PRINTED = 1 << 16  # characters of printf output kept: a hostile line stops there
+
+
+class _Stop(Exception):
+    """\\c: printf prints nothing more."""
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], "\\" + m[1]), text)
+    def one(m: re.Match) -> str:
+        if m[1][0] in "01234567":  # \0NNN or \NNN: an octal byte
+            return chr(int(m[0][1:].lstrip("0") or "0", 8) & 0xFF)
+        return _ESCAPES.get(m[1], "\\" + m[1])
+
+    return re.sub(r"\\(0[0-7]{0,3}|[1-7][0-7]{0,2}|.)", one, text)
+
+
+def _c_integer(text: str) -> int:
+    """An argument of %d as printf reads it (strtoimax, base 0: 010 is 8, 0x10 16; a
+    leading quote gives the character's code); 0 where it is not a number."""
+    text = text.strip()
+    if text[:1] in ("'", '"') and len(text) > 1:
+        return ord(text[1])
+    m = re.match(r"^[-+]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if not m:
+        return 0
+    return int(m[0], 0) if not re.match(r"^[-+]?0[0-7]+$", m[0]) else int(m[0], 8)
+
+
+def _convert(flags: str, width: str, precision: str | None, letter: str, arg: str) -> str:
+    if letter in "sb":
+        text = arg
+        if letter == "b":
+            head, stop, _ = arg.partition("\\c")  # \c: this and nothing more is printed
+            text = _unescape(head)
+            if stop:
+                raise _Stop(text)
+        if precision is not None:
+            text = text[: int(precision or 0)]
+        spec = f"%{flags.replace('0', '')}{width}s"
+        return spec % text
+    if letter == "c":
+        return arg[:1] or ""
+    number = _c_integer(arg)
+    if letter in "uxXo":
+        number &= (1 << 64) - 1
+    code = {"u": "d", "i": "d"}.get(letter, letter)
+    dot = f".{precision or 0}" if precision is not None else ""
+    return f"%{flags}{width}{dot}{code}" % number
 
 
 def printf(args: list[str]) -> str:
-    """What printf FORMAT ARGS... prints: the format's escapes (\\n, \\t), %s %d %b ...
-    each taking the next argument (missing: empty), and the format used again while
-    arguments remain, as POSIX printf does (`printf '%s\\n' a b` prints two lines)."""
+    """What printf FORMAT ARGS... prints, as bash's and dash's printf print it: the
+    format's escapes (\\n, \\t, \\NNN), %s %b (whose \\c ends the output) %c and %d %i %u %x %o
+    with their flags, width and precision (an argument of %d read as C reads it: 010 is
+    8), each taking the next argument (missing: empty or 0), and the format used again
+    while arguments remain (`printf '%s\\n' a b` prints two lines). `--` ends the
+    options; `-v NAME` prints nothing (it assigns). At most MAX_PRINTED characters."""
+    if args[:1] == ["-v"]:
+        return ""
+    if args[:1] == ["--"]:
+        args = args[1:]
     if not args:
         return ""
-    fmt, rest = _unescape(args[0]), list(args[1:])
-    pieces = _CONVERSION.split(fmt)  # text, then (%%, conversion letter) and text again
     out: list[str] = []
-    while True:
-        taken = 0
-        for k, piece in enumerate(pieces):
-            if k % 3 == 0:
-                out.append(piece)
-            elif k % 3 == 1 and piece:
-                out.append("%")
-            elif k % 3 == 2 and piece:
-                value = rest[taken] if taken < len(rest) else ""
+    size = 0
+    fmt = _unescape(args[0])  # \\c ends the output only in a %b argument
+    rest = list(args[1:])
+    pieces = _CONVERSION.split(fmt)  # text, then 5 groups per conversion, text again ...
+    try:
+        while size <= MAX_PRINTED:
+            taken = 0
+            for k in range(0, len(pieces), 6):
+                out.append(pieces[k])
+                size += len(pieces[k])
+                if k + 1 >= len(pieces):
+                    break
+                percent, flags, width, precision, letter = pieces[k + 1 : k + 6]
+                if percent:
+                    out.append("%")
+                    continue
+                arg = rest[taken] if taken < len(rest) else ""
                 taken += 1
-                out.append(_unescape(value) if piece == "b" else value)
-        rest = rest[taken:]
-        if not rest or not taken:
-            return "".join(out)
+                piece = _convert(flags or "", width or "", precision, letter, arg)
+                out.append(piece)
+                size += len(piece)
+            rest = rest[taken:]
+            if not rest or not taken:
+                break
+    except _Stop as stop:
+        out.append(stop.args[0] if stop.args else "")
+    return "".join(out)[:MAX_PRINTED]
