@@ -2029,6 +2029,13 @@ def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
     # without -i sed prints and changes nothing; a replacement made of the match is unknown
     assert fired(f"#!/bin/sh\nsed '{sub}' /etc/sysctl.conf\n", "script") == {}
     assert fired("#!/bin/sh\nsed -i 's/^x.*/&1/' /etc/sysctl.conf\n", "script") == {}
+    # a replacement of part of the line keeps the rest, which only the file knows; a
+    # script file (-f) is not opened
+    for partial in ("s/^#net.ipv4.ip_forward/net.ipv4.ip_forward/", "s/=0/=1/"):
+        assert fired(f"#!/bin/sh\nsed -i '{partial}' /etc/sysctl.conf\n", "script") == {}
+    assert fired("#!/bin/sh\nsed -i -f add.sed /etc/sysctl.conf\n", "script") == {}
+    changed = "#!/bin/sh\nsed -i '/tcp_sack/c net.ipv4.tcp_sack = 0' /etc/sysctl.conf\n"
+    assert fired(changed, "script") == {"feature-off": "harmful"}
     manager = "#!/bin/sh\nsed -i 's/^#*DefaultLimitNOFILE=.*/DefaultLimitNOFILE=100/' "
     rule = "services-limit-lowered"
     assert fired(manager + "/etc/systemd/system.conf\n", "script").get(rule) == "risky"

@@ -221,17 +221,23 @@ def loads_files(args: list[str]) -> list[str] | None:
 
 # sed's commands that put a line into the file: s/PATTERN/REPLACEMENT/FLAGS (on the lines
 # that match), and [ADDRESS]a TEXT / i TEXT (append or insert)
+# sed's commands that put a whole line into the file: s/^PATTERN.*/LINE/ (a pattern that
+# runs from the line's start to its end: the line becomes LINE), and [ADDRESS]a TEXT,
+# i TEXT, c TEXT (append, insert, change)
 _SED_S = re.compile(
-    r"^(?:[0-9$]+|/[^/]*/)?s(.)(?:\\.|(?!\1)[^\\])*\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
+    r"^(?:[0-9$]+|/[^/]*/)?s(.)(\^(?:\\.|(?!\1)[^\\])*)\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
 )
-_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?[ai]\\?\s*(.+)$")
+_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?[aic]\\?\s*(.+)$")
 
 
 def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
     """`sed -i 's/^net.core.somaxconn.*/net.core.somaxconn = 4096/' /etc/sysctl.conf`,
-    `sed -i '$a vm.swappiness = 10' FILE`: the line it puts into a sysctl, limits,
-    modprobe.d or systemd file, read as that file's (where the pattern matches; a
-    replacement that refers to the match, `&` or `\\1`, is the file's to know)."""
+    `sed -i '/^#/a vm.swappiness = 10' FILE`: the line it puts into a sysctl, limits,
+    modprobe.d or systemd file, read as that file's (where the pattern matches). Only a
+    replacement of the whole line is read: a pattern that does not run to the line's end
+    (`s/^#net.ipv4.ip_forward/net.ipv4.ip_forward/`, `s/=0/=1/`) keeps the rest of the
+    line, which only the file knows, as does a replacement that refers to the match (`&`,
+    `\\1`), and a script in a file (`-f`)."""
     if not any(a == "-i" or a.startswith(("-i", "--in-place")) for a in args):
         return  # without -i sed prints; the file is not changed
     scripts: list[str] = []
@@ -239,12 +245,17 @@ def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
     rest: list[str] = []
     k = 0
     while k < len(words):
-        if words[k] in ("-e", "--expression") and k + 1 < len(words):
+        word = words[k]
+        if word in ("-f", "--file") or word.startswith("--file="):
+            return  # the script is in a file this reader does not open
+        if word in ("-e", "--expression") and k + 1 < len(words):
             scripts.append(words[k + 1])
             k += 2
             continue
-        if not words[k].startswith("-"):
-            rest.append(words[k])
+        if word.startswith("--expression="):
+            scripts.append(word.partition("=")[2])
+        elif not word.startswith("-"):
+            rest.append(word)
         k += 1
     if not scripts and rest:
         scripts, rest = [rest[0]], rest[1:]
@@ -252,19 +263,30 @@ def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
         if format_of(path) is None:
             continue
         for script in scripts:
-            text = None
-            if m := _SED_S.match(script.strip()):
-                text = None if re.search(r"(?<!\\)&|\\[0-9]", m[2]) else m[2]
-            elif m := _SED_A.match(script.strip()):
-                text = m[1]
-            if text:
-                text = text.replace("\\n", "\n").replace("\\/", "/")
-                if format_of(path) == "system.conf" and not text.lstrip().startswith("["):
-                    # the line lands in the file's own section: system.conf's [Manager], a
-                    # unit's [Service] (where its Limit*= lines are)
-                    section = "[Manager]" if "/system.conf" in path else "[Service]"
-                    text = f"{section}\n{text}"
-                written(text, path, file, number, raw, out)
+            if (text := _sed_line(script.strip())) is None:
+                continue
+            if format_of(path) == "system.conf" and not text.lstrip().startswith("["):
+                # the line lands in the file's own section: system.conf's [Manager], a
+                # unit's [Service] (where its Limit*= lines are)
+                section = "[Manager]" if "/system.conf" in path else "[Service]"
+                text = f"{section}\n{text}"
+            written(text, path, file, number, raw, out)
+
+
+def _sed_line(script: str) -> str | None:
+    """The whole line a sed command writes, or None where the file's text decides it."""
+    text = None
+    if m := _SED_S.match(script):
+        whole = re.search(r"(?<!\\)\.\*\$?$|(?<!\\)\$$", m[2])  # to the line's end
+        refers = re.search(r"(?<!\\)&|\\[0-9]", m[3])
+        text = m[3] if whole and not refers else None
+        if text is not None and m[1] != "/":
+            text = text.replace("\\" + m[1], m[1])
+    elif m := _SED_A.match(script):
+        text = m[1]
+    if not text:
+        return None
+    return text.replace("\\n", "\n").replace("\\/", "/")
 
 
 def setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
