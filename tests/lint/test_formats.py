@@ -964,3 +964,29 @@ def test_a_roles_list_of_key_and_value_pairs_whatever_the_key_field_is_called():
         (2, "kernel.exec-shield"),
         (3, "net.ipv4.tcp_sack"),
     ]
+
+
+def test_yaml_data_that_only_checks_or_labels_sysctls_sets_nothing():
+    goss = "kernel-param:\n  net.ipv4.tcp_syncookies:\n    value: '0'\n"
+    labels = "metrics:\n  - { metric: net.ipv4.tcp_keepalive_probes, value: 0 }\n"
+    labels += "  - { description: vm.swappiness, value: 100 }\n"
+    lookup = "sysctl::values:\n  vm.swappiness:\n    value: '%{lookup(\"swap\")}'\n"
+    for text in (goss, labels, lookup):
+        assert confparse.parse(text, "x.yaml", "yaml").settings == [], text
+
+
+def test_template_blocks_render_to_nothing_and_expressions_to_what_is_unknown(tmp_path):
+    j2 = tmp_path / "sysctl.conf.j2"
+    j2.write_text(
+        "{% if big %}\nnet.core.somaxconn = 65535\n{% else %}\nnet.core.somaxconn = 8192\n"
+        "{% endif %}\n{#\nnet.ipv4.tcp_tw_recycle = 1\n#}\n"
+    )
+    sh = tmp_path / "tune.sh.j2"
+    sh.write_text(
+        '#!/bin/sh\necho "vm.swappiness = {{ sw }}\nnet.ipv4.tcp_sack = 0" >> /etc/sysctl.conf\n'
+        "sysctl -w net.ipv4.tcp_timestamps=0\n"
+    )
+    for path, want in ((j2, set()), (sh, {(4, "feature-off")})):
+        r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+        got = {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]}
+        assert got == want, (path.name, got)  # no branch overrides another; no line lost

@@ -43,6 +43,7 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
 _TUNED_PROFILE = re.compile(r"^\[(main|sysctl|vm|sysfs)\][ \t]*$", re.M)
+_KEY_FIELD = re.compile(r"option|param(eter)?|sysctl|setting|knob|variable|kernel_param", re.I)
 _WRITES_UNDER = re.compile(r"sysfs|sysctl|procfs|kernel|tun(ing|ables)|settings", re.I)
 _NOT_WRITES = re.compile(r"perm|mode|owner|group|label|metric|watch|expect|check|desc", re.I)
 _WRITTEN = re.compile(r"^/(proc/sys|sys)/[A-Za-z0-9_./:@+-]+$")
@@ -247,15 +248,15 @@ class _Walk(confrun.Commands):
         name = Y.scalar(fields.get("name") or fields.get("key"))  # `- { key: K, value: V }`
         value = Y.scalar(fields.get("value"))
         if name is None and len(fields) == 2 and "value" in fields:
-            # `- { option: K, value: V }`, `- { param: K, value: V }`: the one other field
-            # names the key, whatever a role calls it
-            other = next(v for k, v in fields.items() if k != "value")
-            name = Y.scalar(other)
+            # `- { option: K, value: V }`, `- { param: K, value: V }`: the other field names
+            # the key, where its name says it is one (not `metric:`, `label:`, `expected:`)
+            field, other = next((k, v) for k, v in fields.items() if k != "value")
+            name = Y.scalar(other) if _KEY_FIELD.fullmatch(field) else None
         if name and value is not None and _SYSCTL_NAME.match(name):
             self.add_sysctl(name, value, m.start_mark.line + 1)
             return
-        if self.hiera(m):
-            return
+        if "sysctl" in parent.lower() and self.hiera(m):
+            return  # Hiera data for a sysctl module (Goss's `kernel-param:` only checks)
         pairs = [(k, v) for k, v in m.value if k.id == "scalar" and v.id == "scalar"]
         if (
             pairs
@@ -397,8 +398,8 @@ class _Walk(confrun.Commands):
         """One sysctl; `runtime` (container, host namespaces): set by a container runtime in
         that container (context "runtime"; "runtime-hostnet" / "runtime-hostipc" for a key
         of a namespace the container shares with the host)."""
-        if "{{" in name or "{{" in value or "\n" in name + value:
-            return  # a template only the run knows
+        if "{{" in name or "{{" in value or "%{" in name + value or "\n" in name + value:
+            return  # a template (Jinja's {{ }}, Hiera's %{ }) only the run knows
         parsed = sysctl_conf(f"{name.strip()} = {value}", self.file)
         container, host = runtime
         for s in parsed.settings if container else ():

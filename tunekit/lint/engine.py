@@ -19,6 +19,7 @@ from tunekit.knowledge import catalogue as K
 from tunekit.lint import source
 from tunekit.lint.facts import Facts, ints_of, nixos_order, shown
 from tunekit.lint.host import Host
+from tunekit.lint.inputs import template_target
 from tunekit.lint.language import Unknown, evaluate, render
 from tunekit.lint.report import (
     DEFAULT_FAIL_ON,
@@ -363,6 +364,9 @@ def lint(
     unreadable = list(unreadable or [])
     for path, text, fmt in inputs:
         p = confparse.parse(text, path, fmt)
+        if template_target(path) != path:
+            for s in p.settings:  # every branch is read: which renders is not known here
+                s.templated = True
         parsed.append(_Input(path, fmt, p.settings, p.problems))
         unreadable += [f"{path}: {why}" for why in p.unread]  # INCOMPLETE, never CLEAN
     _built_into_images(parsed, inputs)

@@ -11,8 +11,33 @@ from tunekit.errors import UsageError
 from tunekit.host import confparse
 from tunekit.knowledge import catalogue as K
 
-_TEMPLATE = re.compile(r"\{\{|\{%|\{#|<%|\$\{")
-_TEMPLATE_IN_SHELL = re.compile(r"\{\{|\{%|\{#|<%")  # ${x} is the shell's own
+_TEMPLATE_SUFFIX = re.compile(r"\.(j2|jinja2?|m4|tmpl|tpl|erb|epp|in)$")
+# a template's blocks that render to nothing: Jinja's {# #} and {% %}, ERB's <% %> and
+# <%# %> (not <%= %>), over several lines too
+_TEMPLATE_BLOCK = re.compile(r"\{#.*?#\}|\{%.*?%\}|<%(?!=).*?%>", re.S)
+# what renders to text only the rendering knows: {{ }}, <%= %>, @VAR@ (autoconf), ${} (not
+# in a shell script, where it is the shell's own)
+_TEMPLATE_VALUE = re.compile(r"\{\{.*?\}\}|<%=.*?%>|@[A-Za-z_][A-Za-z0-9_]*@|\$\{[^}]*\}", re.S)
+_TEMPLATE_VALUE_SHELL = re.compile(r"\{\{.*?\}\}|<%=.*?%>|@[A-Za-z_][A-Za-z0-9_]*@", re.S)
+
+
+def template_target(name: str) -> str:
+    """What a template renders to, by its name (`sysctl.conf.j2` -> `sysctl.conf`)."""
+    return _TEMPLATE_SUFFIX.sub("", name)
+
+
+def unrendered(text: str, shell: bool) -> str:
+    """A template's text as far as it is known without rendering it, each line in its
+    place: a block that renders to nothing is blanked (its newlines kept); in a script an
+    expression becomes a variable only the run knows (its command is not judged, and the
+    script's quotes and continuations stay whole), elsewhere the line holding one is
+    left out."""
+    text = _TEMPLATE_BLOCK.sub(lambda m: "\n" * m[0].count("\n"), text)
+    if shell:
+        unknown = "${__tunekit_template__}"
+        return _TEMPLATE_VALUE_SHELL.sub(lambda m: unknown + "\n" * m[0].count("\n"), text)
+    text = _TEMPLATE_VALUE.sub(lambda m: "\x00" + "\n" * m[0].count("\n"), text)
+    return "\n".join("" if "\x00" in ln else ln for ln in text.split("\n"))
 
 
 def boot_inputs(root: Path) -> tuple[list[tuple[str, str, str]], set[str], list[str]]:
@@ -50,13 +75,9 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
         except OSError as err:
             raise UsageError(f"{name}: cannot read: {err.strerror or err}") from None
         shown = name
-    named = re.sub(r"\.(j2|jinja2?|m4|tmpl|tpl|erb|in)$", "", shown)
+    named = template_target(shown)
     if named != shown and not named.endswith((".yml", ".yaml")):
-        # a template's lines with an expression or a control tag (Jinja's {{ }} {% %},
-        # ERB's <% %>, ${...}) are the rendering's to know: left out, each line kept in
-        # its place (YAML has its own reading of templates)
-        marks = _TEMPLATE if not named.endswith((".sh", ".bash")) else _TEMPLATE_IN_SHELL
-        text = "\n".join("" if marks.search(ln) else ln for ln in text.split("\n"))
+        text = unrendered(text, named.endswith((".sh", ".bash")))  # YAML reads its own
     fmt = format_by_name(named) or confparse.detect(text)
     if fmt is None and all(not ln.strip() or ln.lstrip()[0] in "#;" for ln in text.splitlines()):
         fmt = "sysctl.conf"  # only comments (Debian's stock sysctl.conf) or empty: nothing set
