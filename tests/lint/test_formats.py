@@ -990,3 +990,13 @@ def test_template_blocks_render_to_nothing_and_expressions_to_what_is_unknown(tm
         r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
         got = {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]}
         assert got == want, (path.name, got)  # no branch overrides another; no line lost
+
+
+def test_a_compose_services_command_runs_in_its_container():
+    text = "services:\n  redis:\n    image: redis\n"
+    text += '    command: sh -c "sysctl -w net.core.somaxconn=4096 && redis-server"\n'
+    text += "  es:\n    image: es\n    privileged: true\n"
+    text += '    entrypoint: ["sysctl", "-w", "net.ipv4.tcp_sack=0"]\n'
+    got = {(f.line, f.rule) for f in run(text, "yaml").findings}
+    assert (4, "container-proc-read-only") in got, got  # unprivileged: read-only /proc/sys
+    assert (8, "feature-off") in got and (8, "container-proc-read-only") not in got, got

@@ -142,33 +142,46 @@ class Commands:
 
     def pod_containers(self, fields: dict) -> None:
         """A pod spec's containers and initContainers: each one's `command` and `args`,
-        execve'd in the container (`sh -c SCRIPT` runs the script). An unprivileged
-        container's /proc/sys is mounted read-only by the runtime, so its writes fail
-        (`container-proc-read-only`); a privileged one's take effect, host-wide for a
-        global key."""
+        execve'd in the container (`sh -c SCRIPT` runs the script)."""
         for list_name in ("initContainers", "containers"):
             node = fields.get(list_name)
             for item in node.value if node is not None and node.id == "sequence" else ():
-                if item.id != "mapping":
-                    continue
-                args = Y.args(item)
-                words, first = [], None
-                for part in ("command", "args"):
-                    seq = args.get(part)
-                    if seq is not None and seq.id == "sequence":
-                        words += [Y.scalar(w) or "" for w in seq.value]
-                        first = first or seq
-                if not words or first is None or "image" not in args:
-                    continue
-                context = Y.args(args.get("securityContext"))
-                privileged = Y.truthy(context.get("privileged"))
-                parsed = script_lines(
-                    argv_text(words), Y.Scalar("", first.start_mark), self.file, False
-                )
-                for s in parsed.settings:
-                    if s.kind in ("sysctl", "sysfs") and not privileged and not s.problem:
-                        s.problem = "container-proc-read-only"
-                self.add_script(parsed, first)
+                args = Y.args(item) if item.id == "mapping" else {}
+                if "image" in args:
+                    context = Y.args(args.get("securityContext"))
+                    self.container_command(args, ("command", "args"), context.get("privileged"))
+
+    def container_command(self, args: dict, parts: tuple[str, ...], privileged) -> None:
+        """A container's command (a pod's command and args, a compose service's
+        entrypoint and command: a list, or a string split into words, as compose splits
+        it). An unprivileged container's /proc/sys and /sys are mounted read-only by the
+        runtime, so its writes there fail (`container-proc-read-only`); a privileged one's
+        take effect, host-wide for a global key. A file it writes (/etc/sysctl.conf) is
+        the container's own, applied by nobody: not read."""
+        words: list[str] = []
+        first = None
+        for part in parts:
+            node = args.get(part)
+            if node is not None and node.id == "sequence":
+                words += [Y.scalar(w) or "" for w in node.value]
+            elif node is not None and node.id == "scalar" and node.value:
+                words += _words(str(node.value)) or [str(node.value)]
+            else:
+                continue
+            first = first or node
+        if not words or first is None:
+            return
+        parsed = script_lines(argv_text(words), Y.Scalar("", first.start_mark), self.file, False)
+        kept = []
+        for s in parsed.settings:
+            direct = s.kind == "sysfs" or "/proc/sys" in s.text or "sysctl" in s.text.split()
+            if s.kind in ("sysctl", "sysfs") and not direct:
+                continue  # a file inside the container: nobody there applies it
+            if s.kind in ("sysctl", "sysfs") and not Y.truthy(privileged) and not s.problem:
+                s.problem = "container-proc-read-only"
+            kept.append(s)
+        parsed.settings = kept
+        self.add_script(parsed, first)
 
     def cloud_init(self, fields: dict) -> None:
         """cloud-config, in the order cloud-init runs it: bootcmd (each boot, early),

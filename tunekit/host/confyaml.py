@@ -166,7 +166,10 @@ class _Walk(confrun.Commands):
         if not compose:
             self.variables(m, fields, domain, parent)
         self.containers(m, fields, parent, service)
-        self.tasks(fields)
+        if service:  # a compose service: its command runs in its container, no Ansible task
+            self.container_command(fields, ("entrypoint", "command"), fields.get("privileged"))
+        elif "image" not in fields:  # a pod's container: read with its pod spec
+            self.tasks(fields)
         self.salt(m)
         self.cloud_init(fields)
         self.pod_containers(fields)
