@@ -1000,3 +1000,13 @@ def test_a_compose_services_command_runs_in_its_container():
     got = {(f.line, f.rule) for f in run(text, "yaml").findings}
     assert (4, "container-proc-read-only") in got, got  # unprivileged: read-only /proc/sys
     assert (8, "feature-off") in got and (8, "container-proc-read-only") not in got, got
+
+
+def test_a_run_continued_by_a_backslash_and_spaces_and_past_a_comment():
+    """buildkit's line continuation is `\\[ \\t]*$`, and it drops comment lines inside an
+    instruction (frontend/dockerfile/parser/parser.go)."""
+    text = "FROM alpine\nRUN apk update \\ \n    # a comment\n"
+    text += '    && echo "vm.overcommit_memory=1" >> /etc/sysctl.conf\\\n'
+    text += "    && echo net.ipv4.tcp_sack=0 >> /etc/sysctl.conf\n"
+    got = {(f.key, f.rule) for f in run(text, "dockerfile").findings}
+    assert {("vm.overcommit_memory", "image-sysctl"), ("net.ipv4.tcp_sack", "image-sysctl")} <= got

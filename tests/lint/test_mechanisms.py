@@ -2126,3 +2126,10 @@ def test_printf_prints_as_the_shells_printf(shell):
     from tunekit.host.shwords import MAX_PRINTED
 
     assert len(printf(["%s%s\\n", *["x" * 100] * 50000])) == MAX_PRINTED
+
+
+def test_a_script_that_writes_root_files_without_sudo_runs_as_root():
+    text = "#!/bin/bash\nsudo echo never > /sys/kernel/mm/transparent_hugepage/enabled\n"
+    assert fired(text, "script").get("sudo-redirect") == "dead"
+    text += "cat >> /etc/security/limits.conf <<EOF\n* soft nofile 65535\nEOF\n"
+    assert "sudo-redirect" not in fired(text, "script")  # limits.conf: only root writes it

@@ -365,7 +365,6 @@ def script(text: str, file: str) -> Parsed:
     return confscript.script(text, file)
 
 
-_RUN = re.compile(r"^\s*RUN\s+(?!\[)(.*)$", re.I)  # the shell form, not RUN ["exec", ...]
 _NEVER_RUN_CMD = ("cmd-replaced", "cmd-ignored")  # a later CMD, a shell-form ENTRYPOINT
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(?:\s+(.*))?$")
 
@@ -382,7 +381,7 @@ def _instructions(rows: list[str]) -> list[tuple[str, str, list[tuple[int, str]]
             n += 1
             continue
         parts = [(n, m[2] or "")]
-        while parts[-1][1].rstrip().endswith("\\") and n + 1 < len(rows):
+        while re.search(r"\\[ \t]*$", parts[-1][1]) and n + 1 < len(rows):
             n += 1
             # a comment line is dropped: a lone backslash keeps the line joined across it
             parts.append((n, "\\" if rows[n].lstrip().startswith("#") else rows[n]))
@@ -428,14 +427,12 @@ def dockerfile(text: str, file: str) -> Parsed:
     """A Dockerfile (Containerfile): its RUN lines are shell, run by /bin/sh -c while the
     image is built; the other instructions run nothing. Read as a script, each line at its
     own number, and every setting marked as the image's (`context = "image"`)."""
-    lines, in_run = [], False
-    for raw in text.splitlines():
-        m = None if in_run else _RUN.match(raw)
-        if in_run or m:
-            lines.append(m[1] if m else raw)
-            in_run = raw.rstrip().endswith("\\")
-        else:
-            lines.append("")  # FROM, ENV, COPY, CMD ...: nothing the build runs
+    rows = text.splitlines()
+    lines = ["" for _ in rows]  # FROM, ENV, COPY, CMD ...: nothing the build runs
+    for word, args, parts in _instructions(rows):
+        if word == "RUN" and not _exec_form(args):
+            for row, part in parts:  # `\\ ` with spaces after it continues too (buildkit)
+                lines[row] = re.sub(r"\\[ \t]+$", "\\\\", part)
     from tunekit.host import confscript
 
     # RUN runs as root unless a USER instruction says otherwise

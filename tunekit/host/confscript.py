@@ -61,6 +61,11 @@ MAX_VALUE = 1 << 16  # characters a variable may hold (X="$X$X" doubles it each 
 # scripts that run as root by how they are run: rc.local, init scripts, cron.d and
 # systemd's own; in them a sudo in front of a command is needless, not a sign of a user
 _RUN_AS_ROOT = re.compile(r"(^|/)(rc\.local|rc\.d/|init\.d/|cron\.d/)")
+_ROOT_WRITE = re.compile(
+    r"^(?![^\n#]*\bsudo\b)[^\n#]*(?:>>?|\btee\b(?:\s+-a)?)\s*"
+    r"(?:/etc/sysctl\.conf|/etc/sysctl\.d/|/etc/security/limits|/etc/modprobe\.d/|/proc/sys/)",
+    re.M,
+)
 
 
 def script(text: str, file: str, as_root: bool | None = None) -> Parsed:
@@ -68,7 +73,9 @@ def script(text: str, file: str, as_root: bool | None = None) -> Parsed:
     as root, a Dockerfile's RUN as root unless a USER says otherwise); None: by its path."""
     parsed = _script(text, file)
     if as_root is None:
-        as_root = bool(_RUN_AS_ROOT.search(file))
+        # by its path, or by what it does: a write to a file only root may write, with no
+        # sudo on its line (`cat >> /etc/security/limits.conf <<EOF`), works only as root
+        as_root = bool(_RUN_AS_ROOT.search(file) or _ROOT_WRITE.search(text))
     if as_root:
         as_root_already(parsed)
     return parsed
