@@ -2133,3 +2133,21 @@ def test_a_script_that_writes_root_files_without_sudo_runs_as_root():
     assert fired(text, "script").get("sudo-redirect") == "dead"
     text += "cat >> /etc/security/limits.conf <<EOF\n* soft nofile 65535\nEOF\n"
     assert "sudo-redirect" not in fired(text, "script")  # limits.conf: only root writes it
+
+
+def test_a_line_echoed_onto_system_conf_lands_in_manager_and_bare_names_in_scripts():
+    text = "#!/bin/sh\necho 'DefaultLimitNOFILE=100' >> /etc/systemd/system.conf\n"
+    assert fired(text, "script").get("services-limit-lowered") == "risky"
+    assert fired("#!/bin/sh\nsysctl -w tcp_sack=1\n", "script") == {"bare-name": "dead"}
+    assert fired("#!/bin/sh\necho 1 > /proc/sys/tcp_sack\n", "script") == {"bare-name": "dead"}
+
+
+def test_su_exec_and_gosu_open_no_pam_session():
+    base = "FROM alpine\nRUN echo '* soft nofile 65536' >> /etc/security/limits.conf\n"
+    assert fired(base + 'CMD ["su-exec", "app", "/run"]\n', "dockerfile").get("image-limits")
+    assert "image-limits" not in fired(base + 'CMD ["su", "-", "app"]\n', "dockerfile")
+
+
+def test_pid_max_below_the_kernels_minimum_is_refused():
+    assert fired("kernel.pid_max = 100").get("out-of-range") == "dead"
+    assert "out-of-range" not in fired("kernel.pid_max = 4096")

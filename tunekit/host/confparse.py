@@ -409,7 +409,10 @@ def _copy(parts: list[tuple[int, str]], into: list[str]) -> None:
         into[row] = part
 
 
-_PAM_COMMAND = re.compile(r"^\s*(CMD|ENTRYPOINT)\b.*\b(su|runuser|login|sshd)\b", re.M | re.I)
+# su, runuser, login, sshd as a word (not su-exec or gosu, which open no PAM session)
+_PAM_COMMAND = re.compile(
+    r"^\s*(CMD|ENTRYPOINT)\b.*(?<![\w-])(su|runuser|login|sshd)(?![\w-])", re.M | re.I
+)
 
 
 def image_scripts(text: str) -> tuple[set[str], bool]:

@@ -95,7 +95,7 @@ def written(
     m = PROC_SYS.match(path)
     if m:
         value = " ".join(text.split())
-        out.settings.append(Setting(file, number, "sysctl", normalise(m[1]), value, raw))
+        out.settings.append(_bare(Setting(file, number, "sysctl", normalise(m[1]), value, raw)))
         return
     if SYSFS.match(path):  # a sysfs attribute: no sysctl rule knows it, but how it is written
         value = " ".join(text.split())
@@ -104,11 +104,16 @@ def written(
     fmt = format_of(path)
     if fmt is None:
         return
-    parsed = confparse.parse(text, file, fmt)
+    lead = ""
+    if fmt == "system.conf" and not re.match(r"\s*\[", text):
+        # a line added to the file without a section lands in its last one: system.conf's
+        # [Manager], a unit's [Service] (where its Limit*= lines are)
+        lead = "[Manager]\n" if "/system.conf" in path else "[Service]\n"
+    parsed = confparse.parse(lead + text, file, fmt)
     items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
     for item in items:
         if span > 1:
-            item.line += number - 1
+            item.line += number - 1 - bool(lead)
         else:
             item.line, item.text = number, raw
     out.settings += parsed.settings
@@ -263,14 +268,8 @@ def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
         if format_of(path) is None:
             continue
         for script in scripts:
-            if (text := _sed_line(script.strip())) is None:
-                continue
-            if format_of(path) == "system.conf" and not text.lstrip().startswith("["):
-                # the line lands in the file's own section: system.conf's [Manager], a
-                # unit's [Service] (where its Limit*= lines are)
-                section = "[Manager]" if "/system.conf" in path else "[Service]"
-                text = f"{section}\n{text}"
-            written(text, path, file, number, raw, out)
+            if (text := _sed_line(script.strip())) is not None:
+                written(text, path, file, number, raw, out)
 
 
 def _sed_line(script: str) -> str | None:
@@ -292,7 +291,14 @@ def _sed_line(script: str) -> str | None:
 def setting(file: str, number: int, name: str, value: str, raw: str) -> Setting:
     m = PROC_SYS.match(name)
     key = normalise(m[1] if m else name)
-    return Setting(file, number, "sysctl", key, " ".join(value.split()), raw)
+    return _bare(Setting(file, number, "sysctl", key, " ".join(value.split()), raw))
+
+
+def _bare(s: Setting) -> Setting:
+    """A key without its tree (`sysctl -w tcp_sack=1`, /proc/sys/tcp_sack): no such file."""
+    if "." not in s.key and not any(c in s.key for c in "*?[") and not s.problem:
+        s.problem = "bare-name"
+    return s
 
 
 def ulimit(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:

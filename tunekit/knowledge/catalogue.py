@@ -735,7 +735,10 @@ _guide(
     "pids",
     "global",
     "largest process id, and so the number of processes and threads at once",
-    KERNEL_DOCS_KERNEL + "; include/linux/threads.h PID_MAX_LIMIT",
+    KERNEL_DOCS_KERNEL
+    + "; include/linux/threads.h PID_MAX_LIMIT; kernel/pid.c pid_max_min (RESERVED_PIDS + 1,"
+    " raised to 8 per possible CPU past 37 CPUs: the least taken)",
+    minimum=301,
     maximum=4194304,
     direction="up",
     boot=D.pid_max,
