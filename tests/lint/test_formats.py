@@ -628,7 +628,7 @@ def test_a_dockerfile_s_run_lines_are_the_image_s_build():
     parsed = confparse.parse(dockerfile, "Dockerfile", "dockerfile")
     assert [(s.line, s.key, s.context) for s in parsed.settings] == [
         (3, "vm.max_map_count", "image"),
-        (3, "net.core.somaxconn", "image"),
+        (4, "net.core.somaxconn", "image"),  # the continuation line it is on
         (5, "nofile", "image"),
     ]
     rules = {(f.key, f.rule, f.verdict) for f in run(dockerfile, "dockerfile").findings}

@@ -2151,3 +2151,13 @@ def test_su_exec_and_gosu_open_no_pam_session():
 def test_pid_max_below_the_kernels_minimum_is_refused():
     assert fired("kernel.pid_max = 100").get("out-of-range") == "dead"
     assert "out-of-range" not in fired("kernel.pid_max = 4096")
+
+
+def test_each_command_of_a_backslash_joined_line_is_reported_on_its_own_line():
+    text = "#!/bin/sh\nsysctl -w net.core.somaxconn=4096 && \\\n"
+    text += "    sysctl -w net.ipv4.tcp_sack=0 && \\\n    echo done\n"
+    got = {(f.line, f.key) for f in run(text, "script").findings}
+    assert (3, "net.ipv4.tcp_sack") in got, got
+    # a backslash inside quotes joins the string, not the commands
+    quoted = '#!/bin/sh\necho "net.ipv4.tcp_sack = 0 \\\nx" > /dev/null && sysctl -w net.ipv4.tcp_dsack=0\n'
+    assert {f.line for f in run(quoted, "script").findings} <= {2}

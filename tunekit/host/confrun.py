@@ -37,6 +37,8 @@ _OPTIONS = re.compile(
     r"|strip_empty_ends|expand_argument_vars)=(?:\"[^\"]*\"|'[^']*'|\S*)"
 )
 CLOUD_INIT_COMMANDS = ("runcmd", "bootcmd")
+_SYSCTL_WORD = re.compile(r"(?<![\w./-])sysctl(?![\w.-])")  # the command, not sysctl.conf
+
 # run without a shell, these still do what the line says: they are the program (ulimit is
 # a shell builtin, with no program of its own to run)
 _NO_SHELL_NEEDED = ("sysctl", "prlimit")
@@ -174,7 +176,7 @@ class Commands:
         parsed = script_lines(argv_text(words), Y.Scalar("", first.start_mark), self.file, False)
         kept = []
         for s in parsed.settings:
-            direct = s.kind == "sysfs" or "/proc/sys" in s.text or "sysctl" in s.text.split()
+            direct = s.kind == "sysfs" or "/proc/sys" in s.text or _SYSCTL_WORD.search(s.text)
             if s.kind in ("sysctl", "sysfs") and not direct:
                 continue  # a file inside the container: nobody there applies it
             if s.kind in ("sysctl", "sysfs") and not Y.truthy(privileged) and not s.problem:

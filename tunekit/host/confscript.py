@@ -193,6 +193,7 @@ class _Shell:
         i = 0
         while i < len(lines) and self.spend():
             number, raw = lines[i][0], lines[i][1].rstrip().replace("\0", "")  # bash drops NULs
+            raw = raw.replace(_LINE_MARK, "")  # this reader's own marker (see _by_line)
             self.at = number
             line = raw.strip()
             i += 1
@@ -229,8 +230,14 @@ class _Shell:
                 continue  # a quote never closed: not a line this reader understands
             at, text = origin[:2] if origin and _uses(line, origin[2]) else (number, raw)
             same = (at, text) == (number, raw)
-            for cmd in commands(words):
-                self._command(cmd, at, text, body_lines, span if same else 1)
+            for offset, lead, group in _by_line(words):
+                # a command on a later line of a backslash-joined one is reported there
+                later = same and offset > 0
+                here = at + offset if later else at
+                shown_as = self.text.get(here, text) if later else text
+                self.lead = lead if same else 0
+                for cmd in commands(group):
+                    self._command(cmd, here, shown_as, body_lines, span - offset if same else 1)
 
     def _here_document(self, heredoc: re.Match, lines, i: int):
         """(the body's lines, where reading goes on): up to the line that is the word alone
@@ -260,11 +267,12 @@ class _Shell:
         """The line's words after expansion; a line ending in a backslash goes on on the
         next (as bash joins them), and a quote left open takes the next lines."""
         span, quote, start = 1, "", 0
-        self.lead = 0  # lines joined by a backslash before a quote opens over lines
         while True:
             if continued(line) and i < len(lines) and span < MAX_JOIN:
-                line, i, span = line[:-1] + " " + lines[i][1].strip(), i + 1, span + 1
-                self.lead += "\n" not in line
+                # outside quotes the joint gets a marker word that says which line the
+                # words after it are on (_by_line takes it out again)
+                joint = f" {_LINE_MARK}{span} " if not open_quote(line[:-1], "", 0) else " "
+                line, i, span = line[:-1] + joint + lines[i][1].strip(), i + 1, span + 1
                 continue
             quote = open_quote(line, quote if span > 1 else "", start)
             if quote and span < MAX_JOIN and i < len(lines) and self.spend():
@@ -272,8 +280,6 @@ class _Shell:
                 line += "\n" + lines[i][1]
                 i, span = i + 1, span + 1
                 continue
-            if "\n" not in line:
-                self.lead = 0  # no string over lines: the command's first line is its line
             expanded = self.expand(line)
             if len(expanded) > MAX_VALUE * 4:
                 self.stop(
@@ -485,6 +491,31 @@ _DYNAMIC = re.compile(
     r"|(?:^|[;&|]|\bthen|\bdo)\s*\.\s+\S"
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+_LINE_MARK = "\x01"  # a word of its own: the joined line the words after it are on
+_OPERATORS = (";", "&&", "||", "&", ";;")
+
+
+def _by_line(words: list[str]):
+    """(line offset, lead, words) for each command of a backslash-joined line: the offset
+    of the line its first word is on, and `lead`, the lines from there to a quoted string
+    over lines (`echo \\` then `"a` ...); the marker words taken out."""
+    group: list[str] = []
+    running, first, string = 0, None, None
+    for w in [*words, ";"]:
+        if w.startswith(_LINE_MARK) and w[1:].isdigit():
+            running = int(w[1:])
+            continue
+        if first is None and w not in _OPERATORS:
+            first = running
+        if string is None and "\n" in w:
+            string = running
+        group.append(w)
+        if w in _OPERATORS:
+            start = first if first is not None else running
+            yield start, (string - start if string is not None else 0), group
+            group, first, string = [], None, None
 
 
 def _init_write(words: list[str]) -> bool:
