@@ -40,6 +40,7 @@ from tunekit.host.shcommands import (
 )
 from tunekit.host.shwords import (
     ASSIGN,
+    OPERATORS,
     closes,
     commands,
     continued,
@@ -494,7 +495,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 _LINE_MARK = "\x01"  # a word of its own: the joined line the words after it are on
-_OPERATORS = (";", "&&", "||", "&", ";;")
 
 
 def _by_line(words: list[str]):
@@ -507,12 +507,12 @@ def _by_line(words: list[str]):
         if w.startswith(_LINE_MARK) and w[1:].isdigit():
             running = int(w[1:])
             continue
-        if first is None and w not in _OPERATORS:
+        if first is None and w not in OPERATORS:
             first = running
         if string is None and "\n" in w:
             string = running
         group.append(w)
-        if w in _OPERATORS:
+        if w in OPERATORS:
             start = first if first is not None else running
             yield start, (string - start if string is not None else 0), group
             group, first, string = [], None, None

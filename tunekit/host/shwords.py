@@ -162,11 +162,14 @@ class Pipeline(list):
     sudo: tuple[bool, ...] = ()
 
 
+OPERATORS = (";", "&&", "||", "&", ";;")  # what ends a command of a line
+
+
 def commands(words: list[str]):
     """The command lines of one line (split on ; && || & ;;), each as its pipeline stages."""
     cmd: list[str] = []
     for w in words + [";"]:
-        if w in (";", "&&", "||", "&", ";;"):
+        if w in OPERATORS:
             raw = pipeline(cmd)
             stages = Pipeline(strip_prefixes(stage) for stage in raw)
             # sudo among the prefixes (`exec sudo`, `timeout 5 sudo`), not as an argument

@@ -13,12 +13,32 @@ from tunekit.knowledge import catalogue as K
 
 _TEMPLATE_SUFFIX = re.compile(r"\.(j2|jinja2?|m4|tmpl|tpl|erb|epp|in)$")
 # a template's blocks that render to nothing: Jinja's {# #} and {% %}, ERB's <% %> and
-# <%# %> (not <%= %>), over several lines too
-_TEMPLATE_BLOCK = re.compile(r"\{#.*?#\}|\{%.*?%\}|<%(?!=).*?%>", re.S)
-# what renders to text only the rendering knows: {{ }}, <%= %>, @VAR@ (autoconf), ${} (not
-# in a shell script, where it is the shell's own)
-_TEMPLATE_VALUE = re.compile(r"\{\{.*?\}\}|<%=.*?%>|@[A-Za-z_][A-Za-z0-9_]*@|\$\{[^}]*\}", re.S)
-_TEMPLATE_VALUE_SHELL = re.compile(r"\{\{.*?\}\}|<%=.*?%>|@[A-Za-z_][A-Za-z0-9_]*@", re.S)
+# <%# %> (not <%= %>), over several lines too; and what renders to text only the
+# rendering knows: {{ }}, <%= %>, ${} (not in a shell script, where it is the shell's own)
+_BLOCKS = {"{#": "#}", "{%": "%}", "<%": "%>"}
+_VALUES = {"{{": "}}", "<%=": "%>", "${": "}"}
+_OPENERS = re.compile(r"\{#|\{%|<%=|<%|\{\{|\$\{")
+_AUTOCONF = re.compile(r"@[A-Za-z_][A-Za-z0-9_]*@")  # autoconf's @VAR@ (*.in)
+
+
+def _replace_spans(text: str, closers: dict[str, str], make) -> str:
+    """Each span from an opener in `closers` to its closer replaced by make(span); one
+    pass (an opener left unclosed ends it: the rest is kept as it is)."""
+    out: list[str] = []
+    pos = 0
+    while (m := _OPENERS.search(text, pos)) is not None:
+        if m[0] not in closers:
+            out.append(text[pos : m.end()])
+            pos = m.end()
+            continue
+        end = text.find(closers[m[0]], m.end())
+        if end < 0:
+            break
+        end += len(closers[m[0]])
+        out.append(text[pos : m.start()] + make(text[m.start() : end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def template_target(name: str) -> str:
@@ -32,11 +52,13 @@ def unrendered(text: str, shell: bool) -> str:
     expression becomes a variable only the run knows (its command is not judged, and the
     script's quotes and continuations stay whole), elsewhere the line holding one is
     left out."""
-    text = _TEMPLATE_BLOCK.sub(lambda m: "\n" * m[0].count("\n"), text)
+    text = _replace_spans(text, _BLOCKS, lambda span: "\n" * span.count("\n"))
+    values = {k: v for k, v in _VALUES.items() if not (shell and k == "${")}
+    mark = "${__tunekit_template__}" if shell else "\x00"
+    text = _replace_spans(text, values, lambda span: mark + "\n" * span.count("\n"))
+    text = _AUTOCONF.sub(mark, text)
     if shell:
-        unknown = "${__tunekit_template__}"
-        return _TEMPLATE_VALUE_SHELL.sub(lambda m: unknown + "\n" * m[0].count("\n"), text)
-    text = _TEMPLATE_VALUE.sub(lambda m: "\x00" + "\n" * m[0].count("\n"), text)
+        return text
     return "\n".join("" if "\x00" in ln else ln for ln in text.split("\n"))
 
 
