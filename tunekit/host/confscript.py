@@ -268,11 +268,13 @@ class _Shell:
         """The line's words after expansion; a line ending in a backslash goes on on the
         next (as bash joins them), and a quote left open takes the next lines."""
         span, quote, start = 1, "", 0
+        state, scanned = "", 0  # the quote open at line[scanned], scanned once, in order
         while True:
             if continued(line) and i < len(lines) and span < MAX_JOIN:
                 # outside quotes the joint gets a marker word that says which line the
                 # words after it are on (_by_line takes it out again)
-                joint = f" {_LINE_MARK}{span} " if not open_quote(line[:-1], "", 0) else " "
+                state, scanned = open_quote(line[:-1], state, scanned), len(line) - 1
+                joint = f" {_LINE_MARK}{span} " if not state else " "
                 line, i, span = line[:-1] + joint + lines[i][1].strip(), i + 1, span + 1
                 continue
             quote = open_quote(line, quote if span > 1 else "", start)
