@@ -2161,3 +2161,15 @@ def test_each_command_of_a_backslash_joined_line_is_reported_on_its_own_line():
     # a backslash inside quotes joins the string, not the commands
     quoted = '#!/bin/sh\necho "net.ipv4.tcp_sack = 0 \\\nx" > /dev/null && sysctl -w net.ipv4.tcp_dsack=0\n'
     assert {f.line for f in run(quoted, "script").findings} <= {2}
+
+
+def test_a_backslash_newline_is_removed_as_bash_removes_it(tmp_path):
+    # in the middle of a word the two lines are one word, as bash runs them
+    split = "#!/bin/sh\nsysctl -w net.ipv4.tcp_sack=\\\n0\n"
+    assert fired(split, "script") == {"feature-off": "harmful"}
+    out = tmp_path / "o"
+    subprocess.run(["bash", "-c", f"echo net.ipv4.tcp_sack=\\\n0 > {out}"], check=True)
+    assert out.read_text() == "net.ipv4.tcp_sack=0\n"
+    # a \x01 of the file's own is no line marker, and no digit either
+    marked = "#!/bin/sh\necho a && \\\n\x017 sysctl -w net.ipv4.tcp_sack=0\n"
+    assert {f.line for f in run(marked, "script").findings} <= {3}

@@ -307,7 +307,7 @@ _YAML_LINE = re.compile(
 )
 # the sections of a TuneD profile (its plug-ins, and [main]); none is a systemd section
 _TUNED_SECTION = re.compile(
-    r"^\s*\[(main|sysctl|vm|scheduler|cpu|disk|net|bootloader|sysfs|script|audio|video"
+    r"^[ \t]*\[(main|sysctl|vm|scheduler|cpu|disk|net|bootloader|sysfs|script|audio|video"
     r"|selinux|usb|irqbalance|modules|service|variables|mounts|eeepc_she|acpi|uncore|rtentsk)"
     r"\]\s*$",
     re.M,

@@ -194,7 +194,7 @@ class _Shell:
         i = 0
         while i < len(lines) and self.spend():
             number, raw = lines[i][0], lines[i][1].rstrip().replace("\0", "")  # bash drops NULs
-            raw = raw.replace(_LINE_MARK, "")  # this reader's own marker (see _by_line)
+            raw = raw.replace(_LINE_MARK, _NOT_A_MARK)  # this reader's own marker: _by_line
             self.at = number
             line = raw.strip()
             i += 1
@@ -271,12 +271,14 @@ class _Shell:
         state, scanned = "", 0  # the quote open at line[scanned], scanned once, in order
         while True:
             if continued(line) and i < len(lines) and span < MAX_JOIN:
-                # outside quotes the joint gets a marker word that says which line the
-                # words after it are on (_by_line takes it out again)
                 state, scanned = open_quote(line[:-1], state, scanned), len(line) - 1
-                joint = f" {_LINE_MARK}{span} " if not state else " "
-                line, i, span = line[:-1] + joint + lines[i][1].strip(), i + 1, span + 1
-                continue
+                if state != "'":  # in single quotes a backslash is itself: the quote goes on
+                    line, i, span = (
+                        line[:-1] + self._joint(line, lines[i][1], state, span),
+                        i + 1,
+                        span + 1,
+                    )
+                    continue
             quote = open_quote(line, quote if span > 1 else "", start)
             if quote and span < MAX_JOIN and i < len(lines) and self.spend():
                 start = len(line) + 1  # scan only what is added (a quote open over lines)
@@ -300,6 +302,18 @@ class _Shell:
                     return None, span, i
                 line += "\n" + lines[i][1]
                 i, span = i + 1, span + 1
+
+    @staticmethod
+    def _joint(line: str, following: str, state: str, span: int) -> str:
+        """What a backslash-newline leaves, as bash removes it: nothing, so a word split
+        over the lines is one word (`vm.swappiness=\\` then `10`); between words outside
+        quotes, a marker word saying which line the next words are on (_by_line takes it
+        out again)."""
+        following = following.replace(_LINE_MARK, _NOT_A_MARK)
+        between = line[:-1][-1:].isspace() or following[:1].isspace()
+        if state or not between:
+            return following.strip() if between and not state else following
+        return f" {_LINE_MARK}{span} " + following.strip()
 
     def expand(self, line: str) -> str:
         """$NAME, ${NAME} and $1 replaced where the script gave them a value, except
@@ -497,6 +511,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 _LINE_MARK = "\x01"  # a word of its own: the joined line the words after it are on
+_NOT_A_MARK = "\x02"  # what a \x01 of the file's own becomes (it is no number either)
 
 
 def _by_line(words: list[str]):
