@@ -172,7 +172,6 @@ class _Shell:
         self.exported: set[str] = set()  # names a shell started from this one inherits
         self.bash: bool | None = None  # the script's shell is bash (True), sh/dash (False)
         self.cut = ""  # why reading stopped early, and where
-        self.lead = 0  # the last command's lines before its string over lines (_words)
         self.at = 0  # the script line being read
 
     def spend(self, steps: int = 1) -> bool:
@@ -236,9 +235,9 @@ class _Shell:
                 later = same and offset > 0
                 here = at + offset if later else at
                 shown_as = self.text.get(here, text) if later else text
-                self.lead = lead if same else 0
                 for cmd in commands(group):
-                    self._command(cmd, here, shown_as, body_lines, span - offset if same else 1)
+                    rest = span - offset if same else 1
+                    self._command(cmd, here, shown_as, body_lines, rest, lead if same else 0)
 
     def _here_document(self, heredoc: re.Match, lines, i: int):
         """(the body's lines, where reading goes on): up to the line that is the word alone
@@ -386,7 +385,9 @@ class _Shell:
             self.depth -= 1
             self.vars, self.args = saved, saved_args
 
-    def _command(self, cmd, number: int, raw: str, body, span: int) -> None:
+    def _command(self, cmd, number: int, raw: str, body, span: int, lead: int = 0) -> None:
+        """`span`: the script lines the command takes; `lead`: those before a string of it
+        that goes over lines (_by_line)."""
         sudo = getattr(cmd, "sudo", ())  # the stages sudo ran (shwords.Pipeline)
         direct = bool(cmd[0]) and cmd[0][0] == "command"  # `command f`: never the function f
         if direct:
@@ -427,7 +428,7 @@ class _Shell:
         elif _UNKNOWN.search(" ".join(first)):
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
-            command(cmd, self.file, number, raw, self.out, span, self.bash, sudo, self.lead)
+            command(cmd, self.file, number, raw, self.out, span, self.bash, sudo, lead)
 
     def _inline(self, text: str, args: list[str], number: int) -> None:
         """`sudo bash -c 'cat > /etc/sysctl.d/x.conf <<EOF ... EOF'`, `su -c "sysctl -w
