@@ -359,6 +359,34 @@ def test_bash_runs_a_here_document_it_is_given_as_its_script():
     assert r.stdout.split()[-1] == "0", r.stdout + r.stderr
 
 
+@pytest.mark.parametrize(
+    "opening",
+    [
+        ["tee -a {F} \\", "  > /dev/null <<EOF"],  # the operator on the joined line
+        ["cat <<EOF \\", "  >> {F}"],  # the body starts after the joined command
+        ["cat \\", "  \\", "  >> {F} <<'EOF'"],
+    ],
+)
+def test_a_here_document_opened_on_a_joined_line_is_read_where_bash_reads_it(opening, tmp_path):
+    """The body starts after the last line of a backslash-joined command: what bash
+    writes into the file is what lint reads, line for line."""
+    target = tmp_path / "sysctl.conf"
+    body = ["net.ipv4.tcp_sack = 0", "net.ipv4.tcp_timestamps = 0"]
+
+    def script(path: object) -> str:
+        return "\n".join(["#!/bin/bash", *(o.format(F=path) for o in opening), *body, "EOF", ""])
+
+    subprocess.run(["bash", "-c", script(target)], check=True, capture_output=True)
+    assert target.read_text().splitlines() == body
+    linted = script("/etc/sysctl.conf")
+    got = [(s.line, s.key, s.value) for s in confscript.script(linted, "x.sh").settings]
+    first = 2 + len(opening)
+    assert got == [
+        (first, "net.ipv4.tcp_sack", "0"),
+        (first + 1, "net.ipv4.tcp_timestamps", "0"),
+    ], got
+
+
 def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
     text = "\n".join(
         [

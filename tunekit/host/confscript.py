@@ -222,10 +222,20 @@ class _Shell:
             if heredoc is not None and open_quote(line[: heredoc.start()], "", 0):
                 heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
             body_lines: list[tuple[int, str]] | None = None
-            if heredoc is not None:
+            if heredoc is not None and not continued(line):
                 body_lines, i = self._here_document(heredoc, lines, i)
                 line = line[: heredoc.start()] + line[heredoc.end() :]
-            words, span, i = self._words(line, lines, i)
+                words, span, i = self._words(line, lines, i)
+            elif joined := _heredoc_joined(line, heredoc, lines, i):
+                # `sudo tee -a F \` then `> /dev/null <<EOF` (or `cat <<EOF \` then
+                # `>> F`): the body starts after the joined command's last line, as bash
+                # reads it
+                line, joined_lines, heredoc, end = joined
+                body_lines, after = self._here_document(heredoc, lines, end)
+                words, span, _ = self._words(line, joined_lines, 0)
+                i = after
+            else:
+                words, span, i = self._words(line, lines, i)
             if words is None:
                 continue  # a quote never closed: not a line this reader understands
             at, text = origin[:2] if origin and _uses(line, origin[2]) else (number, raw)
@@ -595,6 +605,30 @@ def _block(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
                 break
         body.append(lines[i - 1])
     return body, i
+
+
+def _heredoc_joined(line: str, heredoc: re.Match | None, lines, i: int):
+    """A here-document in a backslash-joined command (`line` and the lines from i on):
+    (the first line and the joined ones with the operator taken out, the operator,
+    where the joined command ends: its body starts there), or None."""
+    if not continued(line):
+        return None
+    end = i
+    while end < len(lines) and end - i < MAX_JOIN and continued(lines[end][1].rstrip()):
+        end += 1
+    end = min(end + 1, len(lines))  # the joined command's last line
+    joined = list(lines[i:end])
+    if heredoc is not None:
+        return line[: heredoc.start()] + line[heredoc.end() :], joined, heredoc, end
+    text = line[:-1]
+    for k, (number, raw) in enumerate(joined):
+        following = raw.rstrip()
+        m = _HEREDOC.search(following)
+        if m is not None and not open_quote(text + following[: m.start()], "", 0):
+            joined[k] = (number, following[: m.start()] + following[m.end() :])
+            return line, joined, m, end
+        text += following[:-1]
+    return None
 
 
 def _loop(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
