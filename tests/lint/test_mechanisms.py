@@ -2072,8 +2072,17 @@ def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
     conf.write_text("net.ipv4.tcp_sack = 1\n")
     subprocess.run(["sed", "-i", sub, str(conf)], check=True)
     assert conf.read_text() == "net.ipv4.tcp_sack = 0\n"
-    subprocess.run(["sed", "-i", "$a vm.swappiness = 10", str(conf)], check=True)
-    assert conf.read_text().splitlines()[-1] == "vm.swappiness = 10"
+    # `$a` (append after the last line; GNU sed allows a blank after the address): the $
+    # is sed's, in single quotes, not a value only the script's run knows
+    for script in ("$a net.ipv4.tcp_sack = 0", "$ a net.ipv4.tcp_sack = 0"):
+        assert fired(f"#!/bin/sh\nsed -i '{script}' /etc/sysctl.conf\n", "script") == {
+            "feature-off": "harmful"
+        }, script
+        conf.write_text("vm.swappiness = 10\n")
+        subprocess.run(["sed", "-i", script, str(conf)], check=True)
+        assert conf.read_text().splitlines()[-1] == "net.ipv4.tcp_sack = 0"
+    # in double quotes the shell expands $a (unset here): only the run knows the line
+    assert fired('#!/bin/sh\nsed -i "$a net.ipv4.tcp_sack = 0" /etc/sysctl.conf\n', "script") == {}
 
 
 @pytest.mark.parametrize(

@@ -193,7 +193,8 @@ class _Shell:
         i = 0
         while i < len(lines) and self.spend():
             number, raw = lines[i][0], lines[i][1].rstrip().replace("\0", "")  # bash drops NULs
-            raw = raw.replace(_LINE_MARK, _NOT_A_MARK)  # this reader's own marker: _by_line
+            # this reader's own markers: _by_line, expand
+            raw = raw.replace(_LINE_MARK, _NOT_A_MARK).replace(_LITERAL, _NOT_A_MARK)
             self.at = number
             line = raw.strip()
             i += 1
@@ -294,7 +295,7 @@ class _Shell:
                 line += "\n" + lines[i][1]
                 i, span = i + 1, span + 1
                 continue
-            expanded = self.expand(line)
+            expanded = self.expand(line, literal=True)
             if len(expanded) > MAX_VALUE * 4:
                 self.stop(
                     f"stopped reading at line {self.at}: a command of {len(expanded):,} characters"
@@ -324,9 +325,15 @@ class _Shell:
             return following.strip() if between and not state else following
         return f" {_LINE_MARK}{span} " + following.strip()
 
-    def expand(self, line: str) -> str:
+    def expand(self, line: str, literal: bool = False) -> str:
         """$NAME, ${NAME} and $1 replaced where the script gave them a value, except
-        inside single quotes (where the shell does not expand either)."""
+        inside single quotes (where the shell does not expand either); `literal`: a $
+        there is marked as one (_LITERAL), so that `sed -i '$a LINE' F` is no value only
+        the run knows (_command puts the $ back)."""
+        if literal:  # before "$@": the arguments it quotes are values only the run knows
+            parts = re.split(r"('[^']*')", line)
+            parts[1::2] = [p.replace("$", _LITERAL) for p in parts[1::2]]
+            line = "".join(parts)
         if "@" in self.vars:  # "$@" is each argument as a word of its own
             line = re.sub(r'"\$(?:\{@\}|@)"', lambda _: shlex.join(self.args), line)
         parts = re.split(r"('[^']*')", line)
@@ -399,6 +406,8 @@ class _Shell:
         """`span`: the script lines the command takes; `lead`: those before a string of it
         that goes over lines (_by_line)."""
         sudo = getattr(cmd, "sudo", ())  # the stages sudo ran (shwords.Pipeline)
+        unknown = _UNKNOWN.search(" ".join(redirect(cmd[0])[0])) is not None
+        cmd = [[w.replace(_LITERAL, "$") for w in stage] for stage in cmd]
         direct = bool(cmd[0]) and cmd[0][0] == "command"  # `command f`: never the function f
         if direct:
             cmd = [cmd[0][1:], *cmd[1:]]
@@ -435,7 +444,7 @@ class _Shell:
             pass  # the loaded file's lines are read; the command itself sets nothing
         elif first and (_BARE.match(first[0]) or _init_write(first)):
             self._not_shell(first, number, raw)
-        elif _UNKNOWN.search(" ".join(first)):
+        elif unknown:
             return  # a value only the script's run knows ($1 of the script, an unset name)
         else:
             command(cmd, self.file, number, raw, self.out, span, self.bash, sudo, lead)
@@ -523,6 +532,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 _LINE_MARK = "\x01"  # a word of its own: the joined line the words after it are on
 _NOT_A_MARK = "\x02"  # what a \x01 of the file's own becomes (it is no number either)
+_LITERAL = "\x03"  # a $ in single quotes, until _command has told it from a value
 
 
 def _by_line(words: list[str]):

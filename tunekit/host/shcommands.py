@@ -230,9 +230,9 @@ def loads_files(args: list[str]) -> list[str] | None:
 # runs from the line's start to its end: the line becomes LINE), and [ADDRESS]a TEXT,
 # i TEXT, c TEXT (append, insert, change)
 _SED_S = re.compile(
-    r"^(?:[0-9$]+|/[^/]*/)?s(.)(\^(?:\\.|(?!\1)[^\\])*)\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
+    r"^(?:[0-9$]+|/[^/]*/)?\s*s(.)(\^(?:\\.|(?!\1)[^\\])*)\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
 )
-_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?[aic]\\?\s*(.+)$")
+_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?\s*[aic]\\?\s*(.+)$")  # GNU sed: `$ a`
 
 
 def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
