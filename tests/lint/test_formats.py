@@ -772,6 +772,18 @@ sysctl { 'net.ipv4.tcp_dsack':
 }
 sysctl { 'vm.swappiness': value => $swappiness }
 sysctl::conf { "kernel.pid_max": val => 4194304 }
+file_line { 'sack':
+  path  => '/etc/sysctl.conf',
+  line  => 'net.ipv4.tcp_sack = 0',
+  match => '^net.ipv4.tcp_sack',
+}
+file_line { 'nofile': path => '/etc/security/limits.conf', line => '* hard nofile 512' }
+file_line { 'gone':
+  ensure => absent,
+  path   => '/etc/sysctl.conf',
+  line   => 'net.ipv4.tcp_dsack = 0',
+}
+file_line { 'notes': path => '/etc/motd', line => 'net.ipv4.tcp_dsack = 0' }
 """
 
 
@@ -781,7 +793,9 @@ def test_a_puppet_manifest_is_read_for_its_sysctl_resources():
         (1, "net.ipv4.tcp_sack", "0"),
         (3, "net.ipv4.tcp_timestamps", "0"),  # the value's line
         (10, "kernel.pid_max", "4194304"),
-    ]  # ensure => absent and a variable's value set nothing
+        (13, "net.ipv4.tcp_sack", "0"),  # stdlib's file_line: its line, in its file
+        (16, "nofile", "512"),
+    ]  # ensure => absent, a variable's value and a file that is no tuning file set nothing
     assert {(f.line, f.rule) for f in run(PUPPET, "puppet").findings} >= {(1, "feature-off")}
 
 

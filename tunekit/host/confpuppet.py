@@ -8,7 +8,10 @@ The sysctl modules of the Forge declare a resource per key, which they write to
     sysctl::conf { 'kernel.pid_max': value => 4194304, }    # and other defines
 
 Each is judged as the sysctl.d line it becomes, at the line of its `value =>` (the line
-the user edits). `ensure => absent` removes the key and sets nothing. Only a literal is a
+the user edits). stdlib's `file_line { 'x': path => '/etc/sysctl.conf', line => 'K = V' }`
+puts its line into the file (`match` only says which line it replaces): it is judged as
+that file's line, where the path is a tuning file (a sysctl, limits, modprobe.d or systemd
+file). `ensure => absent` removes the key and sets nothing. Only a literal is a
 value: a number or a quoted string without `${}` (a variable, `$limit`, is the catalog's
 to know). A resource whose title is an array, or whose body spans more than MAX_BODY
 lines, is not read. This is not a Puppet parser.
@@ -19,9 +22,12 @@ from __future__ import annotations
 import re
 
 from tunekit.host.confparse import Parsed, Problem, Setting, sysctl_conf
+from tunekit.host.shcommands import written
 
-_OPEN = re.compile(r"""^\s*(sysctl(?:::[a-z_]+)*)\s*\{\s*(['"])([^'"$]+)\2\s*:(.*)$""")
+_OPEN = re.compile(r"""^\s*(sysctl(?:::[a-z_]+)*|file_line)\s*\{\s*(['"])([^'"$]+)\2\s*:(.*)$""")
 _VALUE = re.compile(r"""(?:^|[\s,])val(?:ue)?\s*=>\s*('[^']*'|"[^"$]*"|-?[0-9]+)""")
+_LINE = re.compile(r"""(?:^|[\s,])line\s*=>\s*('[^']*'|"[^"$]*")""")
+_PATH = re.compile(r"""(?:^|[\s,])path\s*=>\s*('[^']*'|"[^"$]*")""")
 _ABSENT = re.compile(r"\bensure\s*=>\s*['\"]?absent\b")
 MAX_BODY = 50
 
@@ -39,23 +45,33 @@ def puppet(text: str, file: str) -> Parsed:
         if not m:
             i += 1
             continue
-        key, value, absent = m[3].strip(), None, False
+        found: dict[str, tuple[int, str]] = {}
+        absent = False
         body = [(i, m[4])] + [(k, rows[k]) for k in range(i + 1, min(len(rows), i + MAX_BODY))]
         end = i
         for k, line in body:
             code = line.split("#", 1)[0]
             absent = absent or bool(_ABSENT.search(code))
-            if v := _VALUE.search(code):
-                value = (k, _literal(v[1]))
+            for name, pattern in (("value", _VALUE), ("line", _LINE), ("path", _PATH)):
+                if v := pattern.search(code):
+                    found[name] = (k, _literal(v[1]))
             end = k
             if "}" in code:
                 break
-        if value is not None and not absent:
-            parsed = sysctl_conf(f"{key} = {value[1]}", file)
+        i = end + 1
+        if absent:
+            continue
+        if m[1] == "file_line":
+            if "line" in found and "path" in found:
+                k, line = found["line"]
+                written(line, found["path"][1], file, k + 1, rows[k], out)
+            continue
+        if "value" in found:
+            k, value = found["value"]
+            parsed = sysctl_conf(f"{m[3].strip()} = {value}", file)
             items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
             for item in items:
-                item.line, item.text = value[0] + 1, rows[value[0]]
+                item.line, item.text = k + 1, rows[k]
             out.settings += parsed.settings
             out.problems += parsed.problems
-        i = end + 1
     return out

@@ -21,6 +21,7 @@ per-namespace ones as needing --allowed-unsafe-sysctls, and the global ones on t
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import replace
 
@@ -1534,14 +1535,17 @@ _guide(
     "and frees no memory",
     no_effect_since="3.6",
 )
-for _n, _default in ((1, "128"), (2, "512"), (3, "1024")):
+# the same defaults in arp_tbl (net/ipv4/arp.c) and nd_tbl (net/ipv6/ndisc.c), read in 6.12
+for (_family, _table), (_n, _default) in itertools.product(
+    (("ipv4", "ARP"), ("ipv6", "neighbour discovery")), ((1, "128"), (2, "512"), (3, "1024"))
+):
     _guide(
-        f"net.ipv4.neigh.default.gc_thresh{_n}",
+        f"net.{_family}.neigh.default.gc_thresh{_n}",
         "int",
         "entries",
         "global",
-        "neighbour (ARP) table thresholds: below 1 nothing is collected, above 2 entries "
-        "older than 5 s go, 3 is the hard maximum",
+        f"neighbour ({_table}) table thresholds: below 1 nothing is collected, above 2 "
+        "entries older than 5 s go, 3 is the hard maximum",
         IP_SYSCTL + " (neigh/default/gc_thresh1-3)",
         default=_default,
         direction="up" if _n == 3 else None,
