@@ -1826,6 +1826,21 @@ def test_zone_reclaim_and_oom_kill_allocating_task_are_documented_trades():
     assert "mode-cost" not in fired("vm.zone_reclaim_mode = 0")
 
 
+def test_f_rto_off_and_loopback_routed_from_the_link_are_documented_trades():
+    assert fired("net.ipv4.tcp_frto = 0").get("mode-cost") == "risky"
+    assert fired("net.ipv4.tcp_frto = 2") == {"sets-what-is-there": "no-op"}
+    assert fired("net.ipv4.conf.all.route_localnet = 1").get("mode-cost") == "risky"
+    assert "mode-cost" not in fired("net.ipv4.conf.all.route_localnet = 0")
+
+
+def test_f_rto_is_on_and_loopback_is_martian_in_a_fresh_namespace():
+    """The defaults the two trades are judged against, on the running kernel."""
+    require_privileges()
+    keys = ["net.ipv4.tcp_frto", "net.ipv4.conf.all.route_localnet"]
+    r = subprocess.run(["unshare", "-n", "sysctl", "-n", *keys], capture_output=True, text=True)
+    assert r.stdout.split() == [K.lookup(k).default for k in keys], r.stdout + r.stderr
+
+
 @pytest.mark.parametrize(
     "text",
     [

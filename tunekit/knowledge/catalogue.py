@@ -1417,7 +1417,25 @@ _guide(
     default="1",
 )
 _guide("net.ipv4.tcp_ecn", "int", "mode", "netns", "Explicit Congestion Notification", IP_SYSCTL)
-_guide("net.ipv4.tcp_frto", "int", "mode", "netns", "F-RTO spurious-timeout detection", IP_SYSCTL)
+_guide(
+    "net.ipv4.tcp_frto",
+    "int",
+    "mode",
+    "netns",
+    "F-RTO spurious-timeout detection",
+    IP_SYSCTL + "; net/ipv4/tcp_input.c tcp_enter_loss",
+    default="2",
+    mode_costs=(
+        (
+            0,
+            'ip-sysctl.rst, tcp_frto: "F-RTO is an enhanced recovery algorithm for TCP '
+            "retransmission timeouts. It is particularly beneficial in networks where the RTT "
+            'fluctuates (e.g., wireless)": without it a spurious timeout (a delay spike, no '
+            "loss) collapses the window and resends what was already delivered "
+            "(tcp_enter_loss sets tp->frto only when the sysctl is on)",
+        ),
+    ),
+)
 _guide(
     "net.ipv4.tcp_reordering",
     "int",
@@ -1637,6 +1655,18 @@ _DEVCONF_START = {
     "igmpv2_unsolicited_report_interval": "10000",
     "igmpv3_unsolicited_report_interval": "1000",
 }
+# values with a cost worth a warning (rule mode-cost)
+_DEVCONF_COSTS = {
+    "route_localnet": (
+        (
+            1,
+            'ip-sysctl.rst, route_localnet: "Do not consider loopback addresses as martian '
+            'source or destination while routing": a packet to 127.0.0.0/8 that arrives on the '
+            "interface is routed in (net/ipv4/route.c ip_route_input_slow no longer drops it), "
+            "so a service bound to 127.0.0.1 can be reached by a neighbour on the link",
+        ),
+    ),
+}
 for _name, _combine in _DEVCONF.items():
     for _which in ("all", "default"):
         _one = _name in _DEVCONF_ONE or (_which == "default" and _name == "accept_source_route")
@@ -1652,6 +1682,7 @@ for _name, _combine in _DEVCONF.items():
             + ("_dflt" if _which == "default" else ""),
             default=_DEVCONF_START.get(_name, "1" if _one else "0"),
             conf_combine=_combine,
+            mode_costs=_DEVCONF_COSTS.get(_name, ()),
         )
 _guide(
     "net.ipv4.route.flush",
