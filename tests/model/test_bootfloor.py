@@ -131,6 +131,44 @@ def test_tunekit_never_writes_below_what_the_images_own_files_set(tmp_path):
     assert any(n.startswith("rlimit.nofile: hard 1,500,000, not 1,001,024") for n in doc.left_alone)
 
 
+@pytest.mark.parametrize(
+    "init, libsystemd, floor",
+    [
+        ("/lib/systemd/systemd", "usr/lib/systemd/libsystemd-shared-252.so", 524288),
+        ("/sbin/openrc-init", None, 4096),  # the kernel's INR_OPEN_MAX
+        (None, None, 524288),  # PID 1 unknown: the higher of the two
+    ],
+)
+def test_a_small_workload_never_persists_a_hard_nofile_below_the_boot_one(
+    tmp_path, init, libsystemd, floor
+):
+    """--conns 1000 needs 2024 open files: written as is, the hard limit of every login
+    and service would fall from what the host gives at boot (systemd v240+: 524288;
+    without systemd the kernel's 4096) to 2024."""
+    root = image(tmp_path / "img", {libsystemd: ""} if libsystemd else {}, init=init)
+    doc = dry_run(ApplyOptions("server-1M", root=root, conns=1000, mem_total=16 << 30))
+    content = {f.path: f.content for f in doc.files}
+    limits = content["etc/security/limits.d/90-tunekit.conf"]
+    assert f"*    hard nofile {floor}\n" in limits and f"root hard nofile {floor}\n" in limits
+    services = content.get("etc/systemd/system.conf.d/90-tunekit.conf", "")
+    if init == "/sbin/openrc-init":  # no systemd to read it
+        assert services == ""
+        assert any("PID 1 is not systemd" in n for n in doc.left_alone), doc.left_alone
+    else:
+        assert f"DefaultLimitNOFILE=1024:{floor}\n" in services
+    assert any(
+        n.startswith(f"rlimit.nofile: hard {floor:,} persisted, not 2,024") for n in doc.left_alone
+    )
+    # and tunekit's lint, on the files tunekit would write, finds no limit lowered
+    (root / "etc/security/limits.d").mkdir(parents=True)
+    (root / "etc/systemd/system.conf.d").mkdir(parents=True)
+    (root / "etc/security/limits.d/90-tunekit.conf").write_text(limits)
+    (root / "etc/systemd/system.conf.d/90-tunekit.conf").write_text(services)
+    r = invoke("lint", "--json", "--fail-on", "none", "--root", str(root))
+    rules = {f["rule"] for f in json.loads(r.stdout)["findings"]}
+    assert not rules & {"limit-lowered", "services-limit-lowered", "lowers-a-limit"}, rules
+
+
 def test_a_soft_limit_everywhere_keeps_the_images_higher_soft_limit(tmp_path):
     """A profile that sets the soft limit for every session writes `* soft nofile`: never
     below the image's own soft line, and the image's hard line alone raises no soft."""
@@ -329,3 +367,14 @@ def test_in_a_namespace_a_lowered_key_is_planned_back_to_its_boot_value(tmp_path
 
 def test_facts_of_a_plain_host_object_give_an_empty_context():
     assert HostFacts().boot_context() == D.BootContext()
+
+
+def test_the_boot_hard_open_files_limit_follows_pid_1():
+    from tunekit.model.bootfloor import nofile_hard
+
+    assert nofile_hard(True, "systemd 252")[0] == 524288
+    assert nofile_hard(None, "unknown")[0] == 524288  # the higher of the two
+    assert nofile_hard(False, "PID 1 is 'runit'")[0] == 4096
+    # a container's systemd whose own hard limit is lower gives its services no more
+    assert nofile_hard(True, "systemd 252", pid1_hard=20000)[0] == 20000
+    assert nofile_hard(True, "systemd 252", pid1_hard=1 << 30)[0] == 524288

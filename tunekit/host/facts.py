@@ -189,6 +189,9 @@ def _image_kernel(root: Path) -> str | None:
 def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
     facts.systemd, facts.init = init_system(root, live)
     if live:
+        from tunekit.host.processes import nofile_limits
+
+        facts.pid1_nofile_hard = nofile_limits(1)[1]
         facts.cpus = possible_cpus(root)
         facts.thash_entries = thash_entries(root)
     elif facts.kernel is None:

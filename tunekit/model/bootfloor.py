@@ -116,3 +116,28 @@ def _takes(key: Key, numbers: tuple[int, ...]) -> bool:
 
 def _text(numbers: tuple[int, ...]) -> str:
     return " ".join(f"{v:,}" for v in numbers)
+
+
+# The open-files hard limit every process gets at boot without tunekit's files: systemd
+# v240+ gives each service (and so each login, through sshd and logind) 524288
+# (DefaultLimitNOFILE=1024:524288, HIGH_RLIMIT_NOFILE in src/core/main.c); a kernel
+# without it starts init with INR_OPEN_MAX, 4096 (include/uapi/linux/fs.h,
+# include/asm-generic/resource.h).
+SYSTEMD_NOFILE_HARD = 524288
+KERNEL_NOFILE_HARD = 4096
+
+
+def nofile_hard(systemd: bool | None, init: str, pid1_hard: int | None = None) -> tuple[int, str]:
+    """(the hard open-files limit at boot, why). PID 1 unknown or an older systemd: the
+    higher of the two, so that a persisted number cannot be the one that lowers it. A live
+    PID 1 whose own hard limit is lower (a container without CAP_SYS_RESOURCE) gives its
+    services no more (systemd's setrlimit_closest), and a number above it would make
+    pam_limits' setrlimit fail for the session, soft limit and all."""
+    if systemd is False:
+        return KERNEL_NOFILE_HARD, f"INR_OPEN_MAX, the kernel's, as PID 1 is not systemd ({init})"
+    why = "systemd v240+ gives every service DefaultLimitNOFILE=1024:524288 (src/core/main.c)"
+    if systemd is None:
+        why += f"; PID 1 not known to be one ({init}), so the higher value is kept"
+    if pid1_hard is not None and pid1_hard < SYSTEMD_NOFILE_HARD:
+        return pid1_hard, why + f", capped by PID 1's own hard limit, {pid1_hard:,}"
+    return SYSTEMD_NOFILE_HARD, why

@@ -37,6 +37,7 @@ class HostFacts:
     # unknown), what was seen of it, possible CPUs, the release an image boots
     systemd: bool | None = None
     init: str = "unknown"
+    pid1_nofile_hard: int | None = None  # the live PID 1's hard open-files limit, if read
     builtin: dict[str, bool | None] = field(default_factory=dict)  # module -> built in?
     cpus: int | None = None
     boot_kernel: str | None = None

@@ -135,6 +135,8 @@ class Nofile:
     # limits.d / system.conf.d line would only lower it, so it is not written
     keep_sessions: bool = False
     keep_services: bool = False
+    # PID 1 is not systemd: no system.conf is read, so no services' default is written
+    no_systemd: bool = False
 
 
 @dataclass
@@ -386,7 +388,29 @@ def _nofile(
             "services" + ("" if opts.persist else " (but --no-persist)")
         )
     keep = (at_boot.sessions_unlimited, at_boot.services_unlimited) if at_boot else (False, False)
-    return Nofile(soft, hard, bool(hard_w and hard_w.findings), services_soft, *keep)
+    persisted = hard
+    boot, why = bootfloor.nofile_hard(facts.systemd, facts.init, facts.pid1_nofile_hard)
+    if opts.persist and boot > hard:
+        # the files apply to every login and service: a hard limit below the one they get
+        # without them would take descriptors away (a running process keeps `hard`)
+        plan.left_alone.append(
+            f"rlimit.nofile: hard {boot:,} persisted, not {hard:,}: {why}, and a lower "
+            "number in tunekit's files would lower it for every service and login"
+        )
+        persisted = boot
+    if opts.persist and facts.systemd is False:
+        plan.left_alone.append(
+            f"rlimit.nofile for services: PID 1 is not systemd ({facts.init}), which alone "
+            "reads system.conf.d: no DefaultLimitNOFILE= is written"
+        )
+    return Nofile(
+        soft,
+        persisted,
+        bool(hard_w and hard_w.findings),
+        services_soft,
+        *keep,
+        no_systemd=facts.systemd is False,
+    )
 
 
 def _refuse_text(name: str, new: str) -> None:

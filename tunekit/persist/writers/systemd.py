@@ -33,7 +33,7 @@ class Systemd(FileWriter):
         if n is None or opts.scope == "namespace":
             return []
         out = []
-        if (n.raise_hard or opts.soft_everywhere) and not n.keep_services:
+        if (n.raise_hard or opts.soft_everywhere) and not (n.keep_services or n.no_systemd):
             # never below the soft limit the root's own system.conf gives services
             soft = max(n.soft if opts.soft_everywhere else DEFAULT_SOFT, n.services_soft)
             out.append(
