@@ -378,3 +378,89 @@ def test_the_boot_hard_open_files_limit_follows_pid_1():
     # a container's systemd whose own hard limit is lower gives its services no more
     assert nofile_hard(True, "systemd 252", pid1_hard=20000)[0] == 20000
     assert nofile_hard(True, "systemd 252", pid1_hard=1 << 30)[0] == 524288
+
+
+def _partial_root(path: Path) -> Path:
+    """A root with a proc/sys that holds a few keys and an empty net/ipv4 (a copied tree)."""
+    root = write_tree(
+        path,
+        {
+            "etc/hostname": "img\n",
+            "proc/sys/fs/nr_open": "1048576\n",
+            "proc/sys/net/core/somaxconn": "4096\n",
+            "proc/meminfo": "MemTotal: 16384000 kB\n",
+        },
+    )
+    (root / "proc/sys/net/ipv4").mkdir()
+    return root
+
+
+def test_a_partial_proc_sys_is_no_child_namespace_and_no_key_goes_unsaid(tmp_path):
+    """An empty net/ipv4 next to fs/ is no sign of a child network namespace (there
+    tcp_rmem is present and only the global net keys are hidden): every target is written
+    or named in "Left alone", none dropped in silence."""
+    doc = dry_run(ApplyOptions("server-1M", root=_partial_root(tmp_path / "img")))
+    sysctl = next(f.content for f in doc.files if f.path.startswith("etc/sysctl.d/"))
+    said = sysctl + "\n".join(doc.left_alone)
+    for key in (K.FILE_MAX, K.TCP_MEM, K.MAX_ORPHANS, K.NETDEV_BACKLOG):
+        assert key.name in said, key.name
+    assert "network namespace" not in "\n".join(doc.left_alone)
+
+
+def test_fs_keys_are_seen_in_a_child_network_namespace():
+    """Why check never calls an absent fs.* key hidden by a namespace: they are all there."""
+    require_privileges()
+    r = subprocess.run(
+        ["unshare", "-n", "cat", "/proc/sys/fs/file-max", "/proc/sys/fs/nr_open"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and len(r.stdout.split()) == 2, r.stderr
+
+
+def test_a_key_unreadable_under_a_root_is_persisted_like_an_absent_one(tmp_path):
+    """A FIFO where somaxconn should be (read without hanging, refused as not a regular
+    file): the drop-in still carries the target, and the plan says why."""
+    import os
+
+    root = _partial_root(tmp_path / "img")
+    (root / "proc/sys/net/core/somaxconn").unlink()
+    os.mkfifo(root / "proc/sys/net/core/somaxconn")
+    doc = dry_run(ApplyOptions("server-1M", root=root))
+    sysctl = next(f.content for f in doc.files if f.path.startswith("etc/sysctl.d/"))
+    assert f"{K.SOMAXCONN.name} = 10000\n" in sysctl
+    assert any("not readable" in n and K.SOMAXCONN.name in n for n in doc.left_alone)
+
+
+def test_an_exact_target_below_the_boot_value_is_not_persisted_and_says_so(tmp_path):
+    """`exactly 64` for nr_open would lower it: not written, and not called 'at least'."""
+    profile = tmp_path / "p.toml"
+    target = '[[targets]]\nkey = "{}"\nop = "exactly"\nvalue = {}\nreason = "t"\nsource = "t"\n'
+    profile.write_text(
+        'name = "p"\n[workload]\nrole = "server"\nconnections = 100\n\n'
+        + target.format(K.NR_OPEN.name, 64)
+    )
+    root = image(tmp_path / "img")
+    doc = dry_run(ApplyOptions(str(profile), root=root, mem_total=16 << 30))
+    assert not any(K.NR_OPEN.name in f.content for f in doc.files)
+    note = next(n for n in doc.left_alone if n.startswith(K.NR_OPEN.name))
+    assert "not persisted: the profile asks for 64" in note and "at least" not in note, note
+
+
+@pytest.mark.parametrize(
+    "rel, text",
+    [
+        ("etc/default/grub", 'GRUB_CMDLINE_LINUX_DEFAULT="quiet thash_entries=4194304"\n'),
+        ("etc/kernel/cmdline", "root=/dev/sda1 thash_entries=0x400000\n"),
+        ("boot/loader/entries/a.conf", "title A\noptions ro thash_entries=4194304\n"),
+    ],
+)
+def test_an_images_kernel_command_line_sizes_its_tcp_hash(tmp_path, rel, text):
+    """thash_entries= on the command line the image boots with: the established hash has
+    4194304 entries, so TIME_WAIT's boot limit is 2097152, above the profile's 1500000,
+    and writing 1500000 would lower it (net/ipv4/tcp.c tcp_init: cnt / 2)."""
+    lines, notes = written(image(tmp_path / "img", {rel: text}), mem_total=64 << 30)
+    assert K.TW_BUCKETS.name not in lines
+    assert any(n.startswith(K.TW_BUCKETS.name) and "2,097,152" in n for n in notes), notes
+    plain, _ = written(image(tmp_path / "plain"), mem_total=64 << 30)
+    assert plain[K.TW_BUCKETS.name] == "1500000"  # no command line: taken as without it

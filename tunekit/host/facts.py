@@ -180,6 +180,53 @@ def thash_entries(root: Path) -> int | None:
         return 0
 
 
+# Where an image keeps the command line its kernel will boot with: kernel-install and
+# systemd-boot (etc/kernel/cmdline; boot/loader/entries/*.conf `options`) and GRUB
+# (etc/default/grub GRUB_CMDLINE_LINUX and _DEFAULT, which grub-mkconfig puts on every entry)
+_GRUB_CMDLINE = re.compile(r"""^GRUB_CMDLINE_LINUX(?:_DEFAULT)?=(["']?)(.*)\1\s*$""")
+
+
+def image_kernel_words(root: Path) -> list[str] | None:
+    """The words of the kernel command line an image configures, None where it has no
+    file that says (then nothing is known of it)."""
+    words: list[str] = []
+    seen = False
+    for rel in ("etc/kernel/cmdline", "etc/default/grub"):
+        try:
+            text = read(root, rel, 1 << 16)
+        except OSError:
+            continue
+        seen = True
+        if rel == "etc/kernel/cmdline":
+            words += text.split()
+            continue
+        for line in text.splitlines():
+            if m := _GRUB_CMDLINE.match(line.strip()):
+                words += m[2].split()
+    for name in sorted(procfs.listdir(root, "boot/loader/entries"))[:64]:
+        try:
+            text = read(root, f"boot/loader/entries/{name}", 1 << 16)
+        except (OSError, ValueError):
+            continue
+        seen = True
+        for line in text.splitlines():
+            if line.startswith("options"):
+                words += line.split()[1:]
+    return words if seen else None
+
+
+def _thash_of(words: list[str]) -> int:
+    if "--" in words:  # what follows is init's, not the kernel's
+        words = words[: words.index("--")]
+    for word in reversed(words):  # the last one given wins, as __setup sees them
+        if word.startswith("thash_entries="):
+            try:
+                return max(0, int(word.partition("=")[2], 0))
+            except ValueError:
+                return 0
+    return 0
+
+
 def _image_kernel(root: Path) -> str | None:
     """The release an image boots: its one lib/modules/RELEASE directory, if it has one."""
     names = procfs.listdir(root, "lib/modules") or procfs.listdir(root, "usr/lib/modules")
@@ -194,8 +241,11 @@ def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
         facts.pid1_nofile_hard = nofile_limits(1)[1]
         facts.cpus = possible_cpus(root)
         facts.thash_entries = thash_entries(root)
-    elif facts.kernel is None:
-        facts.boot_kernel = _image_kernel(root)
+    else:
+        words = image_kernel_words(root)
+        facts.thash_entries = _thash_of(words) if words is not None else None
+        if facts.kernel is None:
+            facts.boot_kernel = _image_kernel(root)
     release = facts.kernel or facts.boot_kernel or (os.uname().release if live else None)
     for module in K.module_keys():
         facts.builtin[module] = procfs.builtin_module(root, module, release)
@@ -245,9 +295,10 @@ def read_facts(
     facts.modules, _ = procfs.modules(root)
     facts.cap_sys_resource = procfs.cap_sys_resource(root)
     facts.proc_sys_writable = procfs.proc_sys_writable(root)
-    # Global keys such as tcp_mem are hidden inside a non-initial network namespace
-    # (measured on 6.18), so their absence next to a present net/ipv4 marks a child netns.
-    if procfs.is_dir(root, "proc/sys/net/ipv4"):
+    # Global net keys such as tcp_mem are hidden inside a non-initial network namespace
+    # (measured on 6.18), so their absence next to a present per-namespace tcp_rmem marks a
+    # child netns; an empty or partial proc/sys under a root is no evidence either way.
+    if procfs.is_dir(root, "proc/sys/net/ipv4") and K.TCP_RMEM.name in facts.sysctls:
         facts.child_netns = K.TCP_MEM.name not in facts.sysctls
     facts.counters.update(procfs.tcpext(root))
     _boot_facts(root, live, facts)

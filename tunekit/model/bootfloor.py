@@ -69,6 +69,15 @@ def apply_floor(
     n = len(mine)
     if d.low is not None and len(d.low) == n and all(map(int.__le__, mine, d.low)):
         if not runtime and elsewhere is None:
+            ends = [d.low] + ([d.high] if d.high is not None and len(d.high) == n else [])
+            if not all(still_ok(_shaped(value, end)) for end in ends):
+                # `exactly` (or `at most`) a number below what the host may get at boot
+                return Floor(
+                    None,
+                    f"{key.name}: not persisted: the profile asks for {_text(mine)}, and the "
+                    f"host gets {d.text()} at boot ({d.how}); tunekit writes no number that "
+                    "lowers a limit, so check reports the difference",
+                )
             return Floor(
                 None,
                 f"{key.name}: nothing to persist: the host gets {d.text()} at boot ({d.how}), "

@@ -234,12 +234,16 @@ def check_target(t: Target, facts: HostFacts) -> Finding:
         return _check_rlimit(t, key, f, facts)
     if t.key in facts.unreadable:
         f.verdict, f.actual = "unreadable", facts.unreadable[t.key]
+        if t.index is None:  # what a drop-in for another root would carry, as for an absent key
+            f.proposed = proposed_value(t, None)
         return f
     try:
         actual = live_value(key, facts)
     except ValueError as err:
         f.verdict = "unreadable"
         f.actual = f"invalid value {facts.sysctls[key.name][:40]!r}: {err}"
+        if t.index is None:
+            f.proposed = proposed_value(t, None)
         return f
     if actual is None:
         f = _absent(f, key, facts)
@@ -309,7 +313,8 @@ def _absent(f: Finding, key: Key, facts: HostFacts) -> Finding:
         f.verdict = "missing"
         f.actual = f"module {key.module} not loaded"
         f.fix = f"modprobe {key.module} (if this host should track connections)"
-    elif key.scope in ("global", "unknown") and facts.child_netns:
+    elif key.scope in ("global", "unknown") and key.name.startswith("net.") and facts.child_netns:
+        # only the net tree is per network namespace: fs.* and kernel.* are seen in every one
         f.verdict = "not-applicable" if key.scope == "global" else "missing"
         f.actual = "not visible in this network namespace"
         f.reason = (

@@ -221,7 +221,8 @@ def build_plan(
     absent = [s.key.name for s in decided.settings if not s.runtime]
     if absent:
         plan.left_alone.append(
-            f"not present under {root}, so written to the drop-in only: " + ", ".join(absent)
+            f"not present (or not readable) under {root}, so written to the drop-in only: "
+            + ", ".join(absent)
         )
     decided.nofile = _nofile(nofile, facts, opts, plan, nofile_at_boot)
     validate(plan.changes, facts, [(s.key, s.text) for s in decided.settings], decided.nofile)
