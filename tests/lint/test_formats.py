@@ -737,6 +737,35 @@ def test_a_chef_cookbook_is_read_for_its_sysctl_attributes_and_resources():
     assert (1, "feature-off") in rules and (7, "feature-off") in rules, rules
 
 
+CHEF_EXECUTE = """\
+execute 'sysctl -w net.ipv4.tcp_sack=0'
+execute 'echo "* hard nofile 512" | tee -a /etc/security/limits.conf'
+execute 'tune' do
+  command 'echo 0 > /proc/sys/net/ipv4/tcp_timestamps'
+  not_if 'grep -q x /etc/motd'
+end
+execute 'later' do
+  command 'sysctl -w net.ipv4.tcp_dsack=0'
+  action :nothing
+end
+execute "sysctl -w vm.swappiness=#{node['swap']}"
+"""
+
+
+def test_a_chef_execute_resource_runs_its_command_as_root():
+    """chef-client runs the name (or `command`) through a shell, as root; one that runs
+    only when notified, or whose command Ruby computes, is not read."""
+    parsed = confparse.parse(CHEF_EXECUTE, "recipes/default.rb", "chef")
+    got = [(s.line, s.key, s.value) for s in parsed.settings]
+    assert got == [
+        (1, "net.ipv4.tcp_sack", "0"),
+        (2, "nofile", "512"),
+        (4, "net.ipv4.tcp_timestamps", "0"),  # the command's line
+    ], got
+    rules = {(f.line, f.rule) for f in run(CHEF_EXECUTE, "chef").findings}
+    assert {(1, "feature-off"), (4, "feature-off")} <= rules, rules
+
+
 def test_a_ruby_file_is_linted_as_chef(tmp_path):
     rb = tmp_path / "default.rb"
     rb.write_text("default['sysctl']['params']['net']['ipv4']['tcp_tw_recycle'] = 1\n")

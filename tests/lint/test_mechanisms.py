@@ -2096,6 +2096,12 @@ def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
         conf.write_text("vm.swappiness = 10\n")
         subprocess.run(["sed", "-i", script, str(conf)], check=True)
         assert conf.read_text().splitlines()[-1] == "net.ipv4.tcp_sack = 0"
+    # `$a\` with no text: the idiom that ends the file with a newline, adding no line
+    idiom = "#!/bin/sh\nsed -i -e '$a\\' /etc/sysctl.conf\n"
+    assert confscript.script(idiom, "x.sh").settings == []
+    conf.write_text("vm.swappiness = 10")
+    subprocess.run(["sed", "-i", "-e", "$a\\", str(conf)], check=True)
+    assert conf.read_text() == "vm.swappiness = 10\n"
     # in double quotes the shell expands $a (unset here): only the run knows the line
     assert fired('#!/bin/sh\nsed -i "$a net.ipv4.tcp_sack = 0" /etc/sysctl.conf\n', "script") == {}
 

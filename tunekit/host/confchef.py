@@ -14,7 +14,10 @@ Two forms set a sysctl from Chef:
   line the user edits). The block ends at its own `end`: an inner `do ... end` or `if ...
   end` (a guard) is skipped over, and `end # comment` or `end.run_action(:apply)` close it
   as `end` does. `action :remove` deletes the setting, and `action :nothing` applies it
-  only when notified: neither sets anything here.
+  only when notified: neither sets anything here;
+- an `execute` resource, whose command chef-client (as root) runs through a shell:
+  `execute 'sysctl -w vm.swappiness=10'` (the name is the command), or a block with
+  `command '...'`: the command is read as a script's line, at its own line.
 
 A value is read when it is a Ruby literal, as Chef writes it to sysctl.d (`to_s`, an array
 joined with spaces): an integer (`110_000` is 110000, `0x10` 16, `010` 8: Ruby's octal),
@@ -40,6 +43,7 @@ _RESOURCE = re.compile(
     r"""^\s*(?:sysctl|sysctl_param)\s*\(?\s*(['"])([^'"#]+)\1\s*\)?\s*"""
     r"""(?:do\b\s*(?:\|\s*(\w+)\s*\|)?|(\{))(.*)$"""
 )
+_EXECUTE = re.compile(r"""^\s*execute\s*\(?\s*('[^']*'|"[^"]*")\s*\)?\s*(do\b.*|\{.*)?$""")
 _OPENS = re.compile(r"\bdo\s*(\|[^|]*\|)?\s*$|^\s*(if|unless|case|begin|while|until)\b")
 _CLOSES = re.compile(r"^\s*end\b")
 _NUMBER = re.compile(r"^[-+]?(0[xX][0-9a-fA-F_]+|0[oObB]?[0-7_]+|[0-9][0-9_]*(\.[0-9]+)?)$")
@@ -111,8 +115,41 @@ def chef(text: str, file: str) -> Parsed:
                 _add(out, file, i + 1, key, value, raw)
         elif m := _RESOURCE.match(_code(raw)):
             i = _resource(out, file, rows, i, m)
+        elif m := _EXECUTE.match(_code(raw)):
+            i = _execute(out, file, rows, i, m)
         i += 1
     return out
+
+
+def _execute(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) -> int:
+    """`execute 'CMD'`, or a block whose `command '...'` replaces the name; returns the
+    index of the line that closes it."""
+    at, command = start, literal(m[1])
+    last = start
+    if m[2] and m[2].startswith("do") and not re.search(r"\bend\s*$", m[2]):
+        depth = 1
+        for k in range(start + 1, min(len(rows), start + 1 + MAX_BLOCK)):
+            last, line = k, _code(rows[k])
+            if _CLOSES.match(line):
+                depth -= 1
+                if depth == 0:
+                    break
+            elif _OPENS.search(line):
+                depth += 1
+            elif depth == 1 and re.match(r"^\s*action\s*\(?\s*\[?\s*:nothing\b", line):
+                return last  # runs only when notified
+            elif depth == 1 and (c := re.match(r"^\s*command\s*\(?\s*(.*?)\s*\)?\s*$", line)):
+                at, command = k, literal(c[1])
+    if command:
+        from tunekit.host import confscript  # which reads the other formats through confparse
+
+        parsed = confscript.script(command, file, as_root=True)  # chef-client runs as root
+        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+        for item in items:
+            item.line, item.text = at + 1, rows[at]
+        out.settings += parsed.settings
+        out.problems += parsed.problems
+    return last
 
 
 def _resource(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) -> int:

@@ -232,7 +232,7 @@ def loads_files(args: list[str]) -> list[str] | None:
 _SED_S = re.compile(
     r"^(?:[0-9$]+|/[^/]*/)?\s*s(.)(\^(?:\\.|(?!\1)[^\\])*)\1((?:\\.|(?!\1)[^\\])*)\1[gIip0-9]*$"
 )
-_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?\s*[aic]\\?\s*(.+)$")  # GNU sed: `$ a`
+_SED_A = re.compile(r"^(?:[0-9$]+|/[^/]*/)?\s*[aic]\\?\s*(.*)$")  # GNU sed: `$ a`; `$a\`: none
 
 
 def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
