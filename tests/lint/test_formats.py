@@ -867,6 +867,38 @@ def test_a_pods_container_commands_are_run_and_an_unprivileged_write_fails():
     assert (10, "feature-off", "harmful") in got, got
 
 
+HELM_CONTAINER = """\
+{{- define "containers.sysctl" -}}
+- name: sysctl
+  image: ubuntu:20.04
+  command:
+  - sysctl
+  - -w
+  - net.ipv4.tcp_sack=0
+  - net.ipv4.tcp_retries2=5
+  securityContext:
+    privileged: true
+{{- end -}}
+{{- define "containers.plain" -}}
+- name: plain
+  image: busybox
+  args: ["sysctl", "-w", "net.ipv4.tcp_timestamps=0"]
+{{- end -}}
+"""
+
+
+def test_a_container_defined_on_its_own_runs_its_command_each_setting_on_its_line(tmp_path):
+    """A Helm template's `define` holds a container outside any pod spec: its command is
+    still what the container runs, each setting judged on the list item that sets it."""
+    path = tmp_path / "_containers.tpl"
+    path.write_text(HELM_CONTAINER)
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+    got = {(f["line"], f["rule"], f["verdict"]) for f in json.loads(r.stdout)["findings"]}
+    assert (7, "feature-off", "harmful") in got, got
+    assert any(g[0] == 8 and g[2] == "risky" for g in got), got  # tcp_retries2 5
+    assert (15, "container-proc-read-only", "dead") in got, got  # not privileged
+
+
 def test_a_read_only_proc_sys_refuses_the_write_as_a_runtime_mounts_it():
     """What the runtime does to an unprivileged container, done in throw-away mount and
     network namespaces: /proc/sys bound read-only; sysctl -w fails, the value stays."""

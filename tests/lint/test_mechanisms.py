@@ -254,6 +254,24 @@ def test_the_shell_forms_an_attack_found_misread():
     assert not [f for f in report.findings if f.verdict == "syntax"], report.findings
 
 
+def test_a_multiplexer_named_by_its_path_runs_its_applet():
+    """Android scripts call busybox by path, often through a variable: `$B echo` is echo.
+    An assignment whose value is such a path stays an assignment."""
+    text = "\n".join(
+        [
+            "B=/system/engine/bin/busybox",  # 1
+            "$B sysctl -e -w net.ipv4.tcp_sack=0",  # 2
+            "$B echo 0 > /proc/sys/net/ipv4/tcp_timestamps",  # 3
+            "/usr/bin/sudo /usr/bin/env X=1 sysctl -w net.ipv4.tcp_dsack=0",  # 4
+        ]
+    )
+    assert settings(text) == [
+        (2, "net.ipv4.tcp_sack", "0"),
+        (3, "net.ipv4.tcp_timestamps", "0"),
+        (4, "net.ipv4.tcp_dsack", "0"),
+    ]
+
+
 def test_a_loop_on_one_line_ends_on_that_line():
     text = (
         "for k in tcp_sack tcp_dsack; do echo 1 > /proc/sys/net/ipv4/$k; done\n"

@@ -161,11 +161,13 @@ class Commands:
         take effect, host-wide for a global key. A file it writes (/etc/sysctl.conf) is
         the container's own, applied by nobody: not read."""
         words: list[str] = []
+        at: list[int] = []  # the YAML line of each word given as a list item
         first = None
         for part in parts:
             node = args.get(part)
             if node is not None and node.id == "sequence":
                 words += [Y.scalar(w) or "" for w in node.value]
+                at += [w.start_mark.line + 1 for w in node.value]
             elif node is not None and node.id == "scalar" and node.value:
                 words += _words(str(node.value)) or [str(node.value)]
             else:
@@ -183,6 +185,13 @@ class Commands:
                 s.problem = "container-proc-read-only"
             kept.append(s)
         parsed.settings = kept
+        if len(at) == len(words):  # `- sysctl`, `- -w`, `- KEY=V`: each on its item's line
+            items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+            for item in items:
+                forms = (item.key, item.key.replace(".", "/"))
+                k = next((k for k, w in enumerate(words) if any(f and f in w for f in forms)), None)
+                if k is not None:
+                    item.line = at[k]
         self.add_script(parsed, first)
 
     def cloud_init(self, fields: dict) -> None:

@@ -170,6 +170,12 @@ class _Walk(confrun.Commands):
             self.container_command(fields, ("entrypoint", "command"), fields.get("privileged"))
         elif "image" not in fields:  # a pod's container: read with its pod spec
             self.tasks(fields)
+        elif parent not in ("containers", "initContainers") and {"command", "args"} & set(fields):
+            # a container on its own: a Helm template's `define`, an Argo step's
+            # `container:`, Ansible's docker_container
+            context = Y.args(fields.get("securityContext"))
+            privileged = context.get("privileged") or fields.get("privileged")
+            self.container_command(fields, ("command", "args"), privileged)
         self.salt(m)
         self.cloud_init(fields)
         self.pod_containers(fields)

@@ -174,7 +174,7 @@ def commands(words: list[str]):
             stages = Pipeline(strip_prefixes(stage) for stage in raw)
             # sudo among the prefixes (`exec sudo`, `timeout 5 sudo`), not as an argument
             stages.sudo = tuple(
-                "sudo" in stage[: len(stage) - len(run)]
+                "sudo" in map(_base, stage[: len(stage) - len(run)])
                 for stage, run in zip(raw, stages, strict=True)
             )
             if stages and all(stages):  # `a ; |`, a lone `sudo`: no command to run
@@ -194,13 +194,19 @@ def pipeline(words: list[str]) -> list[list[str]]:
     return [s for s in out if s]
 
 
+def _base(word: str) -> str:
+    """A command word's program name: `/system/bin/busybox` is busybox (an assignment,
+    `B=/bin/busybox`, is not a path)."""
+    return word.rsplit("/", 1)[-1] if "=" not in word else word
+
+
 def strip_prefixes(stage: list[str]) -> list[str]:
     """A stage without what runs the command for it: sudo (and its options, `-u root`
     with its argument), env (and its NAME=value words), timeout (and its duration), nice,
     busybox, exec."""
     words = list(stage)
-    while words and words[0] in PREFIXES:
-        prefix, words = words[0], words[1:]
+    while words and _base(words[0]) in PREFIXES:  # `/system/bin/busybox echo`, `/usr/bin/env`
+        prefix, words = _base(words[0]), words[1:]
         shell = False
         while words and words[0].startswith("-"):  # the prefix's own options
             option, words = words[0], words[1:]
