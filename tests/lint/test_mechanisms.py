@@ -254,6 +254,37 @@ def test_the_shell_forms_an_attack_found_misread():
     assert not [f for f in report.findings if f.verdict == "syntax"], report.findings
 
 
+def test_a_script_a_script_puts_in_place_is_read_for_what_it_does_when_run():
+    """A router's start script written by a here-document, a line appended to rc.local:
+    what they set is what the written script sets when it runs (at boot)."""
+    text = "\n".join(
+        [
+            "#!/bin/sh",  # 1
+            'S="/etc/storage/start_script.sh"',  # 2
+            'cat > "$S" <<EOF',  # 3
+            "#!/bin/sh",  # 4
+            "echo 0 > /proc/sys/net/ipv4/tcp_sack",  # 5
+            "EOF",  # 6
+            "echo 'sysctl -w net.ipv4.tcp_timestamps=0' >> /etc/rc.local",  # 7
+            "cat > /usr/share/doc/notes.txt <<EOF",  # 8: no script, nothing runs it
+            "echo 0 > /proc/sys/net/ipv4/tcp_dsack",  # 9
+            "EOF",  # 10
+        ]
+    )
+    assert settings(text) == [
+        (5, "net.ipv4.tcp_sack", "0"),
+        (7, "net.ipv4.tcp_timestamps", "0"),
+    ]
+
+
+def test_scripts_written_by_scripts_are_read_eight_deep_and_then_said_to_be_unread():
+    lines = ["#!/bin/sh"] + [f"cat > /etc/s{k}.sh <<E{k}" for k in range(40)]
+    lines += ["echo 0 > /proc/sys/net/ipv4/tcp_sack"] + [f"E{k}" for k in reversed(range(40))]
+    parsed = confparse.parse("\n".join(lines), "nest.sh", "script")
+    assert parsed.settings == []
+    assert any("8 deep" in u for u in parsed.unread), parsed.unread
+
+
 def test_a_multiplexer_named_by_its_path_runs_its_applet():
     """Android scripts call busybox by path, often through a variable: `$B echo` is echo.
     An assignment whose value is such a path stays an assignment."""

@@ -84,6 +84,10 @@ def format_of(path: str) -> str | None:
         return "system.conf"
     if re.search(r"/systemd/system/[^/]+\.service(\.d/[^/]+\.conf)?$", path):
         return "system.conf"
+    # a script put in place to be run (at boot by rc.local, init.d, OpenRC's local.d, a
+    # router's start script; or by whoever calls it): read for what it does when it runs
+    if re.search(r"(?:\.sh|/rc\.local|/init\.d/[^/]+|/local\.d/[^/]+\.start)$", path):
+        return "script"
     return None
 
 
@@ -164,9 +168,20 @@ def loads_stdin(args: list[str]) -> bool:
     return loads and (from_stdin or "--load=-" in args or "--load=/dev/stdin" in args)
 
 
+MAX_NESTED = 8  # scripts written by scripts written by ...: read this deep, no deeper
+_nested = 0
+
+
 def read_as(body: list[tuple[int, str]], fmt: str, file: str) -> Parsed:
     """The here-document's lines read as `fmt`, each on its own line of the script."""
-    parsed = confparse.parse("\n".join(line for _, line in body), file, fmt)
+    global _nested
+    if fmt == "script" and _nested >= MAX_NESTED:
+        return Parsed(fmt, unread=[f"a script written by scripts {MAX_NESTED} deep (not read)"])
+    _nested += fmt == "script"
+    try:
+        parsed = confparse.parse("\n".join(line for _, line in body), file, fmt)
+    finally:
+        _nested -= fmt == "script"
     numbers = [n for n, _ in body]
     items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
     for item in items:
@@ -178,6 +193,7 @@ def parse_into(body: list[tuple[int, str]], fmt: str, file: str, out: Parsed) ->
     parsed = read_as(body, fmt, file)
     out.settings += parsed.settings
     out.problems += parsed.problems
+    out.unread += parsed.unread
 
 
 def sysctl(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
