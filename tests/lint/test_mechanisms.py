@@ -2184,6 +2184,29 @@ def test_a_never_run_cmd_gets_no_build_time_finding_and_keeps_its_lines_past_a_c
     assert fired(shell, "dockerfile") == {"cmd-ignored": "dead"}  # not image-sysctl as well
 
 
+def test_a_line_no_dockerfile_instruction_starts_fails_the_build():
+    """`&& echo ...` after a RUN whose line lost its backslash: buildkit stops with
+    "unknown instruction"; the body of a RUN here-document and a comment inside a
+    continued RUN are no instructions."""
+    text = "\n".join(
+        [
+            "FROM debian",  # 1
+            "RUN apt-get update \\",  # 2
+            "    && echo x > /etc/motd",  # 3: the backslash is missing here
+            "    && echo 1 > /proc/sys/net/ipv4/ip_forward",  # 4
+            "RUN <<EOF",  # 5
+            "sysctl -w net.ipv4.tcp_sack=0",  # 6: the here-document is RUN's script
+            "EOF",  # 7
+            "RUN true \\",  # 8
+            "# a comment",  # 9
+            "    && sysctl -w net.ipv4.tcp_dsack=0",  # 10
+        ]
+    )
+    got = {(f.line, f.rule) for f in run(text, "dockerfile").findings}
+    assert (4, "dockerfile-unknown-instruction") in got, got
+    assert not [g for g in got if g[0] != 4 and g[1] == "dockerfile-unknown-instruction"], got
+
+
 def test_shmall_counts_pages():
     # the reference host: 24 GiB of RAM, 6291456 pages; shmmax's bytes copied into shmall
     same = "kernel.shmmax = 268435456\nkernel.shmall = 268435456\n"

@@ -366,6 +366,7 @@ def script(text: str, file: str) -> Parsed:
 
 
 _NEVER_RUN_CMD = ("cmd-replaced", "cmd-ignored")  # a later CMD, a shell-form ENTRYPOINT
+_NEVER_RUN = (*_NEVER_RUN_CMD, "dockerfile-unknown-instruction")
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(?:\s+(.*))?$")
 
 
@@ -387,6 +388,47 @@ def _instructions(rows: list[str]) -> list[tuple[str, str, list[tuple[int, str]]
             parts.append((n, "\\" if rows[n].lstrip().startswith("#") else rows[n]))
         joined = " ".join(p.rstrip().removesuffix("\\").strip() for _, p in parts)
         out.append((m[1].upper(), joined.strip(), parts))
+        n += 1
+    return out
+
+
+# buildkit's instructions (frontend/dockerfile/instructions/parse.go ParseInstruction):
+# any other word at an instruction's start fails the whole build ("dockerfile parse error
+# on line N: unknown instruction: X"), so no stage is built and nothing in the file runs
+_KNOWN_INSTRUCTIONS = {
+    "ENV", "MAINTAINER", "LABEL", "ADD", "COPY", "FROM", "ONBUILD", "WORKDIR", "RUN", "CMD",
+    "HEALTHCHECK", "ENTRYPOINT", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "ARG", "SHELL",
+}  # fmt: skip
+_DOCKER_HEREDOC = re.compile(r"<<-?\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
+
+
+def _unknown_rows(rows: list[str]) -> list[int]:
+    """The rows that start an instruction buildkit does not know (`&& echo ...` after a
+    RUN whose line lost its backslash): continuation lines, comments and the bodies of
+    RUN/COPY here-documents are not instructions."""
+    out: list[int] = []
+    n = 0
+    while n < len(rows):
+        text = rows[n].strip()
+        if not text or text.startswith("#"):
+            n += 1
+            continue
+        m = _INSTRUCTION.match(rows[n])
+        if m is None or m[1].upper() not in _KNOWN_INSTRUCTIONS:
+            out.append(n)
+            n += 1
+            continue
+        joined, last = rows[n], rows[n]
+        while re.search(r"\\[ \t]*$", last) and n + 1 < len(rows):
+            n += 1
+            # a comment or blank line inside is dropped: the instruction goes on after it
+            skipped = not rows[n].strip() or rows[n].lstrip().startswith("#")
+            last = "\\" if skipped else rows[n]
+            joined += rows[n]
+        for heredoc in _DOCKER_HEREDOC.finditer(joined):
+            while n + 1 < len(rows) and rows[n + 1].strip() != heredoc[2]:
+                n += 1
+            n += 1  # the closing word
         n += 1
     return out
 
@@ -455,7 +497,9 @@ def dockerfile(text: str, file: str) -> Parsed:
     # Dockerfile reference): moby appends CMD to `/bin/sh -c ENTRY` as $0 $1 ..., so under
     # a shell-form ENTRYPOINT that does not pass "$0" "$@" on, even the last CMD never runs.
     rows = text.splitlines()
-    never: dict[str, list[str]] = {p: ["" for _ in rows] for p in _NEVER_RUN_CMD}
+    never: dict[str, list[str]] = {p: ["" for _ in rows] for p in _NEVER_RUN}
+    for row in _unknown_rows(rows):
+        never["dockerfile-unknown-instruction"][row] = rows[row].strip().lstrip("&|;").strip()
     cmds: list[list[tuple[int, str]]] = []  # the shell-form CMDs of the stage being read
     shell_entry, stage, entries = False, "", {}  # entries: a stage's name -> its shell_entry
     for word, args, parts in [*_instructions(rows), ("FROM", "end", [])]:

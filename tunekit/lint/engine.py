@@ -296,7 +296,13 @@ class _Linter(Facts):
         return out
 
 
-NEVER_RUNS = ("never-called", "after-failed-task", "cmd-replaced", "cmd-ignored")  # never run
+NEVER_RUNS = (  # never run
+    "never-called",
+    "after-failed-task",
+    "cmd-replaced",
+    "cmd-ignored",
+    "dockerfile-unknown-instruction",
+)
 
 
 def _built_into_images(parsed: list[_Input], inputs: list[tuple[str, str, str]]) -> None:

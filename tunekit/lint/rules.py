@@ -52,6 +52,7 @@ CHECKS = (
     "after-failed-task",
     "cmd-replaced",
     "cmd-ignored",
+    "dockerfile-unknown-instruction",
     "container-proc-read-only",
     "no-shell",
     "sudo-redirect",
