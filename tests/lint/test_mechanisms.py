@@ -1880,12 +1880,23 @@ def test_f_rto_off_and_loopback_routed_from_the_link_are_documented_trades():
     assert fired("net.ipv4.tcp_frto = 2") == {"sets-what-is-there": "no-op"}
     assert fired("net.ipv4.conf.all.route_localnet = 1").get("mode-cost") == "risky"
     assert "mode-cost" not in fired("net.ipv4.conf.all.route_localnet = 0")
+    assert fired("net.ipv4.ip_no_pmtu_disc = 1").get("mode-cost") == "risky"
+    assert "mode-cost" not in fired("net.ipv4.ip_no_pmtu_disc = 0")
+    # a finite challenge-ACK limit turns on what ip-sysctl says should not be enabled
+    limit = "net.ipv4.tcp_challenge_ack_limit = {}"
+    assert fired(limit.format(9999)).get("against-the-documentation") == "risky"
+    assert "against-the-documentation" not in fired(limit.format(2147483647))
 
 
 def test_f_rto_is_on_and_loopback_is_martian_in_a_fresh_namespace():
     """The defaults the two trades are judged against, on the running kernel."""
     require_privileges()
-    keys = ["net.ipv4.tcp_frto", "net.ipv4.conf.all.route_localnet"]
+    keys = [
+        "net.ipv4.tcp_frto",
+        "net.ipv4.conf.all.route_localnet",
+        "net.ipv4.ip_no_pmtu_disc",
+        "net.ipv4.tcp_challenge_ack_limit",
+    ]
     r = subprocess.run(["unshare", "-n", "sysctl", "-n", *keys], capture_output=True, text=True)
     assert r.stdout.split() == [K.lookup(k).default for k in keys], r.stdout + r.stderr
 

@@ -1418,6 +1418,52 @@ _guide(
 )
 _guide("net.ipv4.tcp_ecn", "int", "mode", "netns", "Explicit Congestion Notification", IP_SYSCTL)
 _guide(
+    "net.ipv4.ip_no_pmtu_disc",
+    "int",
+    "mode",
+    "netns",
+    "Path MTU Discovery off: new sockets send without DF, ICMP frag-needed handled per mode",
+    IP_SYSCTL + "; net/ipv4/af_inet.c inet_create; net/ipv4/icmp.c icmp_unreach",
+    default="0",
+    mode_costs=tuple(
+        (
+            _n,
+            "ip-sysctl.rst, ip_no_pmtu_disc: Path MTU Discovery off: every new socket sends "
+            "without DF (af_inet.c inet_create: IP_PMTUDISC_DONT), so routers fragment, and "
+            + _what,
+        )
+        for _n, _what in (
+            (
+                1,
+                'a fragmentation-needed ICMP drops the path MTU to min_pmtu ("You will need '
+                'to raise min_pmtu ... if you want to avoid locally generated fragments")',
+            ),
+            (2, "incoming Path MTU Discovery messages are discarded"),
+            (
+                3,
+                'the hardened mode "should not be enabled globally ... If enabled globally '
+                'this mode could break other protocols"',
+            ),
+        )
+    ),
+)
+_guide(
+    "net.ipv4.tcp_challenge_ack_limit",
+    "int",
+    "ACKs per second",
+    "netns",
+    "a per-namespace limit on RFC 5961 challenge ACKs; unlimited by default since 6.0",
+    IP_SYSCTL + "; net/ipv4/tcp_ipv4.c tcp_sk_init",
+    default="2147483647",
+    advised=(
+        2147483647,
+        None,
+        'ip-sysctl.rst, tcp_challenge_ack_limit: "this per netns rate limit can allow some '
+        "side channel attacks and probably should not be enabled. TCP stack implements per "
+        'TCP socket limits anyway. Default: INT_MAX (unlimited)"',
+    ),
+)
+_guide(
     "net.ipv4.tcp_frto",
     "int",
     "mode",
