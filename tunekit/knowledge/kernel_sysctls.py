@@ -214,6 +214,15 @@ def _entry(entry: str, source: str, where: Path, inits, handlers) -> dict:
     }
 
 
+def _only_a_bound(name: str, text: str) -> bool:
+    """A file-local variable the file uses only as a table's bound (`.extra1 = &name`) and
+    never assigns: as constant as a const one (`static int tcp_min_rcvbuf = 4096;`; only
+    where it starts as a literal number: `2 * USEC_PER_SEC / HZ` depends on the build)."""
+    uses = len(re.findall(rf"\b{re.escape(name)}\b", text))
+    bounds = len(re.findall(rf"\.extra[12]\s*=\s*(?:\(\s*void\s*\*\s*\)\s*)?&{re.escape(name)}\b", text))
+    return bounds > 0 and uses == bounds + 1
+
+
 class _Handlers:
     """What a table entry's handler does with a write: enforce extra1/extra2 (a *_minmax
     handler, or one whose body calls one), or drop it (`return write ? 0 : ...`)."""
@@ -288,9 +297,11 @@ class _Initialisers:
         for name, expr in _NUMBER_DEFINE.findall(text):
             self.defines.setdefault(name, expr)
         if path.suffix == ".c":
-            for const, name, expr in _VARIABLE.findall(text):
-                self.variables.setdefault(name, {})[path] = expr.strip() or "0"
-                if const:
+            for m in _VARIABLE.finditer(text):
+                const, name, expr = m.groups()
+                self.variables.setdefault(name, {})[path] = (expr or "").strip() or "0"
+                literal = re.fullmatch(r"-?(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*", (expr or "").strip())
+                if const or (m[0].startswith("static") and literal and _only_a_bound(name, text)):
                     self.consts.add((name, path))
 
     def value(self, variable: str, where: Path) -> tuple[str, Path | None]:
