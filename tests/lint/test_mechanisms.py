@@ -285,6 +285,28 @@ def test_scripts_written_by_scripts_are_read_eight_deep_and_then_said_to_be_unre
     assert any("8 deep" in u for u in parsed.unread), parsed.unread
 
 
+def test_an_apostrophe_inside_double_quotes_opens_no_single_quotes(tmp_path):
+    """`"echo '$SW' > F"`: the shell expands $SW inside the double quotes (the apostrophes
+    are characters there), and `"can't"` quotes nothing: what bash writes is what lint
+    reads (review 13, a false SYNTAX)."""
+    out = tmp_path / "out"
+    lines = [
+        "SW=10 N=65535",
+        "sh -c \"echo '$SW' > {F}\"",
+        'echo "can\'t" > /dev/null; echo $N > {F}2; echo "won\'t" > /dev/null',
+    ]
+    subprocess.run(["bash", "-c", "\n".join(lines).format(F=out)], check=True)
+    assert out.read_text().split() == ["10"] and (tmp_path / "out2").read_text().split() == [
+        "65535"
+    ]
+    text = (
+        "\n".join(lines)
+        .format(F="/proc/sys/vm/swappiness")
+        .replace("/proc/sys/vm/swappiness2", "/proc/sys/net/core/somaxconn")
+    )
+    assert settings(text) == [(2, "vm.swappiness", "10"), (3, "net.core.somaxconn", "65535")]
+
+
 def test_a_multiplexer_named_by_its_path_runs_its_applet():
     """Android scripts call busybox by path, often through a variable: `$B echo` is echo.
     An assignment whose value is such a path stays an assignment."""

@@ -369,6 +369,14 @@ def test_facts_of_a_plain_host_object_give_an_empty_context():
     assert HostFacts().boot_context() == D.BootContext()
 
 
+def test_an_overridden_grub_command_line_gives_no_hash_size(tmp_path):
+    """grub-mkconfig sources etc/default/grub as shell: the last assignment is the one on
+    the boot entry, so an earlier thash_entries= that a later line replaces is not booted."""
+    grub = 'GRUB_CMDLINE_LINUX="thash_entries=4194304"\nGRUB_CMDLINE_LINUX="quiet"\n'
+    lines, _ = written(image(tmp_path / "img", {"etc/default/grub": grub}), mem_total=64 << 30)
+    assert lines[K.TW_BUCKETS.name] == "1500000"
+
+
 def test_the_boot_hard_open_files_limit_follows_pid_1():
     from tunekit.model.bootfloor import nofile_hard
 
@@ -453,6 +461,14 @@ def test_an_exact_target_below_the_boot_value_is_not_persisted_and_says_so(tmp_p
         ("etc/default/grub", 'GRUB_CMDLINE_LINUX_DEFAULT="quiet thash_entries=4194304"\n'),
         ("etc/kernel/cmdline", "root=/dev/sda1 thash_entries=0x400000\n"),
         ("boot/loader/entries/a.conf", "title A\noptions ro thash_entries=4194304\n"),
+        # as grub-mkconfig sources it: a comment after the value, a later file in grub.d
+        ("etc/default/grub", 'GRUB_CMDLINE_LINUX="thash_entries=4194304" # big hash\n'),
+        (
+            "etc/default/grub.d/50-hash.cfg",
+            'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX thash_entries=020000000"\n',
+        ),
+        # a later value kstrtoul refuses leaves the earlier one (set_thash_entries)
+        ("etc/kernel/cmdline", "thash_entries=4194304 thash_entries=4_194_304\n"),
     ],
 )
 def test_an_images_kernel_command_line_sizes_its_tcp_hash(tmp_path, rel, text):

@@ -46,6 +46,7 @@ from tunekit.host.shwords import (
     continued,
     is_bash,
     open_quote,
+    quoted_parts,
     redirect,
     shell_script,
     spaced,
@@ -331,15 +332,10 @@ class _Shell:
         there is marked as one (_LITERAL), so that `sed -i '$a LINE' F` is no value only
         the run knows (_command puts the $ back)."""
         if literal:  # before "$@": the arguments it quotes are values only the run knows
-            parts = re.split(r"('[^']*')", line)
-            parts[1::2] = [p.replace("$", _LITERAL) for p in parts[1::2]]
-            line = "".join(parts)
+            line = "".join(p.replace("$", _LITERAL) if q else p for p, q in quoted_parts(line))
         if "@" in self.vars:  # "$@" is each argument as a word of its own
             line = re.sub(r'"\$(?:\{@\}|@)"', lambda _: shlex.join(self.args), line)
-        parts = re.split(r"('[^']*')", line)
-        for k in range(0, len(parts), 2):  # the even parts are outside single quotes
-            parts[k] = _VAR.sub(self._value, parts[k])
-        return "".join(parts)
+        return "".join(p if q else _VAR.sub(self._value, p) for p, q in quoted_parts(line))
 
     def _value(self, m: re.Match) -> str:
         name = m[1] or m[2]

@@ -182,49 +182,82 @@ def thash_entries(root: Path) -> int | None:
 
 # Where an image keeps the command line its kernel will boot with: kernel-install and
 # systemd-boot (etc/kernel/cmdline; boot/loader/entries/*.conf `options`) and GRUB
-# (etc/default/grub GRUB_CMDLINE_LINUX and _DEFAULT, which grub-mkconfig puts on every entry)
-_GRUB_CMDLINE = re.compile(r"""^GRUB_CMDLINE_LINUX(?:_DEFAULT)?=(["']?)(.*)\1\s*$""")
+# (etc/default/grub, then etc/default/grub.d/*.cfg, sourced by grub-mkconfig as shell:
+# the last GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT assigned go on the entry)
+_GRUB_VARS = ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT")
 
 
-def image_kernel_words(root: Path) -> list[str] | None:
-    """The words of the kernel command line an image configures, None where it has no
-    file that says (then nothing is known of it)."""
-    words: list[str] = []
+def _grub_words(root: Path) -> list[str] | None:
+    import shlex
+
+    values: dict[str, str] = {}
     seen = False
-    for rel in ("etc/kernel/cmdline", "etc/default/grub"):
+    names = sorted(n for n in procfs.listdir(root, "etc/default/grub.d") if n.endswith(".cfg"))
+    for rel in ["etc/default/grub", *(f"etc/default/grub.d/{n}" for n in names[:64])]:
         try:
             text = read(root, rel, 1 << 16)
-        except OSError:
+        except (OSError, ValueError):
             continue
         seen = True
-        if rel == "etc/kernel/cmdline":
-            words += text.split()
-            continue
         for line in text.splitlines():
-            if m := _GRUB_CMDLINE.match(line.strip()):
-                words += m[2].split()
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:
+                continue
+            for word in words:  # `A=x B=y` on a line assigns both
+                name, eq, value = word.partition("=")
+                if eq and name in _GRUB_VARS:
+                    # `GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX x"` appends
+                    values[name] = re.sub(
+                        r"\$\{?(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)\}?",
+                        lambda m: values.get(m[1], ""),
+                        value,
+                    )
+    return [w for v in _GRUB_VARS for w in values.get(v, "").split()] if seen else None
+
+
+def image_kernel_words(root: Path) -> list[list[str]] | None:
+    """The kernel command lines an image configures (one per boot loader that says),
+    None where no file says (then nothing is known of it)."""
+    lines: list[list[str]] = []
+    try:
+        lines.append(read(root, "etc/kernel/cmdline", 1 << 16).split())
+    except (OSError, ValueError):
+        pass
+    grub = _grub_words(root)
+    if grub is not None:
+        lines.append(grub)
     for name in sorted(procfs.listdir(root, "boot/loader/entries"))[:64]:
         try:
             text = read(root, f"boot/loader/entries/{name}", 1 << 16)
         except (OSError, ValueError):
             continue
-        seen = True
-        for line in text.splitlines():
-            if line.startswith("options"):
-                words += line.split()[1:]
-    return words if seen else None
+        lines.append([w for line in text.splitlines() if line.startswith("options")
+                      for w in line.split()[1:]])  # fmt: skip
+    return lines or None
+
+
+def _kstrtoul(text: str) -> int | None:
+    """kstrtoul(s, 0): 0x hex, a leading 0 octal, else decimal; nothing else."""
+    text = text.removesuffix("\n").removeprefix("+")
+    for prefix, base, digits in (("0x", 16, "0123456789abcdef"), ("0", 8, "01234567")):
+        if text.lower().startswith(prefix) and len(text) > len(prefix):
+            body = text[len(prefix) :].lower()
+            return int(body, base) if all(c in digits for c in body) else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _thash_of(words: list[str]) -> int:
+    """thash_entries= as the kernel takes it: each one calls set_thash_entries, which keeps
+    a value kstrtoul reads and ignores one it does not (net/ipv4/tcp.c); 0: not given."""
     if "--" in words:  # what follows is init's, not the kernel's
         words = words[: words.index("--")]
-    for word in reversed(words):  # the last one given wins, as __setup sees them
+    got = 0
+    for word in words:
         if word.startswith("thash_entries="):
-            try:
-                return max(0, int(word.partition("=")[2], 0))
-            except ValueError:
-                return 0
-    return 0
+            value = _kstrtoul(word.partition("=")[2])
+            got = value if value is not None else got
+    return got
 
 
 def _image_kernel(root: Path) -> str | None:
@@ -242,8 +275,10 @@ def _boot_facts(root: Path, live: bool, facts: HostFacts) -> None:
         facts.cpus = possible_cpus(root)
         facts.thash_entries = thash_entries(root)
     else:
-        words = image_kernel_words(root)
-        facts.thash_entries = _thash_of(words) if words is not None else None
+        lines = image_kernel_words(root)
+        # boot loaders that disagree: the largest hash, so that no persisted number lowers
+        # what the image may boot with
+        facts.thash_entries = max(map(_thash_of, lines)) if lines is not None else None
         if facts.kernel is None:
             facts.boot_kernel = _image_kernel(root)
     release = facts.kernel or facts.boot_kernel or (os.uname().release if live else None)

@@ -42,6 +42,32 @@ def open_quote(text: str, quote: str, start: int) -> str:
     return quote
 
 
+def quoted_parts(text: str) -> list[tuple[str, bool]]:
+    """The text cut where single quotes open and close, as the shell reads them: (part,
+    in single quotes). An apostrophe inside double quotes, or escaped, opens nothing
+    (`"can't"`, `echo \\'`); the quotes stay in the parts."""
+    parts: list[tuple[str, bool]] = []
+    start, quote, k = 0, "", 0
+    while k < len(text):
+        c = text[k]
+        if quote == "'":
+            if c == "'":
+                parts.append((text[start : k + 1], True))
+                start, quote = k + 1, ""
+        elif c == "\\":
+            k += 1
+        elif quote == '"':
+            quote = "" if c == '"' else quote
+        elif c == '"':
+            quote = c
+        elif c == "'":
+            parts.append((text[start:k], False))
+            start, quote = k, "'"
+        k += 1
+    parts.append((text[start:], quote == "'"))
+    return [p for p in parts if p[0]]
+
+
 def shell_script(name: str, args: list[str]) -> tuple[str, list[str]] | None:
     """(the script, its $0 $1 ...) of `bash -c SCRIPT NAME ARG...` (-c in a cluster of
     leading options: `bash -ec`), or of su's `-c CMD` / `--command=CMD` (anywhere among

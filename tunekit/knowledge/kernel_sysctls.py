@@ -219,7 +219,9 @@ def _only_a_bound(name: str, text: str) -> bool:
     never assigns: as constant as a const one (`static int tcp_min_rcvbuf = 4096;`; only
     where it starts as a literal number: `2 * USEC_PER_SEC / HZ` depends on the build)."""
     uses = len(re.findall(rf"\b{re.escape(name)}\b", text))
-    bounds = len(re.findall(rf"\.extra[12]\s*=\s*(?:\(\s*void\s*\*\s*\)\s*)?&{re.escape(name)}\b", text))
+    bounds = len(
+        re.findall(rf"\.extra[12]\s*=\s*(?:\(\s*void\s*\*\s*\)\s*)?&{re.escape(name)}\b", text)
+    )
     return bounds > 0 and uses == bounds + 1
 
 
