@@ -383,6 +383,9 @@ def test_the_boot_hard_open_files_limit_follows_pid_1():
     assert nofile_hard(True, "systemd 252")[0] == 524288
     assert nofile_hard(None, "unknown")[0] == 524288  # the higher of the two
     assert nofile_hard(False, "PID 1 is 'runit'")[0] == 4096
+    # a live PID 1 that is no systemd: what it holds is what every process inherits
+    assert nofile_hard(False, "PID 1 is 'tini'", pid1_hard=65536)[0] == 65536
+    assert nofile_hard(False, "PID 1 is 'tini'", pid1_hard=1024)[0] == 1024
     # a container's systemd whose own hard limit is lower gives its services no more
     assert nofile_hard(True, "systemd 252", pid1_hard=20000)[0] == 20000
     assert nofile_hard(True, "systemd 252", pid1_hard=1 << 30)[0] == 524288

@@ -142,6 +142,11 @@ def nofile_hard(systemd: bool | None, init: str, pid1_hard: int | None = None) -
     PID 1 whose own hard limit is lower (a container without CAP_SYS_RESOURCE) gives its
     services no more (systemd's setrlimit_closest), and a number above it would make
     pam_limits' setrlimit fail for the session, soft limit and all."""
+    if systemd is False and pid1_hard is not None:  # every process descends from it
+        return (
+            pid1_hard,
+            f"the live PID 1 holds a hard limit of {pid1_hard:,} ({init}), which logins and services inherit",
+        )
     if systemd is False:
         return KERNEL_NOFILE_HARD, f"INR_OPEN_MAX, the kernel's, as PID 1 is not systemd ({init})"
     why = "systemd v240+ gives every service DefaultLimitNOFILE=1024:524288 (src/core/main.c)"
