@@ -145,7 +145,8 @@ def nofile_hard(systemd: bool | None, init: str, pid1_hard: int | None = None) -
     if systemd is False and pid1_hard is not None:  # every process descends from it
         return (
             pid1_hard,
-            f"the live PID 1 holds a hard limit of {pid1_hard:,} ({init}), which logins and services inherit",
+            f"the live PID 1 holds a hard limit of {pid1_hard:,} ({init}), which logins and "
+            "services inherit",
         )
     if systemd is False:
         return KERNEL_NOFILE_HARD, f"INR_OPEN_MAX, the kernel's, as PID 1 is not systemd ({init})"
