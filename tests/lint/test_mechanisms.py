@@ -2238,6 +2238,19 @@ def test_a_line_no_dockerfile_instruction_starts_fails_the_build():
     got = {(f.line, f.rule) for f in run(text, "dockerfile").findings}
     assert (4, "dockerfile-unknown-instruction") in got, got
     assert not [g for g in got if g[0] != 4 and g[1] == "dockerfile-unknown-instruction"], got
+    # `# escape=``: a Windows image's lines go on after a backtick; not judged as broken
+    windows = "# escape=`\nFROM servercore\nRUN echo a `\n    && echo 1 > /proc/sys/x/y\n"
+    assert "dockerfile-unknown-instruction" not in fired(windows, "dockerfile")
+
+
+def test_tcp_mem_copied_from_a_buffer_triple_is_units_and_not_the_other_way():
+    copied = "net.ipv4.tcp_rmem = 4096 87380 16777216\nnet.ipv4.tcp_mem = 4096 87380 16777216\n"
+    assert fired(copied).get("mem-copied-from-buffers") == "units"
+    # tcp_mem's own textbook pages copied into tcp_rmem: the tcp_mem line is the right one
+    other = (
+        "net.ipv4.tcp_rmem = 786432 1048576 1572864\nnet.ipv4.tcp_mem = 786432 1048576 1572864\n"
+    )
+    assert "mem-copied-from-buffers" not in fired(other)
 
 
 def test_shmall_counts_pages():

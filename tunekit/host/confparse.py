@@ -402,11 +402,25 @@ _KNOWN_INSTRUCTIONS = {
 _DOCKER_HEREDOC = re.compile(r"<<-?\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
 
 
+def _escape(rows: list[str]) -> str:
+    """The escape character a `# escape=X` parser directive sets (only in the comments at
+    the very top, before anything else: the Dockerfile reference), else a backslash."""
+    for row in rows:
+        m = re.match(r"^#\s*(\w+)\s*=\s*(\S+)\s*$", row.strip())
+        if not m:
+            return "\\"
+        if m[1].lower() == "escape":
+            return m[2]
+    return "\\"
+
+
 def _unknown_rows(rows: list[str]) -> list[int]:
     """The rows that start an instruction buildkit does not know (`&& echo ...` after a
     RUN whose line lost its backslash): continuation lines, comments and the bodies of
     RUN/COPY here-documents are not instructions."""
     out: list[int] = []
+    if _escape(rows) != "\\":
+        return out  # `# escape=``: lines go on after a backtick (Windows images), not read here
     n = 0
     while n < len(rows):
         text = rows[n].strip()
