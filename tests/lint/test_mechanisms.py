@@ -458,6 +458,41 @@ def test_a_here_document_opened_on_a_joined_line_is_read_where_bash_reads_it(ope
     ], got
 
 
+def test_a_here_document_goes_to_its_own_command_and_a_comment_holds_none(tmp_path):
+    """`cat > F <<EOF && CMD`: the body is cat's input, CMD runs as itself; a `<<EOF` in a
+    comment (on its own line or a joined one) opens nothing. Held against bash."""
+    f = tmp_path / "f"
+    text = "\n".join(
+        [
+            "cat > {F} <<EOF && echo net.ipv4.tcp_dsack = 0 >> {F}",  # 1
+            "net.ipv4.tcp_sack = 0",  # 2
+            "EOF",  # 3
+            "echo x > /dev/null # see <<END",  # 4
+            "echo net.ipv4.tcp_fack = 0 >> {F}",  # 5: runs, no here-document open
+            "true \\",  # 6
+            "  # a comment <<END",  # 7: the comment ends the joined command
+            "echo net.ipv4.tcp_ecn = 0 >> {F}",  # 8
+        ]
+    )
+    subprocess.run(["bash", "-c", text.format(F=f)], check=True)
+    assert f.read_text().splitlines() == [
+        "net.ipv4.tcp_sack = 0",
+        "net.ipv4.tcp_dsack = 0",
+        "net.ipv4.tcp_fack = 0",
+        "net.ipv4.tcp_ecn = 0",
+    ]
+    got = [
+        (s.line, s.key)
+        for s in confscript.script(text.format(F="/etc/sysctl.conf"), "x.sh").settings
+    ]
+    assert sorted(got) == [
+        (1, "net.ipv4.tcp_dsack"),
+        (2, "net.ipv4.tcp_sack"),
+        (5, "net.ipv4.tcp_fack"),
+        (8, "net.ipv4.tcp_ecn"),
+    ], got
+
+
 def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
     text = "\n".join(
         [

@@ -43,6 +43,7 @@ from tunekit.host.shwords import (
     OPERATORS,
     closes,
     commands,
+    comment_at,
     continued,
     is_bash,
     open_quote,
@@ -220,24 +221,7 @@ class _Shell:
                 body, i = _loop(lines, i, opened=line.rstrip().endswith("do"))
                 self._for(m[1], m[2], number, body)
                 continue
-            heredoc = _HEREDOC.search(line)
-            if heredoc is not None and open_quote(line[: heredoc.start()], "", 0):
-                heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
-            body_lines: list[tuple[int, str]] | None = None
-            if heredoc is not None and not continued(line):
-                body_lines, i = self._here_document(heredoc, lines, i)
-                line = line[: heredoc.start()] + line[heredoc.end() :]
-                words, span, i = self._words(line, lines, i)
-            elif joined := _heredoc_joined(line, heredoc, lines, i):
-                # `sudo tee -a F \` then `> /dev/null <<EOF` (or `cat <<EOF \` then
-                # `>> F`): the body starts after the joined command's last line, as bash
-                # reads it
-                line, joined_lines, heredoc, end = joined
-                body_lines, after = self._here_document(heredoc, lines, end)
-                words, span, _ = self._words(line, joined_lines, 0)
-                i = after
-            else:
-                words, span, i = self._words(line, lines, i)
+            words, span, i, body_lines, owner = self._line(line, lines, i)
             if words is None:
                 continue  # a quote never closed: not a line this reader understands
             at, text = origin[:2] if origin and _uses(line, origin[2]) else (number, raw)
@@ -249,7 +233,34 @@ class _Shell:
                 shown_as = self.text.get(here, text) if later else text
                 for cmd in commands(group):
                     rest = span - offset if same else 1
-                    self._command(cmd, here, shown_as, body_lines, rest, lead if same else 0)
+                    # the here-document is the standard input of the command it is on only
+                    stdin = body_lines if owner == 0 else None
+                    owner -= 1
+                    self._command(cmd, here, shown_as, stdin, rest, lead if same else 0)
+
+    def _line(self, line: str, lines, i: int):
+        """(words, span, where reading goes on, a here-document's body, the index among the
+        line's commands of the one it is given to)."""
+        heredoc = _HEREDOC.search(line)
+        if heredoc is not None and open_quote(line[: heredoc.start()], "", 0):
+            heredoc = None  # `bash -c 'cat > F <<EOF`: the inner script's, read there
+        cut = comment_at(line) if heredoc is not None else None
+        if heredoc is not None and cut is not None and cut < heredoc.start():
+            heredoc = None  # `echo x # see <<EOF`: in the comment
+        if heredoc is not None and not continued(line):
+            owner = _commands_before(line[: heredoc.start()])
+            body, i = self._here_document(heredoc, lines, i)
+            words, span, i = self._words(line[: heredoc.start()] + line[heredoc.end() :], lines, i)
+            return words, span, i, body, owner
+        if joined := _heredoc_joined(line, heredoc, lines, i):
+            # `sudo tee -a F \` then `> /dev/null <<EOF` (or `cat <<EOF \` then `>> F`):
+            # the body starts after the joined command's last line, as bash reads it
+            line, joined_lines, heredoc, end, before = joined
+            body, after = self._here_document(heredoc, lines, end)
+            words, span, _ = self._words(line, joined_lines, 0)
+            return words, span, after, body, _commands_before(before)
+        words, span, i = self._words(line, lines, i)
+        return words, span, i, None, -1
 
     def _here_document(self, heredoc: re.Match, lines, i: int):
         """(the body's lines, where reading goes on): up to the line that is the word alone
@@ -613,28 +624,48 @@ def _block(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:
     return body, i
 
 
+def _commands_before(text: str) -> int:
+    """How many commands of a line end before this text does (`cd /x && cat > F <<EOF`:
+    1): the here-document goes to the next one."""
+    try:
+        words = shlex.split(spaced(text), comments=True)
+    except ValueError:
+        return 0
+    return sum(w in OPERATORS for w in words)
+
+
 def _heredoc_joined(line: str, heredoc: re.Match | None, lines, i: int):
     """A here-document in a backslash-joined command (`line` and the lines from i on):
     (the first line and the joined ones with the operator taken out, the operator,
-    where the joined command ends: its body starts there), or None."""
+    where the joined command ends: its body starts there), or None. A comment ends the
+    command at its line (its backslash continues nothing), and a `<<` in it is no
+    operator."""
     if not continued(line):
         return None
-    end = i
-    while end < len(lines) and end - i < MAX_JOIN and continued(lines[end][1].rstrip()):
-        end += 1
-    end = min(end + 1, len(lines))  # the joined command's last line
-    joined = list(lines[i:end])
-    if heredoc is not None:
-        return line[: heredoc.start()] + line[heredoc.end() :], joined, heredoc, end
-    text = line[:-1]
-    for k, (number, raw) in enumerate(joined):
-        following = raw.rstrip()
-        m = _HEREDOC.search(following)
-        if m is not None and not open_quote(text + following[: m.start()], "", 0):
-            joined[k] = (number, following[: m.start()] + following[m.end() :])
-            return line, joined, m, end
+    text, k, found = line[:-1], i, None
+    while k < len(lines) and k - i < MAX_JOIN:
+        following = lines[k][1].rstrip()
+        cut = comment_at(following, open_quote(text, "", 0), text[-1:].isspace() or not text)
+        code = following if cut is None else following[:cut]
+        m = _HEREDOC.search(code) if heredoc is None and found is None else None
+        if m is not None and not open_quote(text + code[: m.start()], "", 0):
+            found = (k, m)
+        k += 1
+        if cut is not None or not continued(following):
+            break
         text += following[:-1]
-    return None
+    joined = list(lines[i:k])
+    if heredoc is not None:
+        before = line[: heredoc.start()]
+        return before + line[heredoc.end() :], joined, heredoc, k, before
+    if found is None:
+        return None
+    at, m = found
+    number, raw = joined[at - i]
+    raw = raw.rstrip()
+    joined[at - i] = (number, raw[: m.start()] + raw[m.end() :])
+    before = line[:-1] + "".join(r.rstrip()[:-1] for _, r in joined[: at - i]) + raw[: m.start()]
+    return line, joined, m, k, before
 
 
 def _loop(lines, i: int, opened: bool) -> tuple[list[tuple[int, str]], int]:

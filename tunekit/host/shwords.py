@@ -42,6 +42,26 @@ def open_quote(text: str, quote: str, start: int) -> str:
     return quote
 
 
+def comment_at(text: str, quote: str = "", after_space: bool = True) -> int | None:
+    """Where a comment starts in `text` (a `#` that begins a word, outside quotes), given
+    the quote open before it; `after_space`: what came before text ends a word."""
+    k = 0
+    while k < len(text):
+        c = text[k]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            k += 1
+        elif quote == '"':
+            quote = "" if c == '"' else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (text[k - 1].isspace() if k else after_space):
+            return k
+        k += 1
+    return None
+
+
 def quoted_parts(text: str) -> list[tuple[str, bool]]:
     """The text cut where single quotes open and close, as the shell reads them: (part,
     in single quotes). An apostrophe inside double quotes, or escaped, opens nothing
