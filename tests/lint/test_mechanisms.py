@@ -316,12 +316,14 @@ def test_a_multiplexer_named_by_its_path_runs_its_applet():
             "$B sysctl -e -w net.ipv4.tcp_sack=0",  # 2
             "$B echo 0 > /proc/sys/net/ipv4/tcp_timestamps",  # 3
             "/usr/bin/sudo /usr/bin/env X=1 sysctl -w net.ipv4.tcp_dsack=0",  # 4
+            "env -u LANG sysctl -w net.ipv4.tcp_fack=0",  # 5: -u takes a name
         ]
     )
     assert settings(text) == [
         (2, "net.ipv4.tcp_sack", "0"),
         (3, "net.ipv4.tcp_timestamps", "0"),
         (4, "net.ipv4.tcp_dsack", "0"),
+        (5, "net.ipv4.tcp_fack", "0"),
     ]
 
 
@@ -491,6 +493,22 @@ def test_a_here_document_goes_to_its_own_command_and_a_comment_holds_none(tmp_pa
         (5, "net.ipv4.tcp_fack"),
         (8, "net.ipv4.tcp_ecn"),
     ], got
+
+
+def test_an_unquoted_here_document_joins_a_backslash_newline_as_bash_does(tmp_path):
+    f = tmp_path / "f"
+    for word, lines in (
+        ("EOF", ["net.ipv4.tcp_rmem = 4096 87380 6291456"]),
+        ("'EOF'", ["net.ipv4.tcp_rmem = 4096 \\", "87380 6291456"]),
+    ):
+        text = f"cat > {{F}} <<{word}\nnet.ipv4.tcp_rmem = 4096 \\\n87380 6291456\nEOF\n"
+        subprocess.run(["bash", "-c", text.format(F=f)], check=True)
+        assert f.read_text().splitlines() == lines
+        parsed = confscript.script(text.format(F="/etc/sysctl.d/a.conf"), "x.sh")
+        if word == "EOF":
+            assert [(s.line, s.value) for s in parsed.settings] == [(2, "4096 87380 6291456")]
+        else:  # quoted: the backslash stays, and the line is what the file gets
+            assert [s.value for s in parsed.settings] != ["4096 87380 6291456"]
 
 
 def test_a_here_document_moved_into_place_and_a_string_over_lines_are_read():
@@ -2219,6 +2237,14 @@ def test_sed_in_place_puts_its_replacement_into_the_file(tmp_path):
     conf.write_text("vm.swappiness = 10")
     subprocess.run(["sed", "-i", "-e", "$a\\", str(conf)], check=True)
     assert conf.read_text() == "vm.swappiness = 10\n"
+    # GNU sed joins -e scripts with newlines: `-e '$a\' -e TEXT` appends TEXT
+    two = "#!/bin/sh\nsed -i -e '$a\\' -e 'net.ipv4.tcp_sack = 0' /etc/sysctl.conf\n"
+    assert fired(two, "script") == {"feature-off": "harmful"}
+    conf.write_text("vm.swappiness = 10\n")
+    subprocess.run(
+        ["sed", "-i", "-e", "$a\\", "-e", "net.ipv4.tcp_sack = 0", str(conf)], check=True
+    )
+    assert conf.read_text().splitlines()[-1] == "net.ipv4.tcp_sack = 0"
     # in double quotes the shell expands $a (unset here): only the run knows the line
     assert fired('#!/bin/sh\nsed -i "$a net.ipv4.tcp_sack = 0" /etc/sysctl.conf\n', "script") == {}
 

@@ -273,7 +273,16 @@ class _Shell:
             if text_line.rstrip() == word:
                 break
             body.append((lines[i - 1][0], text_line))
-        return (body if heredoc[2] else self._expanded(body)), i
+        if heredoc[2]:
+            return body, i
+        # unquoted: bash removes a backslash-newline from the body, joining the two lines
+        joined: list[tuple[int, str]] = []
+        for number, text_line in body:
+            if joined and continued(joined[-1][1]):
+                joined[-1] = (joined[-1][0], joined[-1][1][:-1] + text_line)
+            else:
+                joined.append((number, text_line))
+        return self._expanded(joined), i
 
     def _expanded(self, body: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """A here-document's lines as the shell passes them on: $NAME replaced where the

@@ -280,6 +280,14 @@ def sed(args: list[str], file: str, number: int, raw: str, out: Parsed) -> None:
         k += 1
     if not scripts and rest:
         scripts, rest = [rest[0]], rest[1:]
+    # GNU sed joins its -e scripts with newlines: `-e '$a\' -e 'TEXT'` is `$a\` + TEXT
+    joined: list[str] = []
+    for script in scripts:
+        if joined and re.search(r"(?:^|[0-9$/\s])[aic]\\$", joined[-1].strip()):
+            joined[-1] = joined[-1].rstrip() + script
+        else:
+            joined.append(script)
+    scripts = joined
     for path in rest:
         if format_of(path) is None:
             continue

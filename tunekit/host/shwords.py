@@ -14,6 +14,7 @@ _PREFIX_ARGS = {
     "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U"},
     "nice": {"-n"},
     "timeout": {"-s", "-k", "--signal", "--kill-after"},
+    "env": {"-u", "--unset", "-C", "--chdir"},
 }
 INT_MAX = 2**31 - 1  # the largest descriptor number bash reads before >
 ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
