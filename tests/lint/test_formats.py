@@ -1095,3 +1095,74 @@ def test_an_unclosed_template_opener_leaves_the_rest_as_it_is():
     text = "net.ipv4.tcp_sack = 0\n" + "{#" * 1000 + "\nvm.swappiness = 10\n"
     assert unrendered(text, shell=False) == text
     assert unrendered("a {# x\ny #} b\nk = {{ v }}\n", shell=False) == "a \n b\n\n"
+
+
+MARKDOWN = """\
+# Tuning guide
+
+Put this in /etc/sysctl.conf (net.ipv4.tcp_sack = 0 in prose is not applied):
+
+```
+net.ipv4.tcp_timestamps = 0
+```
+
+file: /etc/security/limits.conf
+
+~~~
+root hard nofile 204800
+~~~
+
+```bash
+sysctl -w net.ipv4.tcp_dsack=0
+```
+"""
+
+
+def test_a_markdown_guide_is_read_block_by_block(tmp_path):
+    """Each fenced block as the format it holds, at the guide's own line numbers; the
+    prose is nobody's input."""
+    parsed = confparse.parse(MARKDOWN, "README.md", "markdown")
+    got = [(s.line, s.kind, s.key) for s in parsed.settings]
+    assert got == [
+        (6, "sysctl", "net.ipv4.tcp_timestamps"),
+        (12, "limits", "nofile"),
+        (16, "sysctl", "net.ipv4.tcp_dsack"),
+    ], got
+    path = tmp_path / "README.md"
+    path.write_text(MARKDOWN)
+    r = run_tunekit("lint", "--json", "--fail-on", "none", str(path))
+    found = {(f["line"], f["rule"]) for f in json.loads(r.stdout)["findings"]}
+    assert (6, "feature-off") in found and not [f for f in found if f[0] == 12], found
+
+
+TERRAFORM = """\
+variable "sysctls" {
+  default = [
+    "net.ipv4.tcp_sack=0",
+    "net.ipv4.tcp_rmem='4096 87380 6291456'",
+    "net.core.somaxconn=${var.backlog}",
+  ]
+}
+kubelet_sysctls = {
+  "net.ipv4.tcp_timestamps" = "0"
+}
+resource "aws_instance" "node" {
+  count     = 3
+  user_data = <<-EOF
+    #!/bin/bash
+    sysctl -w net.ipv4.tcp_dsack=0
+  EOF
+}
+"""
+
+
+def test_terraform_strings_maps_and_heredocs_are_read():
+    parsed = confparse.parse(TERRAFORM, "main.tf", "hcl")
+    got = [(s.line, s.key, s.value) for s in parsed.settings]
+    assert got == [
+        (3, "net.ipv4.tcp_sack", "0"),
+        (4, "net.ipv4.tcp_rmem", "4096 87380 6291456"),  # unquoted as sysctl -w gets it
+        (9, "net.ipv4.tcp_timestamps", "0"),
+        (15, "net.ipv4.tcp_dsack", "0"),  # the heredoc's script, at its own line
+    ], got  # an interpolated value is the plan's to know; `count = 3` is no sysctl
+    assert not parsed.problems

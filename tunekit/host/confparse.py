@@ -37,6 +37,8 @@ FORMATS = (
     "tuned",
     "chef",
     "puppet",
+    "markdown",
+    "hcl",
 )
 
 LIMIT_TYPES = ("soft", "hard", "-")
@@ -566,7 +568,15 @@ PARSERS = {
     "tuned": lambda text, file: _tuned(text, file),
     "chef": lambda text, file: _chef(text, file),
     "puppet": lambda text, file: _puppet(text, file),
+    "markdown": lambda text, file: _embedded("markdown", text, file),
+    "hcl": lambda text, file: _embedded("hcl", text, file),
 }
+
+
+def _embedded(fmt: str, text: str, file: str) -> Parsed:
+    from tunekit.host import confembed
+
+    return confembed.markdown(text, file) if fmt == "markdown" else confembed.hcl(text, file)
 
 
 def _puppet(text: str, file: str) -> Parsed:

@@ -110,7 +110,8 @@ def read_input(name: str, stdin_text: str | None = None) -> tuple[str, str, str]
             "shell scripts with sysctl -w / ulimit -n lines, systemd system.conf, "
             "modprobe.d files, YAML (compose/Kubernetes sysctls, Ansible, Salt, "
             "cloud-init), Dockerfiles, NixOS modules (*.nix), Chef cookbooks (*.rb), Puppet "
-            "manifests (*.pp) and TuneD profiles",
+            "manifests (*.pp), TuneD profiles, Markdown guides' code blocks (*.md) and "
+            "Terraform (*.tf)",
         )
     return shown, text, fmt
 
@@ -129,6 +130,10 @@ def format_by_name(named: str) -> str | None:
         return "chef"  # a Chef cookbook's attributes or recipe: sysctl attributes, resources
     if named.endswith(".pp"):
         return "puppet"  # a Puppet manifest: sysctl resources
+    if named.lower().endswith((".md", ".markdown")):
+        return "markdown"  # a guide: its code blocks, each read as what it holds
+    if named.endswith((".tf", ".tfvars", ".hcl")):
+        return "hcl"  # Terraform: sysctl strings, maps and heredocs
     if Path(named).name == "tuned.conf":
         return "tuned"  # a TuneD profile
     if named.endswith((".service", ".socket")) or ".service.d/" in named:
