@@ -1166,3 +1166,27 @@ def test_terraform_strings_maps_and_heredocs_are_read():
         (15, "net.ipv4.tcp_dsack", "0"),  # the heredoc's script, at its own line
     ], got  # an interpolated value is the plan's to know; `count = 3` is no sysctl
     assert not parsed.problems
+
+
+def test_a_roles_lineinfile_items_are_the_lines_of_the_file_its_name_says():
+    text = (
+        "tuning_sysctl_vars:\n"
+        "  - { regexp: '^net.ipv4.tcp_sack', line: 'net.ipv4.tcp_sack = 0' }\n"
+        "  - { regexp: '^x', line: 'net.ipv4.tcp_dsack = 0', state: absent }\n"
+        "tuning_limits_vars:\n"
+        "  - { regexp: '^root hard nofile', line: 'root hard nofile 4096' }\n"
+        "motd_vars:\n"
+        "  - { regexp: '^x', line: 'net.ipv4.tcp_fack = 0' }\n"
+    )
+    parsed = confparse.parse(text, "defaults/main.yml", "yaml")
+    assert [(s.line, s.kind, s.key, s.value) for s in parsed.settings] == [
+        (2, "sysctl", "net.ipv4.tcp_sack", "0"),
+        (5, "limits", "nofile", "4096"),
+    ]  # an absent line is removed; a variable whose name says no tuning file is not read
+
+
+def test_a_puppet_double_quoted_value_holds_its_escapes():
+    text = "sysctl { 'net.ipv4.tcp_rmem':\n  value => \"4096\\t87380\\t16777216\"\n}\n"
+    parsed = confparse.parse(text, "init.pp", "puppet")
+    assert [(s.line, s.value) for s in parsed.settings] == [(2, "4096 87380 16777216")]
+    assert not [f for f in run(text, "puppet").findings if f.verdict == "syntax"]

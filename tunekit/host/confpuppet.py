@@ -33,7 +33,12 @@ MAX_BODY = 50
 
 
 def _literal(text: str) -> str:
-    return text[1:-1] if text[:1] in "'\"" else text
+    """A Puppet string's value: a double-quoted one's escapes as Puppet reads them
+    (`"4096\t87380\t16777216"` holds tabs), a single-quoted one as written."""
+    if text[:1] == '"':
+        escapes = {"t": "\t", "n": "\n", "s": " ", "\\": "\\", '"': '"', "$": "$", "'": "'"}
+        return re.sub(r"\\(.)", lambda m: escapes.get(m[1], "\\" + m[1]), text[1:-1])
+    return text[1:-1] if text[:1] == "'" else text
 
 
 def puppet(text: str, file: str) -> Parsed:

@@ -43,6 +43,7 @@ TEXT_TASKS = {  # module -> (the text's argument, the file's); ansible.legacy.X 
 COMPOSE_SERVICE = {"image", "build", "container_name", "network_mode", "ulimits", "cap_add"}
 _SYSCTL_NAME = re.compile(r"^(net|vm|fs|kernel|dev|abi|user|crypto|sunrpc)\.[A-Za-z0-9_.-]+$")
 _TUNED_PROFILE = re.compile(r"^\[(main|sysctl|vm|sysfs)\][ \t]*$", re.M)
+_LINE_ITEM_FIELDS = {"regexp", "line", "state", "path", "dest", "insertafter", "insertbefore"}
 _KEY_FIELD = re.compile(r"option|param(eter)?|sysctl|setting|knob|variable|kernel_param", re.I)
 _WRITES_UNDER = re.compile(r"sysfs|sysctl|procfs|kernel|tun(ing|ables)|settings", re.I)
 _NOT_WRITES = re.compile(r"perm|mode|owner|group|label|metric|watch|expect|check|desc", re.I)
@@ -241,7 +242,7 @@ class _Walk(confrun.Commands):
                     name = Y.scalar(args.get("name")) or key.value
                     self.sysctl(name, args.get("value"), args.get("value") or key)
 
-    def variables(self, m, fields: dict, domain: str, parent: str = "") -> None:
+    def variables(self, m, fields: dict, domain: str, parent: str = "") -> None:  # noqa: C901
         """Settings kept as data for a play to write (a role's defaults, vars files):
         `- name: net.core.somaxconn` / `value: 1024` items (or `key:`), or a mapping whose every key
         is a sysctl name (`vm.swappiness: 10`); pam_limits items (`limit_item` or
@@ -253,6 +254,21 @@ class _Walk(confrun.Commands):
         if item and typ and limit is not None and domain and "{{" not in item + typ + limit:
             parsed = limits_conf(f"{domain} {typ} {item} {limit}", self.file)
             self.add_parsed(parsed, m.start_mark.line + 1)
+            return
+        line = Y.scalar(fields.get("line"))
+        kind = (
+            "limits"
+            if "limit" in parent.lower()
+            else "sysctl"
+            if "sysctl" in parent.lower()
+            else ""
+        )
+        if line and kind and "{{" not in line and set(fields) <= _LINE_ITEM_FIELDS:
+            # `tuning_sysctl_vars: [{regexp: '^fs.file-max', line: 'fs.file-max = 1000000'}]`:
+            # the lines a role's lineinfile loop puts into sysctl.conf or limits.conf
+            if Y.scalar(fields.get("state")) != "absent":
+                parse = limits_conf if kind == "limits" else sysctl_conf
+                self.add_parsed(parse(line, self.file), fields["line"].start_mark.line + 1)
             return
         name = Y.scalar(fields.get("name") or fields.get("key"))  # `- { key: K, value: V }`
         value = Y.scalar(fields.get("value"))
