@@ -67,6 +67,8 @@ def quoted_parts(text: str) -> list[tuple[str, bool]]:
     """The text cut where single quotes open and close, as the shell reads them: (part,
     in single quotes). An apostrophe inside double quotes, or escaped, opens nothing
     (`"can't"`, `echo \\'`); the quotes stay in the parts."""
+    if "'" not in text:
+        return [(text, False)] if text else []
     parts: list[tuple[str, bool]] = []
     start, quote, k = 0, "", 0
     while k < len(text):
