@@ -2299,6 +2299,10 @@ def test_a_line_no_dockerfile_instruction_starts_fails_the_build():
     got = {(f.line, f.rule) for f in run(text, "dockerfile").findings}
     assert (4, "dockerfile-unknown-instruction") in got, got
     assert not [g for g in got if g[0] != 4 and g[1] == "dockerfile-unknown-instruction"], got
+    # the RUN here-document is the script the build runs: read, and the image's
+    assert (6, "image-sysctl") in got, got
+    python = 'FROM alpine\nRUN <<EOF\n#!/usr/bin/env python3\nprint("sysctl -w net.ipv4.tcp_sack=0")\nEOF\n'
+    assert fired(python, "dockerfile") == {}  # its interpreter is no shell
     # `# escape=``: a Windows image's lines go on after a backtick; not judged as broken
     windows = "# escape=`\nFROM servercore\nRUN echo a `\n    && echo 1 > /proc/sys/x/y\n"
     assert "dockerfile-unknown-instruction" not in fired(windows, "dockerfile")

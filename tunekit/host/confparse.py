@@ -327,7 +327,7 @@ def detect(text: str) -> str | None:
     if _TUNED_SECTION.search(text):
         return "tuned"  # a TuneD profile: [main], [sysctl], [vm] ... sections
     if re.match(r"^FROM\s+\S+", first, re.I) and re.search(
-        r"^\s*(RUN|CMD|ENTRYPOINT)\s", text, re.M | re.I
+        r"^[ \t]*(RUN|CMD|ENTRYPOINT)\s", text, re.M | re.I
     ):
         return "dockerfile"  # an image's build: FROM first, then instructions
     formats = ("sysctl.conf", "limits.conf", "script", "system.conf", "modprobe.d", "yaml")
@@ -449,6 +449,28 @@ def _unknown_rows(rows: list[str]) -> list[int]:
     return out
 
 
+def _run_heredocs(rows: list[str], parts: list[tuple[int, str]], lines: list[str]) -> None:
+    """buildkit's `RUN <<EOF` ... `EOF`: the here-document is the script the shell runs
+    (`RUN python3 <<EOF`: that command's input); its lines are put in place for the
+    script reader, which reads them as any here-document. A body whose first line names
+    an interpreter that is no shell is not read."""
+    last = parts[-1][0]
+    for heredoc in _DOCKER_HEREDOC.finditer(" ".join(p for _, p in parts)):
+        body = last + 1
+        end = body
+        while end < len(rows) and rows[end].strip() != heredoc[2]:
+            end += 1
+        first = rows[body].strip() if body < len(rows) else ""
+        if first.startswith("#!") and not re.search(r"\b(?:ba|da|k|z)?sh\b", first):
+            return
+        for row in range(body, min(end + 1, len(rows))):
+            lines[row] = rows[row]
+        last = end
+    row, part = parts[0]
+    if _DOCKER_HEREDOC.match(part.strip()) and last != parts[-1][0]:
+        lines[row] = "sh " + lines[row].lstrip()  # `RUN <<EOF`: the default shell runs it
+
+
 def _exec_form(args: str) -> bool:
     """`["prog", "arg"]`: a JSON array (single quotes are not JSON: the shell form)."""
     import json
@@ -469,7 +491,7 @@ def _copy(parts: list[tuple[int, str]], into: list[str]) -> None:
 
 # su, runuser, login, sshd as a word (not su-exec or gosu, which open no PAM session)
 _PAM_COMMAND = re.compile(
-    r"^\s*(CMD|ENTRYPOINT)\b.*(?<![\w-])(su|runuser|login|sshd)(?![\w-])", re.M | re.I
+    r"^[ \t]*(CMD|ENTRYPOINT)\b.*(?<![\w-])(su|runuser|login|sshd)(?![\w-])", re.M | re.I
 )
 
 
@@ -494,10 +516,11 @@ def dockerfile(text: str, file: str) -> Parsed:
         if word == "RUN" and not _exec_form(args):
             for row, part in parts:  # `\\ ` with spaces after it continues too (buildkit)
                 lines[row] = re.sub(r"\\[ \t]+$", "\\\\", part)
+            _run_heredocs(rows, parts, lines)
     from tunekit.host import confscript
 
     # RUN runs as root unless a USER instruction says otherwise
-    root = not re.search(r"^\s*USER\s+(?!root\b|0\b)\S", text, re.M | re.I)
+    root = not re.search(r"^[ \t]*USER\s+(?!root\b|0\b)\S", text, re.M | re.I)
     parsed = confscript.script("\n".join(lines), file, as_root=root)
     parsed.format = "dockerfile"
     # a container whose command opens a PAM session (su, runuser, login, sshd) has

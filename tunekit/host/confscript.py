@@ -124,7 +124,7 @@ def _script(text: str, file: str) -> Parsed:
 
 _MAY_DEFINE_WRITE = re.compile(
     r"\bwrite\s*\(\s*\)|\bfunction\s+write\b|\balias\s+write=|\beval\b"
-    r"|^\s*(?:\.|source)\s+\S",
+    r"|^[ \t]*(?:\.|source)\s+\S",
     re.M,
 )
 
