@@ -1,6 +1,7 @@
 """How long `tunekit lint` takes on a large file: N sysctl.conf lines on a handful of keys
 (a generated fleet file, or a concatenation of guides), and the same lines as a NixOS
-module, a shell script and a Dockerfile's RUN here-document. Prints seconds per run and microseconds per line.
+module, a shell script and a Dockerfile's RUN here-document. Prints seconds per run and
+microseconds per line.
 
     python bench/lint.py [--lines 20000] [--runs 3] [--tunekit PATH]
 
