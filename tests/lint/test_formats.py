@@ -1190,3 +1190,13 @@ def test_a_puppet_double_quoted_value_holds_its_escapes():
     parsed = confparse.parse(text, "init.pp", "puppet")
     assert [(s.line, s.value) for s in parsed.settings] == [(2, "4096 87380 16777216")]
     assert not [f for f in run(text, "puppet").findings if f.verdict == "syntax"]
+
+
+def test_a_key_given_twice_in_a_list_command_is_reported_on_each_item():
+    text = (
+        "spec:\n  initContainers:\n  - name: a\n    image: busybox\n"
+        "    securityContext:\n      privileged: true\n    command:\n    - sysctl\n    - -w\n"
+        "    - net.core.somaxconn=1024\n    - net.core.somaxconn=4096\n"
+    )
+    parsed = confparse.parse(text, "pod.yaml", "yaml")
+    assert [(s.line, s.value) for s in parsed.settings] == [(10, "1024"), (11, "4096")]

@@ -187,11 +187,14 @@ class Commands:
         parsed.settings = kept
         if len(at) == len(words):  # `- sysctl`, `- -w`, `- KEY=V`: each on its item's line
             items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-            for item in items:
+            start = 0  # a key given twice: the second setting is on the later item
+            for item in sorted(items, key=lambda x: isinstance(x, Problem)):
                 forms = (item.key, item.key.replace(".", "/"))
-                k = next((k for k, w in enumerate(words) if any(f and f in w for f in forms)), None)
+                hits = [k for k, w in enumerate(words) if any(f and f in w for f in forms)]
+                k = next((k for k in hits if k >= start), hits[0] if hits else None)
                 if k is not None:
                     item.line = at[k]
+                    start = k + 1 if isinstance(item, Setting) else start
         self.add_script(parsed, first)
 
     def cloud_init(self, fields: dict) -> None:
