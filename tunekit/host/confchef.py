@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from tunekit.host.confparse import Parsed, Problem, Setting, sysctl_conf
+from tunekit.host.confparse import Parsed, placed, sysctl_conf
 
 _TREES = {"abi", "crypto", "debug", "dev", "fs", "kernel", "net", "sunrpc", "user", "vm"}
 _HASHES = {"sysctl", "fb_sysctl", "params", "values"}  # what a sysctl key's path follows
@@ -127,29 +127,36 @@ def _execute(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) -
     at, command = start, literal(m[1])
     last = start
     if m[2] and m[2].startswith("do") and not re.search(r"\bend\s*$", m[2]):
-        depth = 1
-        for k in range(start + 1, min(len(rows), start + 1 + MAX_BLOCK)):
-            last, line = k, _code(rows[k])
-            if _CLOSES.match(line):
-                depth -= 1
-                if depth == 0:
-                    break
-            elif _OPENS.search(line):
-                depth += 1
-            elif depth == 1 and re.match(r"^\s*action\s*\(?\s*\[?\s*:nothing\b", line):
+        body, last = _block(rows, start)
+        for k, line in body:
+            if re.match(r"^\s*action\s*\(?\s*\[?\s*:nothing\b", line):
                 return last  # runs only when notified
-            elif depth == 1 and (c := re.match(r"^\s*command\s*\(?\s*(.*?)\s*\)?\s*$", line)):
+            if c := re.match(r"^\s*command\s*\(?\s*(.*?)\s*\)?\s*$", line):
                 at, command = k, literal(c[1])
     if command:
         from tunekit.host import confscript  # which reads the other formats through confparse
 
-        parsed = confscript.script(command, file, as_root=True)  # chef-client runs as root
-        items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-        for item in items:
-            item.line, item.text = at + 1, rows[at]
-        out.settings += parsed.settings
-        out.problems += parsed.problems
+        # chef-client runs the command as root
+        placed(confscript.script(command, file, as_root=True), out, at + 1, rows[at])
     return last
+
+
+def _block(rows: list[str], start: int) -> tuple[list[tuple[int, str]], int]:
+    """(the lines of the `do ... end` block opened at `start` that are its own, not an
+    inner block's; the index of the line that closes it)."""
+    body: list[tuple[int, str]] = []
+    depth, last = 1, start
+    for k in range(start + 1, min(len(rows), start + 1 + MAX_BLOCK)):
+        last, line = k, _code(rows[k])
+        if _CLOSES.match(line):
+            depth -= 1
+            if depth == 0:
+                break
+        elif _OPENS.search(line):
+            depth += 1
+        elif depth == 1:
+            body.append((k, line))
+    return body, last
 
 
 def _resource(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) -> int:
@@ -162,17 +169,7 @@ def _resource(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) 
         inner = re.sub(r"(\}|\bend\b)[^}]*$", "", rest).strip()
         body = [(start, part) for part in inner.split(";")]
     else:
-        depth = 1
-        for k in range(start + 1, min(len(rows), start + 1 + MAX_BLOCK)):
-            last, line = k, _code(rows[k])
-            if _CLOSES.match(line):
-                depth -= 1
-                if depth == 0:
-                    break
-            elif _OPENS.search(line):
-                depth += 1
-            elif depth == 1:
-                body.append((k, line))
+        body, last = _block(rows, start)
     prop = rf"^\s*(?:{var}\.)?" if var else r"^\s*"
     key, found, skipped = name, None, False
     for k, line in body:
@@ -189,9 +186,4 @@ def _resource(out: Parsed, file: str, rows: list[str], start: int, m: re.Match) 
 
 
 def _add(out: Parsed, file: str, line: int, key: str, value: str, raw: str) -> None:
-    parsed = sysctl_conf(f"{key} = {value}", file)
-    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-    for item in items:
-        item.line, item.text = line, raw
-    out.settings += parsed.settings
-    out.problems += parsed.problems
+    placed(sysctl_conf(f"{key} = {value}", file), out, line, raw)

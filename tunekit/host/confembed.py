@@ -87,7 +87,7 @@ def markdown(text: str, file: str) -> Parsed:
 
 
 def hcl(text: str, file: str) -> Parsed:
-    from tunekit.host.confparse import sysctl_conf
+    from tunekit.host.confparse import placed, sysctl_conf
 
     out = Parsed("hcl")
     rows = text.splitlines()
@@ -111,11 +111,6 @@ def hcl(text: str, file: str) -> Parsed:
         if m is None and (e := _MAP_ENTRY.match(row)):
             key, value = e[1], e[2] if e[2] is not None else e[3]
         if key is not None and value is not None:
-            parsed = sysctl_conf(f"{key} = {value}", file)
-            items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-            for item in items:
-                item.line, item.text = i + 1, row
-            out.settings += parsed.settings
-            out.problems += parsed.problems
+            placed(sysctl_conf(f"{key} = {value}", file), out, i + 1, row)
         i += 1
     return out

@@ -317,6 +317,16 @@ _TUNED_SECTION = re.compile(
 _MODPROBE_LINE = re.compile(r"^(options|install|blacklist|alias|softdep)\s+\S+")
 
 
+def placed(parsed: Parsed, out: Parsed, line: int, text: str) -> None:
+    """Every setting and problem of `parsed` into `out`, at one line of the file, shown as
+    that line's text (a value read out of a resource, a string, a command)."""
+    items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
+    for item in items:
+        item.line, item.text = line, text
+    out.settings += parsed.settings
+    out.problems += parsed.problems
+
+
 def detect(text: str) -> str | None:
     """The format whose line pattern matches the most lines; None if no line matches."""
     first = next(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from tunekit.host.confparse import Parsed, Problem, Setting, sysctl_conf
+from tunekit.host.confparse import Parsed, placed, sysctl_conf
 from tunekit.host.shcommands import written
 
 _OPEN = re.compile(r"""^\s*(sysctl(?:::[a-z_]+)*|file_line)\s*\{\s*(['"])([^'"$]+)\2\s*:(.*)$""")
@@ -73,10 +73,5 @@ def puppet(text: str, file: str) -> Parsed:
             continue
         if "value" in found:
             k, value = found["value"]
-            parsed = sysctl_conf(f"{m[3].strip()} = {value}", file)
-            items: list[Setting | Problem] = [*parsed.settings, *parsed.problems]
-            for item in items:
-                item.line, item.text = k + 1, rows[k]
-            out.settings += parsed.settings
-            out.problems += parsed.problems
+            placed(sysctl_conf(f"{m[3].strip()} = {value}", file), out, k + 1, rows[k])
     return out
